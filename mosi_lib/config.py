@@ -1,0 +1,336 @@
+"""One typed, nested configuration for the whole study.
+
+Defaults live here and nowhere else (style guide section 3). ``configs/<name>.yaml`` files hold
+only changes from these defaults, and notebooks pass further changes as a dict of dotted keys
+(``{"train.epochs": 50}``). Unknown keys and type changes are errors.
+
+Sections:
+
+* ``data``: which raw files, the preprocessing recipe and the split protocol (paper section 4.1).
+* ``model``: the per-modality transformer classifier (paper section 3.2).
+* ``dec``: the multimodal semi-supervised DEC pretraining (paper sections 3.3 and 4.3).
+* ``train``: the classifier training recipe (paper section 4.2).
+* ``system``: device, precision, seeds and progress bars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODALITIES = ("text", "audio", "visual")
+"""Canonical modality names and order (T, A, V) used in every array dict."""
+
+DATA_SOURCES = ("synthetic", "csd", "mult", "mmsa")
+PROTOCOLS = ("paper", "standard")
+ZERO_POLICIES = ("has0", "non0")
+SCALINGS = ("minmax_zscore", "zscore", "minmax", "none")
+VISUAL_FEATURES = ("facet41", "facet42")
+
+
+@dataclass
+class DataConfig:
+    """Raw data source, preprocessing recipe and split protocol."""
+
+    source: str = "synthetic"  # synthetic | csd (CMU-MultimodalSDK) | mult | mmsa (pickles)
+    data_dir: str | None = None  # folder of real files; None with source=synthetic -> generated
+    synthetic_seed: int = 0  # seed of the generated MOSI-shaped data set
+    visual_features: str = "facet41"  # csd only: facet41 (47-d) or facet42 (35-d)
+    aligned: bool = True  # mult/mmsa only: word-aligned pickle (True) or unaligned
+    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))
+    max_len: int = 30  # pad/truncate every sequence to this many steps (paper: 30)
+    scaling: str = "minmax_zscore"  # per modality, fitted on training rows only
+    protocol: str = "paper"  # paper: random 40/60 pools, 80/20 inside each; standard: folds
+    labeled_fraction: float = 0.4  # share of (training) segments whose label is visible
+    val_fraction: float = 0.2  # paper protocol: validation share inside each pool
+    zero_policy: str = "has0"  # training target: has0 (y >= 0 positive) or non0 (zeros unused)
+    split_seed: int = 0  # seed of the labeled/unlabeled and train/validation draws
+
+
+@dataclass
+class ModelConfig:
+    """Per-modality transformer encoders, fusion and classification head."""
+
+    d_model: int = 128  # width of each modality's transformer
+    n_layers: int = 2
+    n_heads: int = 4
+    ff_dim: int = 256
+    enc_dropout: float = 0.1  # dropout inside the transformer layers
+    latent_dim: int = 64  # fusion FC width = DEC latent z
+    head_dims: list[int] = field(default_factory=lambda: [32])  # narrowing FC layers before logit
+    dropout: float = 0.3  # dropout after the fusion FC -> BatchNorm -> ReLU
+
+
+@dataclass
+class DECConfig:
+    """Two-stage multimodal semi-supervised DEC pretraining."""
+
+    n_clusters: int = 2  # K; with 2, cluster j is class j (see losses.supervised_cluster_ce)
+    alpha: float = 1.0  # Student-t degrees of freedom
+    kmeans_n_init: int = 20
+    update_interval: int = 1  # epochs between recomputing the target distribution P
+    tol: float = 0.001  # stop stage 2 when < tol of hard assignments change between updates
+    batch_size: int = 128
+    decoder_hidden: int = 256
+    # stage 1: autoencoder only
+    stage1_epochs: int = 200
+    stage1_lr: float = 5e-4
+    stage1_recon_weight: float = 1.0  # a
+    stage1_disent_weight: float = 0.001  # g
+    # stage 2: clustering + reconstruction + supervision
+    stage2_epochs: int = 100
+    stage2_lr: float = 1e-4
+    stage2_recon_weight: float = 0.1  # a
+    stage2_sup_weight: float = 0.5  # b (0 gives unsupervised DEC)
+    stage2_disent_weight: float = 0.0  # g
+    pretrain_rows: str = "all"  # all: every segment's features (paper); train: training rows only
+
+
+@dataclass
+class TrainConfig:
+    """Classifier training recipe (paper section 4.2)."""
+
+    epochs: int = 500
+    batch_size: int = 128
+    lr: float = 4e-5
+    weight_decay: float = 1e-2
+    select_metric: str = "val_acc"  # best checkpoint: highest val accuracy, ties -> lower val loss
+    eval_every: int = 1
+
+
+@dataclass
+class SystemConfig:
+    """Where and how to run."""
+
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    amp: bool = True  # mixed precision (bf16 autocast) on CUDA only
+    compile: bool = False  # torch.compile the model
+    deterministic: bool = False  # torch.use_deterministic_algorithms + cudnn settings
+    seed: int = 0
+    progress: bool = True  # tqdm bars; set False under papermill to keep outputs small
+    num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
+
+
+@dataclass
+class Config:
+    """The whole study configuration."""
+
+    name: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dec: DECConfig = field(default_factory=DECConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    system: SystemConfig = field(default_factory=SystemConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain nested dict (YAML/JSON serialisable)."""
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- validation
+
+_CHOICES = {
+    "data.source": DATA_SOURCES,
+    "data.protocol": PROTOCOLS,
+    "data.zero_policy": ZERO_POLICIES,
+    "data.scaling": SCALINGS,
+    "data.visual_features": VISUAL_FEATURES,
+    "dec.pretrain_rows": ("all", "train"),
+    "train.select_metric": ("val_acc",),
+}
+
+
+def validate(cfg: Config) -> Config:
+    """Check option values; raise ``ValueError`` naming the field and what was expected."""
+    flat = _flatten(cfg.to_dict())
+    for key, choices in _CHOICES.items():
+        if flat[key] not in choices:
+            raise ValueError(f"config {key}={flat[key]!r}: expected one of {list(choices)}")
+    mods = cfg.data.modalities
+    if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
+        raise ValueError(
+            f"config data.modalities={mods!r}: expected a non-empty subset of {list(MODALITIES)}"
+        )
+    # keep canonical T, A, V order so array dicts and model weights line up
+    cfg.data.modalities = [m for m in MODALITIES if m in mods]
+    if not 0.0 < cfg.data.labeled_fraction <= 1.0:
+        raise ValueError(f"config data.labeled_fraction={cfg.data.labeled_fraction}: need (0, 1]")
+    if not 0.0 < cfg.data.val_fraction < 1.0:
+        raise ValueError(f"config data.val_fraction={cfg.data.val_fraction}: need (0, 1)")
+    if cfg.data.max_len < 1:
+        raise ValueError(f"config data.max_len={cfg.data.max_len}: need >= 1")
+    if cfg.data.source != "synthetic" and not cfg.data.data_dir:
+        raise ValueError(f"config data.data_dir is required for data.source={cfg.data.source!r}")
+    if cfg.model.d_model % cfg.model.n_heads:
+        raise ValueError(
+            f"config model.d_model={cfg.model.d_model} must be divisible by "
+            f"model.n_heads={cfg.model.n_heads}"
+        )
+    if cfg.dec.n_clusters < 2:
+        raise ValueError(f"config dec.n_clusters={cfg.dec.n_clusters}: need >= 2")
+    return cfg
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Return ``value`` checked against the field's type annotation (ints widen to float)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    if origin is list:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise TypeError(f"config {key}: expected a list, got {type(value).__name__}")
+        (item,) = typing.get_args(annotation)
+        return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise TypeError(f"config {key}: expected bool, got {value!r}")
+    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"config {key}: expected int, got {value!r}")
+    if not isinstance(value, annotation):
+        raise TypeError(
+            f"config {key}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any] | None) -> Config:
+    """Set dotted keys (``"train.lr"``) or nested dicts on ``cfg`` in place and return it.
+
+    Raises:
+        KeyError: for a key that is not a config field.
+        TypeError: for a value whose type does not match the field.
+    """
+    if not overrides:
+        return cfg
+    for key, value in _flatten_overrides(overrides).items():
+        obj: Any = cfg
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not dataclasses.is_dataclass(obj) or part not in _field_types(obj):
+                raise KeyError(f"unknown config section {part!r} in key {key!r}")
+            obj = getattr(obj, part)
+        name = parts[-1]
+        types_ = _field_types(obj) if dataclasses.is_dataclass(obj) else {}
+        if name not in types_:
+            known = ", ".join(sorted(types_))
+            raise KeyError(f"unknown config key {key!r}; known keys here: {known}")
+        if dataclasses.is_dataclass(getattr(obj, name)):
+            raise TypeError(f"config {key} is a section; set its fields, e.g. {key}.<field>")
+        setattr(obj, name, _coerce(key, value, types_[name]))
+    return cfg
+
+
+def _flatten_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in overrides.items():
+        if isinstance(v, dict):
+            for kk, vv in _flatten_overrides(v).items():
+                out[f"{k}.{kk}"] = vv
+        else:
+            out[k] = v
+    return out
+
+
+def _field_types(obj: Any) -> dict[str, Any]:
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
+
+
+# ----------------------------------------------------------------------------- load / save
+
+
+def load_config(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
+    """Build a validated config: defaults, then the YAML file's changes, then ``overrides``.
+
+    Args:
+        config_file: YAML of changes from the defaults (nested or dotted keys), or None.
+            A relative path that does not exist is looked up under ``configs/``.
+        overrides: further changes, dotted keys or nested dicts.
+
+    Returns:
+        The validated ``Config``; ``name`` defaults to the YAML file's stem.
+    """
+    from mosi_lib import paths
+
+    cfg = Config()
+    if config_file:
+        path = Path(config_file)
+        if not path.is_absolute() and not path.exists():
+            path = paths.CONFIGS_DIR / path
+        if not path.exists():
+            raise FileNotFoundError(f"config file {config_file!r} not found (also tried {path})")
+        changes = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(changes, dict):
+            raise ValueError(f"config file {path}: expected a mapping of keys to values")
+        cfg.name = path.stem
+        apply_overrides(cfg, changes)
+    apply_overrides(cfg, overrides)
+    return validate(cfg)
+
+
+def save_config(cfg: Config | dict[str, Any], path: str | Path) -> None:
+    """Write the full config (or a dict holding it plus provenance) as YAML."""
+    data = cfg.to_dict() if isinstance(cfg, Config) else cfg
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def config_from_dict(d: dict[str, Any]) -> Config:
+    """Rebuild a ``Config`` from ``Config.to_dict()`` output (extra top-level keys ignored)."""
+    known = {f.name for f in dataclasses.fields(Config)}
+    return validate(apply_overrides(Config(), {k: v for k, v in d.items() if k in known}))
+
+
+def config_hash(obj: Any) -> str:
+    """Stable short SHA-256 of a config section (or any JSON-serialisable value)."""
+    if dataclasses.is_dataclass(obj):
+        obj = asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- smoke
+
+
+def smoke(cfg: Config) -> Config:
+    """Shrink ``cfg`` in place for tests, CI and quick checks (the one smoke switch).
+
+    Fewer epochs everywhere, smaller k-means restarts and no progress bars. Data size is kept:
+    the synthetic default is small enough, and the data path must be the real one.
+    """
+    cfg.train.epochs = min(cfg.train.epochs, 2)
+    cfg.dec.stage1_epochs = min(cfg.dec.stage1_epochs, 2)
+    cfg.dec.stage2_epochs = min(cfg.dec.stage2_epochs, 2)
+    cfg.dec.kmeans_n_init = min(cfg.dec.kmeans_n_init, 2)
+    cfg.system.progress = False
+    return cfg

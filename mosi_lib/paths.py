@@ -1,0 +1,49 @@
+"""Project paths, derived from this file's location so notebooks work from any working directory.
+
+Every path in the library and notebooks comes from here (style guide section 10): papermill runs a
+kernel in the caller's directory while JupyterLab starts it in ``notebooks/``, so relative paths
+would break one of the two. ``MOSI_RUNS_DIR``, ``MOSI_FIGURES_DIR`` and ``MOSI_DATA_DIR`` override
+the defaults (tests point them at temporary folders).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+RESOURCES_DIR = PACKAGE_DIR / "resources"
+STD_FOLDS_FILE = RESOURCES_DIR / "mosi_std_folds.json"
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+CONFIGS_DIR = PROJECT_ROOT / "configs"
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def data_dir() -> Path:
+    """Root of ``data/`` (``raw/`` read-only inputs, ``processed/`` caches)."""
+    return _env_path("MOSI_DATA_DIR", PROJECT_ROOT / "data")
+
+
+def raw_dir() -> Path:
+    """Folder for raw inputs; the synthetic default is written to ``raw/synthetic_s<seed>/``."""
+    return data_dir() / "raw"
+
+
+def processed_dir() -> Path:
+    """Folder for preprocessed HDF5 caches."""
+    return data_dir() / "processed"
+
+
+def runs_dir() -> Path:
+    """Folder holding one sub-folder per run (``runs/<run_id>/``)."""
+    return _env_path("MOSI_RUNS_DIR", PROJECT_ROOT / "runs")
+
+
+def figures_dir() -> Path:
+    """Folder for regenerated figures and tables."""
+    return _env_path("MOSI_FIGURES_DIR", PROJECT_ROOT / "figures")
