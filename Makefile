@@ -1,0 +1,51 @@
+# Set-up is automatic: without an active virtualenv/conda env a local .venv is created.
+ifneq ($(VIRTUAL_ENV)$(CONDA_PREFIX),)
+PY := python
+STAMP := .installed-env
+else
+PY := .venv/bin/python
+STAMP := .venv/.installed
+endif
+PROFILE ?= quick
+DATA_DIR ?=
+SOURCE ?=
+RUN_ID ?=
+
+.PHONY: help install reproduce figures test test-unit smoke lint bench clean
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: PROFILE=quick|paper  DATA_DIR=<real CMU-MOSI files>  SOURCE=csd|mult|mmsa  RUN_ID=<study>"
+
+$(STAMP): pyproject.toml
+	@if [ "$(PY)" = ".venv/bin/python" ] && [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,lab]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv if needed and install mosi_lib with pinned dependencies
+
+reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the synthetic default (PROFILE=quick)
+	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID))
+
+figures: $(STAMP) ## re-render figures and tables from the latest study (05_results only, no training)
+	$(PY) -m mosi_lib figures $(if $(RUN_ID),--run-id $(RUN_ID))
+
+test: $(STAMP) ## unit tests (pytest mosi_lib) and notebook smoke tests (pytest tests)
+	$(PY) -m pytest mosi_lib tests
+
+test-unit: $(STAMP) ## unit tests only: pytest mosi_lib
+	$(PY) -m pytest mosi_lib
+
+smoke: $(STAMP) ## the whole chain with tiny epochs
+	$(PY) -m mosi_lib reproduce --smoke
+
+bench: $(STAMP) ## speed table: device-resident training vs a DataLoader loop
+	$(PY) -m mosi_lib.bench
+
+lint: $(STAMP) ## ruff check
+	$(PY) -m ruff check mosi_lib tests benchmarks
+
+clean: ## remove caches (keeps runs/ and figures/)
+	rm -rf data/processed .pytest_cache .ruff_cache

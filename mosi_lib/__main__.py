@@ -1,0 +1,122 @@
+"""Command line: ``python -m mosi_lib reproduce|figures|bench``.
+
+``reproduce`` executes notebooks 01..05 headless with papermill into
+``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``.
+``figures`` re-runs only 05 on an existing study (no training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mosi_lib import paths
+
+NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
+PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
+
+
+def data_overrides(source: str | None, data_dir: str | None) -> dict:
+    """Overrides that point the study at real files (``None``: the synthetic default)."""
+    out: dict = {}
+    if data_dir:
+        out["data.data_dir"] = str(Path(data_dir).expanduser().resolve())
+        out["data.source"] = source or "csd"
+    elif source:
+        out["data.source"] = source
+    return out
+
+
+def run_notebooks(
+    names: tuple[str, ...],
+    *,
+    run_id: str,
+    config_file: str,
+    overrides: dict,
+    smoke: bool = False,
+    seed: int = 0,
+    out_dir: Path | None = None,
+    log_output: bool = True,
+) -> list[Path]:
+    """Execute ``names`` in order with papermill; return the executed copies' paths.
+
+    Args:
+        names: notebook stems under ``notebooks/``.
+        run_id: the study folder under the runs dir, passed to every notebook.
+        config_file: profile YAML (overrides only).
+        overrides: further dotted-key changes (e.g. real data location).
+        smoke: shrink everything (tests, CI).
+        seed: ``system.seed``.
+        out_dir: where executed copies go (default ``runs/<run_id>/notebooks``).
+        log_output: stream cell output (progress bars, prints) to this terminal.
+    """
+    import papermill as pm
+
+    out_dir = out_dir or paths.runs_dir() / run_id / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    params = {"config_file": config_file, "overrides": overrides, "run_id": run_id,
+              "seed": seed, "smoke": smoke}  # fmt: skip
+    for i, name in enumerate(names, 1):
+        t0 = time.perf_counter()
+        print(f"[{i}/{len(names)}] {name} ...", flush=True)
+        out = out_dir / f"{name}.ipynb"
+        pm.execute_notebook(
+            str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=params,
+            kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), log_output=log_output,
+            progress_bar=False,
+        )  # fmt: skip
+        print(f"[{i}/{len(names)}] {name} done in {time.perf_counter() - t0:.0f} s -> {out}",
+              flush=True)  # fmt: skip
+        done.append(out)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m mosi_lib``."""
+    ap = argparse.ArgumentParser(prog="python -m mosi_lib", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    rp = sub.add_parser("reproduce", help="run notebooks 01..05 headless (papermill)")
+    rp.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                    help="quick: whole chain on 2 CPU cores; paper: the paper's epochs (GPU)")
+    rp.add_argument("--data-dir", help="folder (or pickle) of real CMU-MOSI files; "
+                    "default: the synthetic data set")  # fmt: skip
+    rp.add_argument("--source", choices=("csd", "mult", "mmsa"),
+                    help="layout of --data-dir (default csd)")  # fmt: skip
+    rp.add_argument("--run-id", help="study folder name under runs/ (default: time + profile)")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
+    rp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="config overrides, e.g. train.epochs=50 (YAML values)")  # fmt: skip
+    fp = sub.add_parser("figures", help="re-run 05_results on an existing study (no training)")
+    fp.add_argument("--run-id", help="study folder (default: the latest)")
+    args = ap.parse_args(argv)
+
+    from mosi_lib.runs import make_study_id, open_study
+
+    if args.cmd == "figures":
+        study = open_study(args.run_id)
+        run_notebooks(("05_results",), run_id=study.name, config_file=PROFILES["quick"],
+                      overrides={})  # fmt: skip
+        return 0
+    import yaml
+
+    overrides = data_overrides(args.source, args.data_dir)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    run_id = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
+    open_study(run_id)
+    t0 = time.perf_counter()
+    run_notebooks(NOTEBOOKS, run_id=run_id, config_file=PROFILES[args.profile],
+                  overrides=overrides, smoke=args.smoke, seed=args.seed)  # fmt: skip
+    print(f"study {run_id} finished in {time.perf_counter() - t0:.0f} s; "
+          f"runs in {paths.runs_dir() / run_id}, figures in {paths.figures_dir()}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,482 @@
+"""Training loops: the classifier recipe (paper section 4.2) and two-stage DEC (section 4.3).
+
+The loops know nothing of run folders or plotting: they report through hooks (callables called
+with an ``Event``) and return the history. ``mosi_lib.experiments`` attaches the hooks that write
+``runs/<run_id>/``.
+
+Speed choices (measured in ``mosi_lib.bench``): the whole data set lives on the device as tensors
+and mini-batches are gathered with ``index_select`` (no ``DataLoader``, no per-batch host copies);
+mixed precision (bf16 autocast) on CUDA; optional ``torch.compile``.
+
+Reproducibility: ``seed_everything`` seeds python, numpy and torch; the shuffling generator and the
+global torch RNG state are stored in every checkpoint so a resumed run continues exactly where an
+uninterrupted one would (bit-identical on CPU with ``system.deterministic``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mosi_lib import losses, metrics
+
+# ----------------------------------------------------------------------------- system
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
+    if preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch; optionally force deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# ----------------------------------------------------------------------------- data on device
+
+
+class DeviceData:
+    """A ``Processed`` data set moved once to ``device`` as tensors.
+
+    Attributes:
+        x: modality -> (N, T, D) float32; masks: modality -> (N, T) bool;
+        scores: (N,) float32 sentiment scores (on the device, used only through index sets
+        the caller chose); n: number of rows.
+    """
+
+    def __init__(self, data, device: torch.device):
+        self.device = device
+        self.x = {m: torch.as_tensor(v, device=device) for m, v in data.x.items()}
+        self.masks = {m: torch.as_tensor(v, device=device) for m, v in data.masks.items()}
+        self.scores = torch.as_tensor(data.labels, device=device)
+        self.n = len(data.labels)
+
+    def batch(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Gather rows ``idx`` (a device LongTensor) of every modality."""
+        return (
+            {m: v.index_select(0, idx) for m, v in self.x.items()},
+            {m: v.index_select(0, idx) for m, v in self.masks.items()},
+        )
+
+
+def minibatches(
+    idx: torch.Tensor, batch_size: int, generator: torch.Generator | None
+) -> Iterator[torch.Tensor]:
+    """Yield shuffled (if ``generator``) mini-batches of ``idx``.
+
+    A final batch of a single row is dropped (BatchNorm cannot train on one sample); with at
+    least two rows overall nothing else is ever dropped.
+    """
+    if generator is not None:
+        idx = idx[torch.randperm(len(idx), generator=generator).to(idx.device)]
+    for start in range(0, len(idx), batch_size):
+        chunk = idx[start : start + batch_size]
+        if len(chunk) == 1 and len(idx) > 1:
+            continue
+        yield chunk
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+@dataclass
+class Event:
+    """What a hook receives: the loop's state at a point in training."""
+
+    name: str  # "epoch_end" | "improved" | "stage_end" | "target_update"
+    epoch: int
+    model: nn.Module
+    optimizer: torch.optim.Optimizer | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+Hook = Callable[[Event], None]
+
+
+def _fire(hooks: list[Hook] | None, event: Event) -> None:
+    for hook in hooks or []:
+        hook(event)
+
+
+def rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """Everything random a resumed loop needs to continue identically."""
+    state = {"shuffle": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(generator: torch.Generator, state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` returned."""
+    generator.set_state(state["shuffle"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: bool = False,
+                   chunk: int = 1024) -> torch.Tensor:  # fmt: skip
+    """Logits (len(idx),) of a classifier in eval mode, float32 on the device."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(idx), chunk):
+        x, masks = dd.batch(idx[start : start + chunk])
+        with autocast(dd.device, amp):
+            out.append(model(x, masks).float())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, device=dd.device)
+
+
+def evaluate_classifier(model: nn.Module, dd: DeviceData, idx: torch.Tensor, zero_policy: str,
+                        *, amp: bool = False) -> dict[str, float]:  # fmt: skip
+    """Loss and metrics of ``model`` on rows ``idx``.
+
+    Returns:
+        ``loss`` (BCE with logits under ``zero_policy``; non0 ignores zero scores), ``acc``
+        and ``f1`` under ``zero_policy``, plus every key of ``metrics.binary_metrics``.
+    """
+    logits = predict_logits(model, dd, idx, amp=amp)
+    scores = dd.scores.index_select(0, idx)
+    keep = scores != 0 if zero_policy == "non0" else torch.ones_like(scores, dtype=torch.bool)
+    target = (scores > 0 if zero_policy == "non0" else scores >= 0).float()
+    loss = F.binary_cross_entropy_with_logits(logits[keep], target[keep]).item()
+    res = metrics.binary_metrics((logits > 0).cpu().numpy(), scores.cpu().numpy())
+    res["loss"] = loss
+    res["acc"], res["f1"] = res[f"acc_{zero_policy}"], res[f"f1_{zero_policy}"]
+    return res
+
+
+# ----------------------------------------------------------------------------- classifier
+
+
+def fit_classifier(
+    model: nn.Module,
+    dd: DeviceData,
+    *,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    zero_policy: str = "has0",
+    seed: int = 0,
+    amp: bool = False,
+    progress: bool = True,
+    hooks: list[Hook] | None = None,
+    resume: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train a binary classifier with BCE-with-logits and Adam; keep the best by val accuracy.
+
+    Selection: highest validation accuracy under ``zero_policy``; ties go to the lower
+    validation loss. The best weights are loaded back into ``model`` at the end.
+
+    Args:
+        model: maps ``(x, masks)`` to logits (B,).
+        dd: data on the device.
+        train_idx, val_idx: row indices (the caller applies the zero policy to ``train_idx``).
+        epochs, batch_size, lr, weight_decay: the recipe (paper: 500, 128, 4e-5, 1e-2).
+        zero_policy: ``has0`` or ``non0`` binary target.
+        seed: seeds the shuffling generator.
+        amp: bf16 autocast on CUDA.
+        progress: show a tqdm bar with live loss/accuracy.
+        hooks: called with ``Event("epoch_end")`` after each epoch and ``Event("improved")``
+            when the selected metric improves (state holds what a checkpoint needs).
+        resume: a checkpoint dict (from ``Event.state``) to continue from.
+
+    Returns:
+        ``{"history": [rows], "best": {"epoch", "val": metrics}, "best_state": state_dict}``.
+    """
+    from tqdm.auto import tqdm
+
+    device = dd.device
+    tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long, device=device)
+    va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long, device=device)
+    if len(tr) < 2:
+        raise ValueError(f"need at least 2 training rows, got {len(tr)}")
+    target_all = (dd.scores > 0 if zero_policy == "non0" else dd.scores >= 0).float()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"epoch": 0, "acc": -math.inf, "loss": math.inf, "val": {}}
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    start_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model_state"])
+        opt.load_state_dict(resume["optimizer_state"])
+        set_rng_state(gen, resume["rng"])
+        best, best_state = resume["best"], resume["best_state"]
+        history = list(resume["history"])
+        start_epoch = resume["epoch"] + 1
+    bar = tqdm(range(start_epoch, epochs + 1), desc="classifier", disable=not progress,
+               initial=start_epoch - 1, total=epochs, leave=False)  # fmt: skip
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        tot, n_seen, correct = 0.0, 0, 0
+        for bidx in minibatches(tr, batch_size, gen):
+            x, masks = dd.batch(bidx)
+            y = target_all.index_select(0, bidx)
+            with autocast(device, amp):
+                logits = model(x, masks).float()
+            loss = F.binary_cross_entropy_with_logits(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += loss.detach() * len(bidx)
+            correct += ((logits.detach() > 0).float() == y).sum()
+            n_seen += len(bidx)
+        val = evaluate_classifier(model, dd, va, zero_policy, amp=amp)
+        row = {
+            "epoch": epoch, "train_loss": float(tot) / n_seen,
+            "train_acc": float(correct) / n_seen, "val_loss": val["loss"], "val_acc": val["acc"],
+            "val_f1": val["f1"], "val_acc_has0": val["acc_has0"], "val_acc_non0": val["acc_non0"],
+            "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
+        }  # fmt: skip
+        history.append(row)
+        improved = val["acc"] > best["acc"] or (
+            val["acc"] == best["acc"] and val["loss"] < best["loss"]
+        )
+        if improved:
+            best = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"], "val": val}
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state = {
+            "epoch": epoch, "model_state": model.state_dict(), "optimizer_state": opt.state_dict(),
+            "rng": rng_state(gen), "best": best, "best_state": best_state, "history": history,
+        }  # fmt: skip
+        if improved:
+            _fire(hooks, Event("improved", epoch, model, opt, row, state))
+        _fire(hooks, Event("epoch_end", epoch, model, opt, row, state))
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val['acc']:.3f}",
+                        best=f"{best['acc']:.3f}@{best['epoch']}")  # fmt: skip
+    bar.close()
+    model.load_state_dict(best_state)
+    return {"history": history, "best": best, "best_state": best_state}
+
+
+# ----------------------------------------------------------------------------- DEC
+
+
+@torch.no_grad()
+def dec_forward_all(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: bool = False,
+                    chunk: int = 1024) -> dict[str, torch.Tensor]:  # fmt: skip
+    """``z`` (N, L) and ``q`` (N, K) of a DEC model over rows ``idx`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    zs, qs = [], []
+    for start in range(0, len(idx), chunk):
+        x, masks = dd.batch(idx[start : start + chunk])
+        with autocast(dd.device, amp):
+            out = model(x, masks)
+        zs.append(out["z"].float())
+        qs.append(out["q"].float())
+    model.train(was_training)
+    return {"z": torch.cat(zs), "q": torch.cat(qs)}
+
+
+def init_centers(model: nn.Module, z: torch.Tensor, *, n_clusters: int, n_init: int, seed: int,
+                 labeled_pos: torch.Tensor | None = None) -> np.ndarray:  # fmt: skip
+    """k-means (``n_init`` restarts, set explicitly) on ``z``; copy centres into the model.
+
+    With two clusters and ``labeled_pos`` (for the labeled training rows: True = positive, else
+    False; other rows -1) the centres are ordered so that cluster 1 holds the larger share of
+    positive labeled rows, so that "cluster j = class j" starts consistent. Only labeled
+    training rows are used for that ordering.
+
+    Returns:
+        Hard k-means assignments (N,).
+    """
+    from sklearn.cluster import KMeans
+
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+    assign = km.fit_predict(z.cpu().numpy().astype(np.float64))
+    centers = km.cluster_centers_
+    if n_clusters == 2 and labeled_pos is not None:
+        lp = labeled_pos.cpu().numpy()
+        share = [lp[(assign == j) & (lp >= 0)].mean() if ((assign == j) & (lp >= 0)).any()
+                 else 0.5 for j in range(2)]  # fmt: skip
+        if share[0] > share[1]:
+            centers, assign = centers[::-1].copy(), 1 - assign
+    model.cluster_centers.data.copy_(torch.as_tensor(centers, dtype=torch.float32))
+    return assign
+
+
+def fit_dec(
+    model: nn.Module,
+    dd: DeviceData,
+    *,
+    rows: np.ndarray,
+    labeled_rows: np.ndarray,
+    cfg_dec,
+    zero_policy: str = "has0",
+    seed: int = 0,
+    amp: bool = False,
+    progress: bool = True,
+    hooks: list[Hook] | None = None,
+) -> dict[str, Any]:
+    """Two-stage multimodal semi-supervised DEC pretraining (paper section 4.3).
+
+    Stage 1 trains the autoencoder: ``a * masked_mse + g * disentanglement``. Stage 2 initialises
+    the centres by k-means on ``z`` of every row in ``rows``, then minimises ``KL(P || Q) +
+    a * mse + b * CE(label, Q) + g * disentanglement``. P is computed over all ``rows`` every
+    ``update_interval`` epochs and held fixed in between (Xie et al. 2016); training stops early
+    when fewer than ``tol`` of the hard assignments change between two updates. Cluster sizes are
+    logged at each update and a warning is raised when a cluster holds < 2% of rows (collapse).
+
+    Args:
+        model: a ``DECModel`` (forward -> dict z, recon, q; ``cluster_centers``).
+        dd: data on the device.
+        rows: rows whose features are used (paper: every segment).
+        labeled_rows: rows whose labels the supervised term may use (labeled training pool).
+        cfg_dec: a ``DECConfig``.
+        zero_policy: binary target of the supervised term (non0 drops zero scores).
+        seed: shuffling and k-means seed.
+        amp, progress, hooks: as in ``fit_classifier``; hook rows carry a ``stage`` column.
+
+    Returns:
+        ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
+        "stopped_early": bool, "rows": rows}`` (arrays on the CPU, in the order of ``rows``).
+    """
+    from tqdm.auto import tqdm
+
+    device = dd.device
+    all_idx = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=device)
+    # per-row label for the supervised term: class index, or -1 where hidden / unusable
+    y = torch.full((dd.n,), -1, dtype=torch.long, device=device)
+    lab = torch.as_tensor(np.asarray(labeled_rows), dtype=torch.long, device=device)
+    s = dd.scores.index_select(0, lab)
+    if zero_policy == "non0":
+        lab, s = lab[s != 0], s[s != 0]
+    y[lab] = (s > 0 if zero_policy == "non0" else s >= 0).long()
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, Any]] = []
+
+    def run_epoch(stage: int, epoch: int, opt, p_all: torch.Tensor | None, weights: dict):
+        t0 = time.perf_counter()
+        model.train()
+        sums = {"loss": 0.0, "kl": 0.0, "recon": 0.0, "sup": 0.0, "disent": 0.0}
+        n = 0
+        for bidx in minibatches(torch.arange(len(all_idx), device=device), cfg_dec.batch_size,
+                                gen):  # fmt: skip
+            ridx = all_idx.index_select(0, bidx)
+            x, masks = dd.batch(ridx)
+            with autocast(device, amp):
+                out = model(x, masks)
+            recon = losses.masked_mse({m: r.float() for m, r in out["recon"].items()}, x, masks)
+            disent = losses.disentanglement(out["z"].float())
+            zero = recon.new_zeros(())
+            if stage == 2:
+                q = out["q"].float()
+                kl = losses.kl_divergence(p_all.index_select(0, bidx), q)
+                yb = y.index_select(0, ridx)
+                sup = losses.supervised_cluster_ce(q, yb.clamp(min=0), yb >= 0,
+                                                   class_head=model.class_head)  # fmt: skip
+            else:
+                kl, sup = zero, zero
+            loss = losses.dec_loss(kl=kl, recon=recon, sup=sup, disent=disent, **weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for k, v in (("loss", loss), ("kl", kl), ("recon", recon), ("sup", sup),
+                         ("disent", disent)):  # fmt: skip
+                sums[k] += float(v.detach()) * len(bidx)
+            n += len(bidx)
+        row = {"stage": stage, "epoch": epoch, **{k: v / n for k, v in sums.items()},
+               "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
+        history.append(row)
+        return row
+
+    # -- stage 1: autoencoder only (centres are not trained)
+    params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
+    opt1 = torch.optim.Adam(params1, lr=cfg_dec.stage1_lr)
+    w1 = {"recon_weight": cfg_dec.stage1_recon_weight, "sup_weight": 0.0,
+          "disent_weight": cfg_dec.stage1_disent_weight}  # fmt: skip
+    bar = tqdm(range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress,
+               leave=False)  # fmt: skip
+    for epoch in bar:
+        row = run_epoch(1, epoch, opt1, None, w1)
+        bar.set_postfix(recon=f"{row['recon']:.4f}")
+        _fire(hooks, Event("epoch_end", epoch, model, opt1, row))
+    bar.close()
+    _fire(hooks, Event("stage_end", cfg_dec.stage1_epochs, model, opt1, {"stage": 1}))
+
+    # -- stage 2: k-means init, then KL + reconstruction + supervision
+    first = dec_forward_all(model, dd, all_idx, amp=amp)
+    labeled_pos = y.index_select(0, all_idx)
+    assign_prev = init_centers(model, first["z"], n_clusters=cfg_dec.n_clusters,
+                               n_init=cfg_dec.kmeans_n_init, seed=seed,
+                               labeled_pos=labeled_pos)  # fmt: skip
+    opt2 = torch.optim.Adam(model.parameters(), lr=cfg_dec.stage2_lr)
+    w2 = {"recon_weight": cfg_dec.stage2_recon_weight, "sup_weight": cfg_dec.stage2_sup_weight,
+          "disent_weight": cfg_dec.stage2_disent_weight}  # fmt: skip
+    stopped_early, p_all, delta = False, None, float("nan")
+    sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
+    bar = tqdm(range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress,
+               leave=False)  # fmt: skip
+    for epoch in bar:
+        if (epoch - 1) % cfg_dec.update_interval == 0:
+            q_all = dec_forward_all(model, dd, all_idx, amp=amp)["q"]
+            p_all = losses.target_distribution(q_all).detach()
+            assign = q_all.argmax(1).cpu().numpy()
+            delta = float((assign != assign_prev).mean())
+            sizes = np.bincount(assign, minlength=cfg_dec.n_clusters)
+            if sizes.min() < 0.02 * len(assign):
+                warnings.warn(f"DEC stage 2 epoch {epoch}: cluster collapse, sizes {sizes.tolist()}",
+                              stacklevel=2)  # fmt: skip
+            _fire(hooks, Event("target_update", epoch, model, opt2,
+                               {"delta_label": delta, "sizes": sizes.tolist()}))  # fmt: skip
+            if epoch > 1 and delta < cfg_dec.tol:
+                stopped_early = True
+                break
+            assign_prev = assign
+        row = run_epoch(2, epoch, opt2, p_all, w2)
+        row["delta_label"] = delta
+        row.update({f"size_{j}": int(c) for j, c in enumerate(sizes)})
+        bar.set_postfix(loss=f"{row['loss']:.4f}", delta=f"{delta:.4f}")
+        _fire(hooks, Event("epoch_end", epoch, model, opt2, row))
+    bar.close()
+    final = dec_forward_all(model, dd, all_idx, amp=amp)
+    _fire(hooks, Event("stage_end", cfg_dec.stage2_epochs, model, opt2, {"stage": 2}))
+    return {
+        "history": history, "z": final["z"].cpu().numpy(), "q": final["q"].cpu().numpy(),
+        "assign": final["q"].argmax(1).cpu().numpy(), "stopped_early": stopped_early,
+        "rows": np.asarray(rows),
+    }  # fmt: skip

@@ -1,0 +1,236 @@
+"""Loss functions of the multimodal semi-supervised DEC pretraining and the classifier.
+
+References:
+    * Xie, Girshick & Farhadi 2016, "Unsupervised Deep Embedding for Clustering Analysis"
+      (DEC): Student-t soft assignment (eq. 1), target distribution (eq. 3) and the KL
+      clustering loss (eq. 2).
+    * Paper section 3.3: the total pretraining loss adds a masked reconstruction term, a
+      supervised cross-entropy on the labeled rows and a latent disentanglement penalty.
+
+All functions are pure: tensors in, tensor out. Shapes: B batch (N: whole data set), T time
+steps, D features, L latent width, K clusters.
+
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# ---- DEC clustering
+
+
+def soft_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
+    """Student-t similarity between embeddings and cluster centres (DEC eq. 1).
+
+    q_ij = k_ij / sum_j' k_ij',  k_ij = (1 + ||z_i - mu_j||^2 / alpha)^(-(alpha + 1) / 2)
+
+    Args:
+        z: (B, L) embeddings.
+        centers: (K, L) cluster centres mu.
+        alpha: Student-t degrees of freedom.
+
+    Returns:
+        q: (B, K), rows sum to 1.
+
+    """
+    if z.dim() != 2 or centers.dim() != 2 or z.shape[1] != centers.shape[1]:
+        raise ValueError(
+            f"soft_assignment: z {tuple(z.shape)} and centers {tuple(centers.shape)} must be "
+            "(B, L) and (K, L)"
+        )
+    # explicit difference, not cdist: exact and with a finite gradient at zero distance
+    dist2 = (z[:, None, :] - centers[None, :, :]).pow(2).sum(-1)  # (B, K)
+    num = (1.0 + dist2 / alpha).pow(-(alpha + 1.0) / 2.0)  # (B, K)
+    return num / num.sum(dim=1, keepdim=True)
+
+
+def target_distribution(q: Tensor) -> Tensor:
+    """Sharpened auxiliary target P from soft assignments Q (DEC eq. 3).
+
+    p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j'),  with cluster frequency f_j = sum_i q_ij.
+    The caller passes Q of the whole data set so f_j is the data-set frequency.
+
+    Args:
+        q: (N, K) soft assignments.
+
+    Returns:
+        p: (N, K), detached, rows sum to 1.
+
+    """
+    if q.dim() != 2:
+        raise ValueError(f"target_distribution: q has shape {tuple(q.shape)}; expected (N, K)")
+    q = q.detach()
+    weight = q.pow(2) / q.sum(dim=0, keepdim=True)  # (N, K) q^2 / f
+    return weight / weight.sum(dim=1, keepdim=True)
+
+
+def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
+    """Clustering loss KL(P || Q) (DEC eq. 2), averaged over rows.
+
+    KL = (1/B) sum_i sum_j p_ij log(p_ij / q_ij); terms with p_ij = 0 count as 0.
+
+    Args:
+        p: (B, K) target distribution (no gradient needed).
+        q: (B, K) soft assignments.
+
+    Returns:
+        Scalar tensor (same value as ``F.kl_div(q.log(), p, reduction="batchmean")``).
+
+    """
+    if p.shape != q.shape or p.dim() != 2:
+        raise ValueError(
+            f"kl_divergence: p {tuple(p.shape)} and q {tuple(q.shape)} must be equal (B, K)"
+        )
+    # xlogy(0, .) = 0, so zero targets contribute nothing (and no NaN)
+    return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum() / p.shape[0]
+
+
+# ---- autoencoder
+
+
+def masked_mse(
+    recon: dict[str, Tensor], target: dict[str, Tensor], masks: dict[str, Tensor]
+) -> Tensor:
+    """Reconstruction error over valid steps only.
+
+    Per modality m: sum over valid steps and features of (recon - target)^2, divided by
+    (number of valid steps x D_m), i.e. the mean over valid entries. The result is the plain
+    mean of these per-modality values over modalities with at least one valid step, so each
+    modality weighs the same whatever its width D_m.
+
+    Args:
+        recon: modality -> (B, T, D_m) reconstruction.
+        target: modality -> (B, T, D_m) input features.
+        masks: modality -> (B, T) bool, True = valid step.
+
+    Returns:
+        Scalar tensor; 0 (still attached to ``recon``) when no step is valid at all.
+
+    """
+    per_mod = []
+    for m, r in recon.items():
+        if m not in target or m not in masks:
+            raise ValueError(f"masked_mse: modality {m!r} missing from target or masks")
+        t, mask = target[m], masks[m]
+        if r.shape != t.shape or tuple(mask.shape) != tuple(r.shape[:2]):
+            raise ValueError(
+                f"masked_mse[{m!r}]: recon {tuple(r.shape)}, target {tuple(t.shape)} and mask "
+                f"{tuple(mask.shape)} must be (B, T, D), (B, T, D) and (B, T)"
+            )
+        n_valid = mask.sum()
+        if n_valid == 0:
+            continue
+        sq = (r - t).pow(2).masked_fill(~mask[..., None], 0.0)  # (B, T, D), padded -> 0
+        per_mod.append(sq.sum() / (n_valid * r.shape[-1]))
+    if not per_mod:
+        return sum(r.sum() for r in recon.values()) * 0.0
+    return torch.stack(per_mod).mean()
+
+
+def disentanglement(z: Tensor) -> Tensor:
+    """Penalty on correlated latent dimensions.
+
+    Sum of squared off-diagonal entries of the batch covariance C = zc^T zc / (B - 1) of the
+    centred latent zc = z - mean(z) (unbiased normaliser B - 1).
+
+    Args:
+        z: (B, L) latent batch, B >= 2.
+
+    Returns:
+        Scalar tensor, 0 when the latent dimensions are uncorrelated in the batch.
+
+    """
+    if z.dim() != 2 or z.shape[0] < 2:
+        raise ValueError(f"disentanglement: z has shape {tuple(z.shape)}; need (B, L), B >= 2")
+    zc = z - z.mean(dim=0, keepdim=True)  # (B, L)
+    cov = zc.T @ zc / (z.shape[0] - 1)  # (L, L)
+    return cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()
+
+
+# ---- supervision
+
+
+def supervised_cluster_ce(
+    q: Tensor, y: Tensor, labeled: Tensor, class_head: nn.Module | None = None
+) -> Tensor:
+    """Cross-entropy between the visible labels and the soft cluster assignments.
+
+    With K == 2 and no ``class_head``, cluster j stands for class j:
+    loss = -(1/|S|) sum_{i in S} log q_{i, y_i}, S = labeled rows.
+    With K != 2, ``logits = class_head(q)`` and the loss is ``F.cross_entropy`` on S.
+
+    Args:
+        q: (B, K) soft assignments.
+        y: (B,) long class labels; values of unlabeled rows are ignored (may be -1).
+        labeled: (B,) bool, True where the label is visible.
+        class_head: module mapping (B, K) -> (B, n_classes); required when K != 2.
+
+    Returns:
+        Scalar tensor; 0 (still attached to ``q``) when no row is labeled.
+
+    """
+    if q.dim() != 2 or y.shape != q.shape[:1] or labeled.shape != q.shape[:1]:
+        raise ValueError(
+            f"supervised_cluster_ce: q {tuple(q.shape)}, y {tuple(y.shape)} and labeled "
+            f"{tuple(labeled.shape)} must be (B, K), (B,) and (B,)"
+        )
+    if class_head is None and q.shape[1] != 2:
+        raise ValueError(f"supervised_cluster_ce: K={q.shape[1]} != 2 needs a class_head")
+    if not labeled.any():
+        return q.sum() * 0.0
+    q_l, y_l = q[labeled], y[labeled].long()  # (S, K), (S,)
+    logits = None if class_head is None else class_head(q_l)  # (S, n_classes)
+    n_out = q.shape[1] if logits is None else logits.shape[1]
+    if (y_l < 0).any() or (y_l >= n_out).any():
+        raise ValueError(f"supervised_cluster_ce: labeled y must be in [0, {n_out})")
+    if logits is not None:
+        return F.cross_entropy(logits, y_l)
+    # clamp keeps log finite if an assignment underflows to 0
+    return -q_l.gather(1, y_l[:, None]).clamp_min(1e-12).log().mean()
+
+
+def dec_loss(
+    *,
+    kl: Tensor | float,
+    recon: Tensor | float,
+    sup: Tensor | float,
+    disent: Tensor | float,
+    recon_weight: float,
+    sup_weight: float,
+    disent_weight: float,
+) -> Tensor:
+    """Total DEC pretraining loss: kl + a * recon + b * sup + g * disent.
+
+    Stage 1 (autoencoder only) passes ``kl=0`` and ``sup=0``.
+
+    Args:
+        kl: KL(P || Q) clustering loss.
+        recon: masked reconstruction MSE.
+        sup: supervised cluster cross-entropy.
+        disent: latent disentanglement penalty.
+        recon_weight: a.
+        sup_weight: b.
+        disent_weight: g.
+
+    Returns:
+        Scalar tensor.
+
+    """
+    total = kl + recon_weight * recon + sup_weight * sup + disent_weight * disent
+    return torch.as_tensor(total)
+
+
+def bce_logits(logits: Tensor, targets: Tensor) -> Tensor:
+    """Binary cross-entropy of the classifier.
+
+    Args:
+        logits: (B,) raw scores.
+        targets: (B,) 0/1 (bool, int or float).
+
+    Returns:
+        Scalar mean over the batch.
+
+    """
+    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))

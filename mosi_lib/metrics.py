@@ -1,0 +1,164 @@
+"""Evaluation metrics: binary sentiment accuracy/F1 under both MOSI conventions, clustering.
+
+Binary conventions (CMU-MOSI literature, e.g. MMSA's ``Has0_acc_2`` / ``Non0_acc_2``):
+
+* ``has0``: every row counts; a score >= 0 is positive (zero counts as positive).
+* ``non0``: rows with score exactly 0 are dropped; a score > 0 is positive.
+
+F1 is scikit-learn's support-weighted F1 (``average="weighted"``). Clustering metrics follow
+Xie et al. 2016 (DEC): unsupervised accuracy with the Hungarian best one-to-one matching of
+clusters to classes, plus NMI and ARI.
+
+Numpy arrays in, python floats out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import (
+    accuracy_score,
+    adjusted_rand_score,
+    f1_score,
+    normalized_mutual_info_score,
+)
+
+# ---- helpers
+
+
+def _as_1d(name: str, a: np.ndarray, n: int | None = None) -> np.ndarray:
+    """Return ``a`` as a 1-D array; raise naming ``name`` on a wrong shape or length."""
+    a = np.asarray(a)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} has shape {a.shape}; expected a non-empty 1-D array")
+    if n is not None and a.shape[0] != n:
+        raise ValueError(f"{name} has {a.shape[0]} rows; expected {n}")
+    return a
+
+
+def _scores(name: str, scores: np.ndarray) -> np.ndarray:
+    s = _as_1d(name, scores).astype(np.float64)
+    if not np.isfinite(s).all():
+        raise ValueError(f"{name}: {int((~np.isfinite(s)).sum())} non-finite sentiment scores")
+    return s
+
+
+def _acc_f1(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    if y_true.size == 0:
+        return float("nan"), float("nan")
+    # zero_division=0: a class never predicted gets F1 0 without a warning (sklearn's value)
+    f1 = f1_score(y_true, y_pred, average="weighted", zero_division=0.0)
+    return float(accuracy_score(y_true, y_pred)), float(f1)
+
+
+# ---- sentiment
+
+
+def binary_metrics(pred_pos: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Binary accuracy and weighted F1 under the has0 and non0 conventions.
+
+    Args:
+        pred_pos: (N,) bool or 0/1, the prediction "positive".
+        scores: (N,) true sentiment scores in [-3, 3].
+
+    Returns:
+        ``acc_has0``, ``f1_has0`` (all rows, positive = score >= 0), ``acc_non0``, ``f1_non0``
+        (rows with score != 0, positive = score > 0; NaN if there are none), ``n_has0``,
+        ``n_non0`` (row counts).
+
+    """
+    s = _scores("scores", scores)
+    pred = _as_1d("pred_pos", pred_pos, len(s))
+    if not np.isin(pred, (0, 1)).all():
+        raise ValueError("pred_pos must hold only bool or 0/1 values")
+    pred = pred.astype(bool)
+    nonzero = s != 0
+    acc_has0, f1_has0 = _acc_f1(s >= 0, pred)
+    acc_non0, f1_non0 = _acc_f1(s[nonzero] > 0, pred[nonzero])
+    return {
+        "acc_has0": acc_has0,
+        "f1_has0": f1_has0,
+        "acc_non0": acc_non0,
+        "f1_non0": f1_non0,
+        "n_has0": int(len(s)),
+        "n_non0": int(nonzero.sum()),
+    }
+
+
+def majority_metrics(train_scores: np.ndarray, eval_scores: np.ndarray) -> dict[str, float]:
+    """Majority-class baseline: predict the training majority on every evaluation row.
+
+    The majority is taken per convention (has0: score >= 0 over all training rows; non0:
+    score > 0 over training rows with score != 0); a tie predicts positive.
+
+    Args:
+        train_scores: (N_train,) training sentiment scores (labeled rows).
+        eval_scores: (N_eval,) evaluation sentiment scores.
+
+    Returns:
+        ``majority_acc_has0``, ``majority_f1_has0``, ``majority_acc_non0``,
+        ``majority_f1_non0``.
+
+    """
+    tr, ev = _scores("train_scores", train_scores), _scores("eval_scores", eval_scores)
+    out: dict[str, float] = {}
+    for conv, keep_tr, keep_ev, pos_tr, pos_ev in (
+        ("has0", np.ones_like(tr, bool), np.ones_like(ev, bool), tr >= 0, ev >= 0),
+        ("non0", tr != 0, ev != 0, tr > 0, ev > 0),
+    ):
+        if not keep_tr.any():
+            raise ValueError(f"majority_metrics: no training rows under the {conv} convention")
+        majority_pos = pos_tr[keep_tr].mean() >= 0.5
+        y_true = pos_ev[keep_ev]
+        acc, f1 = _acc_f1(y_true, np.full(y_true.shape, majority_pos))
+        out[f"majority_acc_{conv}"], out[f"majority_f1_{conv}"] = acc, f1
+    return out
+
+
+# ---- clustering
+
+
+def cluster_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unsupervised clustering accuracy (the ACC of Xie et al. 2016).
+
+    acc = max over one-to-one maps m of (1/N) sum_i 1{y_i = m(c_i)}, found with the Hungarian
+    algorithm on the cluster-by-class contingency table. Cluster and class ids may be any
+    labels and their numbers may differ (unmatched clusters count as wrong).
+
+    Args:
+        y_true: (N,) class labels.
+        y_pred: (N,) cluster ids.
+
+    Returns:
+        Accuracy in [0, 1].
+
+    """
+    yt = _as_1d("y_true", y_true)
+    yp = _as_1d("y_pred", y_pred, len(yt))
+    classes, ti = np.unique(yt, return_inverse=True)
+    clusters, pi = np.unique(yp, return_inverse=True)
+    counts = np.zeros((len(clusters), len(classes)), dtype=np.int64)  # (K, n_classes)
+    np.add.at(counts, (pi, ti), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / len(yt))
+
+
+def cluster_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Clustering quality against the classes.
+
+    Args:
+        y_true: (N,) class labels.
+        y_pred: (N,) cluster ids (e.g. argmax of Q).
+
+    Returns:
+        ``acc`` (Hungarian-matched accuracy), ``nmi`` (arithmetic-mean normalisation) and
+        ``ari`` (adjusted Rand index).
+
+    """
+    yt = _as_1d("y_true", y_true)
+    yp = _as_1d("y_pred", y_pred, len(yt))
+    return {
+        "acc": cluster_accuracy(yt, yp),
+        "nmi": float(normalized_mutual_info_score(yt, yp, average_method="arithmetic")),
+        "ari": float(adjusted_rand_score(yt, yp)),
+    }

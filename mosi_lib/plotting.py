@@ -1,0 +1,482 @@
+"""Figures of the study: every plot is one function that returns a ``matplotlib`` Figure.
+
+Figures of the paper: the classifier's loss curves (``plot_loss_curves``, paper Figure 3) and the
+t-SNE of the DEC latent space (``plot_tsne_latent``, paper Figure 4). The rest document the data
+(``plot_label_histogram``, ``plot_length_histogram``, ``plot_feature_stats``) and the DEC
+pretraining (``plot_dec_curves``).
+
+Rules (style guide section 5):
+
+* Functions build a ``matplotlib.figure.Figure`` directly (not through ``pyplot``), so nothing
+  is ever shown or kept open behind the caller's back; notebooks ``display(fig)``.
+* Sizes are fixed per figure kind (``SIZE_*``) and ``save_figure`` writes at a fixed ``DPI``, so
+  regenerated files are comparable. Constrained layout keeps text from overlapping.
+* Synthetic data are always labelled: ``save_figure`` has a required ``synthetic`` argument and
+  adds a red "SYNTHETIC DATA" prefix to the figure title when it is True. Figures drawn from a
+  ``Processed`` data set carry the mark from the start and remember it, and ``save_figure``
+  refuses to save such a figure with ``synthetic=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from mosi_lib import paths
+from mosi_lib.preprocess import SPLITS, Processed
+from mosi_lib.runs import git_info
+
+DPI = 200  # dots per inch of every saved PNG (and of rasterised parts of PDFs)
+SIZE_SINGLE = (6.4, 4.0)  # inches: one panel
+SIZE_ROW = (11.0, 4.0)  # inches: two or three panels side by side
+SYNTHETIC_MARK = "SYNTHETIC DATA"
+SYNTHETIC_COLOR = "#b2182b"
+_SYNTH_ATTR = "_mosi_synthetic"  # set on a Figure known to show synthetic data
+SPLIT_COLORS = dict(zip(SPLITS, sns.color_palette("colorblind", 3).as_hex(), strict=True))
+SENTIMENT_CMAP = "RdBu_r"  # diverging: negative blue, positive red
+NEG_COLOR, POS_COLOR = "#2166ac", "#b2182b"
+
+# ----------------------------------------------------------------------------- style
+
+
+def set_style() -> None:
+    """Apply the project's seaborn theme to matplotlib's rcParams (idempotent).
+
+    Every plot function calls it, so figures look the same whether or not a notebook did.
+    """
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind",
+                  rc={"axes.titlesize": 10, "figure.titlesize": 12, "legend.fontsize": 8,
+                      "legend.framealpha": 0.85, "savefig.dpi": DPI})  # fmt: skip
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    set_style()
+    return Figure(figsize=size, layout="constrained")
+
+
+def mark_synthetic(fig: Figure) -> Figure:
+    """Prefix the figure title with a red "SYNTHETIC DATA" mark (idempotent).
+
+    Args:
+        fig: any figure; its suptitle (if any) is kept after the mark.
+
+    Returns:
+        The same figure, flagged as synthetic for ``save_figure``.
+    """
+    old = fig.get_suptitle()
+    if SYNTHETIC_MARK not in old:
+        text = f"{SYNTHETIC_MARK} · {old}" if old else SYNTHETIC_MARK
+        fig.suptitle(text, color=SYNTHETIC_COLOR, fontweight="bold")
+    setattr(fig, _SYNTH_ATTR, True)
+    return fig
+
+
+def _finish_data_figure(fig: Figure, data: Processed) -> Figure:
+    if data.synthetic:
+        mark_synthetic(fig)
+    return fig
+
+
+def _require_columns(df: pd.DataFrame, cols: list[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing}; has {list(df.columns)}")
+    if len(df) == 0:
+        raise ValueError(f"{what}: no rows to plot")
+
+
+def _log_if_positive(ax, values: list[np.ndarray]) -> None:
+    """Log y-scale when every plotted value is positive (loss terms differ by decades)."""
+    vals = np.concatenate([np.asarray(v, float) for v in values]) if values else np.array([])
+    vals = vals[np.isfinite(vals)]
+    if len(vals) and (vals > 0).all():
+        ax.set_yscale("log")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def plot_label_histogram(data: Processed, *, synthetic: bool | None = None) -> Figure:
+    """Stacked histogram of the sentiment scores, coloured by split.
+
+    Args:
+        data: preprocessed data (``labels`` (N,) in [-3, 3], ``split`` (N,)).
+        synthetic: optional check; must equal ``data.synthetic`` when given (the mark itself
+            always follows ``data.synthetic``).
+
+    Returns:
+        One-panel figure; a dashed line marks score 0 (the has0/non0 boundary).
+    """
+    if synthetic is not None and bool(synthetic) != data.synthetic:
+        raise ValueError(f"synthetic={synthetic} contradicts data.synthetic={data.synthetic}")
+    if len(data) == 0:
+        raise ValueError("plot_label_histogram: the data set has no rows")
+    fig = _new_figure(SIZE_SINGLE)
+    ax = fig.subplots()
+    present = [s for s in SPLITS if (data.split == s).any()]
+    groups = [data.labels[data.split == s] for s in present]
+    bins = np.linspace(-3, 3, 25)  # width 0.25
+    ax.hist(groups, bins=bins, stacked=True, color=[SPLIT_COLORS[s] for s in present],
+            label=[f"{s} (n = {len(g)})" for s, g in zip(present, groups, strict=True)],
+            edgecolor="white", linewidth=0.5)  # fmt: skip
+    n_zero = int((data.labels == 0).sum())
+    ax.axvline(0, color="0.25", ls="--", lw=1, label=f"score = 0 ({n_zero} segments)")
+    ax.set(xlim=(-3, 3), xlabel="sentiment score", ylabel="segments",
+           title=f"Sentiment scores by split ({len(data)} segments)")  # fmt: skip
+    ax.legend(loc="upper left")
+    return _finish_data_figure(fig, data)
+
+
+def plot_length_histogram(data: Processed) -> Figure:
+    """Valid sequence length per modality (from the masks), with ``max_len`` marked.
+
+    Args:
+        data: preprocessed data (``masks[m]`` (N, T) bool).
+
+    Returns:
+        One panel per modality; the legend gives the mean length and, when the loader reported
+        it, how many segments were truncated to ``max_len``.
+    """
+    fig = _new_figure(SIZE_ROW)
+    mods = data.modalities
+    axes = fig.subplots(1, len(mods), sharey=True, squeeze=False)[0]
+    t = data.max_len
+    bins = np.arange(t + 2) - 0.5  # one bin per integer length 0..T
+    report = data.meta.get("report", {})
+    for ax, m in zip(axes, mods, strict=True):
+        lengths = data.masks[m].sum(1)
+        ax.hist(lengths, bins=bins, color=SPLIT_COLORS["train"],
+                label=f"mean {lengths.mean():.1f} steps")  # fmt: skip
+        trunc = report.get(f"truncated_{m}")
+        extra = f" ({int(trunc)} truncated)" if trunc is not None else ""
+        ax.axvline(t, color="C3", ls="--", lw=1, label=f"max_len = {t}{extra}")
+        ax.set(title=f"{m} (D = {data.dims[m]})", xlabel="valid steps per segment",
+               xlim=(-0.5, t + 1.5))  # fmt: skip
+        ax.legend(loc="upper left")
+    axes[0].set_ylabel("segments")
+    fig.suptitle("Valid sequence length per modality")
+    return _finish_data_figure(fig, data)
+
+
+def plot_feature_stats(data: Processed) -> Figure:
+    """Per-feature mean and std over the valid steps of training rows, after scaling.
+
+    With the paper's scaling (min-max then z-score on training rows) every mean should be 0 and
+    every std 1, except constant features (std 0); this plot checks that.
+
+    Args:
+        data: preprocessed data (``x[m]`` (N, T, D), ``masks[m]`` (N, T)).
+
+    Returns:
+        One panel per modality: feature index on x, mean and std on y.
+    """
+    train = data.rows("train")
+    if len(train) == 0:
+        raise ValueError("plot_feature_stats: no training rows (split == 'train')")
+    fig = _new_figure(SIZE_ROW)
+    mods = data.modalities
+    axes = fig.subplots(1, len(mods), squeeze=False)[0]
+    for ax, m in zip(axes, mods, strict=True):
+        vals = data.x[m][train][data.masks[m][train]].astype(np.float64)  # (n_steps, D)
+        mean, std = vals.mean(0), vals.std(0)
+        idx = np.arange(len(mean))
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.axhline(1, color="0.6", lw=0.8, ls=":")
+        ax.plot(idx, mean, "o", ms=2.5, label="mean")
+        ax.plot(idx, std, "s", ms=2.5, label="std")
+        n_const = int((std == 0).sum())
+        ax.set(title=f"{m} (D = {len(mean)}, {n_const} constant)", xlabel="feature index")
+        ax.legend(loc="best")
+    axes[0].set_ylabel("value after scaling")
+    fig.suptitle(f"Feature mean and std on training rows after scaling ({len(train)} rows)")
+    return _finish_data_figure(fig, data)
+
+
+# ----------------------------------------------------------------------------- training curves
+
+
+def best_epoch(history: pd.DataFrame) -> int:
+    """Epoch the classifier keeps: highest ``val_acc``, ties to lower ``val_loss``, then earlier.
+
+    The same rule as ``engine.fit_classifier``.
+
+    Args:
+        history: ``history.csv`` of a classifier run (columns epoch, val_acc, val_loss).
+
+    Returns:
+        The epoch number.
+    """
+    _require_columns(history, ["epoch", "val_acc", "val_loss"], "classifier history")
+    h = history.dropna(subset=["val_acc"])
+    if len(h) == 0:
+        raise ValueError("classifier history: every val_acc is NaN")
+    h = h.sort_values(["val_acc", "val_loss", "epoch"], ascending=[False, True, True])
+    return int(h["epoch"].iloc[0])
+
+
+def plot_loss_curves(history: pd.DataFrame, *, title: str) -> Figure:
+    """Training and validation loss, and accuracy, per epoch of a classifier run (paper Fig. 3).
+
+    Args:
+        history: ``history.csv`` rows (epoch, train_loss, val_loss, val_acc; train_acc optional).
+        title: figure title (say which run and data).
+
+    Returns:
+        Two panels: BCE loss (left) and accuracy in % (right); a dashed line marks the kept
+        epoch (``best_epoch``).
+    """
+    _require_columns(history, ["epoch", "train_loss", "val_loss", "val_acc"], "classifier history")
+    h = history.sort_values("epoch")
+    best = best_epoch(h)
+    best_acc = float(h.loc[h["epoch"] == best, "val_acc"].iloc[0])
+    fig = _new_figure(SIZE_ROW)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ax_loss.plot(h["epoch"], h["train_loss"], label="train")
+    ax_loss.plot(h["epoch"], h["val_loss"], label="validation")
+    ax_loss.set(title="Loss (binary cross-entropy)", xlabel="epoch", ylabel="loss")
+    if "train_acc" in h:
+        ax_acc.plot(h["epoch"], 100 * h["train_acc"], label="train")
+    ax_acc.plot(h["epoch"], 100 * h["val_acc"], label="validation (selection metric)")
+    ax_acc.plot([best], [100 * best_acc], "k*", ms=9)
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    for ax in (ax_loss, ax_acc):
+        ax.axvline(best, color="0.3", ls="--", lw=1,
+                   label=f"best epoch {best} (val acc {100 * best_acc:.2f}%)")  # fmt: skip
+        ax.legend(loc="best")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") -> Figure:
+    """Loss terms of both DEC stages and the share of changed cluster assignments.
+
+    Args:
+        history: ``history.csv`` of a DEC run (stage, epoch, loss, recon; kl, sup, disent and,
+            in stage 2, delta_label optional).
+        title: figure title.
+
+    Returns:
+        Two panels: stage 1 reconstruction (and disentanglement) and stage 2 total loss with its
+        unweighted terms; ``delta_label`` (% of rows whose hard cluster changed at the last
+        target update) on a twin right axis of the stage-2 panel.
+    """
+    _require_columns(history, ["stage", "epoch", "loss", "recon"], "DEC history")
+    fig = _new_figure(SIZE_ROW)
+    ax1, ax2 = fig.subplots(1, 2)
+    s1 = history[history["stage"] == 1].sort_values("epoch")
+    s2 = history[history["stage"] == 2].sort_values("epoch")
+
+    terms1 = [c for c in ("recon", "disent") if c in s1]
+    for c in terms1:
+        ax1.plot(s1["epoch"], s1[c], label={"recon": "reconstruction (masked MSE)",
+                                            "disent": "disentanglement"}[c])  # fmt: skip
+    _log_if_positive(ax1, [s1[c] for c in terms1])
+    ax1.set(title=f"Stage 1: autoencoder ({len(s1)} epochs)", xlabel="epoch",
+            ylabel="loss (unweighted terms)")  # fmt: skip
+    if len(s1):
+        ax1.legend(loc="best")
+
+    ax2.set(title=f"Stage 2: clustering ({len(s2)} epochs)", xlabel="epoch",
+            ylabel="loss")  # fmt: skip
+    if len(s2) == 0:
+        ax2.text(0.5, 0.5, "no stage-2 epochs", ha="center", va="center",
+                 transform=ax2.transAxes)  # fmt: skip
+    else:
+        names = {"loss": "total (weighted)", "kl": "KL(P||Q)", "recon": "reconstruction",
+                 "sup": "supervised CE"}  # fmt: skip
+        terms2 = [c for c in names if c in s2]
+        for c in terms2:
+            ax2.plot(s2["epoch"], s2[c], label=names[c], lw=2 if c == "loss" else 1.2)
+        _log_if_positive(ax2, [s2[c] for c in terms2])
+        handles, labels = ax2.get_legend_handles_labels()
+        if "delta_label" in s2:
+            tw = ax2.twinx()
+            tw.plot(s2["epoch"], 100 * s2["delta_label"], color="0.4", ls=":", marker=".",
+                    label="changed assignments")  # fmt: skip
+            tw.set_ylabel("changed assignments (%)")
+            tw.set_ylim(bottom=0)
+            tw.grid(False)
+            h2, l2 = tw.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        ax2.legend(handles, labels, loc="best")
+    fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- t-SNE
+
+
+def plot_tsne_latent(
+    z: np.ndarray,
+    labels: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    seed: int,
+    perplexity: float,
+    init: str = "pca",
+    max_points: int | None = None,
+    color_by: str = "has0",
+) -> tuple[Figure, dict[str, Any]]:
+    """t-SNE of the DEC latent space, coloured by true sentiment and by cluster (paper Fig. 4).
+
+    Args:
+        z: (N, L) latent vectors.
+        labels: (N,) true sentiment scores in [-3, 3] (reporting only).
+        clusters: (N,) hard cluster ids.
+        seed: seeds the subsample and scikit-learn's ``TSNE(random_state=seed)``.
+        perplexity: t-SNE perplexity; must be below the number of points embedded.
+        init: ``pca`` or ``random`` (``TSNE(init=...)``).
+        max_points: embed a seeded random subsample of this many rows (None: all rows).
+        color_by: ``has0`` (two classes, score >= 0 positive) or ``score`` (continuous, diverging
+            colormap centred at 0).
+
+    Returns:
+        ``(fig, info)``: two panels (left: sentiment, right: clusters; ``score`` adds a colorbar
+        axes), and ``info`` with n_points, n_total, perplexity, seed, init, color_by and the
+        final t-SNE KL divergence (for the figure's JSON sidecar).
+    """
+    from sklearn.manifold import TSNE
+
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 2 or len(z) == 0:
+        raise ValueError(f"z has shape {z.shape}; expected (N, L) with N >= 1")
+    n_total = len(z)
+    labels = np.asarray(labels, dtype=np.float64)
+    clusters = np.asarray(clusters)
+    for name, a in (("labels", labels), ("clusters", clusters)):
+        if a.shape != (n_total,):
+            raise ValueError(f"{name} has shape {a.shape}; expected ({n_total},) like z")
+    if not np.isfinite(z).all():
+        raise ValueError(f"z has {int((~np.isfinite(z)).any(1).sum())} rows with NaN/inf")
+    if color_by not in ("has0", "score"):
+        raise ValueError(f"color_by={color_by!r}: expected 'has0' or 'score'")
+    if init not in ("pca", "random"):
+        raise ValueError(f"init={init!r}: expected 'pca' or 'random'")
+    idx = np.arange(n_total)
+    if max_points is not None:
+        if max_points < 2:
+            raise ValueError(f"max_points={max_points}: expected at least 2")
+        if max_points < n_total:
+            rng = np.random.default_rng(seed)
+            idx = np.sort(rng.choice(n_total, size=max_points, replace=False))
+    n = len(idx)
+    if not 0 < perplexity < n:
+        raise ValueError(f"perplexity={perplexity} must be > 0 and < the number of points ({n})")
+    tsne = TSNE(n_components=2, perplexity=perplexity, init=init, random_state=seed)
+    emb = tsne.fit_transform(z[idx])  # (n, 2)
+    lab, clu = labels[idx], clusters[idx]
+
+    fig = _new_figure(SIZE_ROW)
+    ax_s, ax_c = fig.subplots(1, 2)
+    kw = {"s": 8, "alpha": 0.75, "linewidths": 0}
+    if color_by == "has0":
+        pos = lab >= 0
+        ax_s.scatter(*emb[~pos].T, color=NEG_COLOR, label=f"negative, < 0 (n = {(~pos).sum()})",
+                     **kw)  # fmt: skip
+        ax_s.scatter(*emb[pos].T, color=POS_COLOR, label=f"positive, >= 0 (n = {pos.sum()})", **kw)
+        ax_s.legend(loc="best", markerscale=2)
+    else:
+        sc = ax_s.scatter(*emb.T, c=lab, cmap=SENTIMENT_CMAP, vmin=-3, vmax=3, **kw)
+        fig.colorbar(sc, ax=ax_s, label="sentiment score")
+    ax_s.set_title("True sentiment" + (" (has0 classes)" if color_by == "has0" else ""))
+    ids = np.unique(clu)
+    colors = sns.color_palette("Set2", len(ids))
+    for c, col in zip(ids, colors, strict=True):
+        sel = clu == c
+        ax_c.scatter(*emb[sel].T, color=col, label=f"cluster {c} (n = {sel.sum()})", **kw)
+    ax_c.legend(loc="best", markerscale=2)
+    ax_c.set_title("DEC cluster assignment")
+    for ax in (ax_s, ax_c):
+        ax.set(xlabel="t-SNE 1", ylabel="t-SNE 2", xticklabels=[], yticklabels=[])
+    sub = f"{n} of {n_total} points" if n < n_total else f"{n} points"
+    fig.suptitle(f"t-SNE of the DEC latent z ({sub}, perplexity {perplexity:g}, "
+                 f"init {init}, seed {seed})")  # fmt: skip
+    info = {
+        "n_points": int(n), "n_total": int(n_total), "perplexity": float(perplexity),
+        "seed": int(seed), "init": init, "color_by": color_by,
+        "kl_divergence": float(tsne.kl_divergence_),
+    }  # fmt: skip
+    return fig, info
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"name={name!r}: expected a file stem like '02_loss_curves'")
+    return name
+
+
+def save_figure(
+    fig: Figure,
+    name: str,
+    *,
+    runs: list[str],
+    synthetic: bool,
+    out_dir: str | Path | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Write ``<name>.png`` and ``<name>.pdf`` at ``DPI`` plus a ``<name>.json`` sidecar.
+
+    Existing files of the same name are replaced (figures are regenerated, never edited).
+
+    Args:
+        fig: the figure (its size is kept).
+        name: file stem, e.g. ``02_loss_curves`` (number = notebook that made it).
+        runs: run ids (or study names) the figure was drawn from.
+        synthetic: whether the data are synthetic; required so that it cannot be forgotten.
+            True adds the "SYNTHETIC DATA" mark to the figure before saving.
+        out_dir: folder; None uses ``paths.figures_dir()``.
+        extra: more JSON-serialisable provenance (e.g. the t-SNE ``info``).
+
+    Returns:
+        ``{"<name>.png": path, "<name>.pdf": path, "<name>.json": path}``.
+
+    Raises:
+        ValueError: bad name, ``runs`` not a list of strings, or ``synthetic=False`` for a figure
+            drawn from synthetic data.
+    """
+    _check_name(name)
+    if isinstance(runs, str) or not all(isinstance(r, str) for r in runs):
+        raise ValueError(f"runs={runs!r}: expected a list of run id strings")
+    if getattr(fig, _SYNTH_ATTR, False) and not synthetic:
+        raise ValueError(f"{name}: the figure shows synthetic data but synthetic=False was given")
+    if synthetic:
+        mark_synthetic(fig)
+    out = Path(out_dir) if out_dir is not None else paths.figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for ext in ("png", "pdf"):
+        path = out / f"{name}.{ext}"
+        fig.savefig(path, dpi=DPI)
+        files[path.name] = path
+    meta = {
+        "name": name, "files": sorted(files), "runs": list(runs), "synthetic": bool(synthetic),
+        "git": git_info(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dpi": DPI,
+        "size_inches": [float(v) for v in fig.get_size_inches()],
+        "matplotlib": matplotlib.__version__, "extra": extra or {},
+    }  # fmt: skip
+    side = out / f"{name}.json"
+    side.write_text(json.dumps(meta, indent=2, default=_json_default))
+    files[side.name] = side
+    return files

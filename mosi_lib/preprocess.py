@@ -1,0 +1,476 @@
+"""Raw segments -> padded, scaled, split arrays, cached to HDF5 (paper section 4.1).
+
+Recipe, every choice a ``DataConfig`` field:
+
+* **Pad/truncate** each modality to ``max_len`` steps (paper: 30). Truncation keeps the first
+  ``max_len`` words; padding appends zeros at the end. A boolean mask per modality marks valid steps.
+* **Scaling** (``scaling="minmax_zscore"``, the paper's): per modality and feature, min-max to
+  [0, 1], then z-score, both fitted on the valid steps of *training rows only* (``split ==
+  "train"``, labeled and unlabeled pools; features only, never labels). Note that a z-score after an
+  affine min-max equals a z-score of the raw values up to floating point; we keep both steps because
+  the paper lists both, and ``scaling="zscore"``/``"minmax"``/``"none"`` are available. Constant
+  features (zero spread) are divided by 1 instead of 0. Padded steps stay 0 after scaling.
+* **Binary target** (``zero_policy``): ``has0`` trains on every labeled row with positive = score
+  >= 0; ``non0`` drops exact zeros from the supervised loss (they still count as unlabeled rows for
+  pretraining) with positive = score > 0. Evaluation reports both conventions either way
+  (``mosi_lib.metrics``).
+* **Protocols** (``protocol``):
+
+  - ``paper``: a stratified (by has0 class), seeded draw puts ``labeled_fraction`` of all
+    segments in the labeled pool and the rest in the unlabeled pool; inside each pool a
+    stratified ``1 - val_fraction`` / ``val_fraction`` split gives train/valid rows. There is no
+    test split: as in the paper, the best checkpoint is chosen and reported on the validation
+    rows, which are the union of both pools' validation rows (one fixed evaluation set for every
+    condition, 40% or all labels).
+  - ``standard``: the CMU-MultimodalSDK speaker-independent folds (52/10/31 videos, shipped in
+    ``mosi_lib/resources``); ``labeled_fraction`` of the train fold is drawn (stratified, seeded)
+    as the labeled pool. Selection on valid, report on test.
+
+  Only training rows of the labeled pool have ``labeled == True``; validation and test labels
+  never reach training, pretraining, the scaling statistics or the labeled mask.
+* **Cache**: ``data/processed/mosi_<key>.h5`` where ``key`` hashes the data config, the preprocess
+  version and each source file's name, size and modification time. A hit skips loading; a changed
+  input or option gives a new key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mosi_lib import paths
+from mosi_lib.config import MODALITIES, DataConfig, config_hash
+
+PREPROCESS_VERSION = 1
+SPLITS = ("train", "valid", "test")
+
+
+# ----------------------------------------------------------------------------- container
+
+
+@dataclass
+class Processed:
+    """Preprocessed data set, every array indexed by segment (N rows).
+
+    Attributes:
+        x: modality -> float32 (N, T, D) scaled features, zeros on padded steps.
+        masks: modality -> bool (N, T), True on valid steps.
+        labels: float32 (N,) sentiment scores in [-3, 3].
+        ids: segment ids (N,); video: video ids (N,).
+        split: ``train`` / ``valid`` / ``test`` per row.
+        pool: ``labeled`` / ``unlabeled`` (both protocols' train rows; paper valid rows too) or
+            ``eval`` (standard protocol valid/test rows).
+        labeled: bool (N,), True only for training rows of the labeled pool.
+        stats: modality -> {"min", "max", "mean", "std"} float32 (D,) fitted on training rows.
+        meta: source, synthetic flag, protocol, config, loader report, cache key.
+    """
+
+    x: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    labels: np.ndarray
+    ids: np.ndarray
+    video: np.ndarray
+    split: np.ndarray
+    pool: np.ndarray
+    labeled: np.ndarray
+    stats: dict[str, dict[str, np.ndarray]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def modalities(self) -> list[str]:
+        """Modalities present, canonical order."""
+        return [m for m in MODALITIES if m in self.x]
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Feature width per modality."""
+        return {m: int(self.x[m].shape[2]) for m in self.modalities}
+
+    @property
+    def max_len(self) -> int:
+        """Padded sequence length T."""
+        return int(next(iter(self.x.values())).shape[1])
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the data were generated (label every output "synthetic")."""
+        return bool(self.meta.get("synthetic", False))
+
+    @property
+    def report_split(self) -> str:
+        """Split whose metrics are reported: ``valid`` (paper protocol) or ``test`` (standard)."""
+        return "test" if (self.split == "test").any() else "valid"
+
+    def rows(self, split: str, pool: str | None = None) -> np.ndarray:
+        """Indices of rows in ``split`` (and ``pool`` if given)."""
+        sel = self.split == split
+        if pool is not None:
+            sel &= self.pool == pool
+        return np.flatnonzero(sel)
+
+    def train_rows(self, labels: str, zero_policy: str) -> np.ndarray:
+        """Indices of the rows whose labels train the classifier.
+
+        Args:
+            labels: ``labeled`` (the labeled pool's training rows, e.g. 40%) or ``all`` (every
+                training row; the "all labels" condition).
+            zero_policy: ``has0`` keeps every row; ``non0`` drops rows whose score is exactly 0.
+
+        Returns:
+            Row indices (int64).
+        """
+        if labels == "labeled":
+            sel = self.labeled.copy()
+        elif labels == "all":
+            sel = self.split == "train"
+        else:
+            raise ValueError(f"labels={labels!r}: expected 'labeled' or 'all'")
+        if zero_policy == "non0":
+            sel &= self.labels != 0
+        elif zero_policy != "has0":
+            raise ValueError(f"zero_policy={zero_policy!r}: expected 'has0' or 'non0'")
+        return np.flatnonzero(sel)
+
+    def targets(self, zero_policy: str) -> np.ndarray:
+        """Binary targets (float32, 1 = positive) under ``zero_policy`` for every row."""
+        return (self.labels > 0 if zero_policy == "non0" else self.labels >= 0).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def pad_truncate(seqs: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pad (zeros at the end) or truncate (keep the first steps) to ``max_len``.
+
+    Args:
+        seqs: N arrays (T_i, D).
+        max_len: output length T.
+
+    Returns:
+        ``(x (N, T, D) float32, mask (N, T) bool, n_truncated)``.
+    """
+    n, d = len(seqs), seqs[0].shape[1]
+    x = np.zeros((n, max_len, d), np.float32)
+    mask = np.zeros((n, max_len), bool)
+    n_trunc = 0
+    for i, s in enumerate(seqs):
+        t = min(len(s), max_len)
+        n_trunc += len(s) > max_len
+        x[i, :t] = s[:t]
+        mask[i, :t] = True
+    return x, mask, n_trunc
+
+
+def fit_scaler(x: np.ndarray, mask: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-feature min, max, and mean/std after min-max, over valid steps of ``rows``.
+
+    Args:
+        x: (N, T, D) features; mask: (N, T) valid steps; rows: training row indices.
+
+    Returns:
+        ``{"min", "max", "mean", "std"}`` each float32 (D,); ``mean``/``std`` are of the
+        min-max-scaled values.
+    """
+    vals = x[rows][mask[rows]].astype(np.float64)  # (n_valid_steps, D)
+    if len(vals) == 0:
+        raise ValueError("cannot fit scaling statistics: no valid training steps")
+    lo, hi = vals.min(0), vals.max(0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    scaled = (vals - lo) / span
+    std = scaled.std(0)
+    return {
+        "min": lo.astype(np.float32),
+        "max": hi.astype(np.float32),
+        "mean": scaled.mean(0).astype(np.float32),
+        "std": np.where(std > 0, std, 1.0).astype(np.float32),
+    }
+
+
+def apply_scaler(
+    x: np.ndarray, mask: np.ndarray, stats: dict[str, np.ndarray], scaling: str
+) -> np.ndarray:
+    """Scale ``x`` (N, T, D) with fitted ``stats``; padded steps are set back to 0."""
+    lo, hi = stats["min"], stats["max"]
+    span = np.where(hi > lo, hi - lo, 1.0)
+    if scaling == "none":
+        out = x.copy()
+    elif scaling == "minmax":
+        out = (x - lo) / span
+    elif scaling == "minmax_zscore":
+        out = ((x - lo) / span - stats["mean"]) / stats["std"]
+    elif scaling == "zscore":
+        # z-score of raw values: mean/std of raw = lo + span * mean/std of min-max values
+        out = (x - (lo + span * stats["mean"])) / (span * stats["std"])
+    else:
+        raise ValueError(f"scaling={scaling!r}: expected minmax_zscore, zscore, minmax or none")
+    out = out.astype(np.float32)
+    out[~mask] = 0.0
+    return out
+
+
+def _stratified_take(rng: np.random.Generator, idx: np.ndarray, strata: np.ndarray, frac: float):
+    """Split ``idx`` into (taken, rest) with ``frac`` of each stratum taken (rounded)."""
+    taken = []
+    for s in np.unique(strata[idx]):
+        members = idx[strata[idx] == s]
+        members = rng.permutation(members)
+        taken.append(members[: int(round(frac * len(members)))])
+    taken = np.sort(np.concatenate(taken)) if taken else np.array([], int)
+    return taken, np.setdiff1d(idx, taken)
+
+
+def make_splits(
+    labels: np.ndarray, video: np.ndarray, cfg: DataConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Assign each row a split and a pool under ``cfg.protocol``.
+
+    Args:
+        labels: (N,) scores (only their has0 sign is used, to stratify the draws).
+        video: (N,) video ids (standard protocol).
+        cfg: protocol, labeled_fraction, val_fraction, split_seed.
+
+    Returns:
+        ``(split, pool)`` string arrays (N,).
+    """
+    n = len(labels)
+    rng = np.random.default_rng(cfg.split_seed)
+    strata = (labels >= 0).astype(int)
+    split = np.empty(n, dtype=object)
+    pool = np.empty(n, dtype=object)
+    if cfg.protocol == "paper":
+        lab, unl = _stratified_take(rng, np.arange(n), strata, cfg.labeled_fraction)
+        pool[lab], pool[unl] = "labeled", "unlabeled"
+        for members in (lab, unl):
+            val, tr = _stratified_take(rng, members, strata, cfg.val_fraction)
+            split[val], split[tr] = "valid", "train"
+    elif cfg.protocol == "standard":
+        folds = json.loads(paths.STD_FOLDS_FILE.read_text())
+        fold_of = {v: s for s in SPLITS for v in folds[f"standard_{s}_fold"]}
+        unknown = sorted({v for v in video if v not in fold_of})
+        if unknown:
+            raise ValueError(
+                f"protocol='standard': {len(unknown)} video ids are not in the standard folds "
+                f"({paths.STD_FOLDS_FILE.name}), e.g. {unknown[:3]}"
+            )
+        split[:] = [fold_of[v] for v in video]
+        pool[:] = "eval"
+        train = np.flatnonzero(split == "train")
+        lab, unl = _stratified_take(rng, train, strata, cfg.labeled_fraction)
+        pool[lab], pool[unl] = "labeled", "unlabeled"
+    else:
+        raise ValueError(f"protocol={cfg.protocol!r}: expected 'paper' or 'standard'")
+    return split.astype(str), pool.astype(str)
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def source_files(cfg: DataConfig) -> list[Path]:
+    """Files the loader reads for ``cfg`` (generating the synthetic default if needed)."""
+    from mosi_lib.data import CSD_FILES
+
+    if cfg.source in ("synthetic", "csd"):
+        if cfg.source == "synthetic":
+            from mosi_lib.synthetic import ensure_synthetic
+
+            root = Path(cfg.data_dir) if cfg.data_dir else synthetic_dir(cfg.synthetic_seed)
+            ensure_synthetic(root, cfg.synthetic_seed)
+        else:
+            root = Path(cfg.data_dir)
+        keys = ["labels", "words"] + [
+            cfg.visual_features if m == "visual" else m for m in cfg.modalities
+        ]
+        return [root / CSD_FILES[k] for k in keys if k != "words" or (root / CSD_FILES[k]).exists()]
+    root = Path(cfg.data_dir)
+    if root.is_file():
+        return [root]
+    name = {
+        ("mult", True): "mosi_data.pkl",
+        ("mult", False): "mosi_data_noalign.pkl",
+        ("mmsa", True): "aligned_50.pkl",
+        ("mmsa", False): "unaligned_50.pkl",
+    }[(cfg.source, cfg.aligned)]
+    return [root / name]
+
+
+def synthetic_dir(seed: int) -> Path:
+    """Where the synthetic default with ``seed`` is written."""
+    return paths.raw_dir() / f"synthetic_s{seed}"
+
+
+def cache_key(cfg: DataConfig, files: list[Path]) -> str:
+    """Hash of the data config, preprocess version and source files' name/size/mtime."""
+    sig = []
+    for f in files:
+        if not f.exists():
+            raise FileNotFoundError(f"{f}: data file not found")
+        st = f.stat()
+        sig.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+    return config_hash({"cfg": asdict(cfg), "version": PREPROCESS_VERSION, "files": sig})
+
+
+def preprocess(raw, cfg: DataConfig) -> Processed:
+    """Pad, split and scale ``raw`` (a ``mosi_lib.data.RawData``) following ``cfg``.
+
+    Args:
+        raw: segments as loaded.
+        cfg: the data config.
+
+    Returns:
+        The ``Processed`` data set (not cached; see ``prepare_data``).
+    """
+    missing = [m for m in cfg.modalities if m not in raw.features]
+    if missing:
+        raise ValueError(f"modalities {missing} requested but the data hold {raw.modalities}")
+    labels = np.asarray(raw.labels, np.float32)
+    if not np.isfinite(labels).all() or np.abs(labels).max() > 3:
+        raise ValueError("labels must be finite and in [-3, 3]")
+    split, pool = make_splits(labels, np.asarray(raw.video), cfg)
+    train = np.flatnonzero(split == "train")
+    x, masks, stats, n_trunc = {}, {}, {}, {}
+    for m in cfg.modalities:
+        xm, mask, n_trunc[m] = pad_truncate(raw.features[m], cfg.max_len)
+        stats[m] = fit_scaler(xm, mask, train)
+        x[m] = apply_scaler(xm, mask, stats[m], cfg.scaling)
+        masks[m] = mask
+    labeled = (split == "train") & (pool == "labeled")
+    report = dict(raw.report)
+    report.update({f"truncated_{m}": int(v) for m, v in n_trunc.items()})
+    return Processed(
+        x=x, masks=masks, labels=labels, ids=np.asarray(raw.ids).astype(str),
+        video=np.asarray(raw.video).astype(str), split=split, pool=pool, labeled=labeled,
+        stats=stats,
+        meta={
+            "source": raw.source, "synthetic": bool(raw.synthetic), "protocol": cfg.protocol,
+            "config": asdict(cfg), "report": report, "files": [str(f) for f in raw.files],
+        },
+    )  # fmt: skip
+
+
+def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False) -> Processed:
+    """Load and preprocess the data for ``cfg``, through the HDF5 cache.
+
+    Args:
+        cfg: the data config.
+        cache: read/write ``data/processed/mosi_<key>.h5``.
+        force: recompute even on a cache hit (and overwrite the cache file).
+
+    Returns:
+        The ``Processed`` data set; ``meta["cache"]`` says the file and whether it was a hit.
+    """
+    from mosi_lib.data import load_raw
+
+    files = source_files(cfg)
+    key = cache_key(cfg, files)
+    file = paths.processed_dir() / f"mosi_{key}.h5"
+    if cache and file.exists() and not force:
+        data = load_processed(file)
+        data.meta["cache"] = {"path": str(file), "hit": True, "key": key}
+        return data
+    data = preprocess(load_raw(cfg), cfg)
+    data.meta["key"] = key
+    if cache:
+        save_processed(data, file)
+    data.meta["cache"] = {"path": str(file) if cache else None, "hit": False, "key": key}
+    return data
+
+
+# ----------------------------------------------------------------------------- HDF5 cache
+
+
+def save_processed(data: Processed, file: str | Path) -> Path:
+    """Write ``data`` to an HDF5 file (written to a temporary name, then renamed)."""
+    import h5py
+
+    file = Path(file)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp")
+    str_t = h5py.string_dtype()
+    with h5py.File(tmp, "w") as fh:
+        for m in data.modalities:
+            fh.create_dataset(f"x/{m}", data=data.x[m], compression="gzip", compression_opts=1)
+            fh.create_dataset(f"masks/{m}", data=data.masks[m])
+            for k, v in data.stats[m].items():
+                fh.create_dataset(f"stats/{m}/{k}", data=v)
+        fh.create_dataset("labels", data=data.labels)
+        fh.create_dataset("labeled", data=data.labeled)
+        for name in ("ids", "video", "split", "pool"):
+            fh.create_dataset(name, data=getattr(data, name).astype(object), dtype=str_t)
+        fh.attrs["meta"] = json.dumps({k: v for k, v in data.meta.items() if k != "cache"})
+    tmp.replace(file)
+    return file
+
+
+def load_processed(file: str | Path) -> Processed:
+    """Read a file written by ``save_processed``."""
+    import h5py
+
+    file = Path(file)
+    try:
+        fh = h5py.File(file, "r")
+    except OSError as err:
+        raise ValueError(f"{file}: not a readable processed-data HDF5 file ({err})") from err
+    with fh:
+        mods = [m for m in MODALITIES if m in fh["x"]]
+
+        def strs(name: str) -> np.ndarray:
+            return fh[name].asstr()[()].astype(str)
+
+        return Processed(
+            x={m: fh[f"x/{m}"][()] for m in mods},
+            masks={m: fh[f"masks/{m}"][()] for m in mods},
+            labels=fh["labels"][()], ids=strs("ids"), video=strs("video"),
+            split=strs("split"), pool=strs("pool"), labeled=fh["labeled"][()],
+            stats={m: {k: v[()] for k, v in fh[f"stats/{m}"].items()} for m in mods},
+            meta=json.loads(fh.attrs["meta"]),
+        )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def split_counts(data: Processed):
+    """Segments per split and pool, with labeled flag and share of has0-positive labels.
+
+    Returns:
+        A DataFrame with columns split, pool, n, labeled_for_training, pos_rate_has0, zeros.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame({"split": data.split, "pool": data.pool, "y": data.labels,
+                       "labeled": data.labeled})  # fmt: skip
+    out = df.groupby(["split", "pool"], sort=False).agg(
+        n=("y", "size"),
+        labeled_for_training=("labeled", "sum"),
+        pos_rate_has0=("y", lambda s: float((s >= 0).mean())),
+        zeros=("y", lambda s: int((s == 0).sum())),
+    )
+    return out.reset_index()
+
+
+def feature_summary(data: Processed):
+    """Per-modality feature statistics on the training rows after scaling.
+
+    Returns:
+        DataFrame: modality, dim, mean, std (over valid training steps and features), mean
+        valid length, share of segments truncated (from the loader report).
+    """
+    import pandas as pd
+
+    train = data.rows("train")
+    rows = []
+    for m in data.modalities:
+        vals = data.x[m][train][data.masks[m][train]]
+        rows.append({
+            "modality": m, "dim": data.dims[m], "mean": float(vals.mean()),
+            "std": float(vals.std()), "mean_len": float(data.masks[m].sum(1).mean()),
+            "truncated": int(data.meta.get("report", {}).get(f"truncated_{m}", 0)),
+        })  # fmt: skip
+    return pd.DataFrame(rows)

@@ -1,0 +1,85 @@
+import pytest
+
+from mosi_lib.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_hash,
+    load_config,
+    save_config,
+    smoke,
+)
+
+
+def test_defaults_are_the_papers_recipe():
+    cfg = Config()
+    assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.batch_size, cfg.train.epochs) == (
+        4e-5, 1e-2, 128, 500)
+    assert (cfg.dec.stage1_epochs, cfg.dec.stage1_lr, cfg.dec.stage1_recon_weight,
+            cfg.dec.stage1_disent_weight) == (200, 5e-4, 1.0, 0.001)
+    assert (cfg.dec.stage2_epochs, cfg.dec.stage2_lr, cfg.dec.stage2_recon_weight,
+            cfg.dec.stage2_sup_weight, cfg.dec.stage2_disent_weight) == (100, 1e-4, 0.1, 0.5, 0.0)
+    assert (cfg.data.max_len, cfg.data.labeled_fraction, cfg.data.val_fraction) == (30, 0.4, 0.2)
+    assert (cfg.model.n_layers, cfg.model.n_heads, cfg.model.ff_dim) == (2, 4, 256)
+
+
+def test_save_then_load_roundtrip(tmp_path):
+    cfg = load_config(overrides={"train.epochs": 7, "data.modalities": ["visual", "text"]})
+    save_config(cfg, tmp_path / "c.yaml")
+    import yaml
+
+    back = config_from_dict(yaml.safe_load((tmp_path / "c.yaml").read_text()))
+    assert back == cfg
+    assert back.data.modalities == ["text", "visual"]  # canonical order
+    assert config_hash(back) == config_hash(cfg)
+
+
+def test_yaml_file_overrides_and_name(tmp_path):
+    f = tmp_path / "myexp.yaml"
+    f.write_text("train.lr: 0.001\ndec:\n  n_clusters: 3\n")
+    cfg = load_config(f, {"train.lr": 2e-3})
+    assert cfg.name == "myexp" and cfg.train.lr == 2e-3 and cfg.dec.n_clusters == 3
+
+
+def test_profiles_in_configs_load():
+    assert load_config("quick.yaml").train.epochs < Config().train.epochs
+    assert load_config("paper.yaml").train.epochs == 500
+
+
+@pytest.mark.parametrize("key", ["train.lrr", "nosection.x", "train.lr.x"])
+def test_unknown_keys_raise(key):
+    with pytest.raises(KeyError, match="unknown config"):
+        apply_overrides(Config(), {key: 1})
+
+
+@pytest.mark.parametrize(
+    "key,value", [("train.epochs", 1.5), ("train.epochs", "10"), ("system.amp", 1),
+                  ("data.modalities", "text"), ("train.lr", "fast")])
+def test_type_changes_raise(key, value):
+    with pytest.raises(TypeError, match=key.split(".")[-1]):
+        apply_overrides(Config(), {key: value})
+
+
+def test_int_widens_to_float():
+    assert apply_overrides(Config(), {"train.lr": 1}).train.lr == 1.0
+
+
+@pytest.mark.parametrize(
+    "key,value,match",
+    [("data.zero_policy", "drop", "zero_policy"), ("data.protocol", "random", "protocol"),
+     ("data.modalities", ["text", "smell"], "modalities"), ("data.labeled_fraction", 0.0,
+     "labeled_fraction"), ("model.d_model", 30, "divisible"), ("data.source", "csd", "data_dir")])
+def test_invalid_options_raise(key, value, match):
+    with pytest.raises(ValueError, match=match):
+        load_config(overrides={key: value})
+
+
+def test_missing_config_file_raises():
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config("nope.yaml")
+
+
+def test_smoke_shrinks_epochs_only():
+    cfg = smoke(Config())
+    assert cfg.train.epochs <= 2 and cfg.dec.stage1_epochs <= 2 and cfg.dec.stage2_epochs <= 2
+    assert cfg.train.lr == Config().train.lr and cfg.model == Config().model

@@ -1,0 +1,155 @@
+import numpy as np
+import pytest
+import torch
+
+from mosi_lib import engine, experiments, models, runs
+from mosi_lib.preprocess import preprocess
+from mosi_lib.tests.conftest import make_raw
+
+
+@pytest.fixture
+def data(tiny_config):
+    return preprocess(make_raw(n=160), tiny_config.data)
+
+
+def test_minibatches_cover_rows_once_and_drop_lone_row():
+    idx = torch.arange(10)
+    got = list(engine.minibatches(idx, 4, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in got] == [4, 4, 2]
+    assert sorted(torch.cat(got).tolist()) == list(range(10))
+    got = list(engine.minibatches(torch.arange(9), 4, None))
+    assert [len(b) for b in got] == [4, 4]  # a lone final row cannot train BatchNorm
+
+
+def test_training_lowers_loss(tiny_config, data):
+    engine.seed_everything(0)
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
+    res = engine.fit_classifier(
+        model, dd, train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"),
+        epochs=60, batch_size=32, lr=3e-3, weight_decay=0.0, progress=False,
+    )  # ~240 steps
+    hist = res["history"]
+    assert set(hist[0]) >= {"epoch", "train_loss", "val_loss", "val_acc", "val_f1", "lr",
+                            "seconds"}
+    first = np.mean([h["train_loss"] for h in hist[:3]])
+    last = np.mean([h["train_loss"] for h in hist[-3:]])
+    assert last < 0.7 * first
+    assert res["best"]["acc"] == max(h["val_acc"] for h in hist)
+    assert res["best"]["acc"] > 0.75  # the text sign is learnable
+
+
+def test_best_checkpoint_ties_go_to_lower_loss(tiny_config, data):
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
+    res = engine.fit_classifier(
+        model, dd, train_idx=data.train_rows("labeled", "has0"), val_idx=data.rows("valid"),
+        epochs=8, batch_size=32, lr=1e-3, weight_decay=0.0, progress=False,
+    )
+    best_acc = max(h["val_acc"] for h in res["history"])
+    ties = [h for h in res["history"] if h["val_acc"] == best_acc]
+    assert res["best"]["epoch"] == min(ties, key=lambda h: h["val_loss"])["epoch"]
+
+
+def test_same_seed_same_metrics(tiny_config, data, tmp_path):
+    a = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a").metrics()
+    b = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b").metrics()
+    assert a["valid"] == b["valid"] and a["best_epoch"] == b["best_epoch"]
+
+
+def test_classifier_run_folder(tiny_config, data, tmp_path):
+    run = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
+    names = {p.name for p in run.path.iterdir()}
+    assert {"config.yaml", "history.csv", "metrics.json", "checkpoints"} <= names
+    assert {p.name for p in run.checkpoints.iterdir()} == {"best.pt", "last.pt"}
+    m = run.metrics()
+    assert m["n_params"] == models.count_parameters(
+        models.build_classifier(tiny_config.model, data.dims, data.max_len))
+    assert m["synthetic"] is True and m["report_split"] == "valid" and m["test"] is None
+    assert 0 <= m["valid"]["acc_has0"] <= 1 and "majority_acc_has0" in m["valid"]
+    assert len(run.history()) == tiny_config.train.epochs
+    prov = run.config()["provenance"]
+    assert prov["kind"] == "classifier" and "commit" in prov["git"]
+    # a checkpoint alone rebuilds the model
+    ckpt = experiments.load_checkpoint(run.checkpoints / "best.pt")
+    model = experiments.model_from_checkpoint(ckpt)
+    assert isinstance(model, models.SentimentClassifier)
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
+
+
+def test_resume_equals_uninterrupted(tiny_config, data, tmp_path):
+    tiny_config.train.epochs = 6
+    full = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="full")
+
+    class Stop(Exception):
+        pass
+
+    orig = experiments._classifier_hooks
+
+    def interrupting(run, cfg, model):
+        hooks = orig(run, cfg, model)
+
+        def stop(ev):
+            if ev.name == "epoch_end" and ev.epoch == 3:
+                raise Stop
+
+        return [*hooks, stop]
+
+    experiments._classifier_hooks = interrupting
+    try:
+        with pytest.raises(Stop):
+            experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="cut")
+    finally:
+        experiments._classifier_hooks = orig
+    cut = runs.load_run(tmp_path / "cut")
+    assert len(cut.history()) == 3 and not cut.metrics()
+    resumed = experiments.resume_classifier(cut, data)
+    assert resumed.metrics()["valid"] == full.metrics()["valid"]
+    a = experiments.load_checkpoint(full.checkpoints / "last.pt")
+    b = experiments.load_checkpoint(resumed.checkpoints / "last.pt")
+    for k in a["model_state"]:
+        assert torch.equal(a["model_state"][k], b["model_state"][k]), k
+    np.testing.assert_allclose(resumed.history()["train_loss"], full.history()["train_loss"])
+
+
+def test_dec_pretrain_and_transfer(tiny_config, data, tmp_path):
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 15, 3
+    tiny_config.dec.stage1_lr = 3e-3
+    run = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec")
+    hist = run.history()
+    s1 = hist[hist["stage"] == 1]
+    assert s1["recon"].iloc[-1] < s1["recon"].iloc[0]  # the autoencoder learns
+    s2 = hist[hist["stage"] == 2]
+    assert len(s2) >= 1 and {"kl", "sup", "delta_label", "size_0", "size_1"} <= set(s2)
+    m = run.metrics()
+    assert set(m["cluster"]) == {"all", "valid"} and sum(m["cluster_sizes"]) == len(data)
+    lat = run.latents()
+    assert lat["z"].shape == (len(data), tiny_config.model.latent_dim)
+    np.testing.assert_allclose(lat["q"].sum(1), 1.0, rtol=1e-5)
+    # fine-tune from the DEC encoder: the transfer report lists copied tensors
+    ft = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="ft",
+                                      init_run=run)
+    t = ft.metrics()["transfer"]
+    assert t["dec_run"] == "dec" and all(k.startswith("encoder.") for k in t["copied"])
+    assert t["not_copied"] and all(k.startswith("head.") for k in t["not_copied"])
+
+
+def test_dec_uses_only_labeled_training_labels(tiny_config, data, monkeypatch):
+    seen = {}
+    orig = engine.losses.supervised_cluster_ce
+
+    def spy(q, y, labeled, class_head=None):
+        seen.setdefault("n", 0)
+        seen["n"] += int(labeled.sum())
+        return orig(q, y, labeled, class_head=class_head)
+
+    monkeypatch.setattr(engine.losses, "supervised_cluster_ce", spy)
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 1, 1
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    model = models.build_dec(tiny_config.model, tiny_config.dec, data.dims, data.max_len)
+    lab = data.train_rows("labeled", "has0")
+    engine.fit_dec(model, dd, rows=np.arange(len(data)), labeled_rows=lab,
+                   cfg_dec=tiny_config.dec, progress=False)
+    # one stage-2 epoch visits every row once: exactly the labeled training rows are supervised
+    assert seen["n"] == len(lab)

@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+
+from mosi_lib.config import DataConfig
+from mosi_lib.preprocess import (
+    apply_scaler,
+    fit_scaler,
+    load_processed,
+    make_splits,
+    pad_truncate,
+    preprocess,
+    save_processed,
+    split_counts,
+)
+from mosi_lib.tests.conftest import make_raw
+
+
+def test_pad_truncate_keeps_first_steps_and_masks():
+    seqs = [np.arange(6, dtype=np.float32).reshape(3, 2), np.ones((5, 2), np.float32)]
+    x, mask, n_trunc = pad_truncate(seqs, 4)
+    assert x.shape == (2, 4, 2) and n_trunc == 1
+    np.testing.assert_array_equal(x[0], [[0, 1], [2, 3], [4, 5], [0, 0]])
+    np.testing.assert_array_equal(mask, [[1, 1, 1, 0], [1, 1, 1, 1]])
+
+
+def test_scaler_hand_values_and_train_rows_only():
+    # row 0 and 1 are training rows; row 2 (huge values) must not influence the statistics
+    x = np.array([[[0.0], [2.0]], [[4.0], [0.0]], [[100.0], [100.0]]], np.float32)
+    mask = np.array([[1, 1], [1, 0], [1, 1]], bool)
+    st = fit_scaler(x, mask, np.array([0, 1]))
+    assert st["min"][0] == 0 and st["max"][0] == 4
+    # min-max values of valid train steps: 0, .5, 1 -> mean .5, std sqrt(1/6)
+    np.testing.assert_allclose(st["mean"], [0.5])
+    np.testing.assert_allclose(st["std"], [np.sqrt(1 / 6)], rtol=1e-6)
+    out = apply_scaler(x, mask, st, "minmax_zscore")
+    np.testing.assert_allclose(out[0, :, 0], [-0.5 / np.sqrt(1 / 6), 0.0], atol=1e-6)
+    assert out[1, 1, 0] == 0.0  # padded step stays zero
+    # min-max then z-score equals a plain z-score of the raw values
+    np.testing.assert_allclose(apply_scaler(x, mask, st, "zscore"), out, atol=1e-5)
+    np.testing.assert_allclose(apply_scaler(x, mask, st, "minmax")[0, :, 0], [0.0, 0.5])
+
+
+def test_constant_feature_does_not_divide_by_zero():
+    x = np.full((3, 2, 1), 7.0, np.float32)
+    mask = np.ones((3, 2), bool)
+    out = apply_scaler(x, mask, fit_scaler(x, mask, np.arange(3)), "minmax_zscore")
+    assert np.isfinite(out).all() and np.all(out == 0)
+
+
+def test_unknown_scaling_raises():
+    x, mask = np.zeros((1, 1, 1), np.float32), np.ones((1, 1), bool)
+    with pytest.raises(ValueError, match="scaling='robust'"):
+        apply_scaler(x, mask, fit_scaler(x, mask, np.arange(1)), "robust")
+
+
+def test_paper_protocol_fractions_and_disjoint_pools():
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(-3, 3, 1000)
+    split, pool = make_splits(labels, np.array(["v"] * 1000), DataConfig())
+    assert set(split) == {"train", "valid"} and set(pool) == {"labeled", "unlabeled"}
+    assert abs((pool == "labeled").mean() - 0.4) < 0.01
+    for p in ("labeled", "unlabeled"):
+        assert abs((split[pool == p] == "valid").mean() - 0.2) < 0.01
+        # stratified: positive rate equal in train and valid within a pool
+        pos = labels >= 0
+        a = pos[(pool == p) & (split == "train")].mean()
+        b = pos[(pool == p) & (split == "valid")].mean()
+        assert abs(a - b) < 0.03
+    again = make_splits(labels, np.array(["v"] * 1000), DataConfig())
+    assert (again[0] == split).all() and (again[1] == pool).all()
+    other = make_splits(labels, np.array(["v"] * 1000), DataConfig(split_seed=1))
+    assert (other[1] != pool).any()
+
+
+def test_standard_protocol_uses_folds():
+    import json
+
+    from mosi_lib import paths
+
+    folds = json.loads(paths.STD_FOLDS_FILE.read_text())
+    videos = np.array(folds["standard_train_fold"][:3] + folds["standard_test_fold"][:2]
+                      + folds["standard_valid_fold"][:1])
+    video = np.repeat(videos, 10)
+    labels = np.linspace(-3, 3, len(video))
+    split, pool = make_splits(labels, video, DataConfig(protocol="standard"))
+    assert (split[:30] == "train").all() and (split[30:50] == "test").all()
+    assert (split[50:] == "valid").all() and (pool[30:] == "eval").all()
+    assert (pool[:30] == "labeled").sum() == 12  # 40% of 30 train rows
+    with pytest.raises(ValueError, match="not in the standard folds"):
+        make_splits(labels, np.array(["nope"] * len(video)), DataConfig(protocol="standard"))
+
+
+def test_preprocess_no_label_or_eval_leak(raw):
+    cfg = DataConfig(max_len=6)
+    data = preprocess(raw, cfg)
+    assert data.x["text"].shape == (len(raw), 6, 5) and data.masks["audio"].shape == (len(raw), 6)
+    # labeled mask: only training rows of the labeled pool
+    assert not data.labeled[data.split != "train"].any()
+    assert (data.pool[data.labeled] == "labeled").all()
+    # scaling statistics are fitted on training rows only: changing a validation row's raw
+    # features leaves the statistics unchanged
+    val = int(data.rows("valid")[0])
+    raw.features["audio"][val][:] = 1e6
+    again = preprocess(raw, cfg)
+    np.testing.assert_array_equal(again.stats["audio"]["max"], data.stats["audio"]["max"])
+    # but changing a training row does change them
+    tr = int(data.rows("train")[0])
+    raw.features["audio"][tr][:] = 1e6
+    assert preprocess(raw, cfg).stats["audio"]["max"].max() == 1e6
+
+
+def test_train_rows_zero_policies(raw):
+    data = preprocess(raw, DataConfig(max_len=6))
+    has0 = data.train_rows("labeled", "has0")
+    non0 = data.train_rows("labeled", "non0")
+    assert set(non0) <= set(has0) and (data.labels[non0] != 0).all()
+    assert len(data.train_rows("all", "has0")) == (data.split == "train").sum()
+    np.testing.assert_array_equal(data.targets("has0"), data.labels >= 0)
+    np.testing.assert_array_equal(data.targets("non0"), data.labels > 0)
+    with pytest.raises(ValueError, match="labels="):
+        data.train_rows("some", "has0")
+
+
+def test_missing_modality_raises(raw):
+    del raw.features["visual"]
+    with pytest.raises(ValueError, match="visual"):
+        preprocess(raw, DataConfig())
+
+
+def test_save_load_roundtrip(tmp_path, raw):
+    data = preprocess(raw, DataConfig(max_len=6))
+    back = load_processed(save_processed(data, tmp_path / "p.h5"))
+    for m in data.modalities:
+        np.testing.assert_array_equal(back.x[m], data.x[m])
+        np.testing.assert_array_equal(back.masks[m], data.masks[m])
+        np.testing.assert_array_equal(back.stats[m]["std"], data.stats[m]["std"])
+    for name in ("labels", "ids", "video", "split", "pool", "labeled"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(data, name))
+    assert back.meta["synthetic"] is True
+    assert split_counts(back)["n"].sum() == len(raw)
+
+
+def test_load_corrupt_cache_names_file(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not hdf5")
+    with pytest.raises(ValueError, match="bad.h5"):
+        load_processed(bad)
+
+
+def test_variable_dims_any_subset():
+    raw = make_raw(dims={"text": 7, "visual": 2})
+    data = preprocess(raw, DataConfig(modalities=["text", "visual"], max_len=4))
+    assert data.dims == {"text": 7, "visual": 2}
