@@ -1,0 +1,322 @@
+"""The comparison table (paper Table 1) and DEC summaries, built only from ``runs/*/metrics.json``.
+
+* ``LITERATURE``: the rows the paper reports in its Table 1 (status "reported"; never measured
+  here).
+* ``collect_runs``: one row per finished classifier run, with both binary conventions (has0,
+  non0; see ``mosi_lib.metrics``).
+* ``comparison_table``: our runs aggregated over seeds (mean ± sample std, ddof=1) next to the
+  reported rows; every measured row says whether its data were synthetic.
+* ``save_table``: CSV (for machines), Markdown (for the README) and LaTeX, regenerated, never
+  hand-edited (style guide section 5).
+* ``dec_summary``: cluster metrics of the DEC runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mosi_lib import paths, runs
+
+# ----------------------------------------------------------------------------- literature
+
+_PAPER = "reported in the paper, Table 1"
+_QUOTED = "reported in the paper, Table 1 (quoted from the original publication)"
+
+
+def _reported(model: str, acc: float, params: int | None, source: str) -> dict[str, Any]:
+    return {"model": model, "acc": acc, "params": params, "source": source, "status": "reported"}
+
+
+LITERATURE: tuple[dict[str, Any], ...] = (
+    _reported("TFN", 74.60, 14_707_911, _QUOTED),
+    _reported("DF", 72.30, None, _QUOTED),
+    _reported("MARNN", 84.31, 1_350_389, _QUOTED),
+    _reported("MMUU-BA", 82.31, 2_424_965, _QUOTED),
+    _reported("Transformer (40%)", 73.14, 851_713, _PAPER),
+    _reported("Transformer + DEC (40%)", 75.86, 851_713, _PAPER),
+    _reported("Transformer + DEC (all labels)", 81.50, 851_713, _PAPER),
+)
+"""The paper's Table 1: binary accuracy (%) and parameter count (None: not reported).
+
+The paper does not say which zero convention (has0 or non0) these accuracies use, so the
+comparison table shows them in their own column ("Acc-2 reported"). The paper gives one parameter
+count (851,713) for its transformer; the DEC-initialised classifier has the same architecture.
+"""
+
+TABLE_COLUMNS = [
+    "Model", "Source", "Protocol", "Acc-2 reported", "Acc-2 has0", "F1 has0", "Acc-2 non0",
+    "F1 non0", "Majority has0", "Majority non0", "Params", "Epochs", "Seeds",
+]  # fmt: skip
+
+RUN_COLUMNS = [
+    "run_id", "variant", "init", "labels", "labeled_fraction", "acc_has0", "f1_has0", "acc_non0",
+    "f1_non0", "majority_acc_has0", "majority_acc_non0", "n_params", "seed", "data_source",
+    "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch",
+]  # fmt: skip
+
+# ----------------------------------------------------------------------------- runs
+
+
+def variant_name(init: str, labels: str, labeled_fraction: float) -> str:
+    """Model label of a classifier run, as in the paper's Table 1.
+
+    Args:
+        init: ``scratch`` or ``dec``.
+        labels: ``labeled`` (the labeled pool) or ``all``.
+        labeled_fraction: share of labeled segments (config ``data.labeled_fraction``).
+
+    Returns:
+        E.g. ``Transformer (40%)``, ``Transformer + DEC (all labels)``.
+    """
+    model = {"scratch": "Transformer", "dec": "Transformer + DEC"}.get(init)
+    if model is None:
+        raise ValueError(f"init={init!r}: expected 'scratch' or 'dec'")
+    if labels == "all":
+        return f"{model} (all labels)"
+    if labels == "labeled":
+        return f"{model} ({100 * labeled_fraction:g}%)"
+    raise ValueError(f"labels={labels!r}: expected 'labeled' or 'all'")
+
+
+def _field(metrics: dict[str, Any], key: str, file: Path) -> Any:
+    if metrics.get(key) is None:
+        raise ValueError(f"{file}: field {key!r} is missing or null")
+    return metrics[key]
+
+
+def collect_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per finished classifier run under ``root``.
+
+    Args:
+        root: folder holding run folders (a study); None uses ``paths.runs_dir()``.
+
+    Returns:
+        DataFrame with ``RUN_COLUMNS`` (accuracies as fractions in [0, 1], from
+        ``metrics["report"]``, i.e. the report split of the best checkpoint), sorted by run id.
+        Empty (with the columns) when there is no finished classifier run.
+
+    Raises:
+        ValueError: a metrics.json lacks a needed field (the file and field are named).
+    """
+    rows = []
+    for run in runs.find_runs(root, kind="classifier"):
+        m = run.metrics()
+        file = run.path / "metrics.json"
+        rep = _field(m, "report", file)
+        init, labels = _field(m, "init", file), _field(m, "labels", file)
+        frac = float(_field(m, "labeled_fraction_cfg", file))
+        row = {"run_id": run.run_id, "variant": variant_name(init, labels, frac), "init": init,
+               "labels": labels, "labeled_fraction": frac}  # fmt: skip
+        for k in ("acc_has0", "f1_has0", "acc_non0", "f1_non0", "majority_acc_has0",
+                  "majority_acc_non0"):  # fmt: skip
+            if k not in rep:
+                raise ValueError(f"{file}: field 'report.{k}' is missing")
+            row[k] = np.nan if rep[k] is None else float(rep[k])
+        for k in ("n_params", "seed", "data_source", "synthetic", "protocol", "report_split",
+                  "zero_policy", "epochs", "best_epoch"):  # fmt: skip
+            row[k] = _field(m, k, file)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def _pct(values: pd.Series) -> str:
+    """``mean`` or ``mean ± std`` (sample std, ddof=1) in % with 2 decimals; NaNs skipped."""
+    v = values.dropna().to_numpy(float) * 100
+    if len(v) == 0:
+        return ""
+    if len(v) == 1:
+        return f"{v[0]:.2f}"
+    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
+
+
+def _source(data_source: Any, synthetic: bool) -> str:
+    return "measured: SYNTHETIC data" if synthetic else f"measured: real data ({data_source})"
+
+
+def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) -> pd.DataFrame:
+    """The comparison table: reported rows, then our runs aggregated over seeds.
+
+    Measured runs are grouped by variant, data source, protocol (with report split), training
+    zero policy and epochs, so that different recipes are never averaged together.
+
+    Args:
+        runs_df: ``collect_runs`` output.
+        include_literature: put the ``LITERATURE`` rows first.
+
+    Returns:
+        DataFrame of strings with ``TABLE_COLUMNS``: accuracies and F1 in % with 2 decimals,
+        ``mean ± std`` when a group has several runs (std only then), ``Seeds`` = number of runs
+        and their seeds, e.g. ``3 (0,1,2)``.
+    """
+    missing = [c for c in RUN_COLUMNS if c not in runs_df.columns]
+    if missing:
+        raise ValueError(f"runs_df: missing columns {missing}; expected collect_runs output")
+    rows = []
+    if include_literature:
+        for lit in LITERATURE:
+            rows.append({"Model": lit["model"], "Source": lit["source"], "Protocol": "as reported",
+                         "Acc-2 reported": f"{lit['acc']:.2f}",
+                         "Params": "not reported" if lit["params"] is None
+                         else f"{lit['params']:,}"})  # fmt: skip
+    df = runs_df.assign(_dec=(runs_df["init"] == "dec").astype(int),
+                        _src=runs_df["data_source"].astype(str))  # fmt: skip
+    df = df.sort_values(["synthetic", "_src", "protocol", "zero_policy", "epochs",
+                         "labeled_fraction", "_dec", "run_id"])  # fmt: skip
+    keys = ["variant", "_src", "synthetic", "protocol", "report_split", "zero_policy", "epochs"]
+    for _, g in df.groupby(keys, sort=False, dropna=False):
+        first = g.iloc[0]
+        params = sorted(set(g["n_params"].astype(int)))
+        seeds = ",".join(str(s) for s in g["seed"])
+        rows.append({
+            "Model": first["variant"], "Source": _source(first["data_source"], first["synthetic"]),
+            "Protocol": f"{first['protocol']}, {first['report_split']} split, "
+                        f"{first['zero_policy']} training",
+            "Acc-2 has0": _pct(g["acc_has0"]), "F1 has0": _pct(g["f1_has0"]),
+            "Acc-2 non0": _pct(g["acc_non0"]), "F1 non0": _pct(g["f1_non0"]),
+            "Majority has0": _pct(g["majority_acc_has0"]),
+            "Majority non0": _pct(g["majority_acc_non0"]),
+            "Params": "-".join(f"{p:,}" for p in params), "Epochs": str(int(first["epochs"])),
+            "Seeds": f"{len(g)} ({seeds})",
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS).fillna("")
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"name={name!r}: expected a file stem like '05_comparison_table'")
+    return name
+
+
+def has_synthetic(df: pd.DataFrame) -> bool:
+    """True when a table holds synthetic measurements.
+
+    Looks at a boolean ``synthetic`` column (``collect_runs``/``dec_summary``) or a ``Source``
+    column mentioning "synthetic" (``comparison_table``).
+    """
+    if "synthetic" in df.columns and df["synthetic"].astype(bool).any():
+        return True
+    if "Source" in df.columns:
+        return bool(df["Source"].astype(str).str.contains("synthetic", case=False).any())
+    return False
+
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, float | np.floating):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table without ``tabulate``; floats get 4 significant digits.
+
+    Columns whose every cell looks numeric (digits, ``±``, ``,`` ``.`` ``-``) are right-aligned.
+    """
+    cells = [[_cell(v).replace("|", "\\|").replace("\n", " ") for v in row]
+             for row in df.itertuples(index=False)]  # fmt: skip
+    numeric = re.compile(r"^[\d\s.,±%+-]*$")
+    align = []
+    for j, _ in enumerate(df.columns):
+        col = [r[j] for r in cells]
+        is_num = any(col) and all(numeric.match(c) for c in col)
+        align.append("---:" if is_num else "---")
+    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                "^": r"\textasciicircum{}"}  # fmt: skip
+
+
+def _tex(text: Any) -> str:
+    s = "".join(_TEX_ESCAPES.get(ch, ch) for ch in _cell(text))
+    return s.replace("±", r"$\pm$")
+
+
+def save_table(
+    df: pd.DataFrame, name: str, out_dir: str | Path | None = None, *, caption: str
+) -> dict[str, Path]:
+    """Write ``<name>.csv``, ``<name>.md`` and ``<name>.tex``.
+
+    The Markdown starts with the caption line (``Table: ...``); the LaTeX is a ``table`` with the
+    caption and label ``tab:<name>``. When ``has_synthetic(df)``, both captions start with
+    "SYNTHETIC DATA" (unless the caption already says synthetic).
+
+    Args:
+        df: the table (e.g. ``comparison_table`` output).
+        name: file stem, e.g. ``05_comparison_table``.
+        out_dir: folder; None uses ``paths.figures_dir()``.
+        caption: what the table shows (and the command or notebook that made it).
+
+    Returns:
+        ``{"<name>.csv": path, "<name>.md": path, "<name>.tex": path}``.
+    """
+    _check_name(name)
+    out = Path(out_dir) if out_dir is not None else paths.figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    if has_synthetic(df) and "synthetic" not in caption.lower():
+        caption = (
+            f"SYNTHETIC DATA: measured rows come from generated data, not CMU-MOSI. {caption}"
+        )
+    files = {f"{name}.{ext}": out / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
+    df.to_csv(files[f"{name}.csv"], index=False)
+    files[f"{name}.md"].write_text(f"Table: {caption}\n\n{to_markdown(df)}")
+    tex = df.map(_tex).rename(columns=_tex)
+    files[f"{name}.tex"].write_text(tex.to_latex(index=False, escape=False, caption=_tex(caption),
+                                                 label=f"tab:{name}"))  # fmt: skip
+    return files
+
+
+# ----------------------------------------------------------------------------- DEC
+
+
+def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
+    """Cluster metrics of every finished DEC run under ``root``.
+
+    Args:
+        root: folder holding run folders; None uses ``paths.runs_dir()``.
+
+    Returns:
+        One row per run: run_id, seed, data_source, synthetic, protocol, n_rows, report_split,
+        ``{acc,nmi,ari}_all`` (every pretraining row) and ``{acc,nmi,ari}_report`` (the report
+        split's rows) against the has0 classes, cluster_sizes (e.g. ``"812/1387"``),
+        min_cluster_share, n_target_updates, stopped_early.
+    """
+    cols = ["run_id", "seed", "data_source", "synthetic", "protocol", "n_rows", "report_split",
+            "acc_all", "nmi_all", "ari_all", "acc_report", "nmi_report", "ari_report",
+            "cluster_sizes", "min_cluster_share", "n_target_updates", "stopped_early"]  # fmt: skip
+    rows = []
+    for run in runs.find_runs(root, kind="dec"):
+        m = run.metrics()
+        file = run.path / "metrics.json"
+        cluster = _field(m, "cluster", file)
+        splits = [k for k in cluster if k != "all"]
+        if "all" not in cluster or len(splits) != 1:
+            raise ValueError(f"{file}: 'cluster' should hold 'all' and one report split, "
+                             f"has {sorted(cluster)}")  # fmt: skip
+        sizes = [int(s) for s in _field(m, "cluster_sizes", file)]
+        row = {"run_id": run.run_id, "report_split": splits[0],
+               "cluster_sizes": "/".join(map(str, sizes)),
+               "min_cluster_share": min(sizes) / max(sum(sizes), 1),
+               "n_target_updates": len(m.get("target_updates") or [])}  # fmt: skip
+        for k in ("seed", "data_source", "synthetic", "protocol", "n_rows", "stopped_early"):
+            row[k] = _field(m, k, file)
+        for part, key in (("all", "all"), ("report", splits[0])):
+            for met in ("acc", "nmi", "ari"):
+                row[f"{met}_{part}"] = float(cluster[key][met])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
