@@ -225,7 +225,7 @@ def fit_classifier(
     Returns:
         ``{"history": [rows], "best": {"epoch", "val": metrics}, "best_state": state_dict}``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     device = dd.device
     tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long, device=device)
@@ -375,7 +375,7 @@ def fit_dec(
         ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
         "stopped_early": bool, "rows": rows}`` (arrays on the CPU, in the order of ``rows``).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     device = dd.device
     all_idx = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=device)

@@ -10,18 +10,19 @@ import nbformat as nbf
 
 ROOT = Path(__file__).resolve().parents[1]
 
-IMPORTS = """%load_ext autoreload
+IMPORTS = """%matplotlib inline
+%load_ext autoreload
 %autoreload 2
 import pandas as pd
 from IPython.display import Markdown, display
 
 from mosi_lib import config, experiments, plotting, preprocess, results, runs"""
 
-PARAMS = """config_file: str = "quick.yaml"  # profile YAML under configs/ (quick | paper), overrides only
-overrides: dict = {}  # dotted config keys, e.g. {"train.epochs": 50, "data.source": "csd"}
-run_id: str | None = None  # study folder under runs/; None = the latest study (or a new one)
-seed: int = 0  # system.seed for training and k-means
-smoke: bool = False  # shrink epochs for tests and CI"""
+PARAMS = """config_file = "quick.yaml"  # str: profile YAML under configs/ (quick | paper)
+overrides = {}  # dict: dotted config keys, e.g. {"train.epochs": 50, "data.source": "csd"}
+run_id = None  # str or None: study folder under runs/; None = the latest study (or a new one)
+seed = 0  # int: system.seed for training and k-means
+smoke = False  # bool: shrink epochs for tests and CI"""
 
 SETUP = """cfg = config.load_config(config_file, {**overrides, "system.seed": seed})
 if smoke:
