@@ -45,7 +45,7 @@ bench: $(STAMP) ## speed table: device-resident training vs a DataLoader loop
 	$(PY) -m mosi_lib.bench
 
 lint: $(STAMP) ## ruff check
-	$(PY) -m ruff check mosi_lib tests benchmarks
+	$(PY) -m ruff check mosi_lib tests tools
 
 clean: ## remove caches (keeps runs/ and figures/)
 	rm -rf data/processed .pytest_cache .ruff_cache

@@ -151,11 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device: {device} ({name}), torch {torch.__version__}, threads "
           f"{torch.get_num_threads()}, amp {amp}, N={args.n}, batch {cfg.train.batch_size}, "
           f"median of {args.epochs} epochs")  # fmt: skip
-    print(f"| task | loop | s/epoch | samples/s | speed-up vs DataLoader |")
+    print("| task | loop | s/epoch | samples/s | speed-up vs DataLoader |")
     print("|---|---|---|---|---|")
     for task in ("classifier", "dec"):
-        res = {mode: time_epochs(task, mode, epochs=args.epochs, device=device, amp=amp,
-                                 data=data, cfg=cfg) for mode in ("dataloader", "resident")}  # fmt: skip
+        res = {
+            mode: time_epochs(task, mode, epochs=args.epochs, device=device, amp=amp, data=data,
+                              cfg=cfg)
+            for mode in ("dataloader", "resident")
+        }  # fmt: skip
         for mode in ("dataloader", "resident"):
             ratio = res["dataloader"] / res[mode]
             print(f"| {task} | {mode} | {res[mode]:.3f} | {args.n / res[mode]:,.0f} | "

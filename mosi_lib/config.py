@@ -120,6 +120,16 @@ class SystemConfig:
 
 
 @dataclass
+class ReportConfig:
+    """Figures made by 05_results (reading runs only; never changes a trained model)."""
+
+    tsne_perplexity: float = 30.0  # sklearn TSNE perplexity for the latent-space figure
+    tsne_init: str = "pca"  # pca | random
+    tsne_seed: int | None = None  # None: system.seed
+    tsne_max_points: int | None = None  # embed a seeded subsample of this many rows; None: all
+
+
+@dataclass
 class Config:
     """The whole study configuration."""
 
@@ -129,6 +139,7 @@ class Config:
     dec: DECConfig = field(default_factory=DECConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     system: SystemConfig = field(default_factory=SystemConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain nested dict (YAML/JSON serialisable)."""
@@ -145,6 +156,7 @@ _CHOICES = {
     "data.visual_features": VISUAL_FEATURES,
     "dec.pretrain_rows": ("all", "train"),
     "train.select_metric": ("val_acc",),
+    "report.tsne_init": ("pca", "random"),
 }
 
 

@@ -459,8 +459,10 @@ def fit_dec(
             delta = float((assign != assign_prev).mean())
             sizes = np.bincount(assign, minlength=cfg_dec.n_clusters)
             if sizes.min() < 0.02 * len(assign):
-                warnings.warn(f"DEC stage 2 epoch {epoch}: cluster collapse, sizes {sizes.tolist()}",
-                              stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"DEC stage 2 epoch {epoch}: cluster collapse, sizes {sizes.tolist()}",
+                    stacklevel=2,
+                )
             _fire(hooks, Event("target_update", epoch, model, opt2,
                                {"delta_label": delta, "sizes": sizes.tolist()}))  # fmt: skip
             if epoch > 1 and delta < cfg_dec.tol:

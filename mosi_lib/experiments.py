@@ -71,7 +71,8 @@ def _classifier_hooks(run: runs.Run, cfg: Config, model) -> list[engine.Hook]:
     def on_event(ev: engine.Event) -> None:
         if ev.name == "epoch_end":
             run.append_history(ev.row)
-            torch.save(_checkpoint("classifier", model, cfg, ev.state), run.checkpoints / "last.pt")
+            ckpt = _checkpoint("classifier", model, cfg, ev.state)
+            torch.save(ckpt, run.checkpoints / "last.pt")
         elif ev.name == "improved":
             state = {"epoch": ev.epoch, "model_state": ev.state["best_state"],
                      "best": ev.state["best"]}  # fmt: skip
@@ -223,7 +224,8 @@ def pretrain_dec(
             updates.append({"epoch": ev.epoch, **ev.row})
         elif ev.name == "stage_end":
             name = "stage1.pt" if ev.row["stage"] == 1 else "last.pt"
-            state = {"epoch": ev.epoch, "stage": ev.row["stage"], "model_state": model.state_dict()}
+            state = {"epoch": ev.epoch, "stage": ev.row["stage"],
+                     "model_state": model.state_dict()}  # fmt: skip
             torch.save(_checkpoint("dec", model, cfg, state), run.checkpoints / name)
 
     t0 = time.perf_counter()

@@ -3,13 +3,14 @@
 Recipe, every choice a ``DataConfig`` field:
 
 * **Pad/truncate** each modality to ``max_len`` steps (paper: 30). Truncation keeps the first
-  ``max_len`` words; padding appends zeros at the end. A boolean mask per modality marks valid steps.
+  ``max_len`` words; padding appends zeros at the end. A boolean mask per modality marks valid
+  steps.
 * **Scaling** (``scaling="minmax_zscore"``, the paper's): per modality and feature, min-max to
   [0, 1], then z-score, both fitted on the valid steps of *training rows only* (``split ==
-  "train"``, labeled and unlabeled pools; features only, never labels). Note that a z-score after an
-  affine min-max equals a z-score of the raw values up to floating point; we keep both steps because
-  the paper lists both, and ``scaling="zscore"``/``"minmax"``/``"none"`` are available. Constant
-  features (zero spread) are divided by 1 instead of 0. Padded steps stay 0 after scaling.
+  "train"``, labeled and unlabeled pools; features only, never labels). Note that a z-score after
+  an affine min-max equals a z-score of the raw values up to floating point; we keep both steps
+  because the paper lists both, and ``scaling="zscore"``/``"minmax"``/``"none"`` are available.
+  Constant features (zero spread) are divided by 1 instead of 0. Padded steps stay 0 after scaling.
 * **Binary target** (``zero_policy``): ``has0`` trains on every labeled row with positive = score
   >= 0; ``non0`` drops exact zeros from the supervised loss (they still count as unlabeled rows for
   pretraining) with positive = score > 0. Evaluation reports both conventions either way
@@ -287,7 +288,9 @@ def source_files(cfg: DataConfig) -> list[Path]:
         keys = ["labels", "words"] + [
             cfg.visual_features if m == "visual" else m for m in cfg.modalities
         ]
-        return [root / CSD_FILES[k] for k in keys if k != "words" or (root / CSD_FILES[k]).exists()]
+        return [
+            root / CSD_FILES[k] for k in keys if k != "words" or (root / CSD_FILES[k]).exists()
+        ]
     root = Path(cfg.data_dir)
     if root.is_file():
         return [root]

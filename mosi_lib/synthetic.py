@@ -40,7 +40,8 @@ MOSI-likeness (real values in brackets):
   magnitude around 1.6; 10% near-neutral segments), rated by 5 annotators (sometimes 3, 4 or 6)
   on the integer scale -3..3 with rating noise; the label is their mean, so most labels are
   multiples of 0.2 [94%], about 3% are exactly 0 [96 of 2199] and 49% to 57% are >= 0 depending
-  on the seed [53.5% overall, 57% in the train fold]. Video means of the labels vary as in MOSI (sd near 0.9).
+  on the seed [53.5% overall, 57% in the train fold]. Video means of the labels vary as in MOSI
+  (sd near 0.9).
 
 Signal design (what carries the sentiment):
 
@@ -339,7 +340,8 @@ def probe_accuracy(raw: RawData, *, n_splits: int = 5, seed: int = 0) -> dict[st
 
     Each modality's word-level features are averaged over the segment's words, standardised and
     fed to ``LogisticRegression(C=0.01)`` (strong L2: 300-d text on ~1800 rows); the target is
-    ``label >= 0``. Folds are grouped by video (speaker-independent). Used to document what a good model reaches on the synthetic data.
+    ``label >= 0``. Folds are grouped by video (speaker-independent). Used to document what a
+    good model reaches on the synthetic data.
 
     Args:
         raw: segments as read by a loader (any modalities present).

@@ -195,8 +195,12 @@ written.update(plotting.save_figure(fig, "03_dec_curves", runs=[dec.run_id], syn
 display(fig)"""),
         ("md", "## t-SNE of the DEC latent space after stage 2 (paper Figure 4)"),
         ("code", """lat = dec.latents()
-fig, info = plotting.plot_tsne_latent(lat["z"], lat["label"], lat["cluster"], seed=cfg.system.seed,
-                                      perplexity=30.0, init="pca")
+rep = cfg.report
+fig, info = plotting.plot_tsne_latent(
+    lat["z"], lat["label"], lat["cluster"], perplexity=rep.tsne_perplexity, init=rep.tsne_init,
+    seed=cfg.system.seed if rep.tsne_seed is None else rep.tsne_seed,
+    max_points=rep.tsne_max_points,
+)
 written.update(plotting.save_figure(fig, "03_tsne_latent", runs=[dec.run_id],
                                     synthetic=synthetic, extra=info))
 print(info)

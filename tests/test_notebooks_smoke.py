@@ -1,0 +1,77 @@
+"""Smoke test of the headless study: papermill runs notebooks 01..05 with tiny epochs.
+
+This is what ``make reproduce`` does (``python -m mosi_lib reproduce``), on the synthetic default,
+with ``--smoke`` (2 epochs, see ``mosi_lib.config.smoke``). It checks that every notebook ran,
+that the figures and the comparison table exist, say "SYNTHETIC" and hold finite numbers.
+About 2 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results"]
+FIGURES = ["02_loss_curves", "03_dec_curves", "03_tsne_latent"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    base = tmp_path_factory.mktemp("smoke")
+    env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
+           "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
+    cmd = [sys.executable, "-m", "mosi_lib", "reproduce", "--smoke", "--run-id", "smoke"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return base
+
+
+def test_every_notebook_ran_without_error(study):
+    for name in NOTEBOOKS:
+        nb = nbformat.read(study / "runs" / "smoke" / "notebooks" / f"{name}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code), name
+        errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+        assert not errors, (name, errors)
+        images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+        assert images, f"{name}: no figure was displayed inline"
+
+
+def test_figures_written_and_marked_synthetic(study):
+    for name in FIGURES:
+        for ext in ("png", "pdf"):
+            assert (study / "figures" / f"{name}.{ext}").stat().st_size > 10_000, (name, ext)
+        meta = json.loads((study / "figures" / f"{name}.json").read_text())
+        assert meta["synthetic"] is True and meta["runs"], name
+
+
+def test_comparison_table_measured_rows(study):
+    md = (study / "figures" / "05_comparison_table.md").read_text()
+    assert md.startswith("Table: SYNTHETIC DATA")
+    table = pd.read_csv(study / "figures" / "05_comparison_table.csv", dtype=str)
+    measured = table[table["Source"].str.contains("SYNTHETIC", na=False)]
+    assert set(measured["Model"]) == {"Transformer (40%)", "Transformer + DEC (40%)",
+                                      "Transformer (all labels)", "Transformer + DEC (all labels)"}
+    for value in measured["Acc-2 has0"]:
+        assert 0.0 <= float(value) <= 100.0
+    assert table["Acc-2 reported"].dropna().tolist()[-3:] == ["73.14", "75.86", "81.50"]
+
+
+def test_run_metrics_are_finite(study):
+    files = sorted((study / "runs" / "smoke").glob("*/metrics.json"))
+    kinds = [json.loads(f.read_text())["kind"] for f in files]
+    assert sorted(kinds) == ["classifier"] * 4 + ["dec"]
+    for f in files:
+        m = json.loads(f.read_text())
+        if m["kind"] == "classifier":
+            assert m["synthetic"] is True
+            assert all(math.isfinite(m["report"][k]) for k in ("acc_has0", "f1_has0"))
