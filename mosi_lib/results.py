@@ -186,7 +186,9 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
             "Params": "-".join(f"{p:,}" for p in params), "Epochs": str(int(first["epochs"])),
             "Seeds": f"{len(g)} ({seeds})",
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS).fillna("")
+    # cells a row does not fill are "" (fillna("") on an all-NaN float column is deprecated)
+    rows = [dict.fromkeys(TABLE_COLUMNS, "") | r for r in rows]
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 # ----------------------------------------------------------------------------- writers

@@ -3,20 +3,34 @@ import json
 from pathlib import Path
 
 import matplotlib
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
 
-matplotlib.use("Agg")
+from mosi_lib import plotting
+from mosi_lib.preprocess import preprocess
+from mosi_lib.tests.conftest import make_raw
 
-import matplotlib.image as mpimg  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from mosi_lib import plotting  # noqa: E402
-from mosi_lib.preprocess import preprocess  # noqa: E402
-from mosi_lib.tests.conftest import make_raw  # noqa: E402
+matplotlib.use("Agg")  # never a GUI; plotting builds Figures without pyplot anyway
 
 MARK = plotting.SYNTHETIC_MARK
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """t-SNE on a few dozen points: extra OpenMP/BLAS threads only add contention.
+
+    On a busy 2-core machine a 40-point t-SNE took 30 s with 2 OpenMP threads, 0.1 s with one.
+    threadpoolctl only limits libraries already loaded, so scikit-learn's OpenMP runtime is
+    loaded first (``plot_tsne_latent`` imports ``sklearn.manifold`` lazily).
+    """
+    import sklearn.manifold  # noqa: F401
+
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture
@@ -51,7 +65,8 @@ def _dec_history(stage2: bool = True) -> pd.DataFrame:
     if not stage2:
         return s1
     s2 = pd.DataFrame({"stage": 2, "epoch": [1, 2], "loss": [0.9, 0.7], "recon": [0.4, 0.35],
-                       "kl": [0.3, 0.2], "sup": [0.6, 0.5], "delta_label": [0.1, 0.02]})  # fmt: skip
+                       "kl": [0.3, 0.2], "sup": [0.6, 0.5],
+                       "delta_label": [0.1, 0.02]})  # fmt: skip
     return pd.concat([s1, s2], ignore_index=True)
 
 
