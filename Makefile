@@ -10,13 +10,14 @@ PROFILE ?= quick
 DATA_DIR ?=
 SOURCE ?=
 RUN_ID ?=
+SEEDS ?=
 
 .PHONY: help install reproduce figures test test-unit smoke lint bench clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=quick|paper  DATA_DIR=<real CMU-MOSI files>  SOURCE=csd|mult|mmsa  RUN_ID=<study>"
+	@echo "  variables: PROFILE=quick|paper  DATA_DIR=<real CMU-MOSI files>  SOURCE=csd|mult|mmsa  RUN_ID=<study>  SEEDS="0 1 2 3 4""
 
 $(STAMP): pyproject.toml
 	@if [ "$(PY)" = ".venv/bin/python" ] && [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv if needed and install mosi_lib with pinned dependencies
 
 reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the synthetic default (PROFILE=quick)
-	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID))
+	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SEEDS),--seeds $(SEEDS))
 
 figures: $(STAMP) ## re-render figures and tables from the latest study (05_results only, no training)
 	$(PY) -m mosi_lib figures $(if $(RUN_ID),--run-id $(RUN_ID))

@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="layout of --data-dir (default csd)")  # fmt: skip
     rp.add_argument("--run-id", help="study folder name under runs/ (default: time + profile)")
     rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                    help="run 02..04 once per seed (e.g. --seeds 0 1 2 3 4); 05 then reports "
+                    "mean ± std, 95%% CI and paired tests; overrides --seed")  # fmt: skip
     rp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
     rp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides, e.g. train.epochs=50 (YAML values)")  # fmt: skip
@@ -111,8 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     run_id = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
     open_study(run_id)
     t0 = time.perf_counter()
-    run_notebooks(NOTEBOOKS, run_id=run_id, config_file=PROFILES[args.profile],
-                  overrides=overrides, smoke=args.smoke, seed=args.seed)  # fmt: skip
+    common = {"run_id": run_id, "config_file": PROFILES[args.profile], "overrides": overrides,
+              "smoke": args.smoke}  # fmt: skip
+    seeds = args.seeds or [args.seed]
+    if len(set(seeds)) != len(seeds):
+        ap.error(f"--seeds {seeds}: each seed once")
+    if len(seeds) == 1:
+        run_notebooks(NOTEBOOKS, seed=seeds[0], **common)
+    else:  # preprocessing does not depend on the training seed (data.split_seed does)
+        run_notebooks(NOTEBOOKS[:1], seed=seeds[0], **common)
+        for seed in seeds:
+            print(f"== seed {seed} ==", flush=True)
+            out = paths.runs_dir() / run_id / "notebooks" / f"seed{seed}"
+            run_notebooks(NOTEBOOKS[1:4], seed=seed, out_dir=out, **common)
+        run_notebooks(NOTEBOOKS[4:], seed=seeds[0], **common)
     print(f"study {run_id} finished in {time.perf_counter() - t0:.0f} s; "
           f"runs in {paths.runs_dir() / run_id}, figures in {paths.figures_dir()}")  # fmt: skip
     return 0

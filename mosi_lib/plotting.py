@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mosi_lib import paths
 from mosi_lib.preprocess import SPLITS, Processed
@@ -249,6 +250,8 @@ def plot_loss_curves(history: pd.DataFrame, *, title: str) -> Figure:
     ax_acc.plot([best], [100 * best_acc], "k*", ms=9)
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (ax_loss, ax_acc):
         ax.axvline(best, color="0.3", ls="--", lw=1,
                    label=f"best epoch {best} (val acc {100 * best_acc:.2f}%)")  # fmt: skip
         ax.legend(loc="best")
@@ -287,6 +290,8 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
 
     ax2.set(title=f"Stage 2: clustering ({len(s2)} epochs)", xlabel="epoch",
             ylabel="loss")  # fmt: skip
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(s2) == 0:
         ax2.text(0.5, 0.5, "no stage-2 epochs", ha="center", va="center",
                  transform=ax2.transAxes)  # fmt: skip

@@ -6,6 +6,8 @@
   non0; see ``mosi_lib.metrics``).
 * ``comparison_table``: our runs aggregated over seeds (mean ± sample std, ddof=1) next to the
   reported rows; every measured row says whether its data were synthetic.
+* ``paired_table``: DEC-initialised vs from-scratch classifiers over the seeds both have (paired
+  t-test and Wilcoxon, ``mosi_lib.stats``).
 * ``save_table``: CSV (for machines), Markdown (for the README) and LaTeX, regenerated, never
   hand-edited (style guide section 5).
 * ``dec_summary``: cluster metrics of the DEC runs.
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mosi_lib import paths, runs
+from mosi_lib import paths, runs, stats
 
 # ----------------------------------------------------------------------------- literature
 
@@ -49,7 +51,8 @@ count (851,713) for its transformer; the DEC-initialised classifier has the same
 """
 
 TABLE_COLUMNS = [
-    "Model", "Source", "Protocol", "Acc-2 reported", "Acc-2 has0", "F1 has0", "Acc-2 non0",
+    "Model", "Source", "Protocol", "Acc-2 reported", "Acc-2 has0", "95% CI has0", "F1 has0",
+    "Acc-2 non0",
     "F1 non0", "Majority has0", "Majority non0", "Params", "Epochs", "Seeds",
 ]  # fmt: skip
 
@@ -137,6 +140,15 @@ def _pct(values: pd.Series) -> str:
     return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
 
 
+def _ci(values: pd.Series) -> str:
+    """95% Student-t interval of the mean in %, ``[low, high]``; empty below two values."""
+    v = values.dropna().to_numpy(float) * 100
+    if len(v) < 2:
+        return ""
+    ci = stats.mean_ci(v)
+    return f"[{ci['ci_low']:.2f}, {ci['ci_high']:.2f}]"
+
+
 def _source(data_source: Any, synthetic: bool) -> str:
     return "measured: SYNTHETIC data" if synthetic else f"measured: real data ({data_source})"
 
@@ -179,7 +191,8 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
             "Model": first["variant"], "Source": _source(first["data_source"], first["synthetic"]),
             "Protocol": f"{first['protocol']}, {first['report_split']} split, "
                         f"{first['zero_policy']} training",
-            "Acc-2 has0": _pct(g["acc_has0"]), "F1 has0": _pct(g["f1_has0"]),
+            "Acc-2 has0": _pct(g["acc_has0"]), "95% CI has0": _ci(g["acc_has0"]),
+            "F1 has0": _pct(g["f1_has0"]),
             "Acc-2 non0": _pct(g["acc_non0"]), "F1 non0": _pct(g["f1_non0"]),
             "Majority has0": _pct(g["majority_acc_has0"]),
             "Majority non0": _pct(g["majority_acc_non0"]),
@@ -321,4 +334,67 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
             for met in ("acc", "nmi", "ari"):
                 row[f"{met}_{part}"] = float(cluster[key][met])
         rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ----------------------------------------------------------------------------- paired tests
+
+def paired_table(
+    runs_df: pd.DataFrame, *, metrics: tuple[str, ...] = ("acc_has0", "acc_non0")
+) -> pd.DataFrame:
+    """Paired comparison over seeds of DEC-initialised against from-scratch classifiers.
+
+    Pairs are formed within one recipe (data source, protocol, report split, zero policy,
+    epochs, labeled fraction) and matched by seed: only seeds that both variants ran count.
+    Pairs: ``Transformer + DEC`` vs ``Transformer`` on the labeled pool (e.g. 40%) and on all
+    labels.
+
+    Args:
+        runs_df: ``collect_runs`` output.
+        metrics: ``RUN_COLUMNS`` metrics to compare (fractions; reported in points of %).
+
+    Returns:
+        One row per recipe, pair and metric: ``comparison``, ``metric``, ``source``,
+        ``synthetic``, ``protocol``, ``seeds``, ``n``, ``mean_diff`` and its 95% CI in points
+        of %, ``wins`` (seeds where DEC is better), ``t``, ``p_ttest``, ``p_wilcoxon``. Empty
+        when no pair has a common seed.
+    """
+    cols = ["comparison", "metric", "source", "synthetic", "protocol", "seeds", "n", "mean_diff",
+            "ci_low", "ci_high", "wins", "t", "p_ttest", "p_wilcoxon"]  # fmt: skip
+    rows = []
+    if len(runs_df) == 0:
+        return pd.DataFrame(rows, columns=cols)
+    keys = ["data_source", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
+            "labeled_fraction"]  # fmt: skip
+    for _, g in runs_df.groupby(keys, sort=True, dropna=False):
+        frac = float(g["labeled_fraction"].iloc[0])
+        init_a, init_b = "dec", "scratch"
+        for labels in ("labeled", "all"):
+            # a seed run twice in one recipe counts once: its latest run (run ids sort by time)
+            a = g[(g["init"] == init_a) & (g["labels"] == labels)]
+            a = a.sort_values("run_id").drop_duplicates("seed", keep="last").set_index("seed")
+            b = g[(g["init"] == init_b) & (g["labels"] == labels)]
+            b = b.sort_values("run_id").drop_duplicates("seed", keep="last").set_index("seed")
+            seeds = sorted(set(a.index) & set(b.index))
+            if not seeds:
+                continue
+            name = (f"{variant_name(init_a, labels, frac)} vs "
+                    f"{variant_name(init_b, labels, frac)}")  # fmt: skip
+            first = g.iloc[0]
+            for metric in metrics:
+                va = a.loc[seeds, metric].to_numpy(float) * 100
+                vb = b.loc[seeds, metric].to_numpy(float) * 100
+                ok = np.isfinite(va) & np.isfinite(vb)  # a metric can be undefined (NaN)
+                res = stats.paired_test(va[ok], vb[ok])
+                rows.append({
+                    "comparison": name, "metric": metric,
+                    "source": _source(first["data_source"], first["synthetic"]),
+                    "synthetic": bool(first["synthetic"]),
+                    "protocol": f"{first['protocol']}, {first['report_split']} split",
+                    "seeds": ",".join(str(s) for s, k in zip(seeds, ok, strict=True) if k),
+                    "n": res["n"],
+                    "mean_diff": res["mean_diff"], "ci_low": res["ci_low"],
+                    "ci_high": res["ci_high"], "wins": res["wins"], "t": res["t"],
+                    "p_ttest": res["p_ttest"], "p_wilcoxon": res["p_wilcoxon"],
+                })  # fmt: skip
     return pd.DataFrame(rows, columns=cols)

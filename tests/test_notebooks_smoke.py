@@ -1,9 +1,9 @@
 """Smoke test of the headless study: papermill runs notebooks 01..05 with tiny epochs.
 
-This is what ``make reproduce`` does (``python -m mosi_lib reproduce``), on the synthetic default,
-with ``--smoke`` (2 epochs, see ``mosi_lib.config.smoke``). It checks that every notebook ran,
-that the figures and the comparison table exist, say "SYNTHETIC" and hold finite numbers.
-About 2 minutes on 2 CPU cores.
+This is what ``make reproduce SEEDS="0 1"`` does (``python -m mosi_lib reproduce --seeds 0 1``),
+on the synthetic default, with ``--smoke`` (2 epochs, see ``mosi_lib.config.smoke``): 01 once,
+02..04 per seed, 05 once. It checks that every notebook ran, that the figures and the tables
+exist, say "SYNTHETIC" and hold finite numbers. About 3 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -29,15 +29,20 @@ def study(tmp_path_factory):
     base = tmp_path_factory.mktemp("smoke")
     env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
            "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
-    cmd = [sys.executable, "-m", "mosi_lib", "reproduce", "--smoke", "--run-id", "smoke"]
+    cmd = [sys.executable, "-m", "mosi_lib", "reproduce", "--smoke", "--run-id", "smoke",
+           "--seeds", "0", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return base
 
 
 def test_every_notebook_ran_without_error(study):
-    for name in NOTEBOOKS:
-        nb = nbformat.read(study / "runs" / "smoke" / "notebooks" / f"{name}.ipynb", as_version=4)
+    done = study / "runs" / "smoke" / "notebooks"
+    paths = [done / f"{NOTEBOOKS[0]}.ipynb", done / f"{NOTEBOOKS[-1]}.ipynb"]
+    paths += [done / f"seed{s}" / f"{name}.ipynb" for s in (0, 1) for name in NOTEBOOKS[1:4]]
+    for path in paths:
+        name = path.stem
+        nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.execution_count is not None for c in code), name
         errors = [o for c in code for o in c.outputs if o.output_type == "error"]
@@ -61,15 +66,27 @@ def test_comparison_table_measured_rows(study):
     measured = table[table["Source"].str.contains("SYNTHETIC", na=False)]
     assert set(measured["Model"]) == {"Transformer (40%)", "Transformer + DEC (40%)",
                                       "Transformer (all labels)", "Transformer + DEC (all labels)"}
-    for value in measured["Acc-2 has0"]:
-        assert 0.0 <= float(value) <= 100.0
+    for value in measured["Acc-2 has0"]:  # "mean ± std" over the two seeds
+        mean, std = (float(v) for v in value.split(" ± "))
+        assert 0.0 <= mean <= 100.0 and std >= 0.0
+    assert measured["Seeds"].eq("2 (0,1)").all()
+    assert measured["95% CI has0"].str.match(r"^\[\d+\.\d\d, \d+\.\d\d\]$").all()
     assert table["Acc-2 reported"].dropna().tolist()[-3:] == ["73.14", "75.86", "81.50"]
+
+
+def test_paired_tests_table(study):
+    table = pd.read_csv(study / "figures" / "05_paired_tests.csv")
+    assert len(table) == 4  # 2 comparisons x 2 metrics
+    assert (table["n"] == 2).all() and table["seeds"].astype(str).eq("0,1").all()
+    assert table["mean_diff"].notna().all() and table["synthetic"].all()
+    md = (study / "figures" / "05_paired_tests.md").read_text()
+    assert md.startswith("Table: SYNTHETIC DATA")
 
 
 def test_run_metrics_are_finite(study):
     files = sorted((study / "runs" / "smoke").glob("*/metrics.json"))
     kinds = [json.loads(f.read_text())["kind"] for f in files]
-    assert sorted(kinds) == ["classifier"] * 4 + ["dec"]
+    assert sorted(kinds) == ["classifier"] * 8 + ["dec"] * 2
     for f in files:
         m = json.loads(f.read_text())
         if m["kind"] == "classifier":

@@ -1,0 +1,94 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mosi_lib import results, stats
+
+
+def test_mean_ci_hand_computed():
+    ci = stats.mean_ci([1, 2, 3, 4, 5])
+    # std = sqrt(10 / 4) = 1.5811; t_{0.975, 4} = 2.776445 (tables); half = t * std / sqrt(5)
+    assert ci["n"] == 5 and ci["mean"] == 3.0
+    assert ci["std"] == pytest.approx(1.5811388, abs=1e-6)
+    assert ci["half_width"] == pytest.approx(2.776445 * 1.5811388 / math.sqrt(5), abs=1e-5)
+    assert (ci["ci_low"], ci["ci_high"]) == pytest.approx((1.036757, 4.963243), abs=1e-5)
+    # 90% interval: t_{0.95, 4} = 2.131847
+    assert stats.mean_ci([1, 2, 3, 4, 5], 0.9)["half_width"] == pytest.approx(1.507443, abs=1e-5)
+
+
+def test_mean_ci_small_and_bad_input():
+    one = stats.mean_ci([0.7])
+    assert one["mean"] == 0.7 and math.isnan(one["std"]) and math.isnan(one["ci_low"])
+    assert stats.mean_ci([])["n"] == 0
+    with pytest.raises(ValueError, match="non-finite"):
+        stats.mean_ci([1.0, float("nan")])
+    with pytest.raises(ValueError, match="confidence"):
+        stats.mean_ci([1, 2], confidence=1.0)
+
+
+def test_paired_test_hand_computed():
+    a = [75, 77, 76, 78, 74]
+    b = [73, 74, 75, 74, 72]
+    # d = 2, 3, 1, 4, 2: mean 2.4, sd sqrt(5.2 / 4) = 1.140175, t = 2.4 / (sd / sqrt 5) = 4.7068
+    res = stats.paired_test(a, b)
+    assert res["n"] == 5 and res["wins"] == 5
+    assert res["mean_diff"] == pytest.approx(2.4)
+    assert res["std_diff"] == pytest.approx(1.140175, abs=1e-6)
+    assert res["t"] == pytest.approx(4.706787, abs=1e-5)
+    assert res["p_ttest"] == pytest.approx(0.009258, abs=2e-5)  # two-sided, df 4
+    # exact signed-rank: all 5 differences positive -> p = 2 / 2^5 = 0.0625 (ties in |d| aside)
+    assert res["p_wilcoxon"] == pytest.approx(0.0625, abs=1e-9)
+    half = 2.776445 * 1.140175 / math.sqrt(5)
+    assert (res["ci_low"], res["ci_high"]) == pytest.approx((2.4 - half, 2.4 + half), abs=1e-5)
+    swapped = stats.paired_test(b, a)
+    assert swapped["t"] == pytest.approx(-res["t"]) and swapped["wins"] == 0
+
+
+def test_paired_test_degenerate_and_errors():
+    same = stats.paired_test([1, 2, 3], [1, 2, 3])
+    assert same["mean_diff"] == 0
+    assert math.isnan(same["p_ttest"]) and math.isnan(same["p_wilcoxon"])
+    shifted = stats.paired_test([2, 3, 4], [1, 2, 3])  # constant difference: no spread
+    assert shifted["p_ttest"] == 0.0 and shifted["t"] == math.inf
+    assert math.isnan(stats.paired_test([1], [0])["p_ttest"])
+    with pytest.raises(ValueError, match="pairs"):
+        stats.paired_test([1, 2], [1, 2, 3])
+
+
+def _runs(rows):
+    base = {"f1_has0": 0.7, "f1_non0": 0.7, "majority_acc_has0": 0.55, "majority_acc_non0": 0.5,
+            "n_params": 10, "data_source": "synthetic", "synthetic": True, "protocol": "paper",
+            "report_split": "valid", "zero_policy": "has0", "epochs": 30, "best_epoch": 3,
+            "labeled_fraction": 0.4}
+    out = []
+    for i, (init, labels, seed, acc) in enumerate(rows):
+        out.append({**base, "run_id": f"r{i:02d}", "init": init, "labels": labels, "seed": seed,
+                    "variant": results.variant_name(init, labels, 0.4), "acc_has0": acc,
+                    "acc_non0": acc + 0.01})
+    return pd.DataFrame(out, columns=results.RUN_COLUMNS)
+
+
+def test_paired_table_matches_seeds():
+    df = _runs([("dec", "labeled", 0, 0.75), ("dec", "labeled", 1, 0.77),
+                ("dec", "labeled", 2, 0.76),
+                ("scratch", "labeled", 0, 0.73), ("scratch", "labeled", 1, 0.74),
+                ("scratch", "labeled", 3, 0.90),  # seed 3 has no DEC partner: not used
+                ("dec", "all", 0, 0.80)])  # no scratch/all run: no row
+    table = results.paired_table(df)
+    assert table["comparison"].tolist() == ["Transformer + DEC (40%) vs Transformer (40%)"] * 2
+    row = table.set_index("metric").loc["acc_has0"]
+    assert row["seeds"] == "0,1" and row["n"] == 2 and row["wins"] == 2
+    assert row["mean_diff"] == pytest.approx(2.5)  # (2 + 3) / 2 points of %
+    assert bool(row["synthetic"]) and results.has_synthetic(table)
+    assert "95% CI has0" in results.comparison_table(df).columns
+    assert len(results.paired_table(df.iloc[0:0])) == 0
+
+
+def test_comparison_table_ci_column():
+    df = _runs([("scratch", "labeled", s, a) for s, a in enumerate([0.70, 0.72, 0.74])])
+    row = results.comparison_table(df, include_literature=False).iloc[0]
+    # mean 72, sd 2, t_{0.975, 2} = 4.302653: half = 4.302653 * 2 / sqrt(3) = 4.968276
+    assert row["95% CI has0"] == "[67.03, 76.97]"
+    assert np.isclose(float(row["Acc-2 has0"].split(" ± ")[0]), 72.0)
