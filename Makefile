@@ -12,7 +12,7 @@ SOURCE ?=
 RUN_ID ?=
 SEEDS ?=
 
-.PHONY: help install reproduce figures test test-unit smoke lint bench clean
+.PHONY: help install reproduce study figures test test-unit smoke lint bench clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -29,6 +29,9 @@ install: $(STAMP) ## create .venv if needed and install mosi_lib with pinned dep
 
 reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the synthetic default (PROFILE=quick)
 	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SEEDS),--seeds $(SEEDS))
+
+study: $(STAMP) ## beyond the paper: label sweep (06) and ablations (07) over SEEDS (default 0..4)
+	$(PY) -m mosi_lib study --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID))
 
 figures: $(STAMP) ## re-render figures and tables from the latest study (05_results only, no training)
 	$(PY) -m mosi_lib figures $(if $(RUN_ID),--run-id $(RUN_ID))

@@ -1,8 +1,9 @@
-"""Command line: ``python -m mosi_lib reproduce|figures|bench``.
+"""Command line: ``python -m mosi_lib reproduce|study|figures``.
 
 ``reproduce`` executes notebooks 01..05 headless with papermill into
 ``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``.
-``figures`` re-runs only 05 on an existing study (no training).
+``study`` executes 06_label_sweep and 07_ablations (beyond the paper), each into its own study
+folder. ``figures`` re-runs only 05 on an existing study (no training).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from mosi_lib import paths
 
 NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
+EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
 PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
 
 
@@ -39,6 +41,7 @@ def run_notebooks(
     seed: int = 0,
     out_dir: Path | None = None,
     log_output: bool = True,
+    params: dict | None = None,
 ) -> list[Path]:
     """Execute ``names`` in order with papermill; return the executed copies' paths.
 
@@ -51,14 +54,17 @@ def run_notebooks(
         seed: ``system.seed``.
         out_dir: where executed copies go (default ``runs/<run_id>/notebooks``).
         log_output: stream cell output (progress bars, prints) to this terminal.
+        params: papermill parameters replacing the defaults built from the arguments above
+            (06/07 take ``seeds`` instead of ``seed``).
     """
     import papermill as pm
 
     out_dir = out_dir or paths.runs_dir() / run_id / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
-    params = {"config_file": config_file, "overrides": overrides, "run_id": run_id,
-              "seed": seed, "smoke": smoke}  # fmt: skip
+    if params is None:
+        params = {"config_file": config_file, "overrides": overrides, "run_id": run_id,
+                  "seed": seed, "smoke": smoke}  # fmt: skip
     for i, name in enumerate(names, 1):
         t0 = time.perf_counter()
         print(f"[{i}/{len(names)}] {name} ...", flush=True)
@@ -94,6 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
     rp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides, e.g. train.epochs=50 (YAML values)")  # fmt: skip
+    sp = sub.add_parser("study", help="run 06_label_sweep and 07_ablations (beyond the paper)")
+    sp.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED")
+    sp.add_argument("--fractions", type=float, nargs="+",
+                    default=[0.05, 0.1, 0.2, 0.4, 0.6, 1.0])  # fmt: skip
+    sp.add_argument("--variants", nargs="+",
+                    default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"])  # fmt: skip
+    sp.add_argument("--modality-sets", nargs="+",
+                    default=["T", "A", "V", "TA", "TV", "AV", "TAV"])  # fmt: skip
+    sp.add_argument("--protocol", choices=("standard", "paper"), default="standard")
+    sp.add_argument("--data-dir")
+    sp.add_argument("--source", choices=("csd", "mult", "mmsa"))
+    sp.add_argument("--run-id", help="prefix of the two study folders (default: time + profile)")
+    sp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
+    sp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     fp = sub.add_parser("figures", help="re-run 05_results on an existing study (no training)")
     fp.add_argument("--run-id", help="study folder (default: the latest)")
     args = ap.parse_args(argv)
@@ -111,6 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
+    if args.cmd == "study":
+        prefix = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
+        t0 = time.perf_counter()
+        for name, extra in (
+            ("06_label_sweep", {"fractions": args.fractions}),
+            ("07_ablations", {"variants": args.variants, "modality_sets": args.modality_sets}),
+        ):
+            study_id = f"{prefix}-{name[3:]}"
+            open_study(study_id)
+            params = {"config_file": PROFILES[args.profile], "overrides": overrides,
+                      "run_id": study_id, "seeds": args.seeds, "protocol": args.protocol,
+                      "smoke": args.smoke, **extra}  # fmt: skip
+            run_notebooks((name,), run_id=study_id, config_file="", overrides={},
+                          params=params)  # fmt: skip
+        print(f"study {prefix}-* finished in {time.perf_counter() - t0:.0f} s; figures in "
+              f"{paths.figures_dir()}")  # fmt: skip
+        return 0
     run_id = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
     open_study(run_id)
     t0 = time.perf_counter()

@@ -11,6 +11,7 @@ Notebooks 02-04 call these; they bind ``engine`` loops to ``runs`` bookkeeping w
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from typing import Any
@@ -90,8 +91,10 @@ def train_classifier(
     *,
     labels: str = "labeled",
     init_run: str | runs.Run | None = None,
+    init_checkpoint: str = "last.pt",
     run_id: str | None = None,
     root=None,
+    tag: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> runs.Run:
     """Train the transformer classifier and write a run folder.
@@ -101,7 +104,11 @@ def train_classifier(
         data: preprocessed data.
         labels: ``labeled`` (the labeled pool's training rows) or ``all`` (every training row).
         init_run: a DEC run whose encoder initialises the classifier (``None``: from scratch).
+        init_checkpoint: which checkpoint of ``init_run``: ``last.pt`` (after stage 2, the
+            paper) or ``stage1.pt`` (autoencoder only, the pretraining ablation).
         run_id, root: run folder name and parent (defaults: auto id under ``runs/``).
+        tag: experiment label stored in ``metrics.json`` (e.g. ``sweep``, ``pretrain:ae``) so
+            tables can group runs of one experiment; None for the main study.
         extra: more provenance for ``config.yaml`` (e.g. papermill parameters).
 
     Returns:
@@ -112,19 +119,23 @@ def train_classifier(
     transfer = None
     if init_run is not None:
         dec_run = runs.load_run(init_run)
-        dec = model_from_checkpoint(load_checkpoint(dec_run.checkpoints / "last.pt"))
+        if init_checkpoint not in ("last.pt", "stage1.pt"):
+            raise ValueError(f"init_checkpoint={init_checkpoint!r}: expected 'last.pt' or "
+                             "'stage1.pt'")  # fmt: skip
+        dec = model_from_checkpoint(load_checkpoint(dec_run.checkpoints / init_checkpoint))
         transfer = models.transfer_encoder(dec, model)
         transfer["dec_run"] = dec_run.run_id
+        transfer["checkpoint"] = init_checkpoint
     model.to(device)
     init = "dec" if init_run is not None else "scratch"
     run = runs.create_run(cfg, kind="classifier", run_id=run_id, root=root,
-                          extra={**_data_info(data), "init": init, "labels": labels,
+                          extra={**_data_info(data), "init": init, "labels": labels, "tag": tag,
                                  **(extra or {})})  # fmt: skip
     if transfer is not None:
         run.save_json("transfer.json", transfer)
     train_idx = data.train_rows(labels, cfg.data.zero_policy)
     return _fit_and_report(cfg, data, dd, model, run, train_idx, init=init, labels=labels,
-                           transfer=transfer)  # fmt: skip
+                           transfer=transfer, tag=tag)  # fmt: skip
 
 
 def resume_classifier(run: str | runs.Run, data: Processed) -> runs.Run:
@@ -145,10 +156,11 @@ def resume_classifier(run: str | runs.Run, data: Processed) -> runs.Run:
     tfile = run.path / "transfer.json"
     transfer = json.loads(tfile.read_text()) if tfile.exists() else None
     return _fit_and_report(cfg, data, dd, model, run, train_idx, init=meta["init"],
-                           labels=meta["labels"], transfer=transfer, resume=ckpt)  # fmt: skip
+                           labels=meta["labels"], transfer=transfer, tag=meta.get("tag"),
+                           resume=ckpt)  # fmt: skip
 
 
-def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, transfer,
+def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, transfer, tag=None,
                     resume=None) -> runs.Run:  # fmt: skip
     val_idx = data.rows("valid")
     t0 = time.perf_counter()
@@ -175,7 +187,7 @@ def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, trans
         evals[split] = ev
     n_train_total = int((data.split == "train").sum())
     out = {
-        "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "init": init,
+        "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": tag, "init": init,
         "labels": labels, "label_fraction": len(train_idx) / max(n_train_total, 1),
         "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
         "n_train": len(train_idx), "n_params": models.count_parameters(model),
@@ -199,6 +211,7 @@ def pretrain_dec(
     *,
     run_id: str | None = None,
     root=None,
+    tag: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> runs.Run:
     """Run both DEC stages and write a run folder with latents and cluster metrics.
@@ -213,7 +226,7 @@ def pretrain_dec(
     device, dd = _setup(cfg, data)
     model = models.build_dec(cfg.model, cfg.dec, data.dims, data.max_len).to(device)
     run = runs.create_run(cfg, kind="dec", run_id=run_id, root=root,
-                          extra={**_data_info(data), **(extra or {})})  # fmt: skip
+                          extra={**_data_info(data), "tag": tag, **(extra or {})})  # fmt: skip
     rows = np.arange(len(data)) if cfg.dec.pretrain_rows == "all" else data.rows("train")
     updates: list[dict[str, Any]] = []
 
@@ -244,7 +257,8 @@ def pretrain_dec(
                      split=split, pool=data.pool[rows], ids=data.ids[rows])  # fmt: skip
     last = {k: v for k, v in res["history"][-1].items()} if res["history"] else {}
     out = {
-        "kind": "dec", "run_id": run.run_id, "name": cfg.name, "seed": cfg.system.seed,
+        "kind": "dec", "run_id": run.run_id, "name": cfg.name, "tag": tag,
+        "seed": cfg.system.seed, "labeled_fraction_cfg": cfg.data.labeled_fraction,
         **_data_info(data), "n_rows": len(rows),
         "n_labeled_rows": int(len(data.train_rows("labeled", cfg.data.zero_policy))),
         "n_params_total": models.count_parameters(model),
@@ -256,3 +270,163 @@ def pretrain_dec(
     }  # fmt: skip
     run.save_metrics(out)
     return run
+
+
+# ----------------------------------------------------------------------------- experiments
+# Beyond the paper (issue 5): each function runs a grid of the calls above into one study folder,
+# tags the runs, and skips a grid point whose finished run already exists (so an interrupted
+# grid continues where it stopped, and a second call adds only new seeds or points).
+
+PRETRAIN_VARIANTS: dict[str, dict[str, Any] | None] = {
+    "none": None,  # classifier from scratch
+    "ae": {},  # autoencoder only: the stage-1 checkpoint of the paper's DEC run
+    "dec_unsup": {"dec.stage2_sup_weight": 0.0},  # DEC without the supervised term (b = 0)
+    "dec_semi": {},  # the paper: semi-supervised DEC
+    "dec_no_disent": {"dec.stage1_disent_weight": 0.0, "dec.stage2_disent_weight": 0.0},
+}
+"""Pretraining ablation: variant -> DEC config changes (None: no pretraining)."""
+
+MODALITY_SETS = ("T", "A", "V", "TA", "TV", "AV", "TAV")
+"""Modality ablation subsets: T text, A audio, V visual."""
+
+_LETTER = {"T": "text", "A": "audio", "V": "visual"}
+
+
+def _variant_cfg(cfg: Config, changes: dict[str, Any]) -> Config:
+    from mosi_lib.config import apply_overrides, validate
+
+    out = copy.deepcopy(cfg)
+    return validate(apply_overrides(out, changes))
+
+
+def _existing(root, **match: Any) -> runs.Run | None:
+    found = runs.find_runs(root, **match)
+    return found[-1] if found else None
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def label_sweep(
+    cfg: Config, *, fractions, seeds, root, tag: str = "sweep"
+) -> list[runs.Run]:
+    """Label-efficiency sweep: baseline vs DEC-initialised classifier per labeled fraction.
+
+    For each fraction the data are re-split with ``data.labeled_fraction`` (other data fields
+    as in ``cfg``; with the same ``split_seed`` the labeled pools are nested: the same per-class
+    permutation, a longer prefix). For each seed: DEC pretraining on every row with the labels of
+    that pool, then the classifier on the labeled pool from scratch and from the DEC encoder.
+
+    Args:
+        cfg: base config (its ``labeled_fraction`` and ``system.seed`` are replaced).
+        fractions: labeled fractions in (0, 1].
+        seeds: training seeds (``system.seed``).
+        root: the study folder.
+        tag: stored in every run's ``metrics.json``.
+
+    Returns:
+        The classifier runs (found or trained), in grid order.
+    """
+    from mosi_lib.preprocess import prepare_data
+
+    out = []
+    for frac in fractions:
+        fcfg = _variant_cfg(cfg, {"data.labeled_fraction": float(frac)})
+        data = prepare_data(fcfg.data)
+        frac = fcfg.data.labeled_fraction
+        for seed in seeds:
+            scfg = _variant_cfg(fcfg, {"system.seed": int(seed)})
+            key = {"tag": tag, "seed": int(seed), "labeled_fraction_cfg": frac}
+            dec = _existing(root, kind="dec", **key)
+            if dec is None:
+                _say(f"[sweep] {100 * frac:g}% labels, seed {seed}: DEC pretraining")
+                dec = pretrain_dec(scfg, data, root=root, tag=tag,
+                                   run_id=runs.make_run_id(f"sweep{100 * frac:g}_dec", seed))
+            for init_run, name in ((None, "scratch"), (dec, "dec")):
+                run = _existing(root, kind="classifier", init=name, labels="labeled", **key)
+                if run is None:
+                    _say(f"[sweep] {100 * frac:g}% labels, seed {seed}: classifier ({name})")
+                    run = train_classifier(
+                        scfg, data, labels="labeled", init_run=init_run, root=root, tag=tag,
+                        run_id=runs.make_run_id(f"sweep{100 * frac:g}_{name}", seed))
+                out.append(run)
+    return out
+
+
+def pretrain_ablation(
+    cfg: Config, data: Processed, *, seeds, root, variants=tuple(PRETRAIN_VARIANTS)
+) -> list[runs.Run]:
+    """Pretraining ablation on the labeled pool of ``data`` (paper: 40%).
+
+    Variants (``PRETRAIN_VARIANTS``): ``none`` (from scratch), ``ae`` (autoencoder only: the
+    classifier starts from the stage-1 checkpoint of the ``dec_semi`` run, which trained stage 1
+    with the paper's settings), ``dec_unsup`` (b = 0), ``dec_semi`` (the paper), ``dec_no_disent``
+    (g = 0 in both stages). Runs are tagged ``pretrain:<variant>``.
+
+    Returns:
+        The classifier runs (found or trained).
+    """
+    unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
+    if unknown:
+        raise ValueError(f"variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
+    out = []
+    for seed in seeds:
+        scfg = _variant_cfg(cfg, {"system.seed": int(seed)})
+        dec_runs: dict[str, runs.Run] = {}
+        for variant in variants:
+            changes = PRETRAIN_VARIANTS[variant]
+            source = "dec_semi" if variant == "ae" else variant
+            tag = f"pretrain:{variant}"
+            if changes is not None and source not in dec_runs:
+                dtag = f"pretrain:{source}"
+                dec = _existing(root, kind="dec", tag=dtag, seed=int(seed))
+                if dec is None:
+                    _say(f"[ablation] seed {seed}: DEC pretraining ({source})")
+                    dec = pretrain_dec(_variant_cfg(scfg, PRETRAIN_VARIANTS[source]), data,
+                                       root=root, tag=dtag,
+                                       run_id=runs.make_run_id(f"abl_{source}_dec", seed))
+                dec_runs[source] = dec
+            run = _existing(root, kind="classifier", tag=tag, seed=int(seed))
+            if run is None:
+                _say(f"[ablation] seed {seed}: classifier ({variant})")
+                run = train_classifier(
+                    scfg, data, labels="labeled", root=root, tag=tag,
+                    init_run=None if changes is None else dec_runs[source],
+                    init_checkpoint="stage1.pt" if variant == "ae" else "last.pt",
+                    run_id=runs.make_run_id(f"abl_{variant}", seed))
+            out.append(run)
+    return out
+
+
+def modality_ablation(
+    cfg: Config, *, sets=MODALITY_SETS, seeds, root, tag: str = "modality"
+) -> list[runs.Run]:
+    """Classifier from scratch on the labeled pool for each modality subset (T, A, V, TA, ...).
+
+    The data are re-read for each subset (``data.modalities``); splits do not depend on the
+    modalities, so every subset sees the same rows.
+
+    Returns:
+        The classifier runs (found or trained).
+    """
+    from mosi_lib.preprocess import prepare_data
+
+    out = []
+    for letters in sets:
+        if not letters or any(ch not in _LETTER for ch in letters):
+            raise ValueError(f"modality set {letters!r}: expected letters from 'TAV'")
+        mods = [_LETTER[ch] for ch in letters]
+        mcfg = _variant_cfg(cfg, {"data.modalities": mods})
+        data = prepare_data(mcfg.data)
+        for seed in seeds:
+            found = [r for r in runs.find_runs(root, kind="classifier", tag=tag, seed=int(seed))
+                     if r.metrics().get("modalities") == mcfg.data.modalities]
+            if found:
+                out.append(found[-1])
+                continue
+            _say(f"[modality] {letters}, seed {seed}: classifier (scratch)")
+            out.append(train_classifier(
+                _variant_cfg(mcfg, {"system.seed": int(seed)}), data, labels="labeled",
+                root=root, tag=tag, run_id=runs.make_run_id(f"mod_{letters}", seed)))
+    return out

@@ -59,7 +59,8 @@ TABLE_COLUMNS = [
 RUN_COLUMNS = [
     "run_id", "variant", "init", "labels", "labeled_fraction", "acc_has0", "f1_has0", "acc_non0",
     "f1_non0", "majority_acc_has0", "majority_acc_non0", "n_params", "seed", "data_source",
-    "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch",
+    "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch", "tag",
+    "modalities",
 ]  # fmt: skip
 
 # ----------------------------------------------------------------------------- runs
@@ -123,6 +124,8 @@ def collect_runs(root: str | Path | None = None) -> pd.DataFrame:
         for k in ("n_params", "seed", "data_source", "synthetic", "protocol", "report_split",
                   "zero_policy", "epochs", "best_epoch"):  # fmt: skip
             row[k] = _field(m, k, file)
+        row["tag"] = m.get("tag") or ""  # optional: experiment label ("" = main study)
+        row["modalities"] = "+".join(m.get("modalities") or [])
         rows.append(row)
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -182,7 +185,8 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
                         _src=runs_df["data_source"].astype(str))  # fmt: skip
     df = df.sort_values(["synthetic", "_src", "protocol", "zero_policy", "epochs",
                          "labeled_fraction", "_dec", "run_id"])  # fmt: skip
-    keys = ["variant", "_src", "synthetic", "protocol", "report_split", "zero_policy", "epochs"]
+    keys = ["variant", "_src", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
+            "tag", "modalities"]  # fmt: skip
     for _, g in df.groupby(keys, sort=False, dropna=False):
         first = g.iloc[0]
         params = sorted(set(g["n_params"].astype(int)))
@@ -365,7 +369,7 @@ def paired_table(
     if len(runs_df) == 0:
         return pd.DataFrame(rows, columns=cols)
     keys = ["data_source", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
-            "labeled_fraction"]  # fmt: skip
+            "labeled_fraction", "tag", "modalities"]  # fmt: skip
     for _, g in runs_df.groupby(keys, sort=True, dropna=False):
         frac = float(g["labeled_fraction"].iloc[0])
         init_a, init_b = "dec", "scratch"
@@ -397,4 +401,90 @@ def paired_table(
                     "ci_high": res["ci_high"], "wins": res["wins"], "t": res["t"],
                     "p_ttest": res["p_ttest"], "p_wilcoxon": res["p_wilcoxon"],
                 })  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ----------------------------------------------------------------------------- summaries
+
+SUMMARY_METRICS = ("acc_has0", "f1_has0", "acc_non0", "f1_non0", "majority_acc_has0")
+
+
+def summary_table(runs_df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Mean, sample std and 95% Student-t interval of each metric per group of runs.
+
+    Used for the label sweep (``by=["init", "labeled_fraction"]``) and the ablations
+    (``by=["tag"]``, ``by=["modalities"]``). Runs of one group should differ only by seed.
+
+    Args:
+        runs_df: ``collect_runs`` output (metrics as fractions).
+        by: grouping columns of ``runs_df``.
+
+    Returns:
+        One row per group, sorted by ``by``: the ``by`` columns, ``n``, ``seeds``, ``synthetic``,
+        ``protocol`` and for each metric of ``SUMMARY_METRICS`` ``<metric>_mean``, ``_std``,
+        ``_ci_low`` and ``_ci_high`` in % (std and interval NaN for a single run).
+    """
+    missing = [c for c in list(by) + list(SUMMARY_METRICS) if c not in runs_df.columns]
+    if missing:
+        raise ValueError(f"runs_df: missing columns {missing}; expected collect_runs output")
+    rows = []
+    for key, g in runs_df.groupby(list(by), sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key, strict=True))
+        row.update({"n": len(g), "seeds": ",".join(str(x) for x in sorted(g["seed"])),
+                    "synthetic": bool(g["synthetic"].any()),
+                    "protocol": "; ".join(sorted(set(
+                        g["protocol"].astype(str) + ", " + g["report_split"].astype(str)
+                        + " split")))})  # fmt: skip
+        for metric in SUMMARY_METRICS:
+            ci = stats.mean_ci(g[metric].dropna().to_numpy(float) * 100)
+            row.update({f"{metric}_mean": ci["mean"], f"{metric}_std": ci["std"],
+                        f"{metric}_ci_low": ci["ci_low"], f"{metric}_ci_high": ci["ci_high"]})
+        rows.append(row)
+    cols = list(by) + ["n", "seeds", "synthetic", "protocol"] + [
+        f"{m}_{k}" for m in SUMMARY_METRICS for k in ("mean", "std", "ci_low", "ci_high")]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def paired_vs(
+    runs_df: pd.DataFrame, *, by: str, reference: str,
+    metrics: tuple[str, ...] = ("acc_has0", "acc_non0"),
+) -> pd.DataFrame:
+    """Each group of ``by`` against the ``reference`` group, paired by seed (points of %).
+
+    Args:
+        runs_df: ``collect_runs`` rows of one experiment (e.g. the pretraining ablation).
+        by: column naming the variant (e.g. ``tag``).
+        reference: the variant every other one is compared with (e.g. ``pretrain:none``).
+        metrics: metrics to compare.
+
+    Returns:
+        One row per variant and metric: ``variant``, ``reference``, ``metric``, ``synthetic``,
+        ``seeds``, ``n`` and the ``mosi_lib.stats.paired_test`` fields (variant minus reference).
+        Empty when the reference has no run.
+    """
+    cols = ["variant", "reference", "metric", "synthetic", "seeds", "n", "mean_diff", "ci_low",
+            "ci_high", "wins", "t", "p_ttest", "p_wilcoxon"]  # fmt: skip
+    if by not in runs_df.columns:
+        raise ValueError(f"runs_df has no column {by!r}")
+
+    def per_seed(g: pd.DataFrame) -> pd.DataFrame:
+        return g.sort_values("run_id").drop_duplicates("seed", keep="last").set_index("seed")
+
+    ref = per_seed(runs_df[runs_df[by] == reference])
+    rows = []
+    if len(ref) == 0:
+        return pd.DataFrame(rows, columns=cols)
+    for variant, g in runs_df[runs_df[by] != reference].groupby(by, sort=True):
+        g = per_seed(g)
+        seeds = sorted(set(g.index) & set(ref.index))
+        for metric in metrics:
+            va = g.loc[seeds, metric].to_numpy(float) * 100
+            vb = ref.loc[seeds, metric].to_numpy(float) * 100
+            ok = np.isfinite(va) & np.isfinite(vb)
+            res = stats.paired_test(va[ok], vb[ok])
+            rows.append({"variant": variant, "reference": reference, "metric": metric,
+                         "synthetic": bool(g["synthetic"].any()),
+                         "seeds": ",".join(str(s) for s, k in zip(seeds, ok, strict=True) if k),
+                         **{k: res[k] for k in cols[5:]}})  # fmt: skip
     return pd.DataFrame(rows, columns=cols)

@@ -70,7 +70,7 @@ def test_comparison_table_measured_rows(study):
         mean, std = (float(v) for v in value.split(" ± "))
         assert 0.0 <= mean <= 100.0 and std >= 0.0
     assert measured["Seeds"].eq("2 (0,1)").all()
-    assert measured["95% CI has0"].str.match(r"^\[\d+\.\d\d, \d+\.\d\d\]$").all()
+    assert measured["95% CI has0"].str.match(r"^\[-?\d+\.\d\d, -?\d+\.\d\d\]$").all()
     assert table["Acc-2 reported"].dropna().tolist()[-3:] == ["73.14", "75.86", "81.50"]
 
 

@@ -33,6 +33,29 @@ tag = "SYNTHETIC data" if data.synthetic else f"real data ({data.meta['source']}
 display(Markdown(f"**Study** `{study.name}` · **config** `{cfg.name}` · **{tag}** · "
                  f"protocol `{cfg.data.protocol}` · cache hit: {data.meta['cache']['hit']}"))"""
 
+PARAMS_SWEEP = """config_file = "quick.yaml"  # str: profile YAML under configs/ (quick | paper)
+overrides = {}  # dict: dotted config keys, e.g. {"train.epochs": 50}
+run_id = None  # str or None: study folder under runs/; None = a new "<profile>-sweep" study
+seeds = [0]  # list of int: training seeds; 5 for intervals and tests
+fractions = [0.05, 0.1, 0.2, 0.4, 0.6, 1.0]  # list of float: labeled share of training rows
+protocol = "standard"  # str: standard (fixed speaker-independent test fold) or paper
+smoke = False  # bool: shrink epochs for tests and CI"""
+
+PARAMS_ABL = """config_file = "quick.yaml"  # str: profile YAML under configs/ (quick | paper)
+overrides = {}  # dict: dotted config keys, e.g. {"data.labeled_fraction": 0.4}
+run_id = None  # str or None: study folder under runs/; None = a new "<profile>-ablations" study
+seeds = [0]  # list of int: training seeds; 5 for intervals and tests
+variants = ["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"]  # pretraining ablation
+modality_sets = ["T", "A", "V", "TA", "TV", "AV", "TAV"]  # modality ablation (from scratch)
+protocol = "standard"  # str: standard (fixed speaker-independent test fold) or paper
+smoke = False  # bool: shrink epochs for tests and CI"""
+
+SETUP_EXP = """cfg = config.load_config(config_file, {**overrides, "data.protocol": protocol})
+if smoke:
+    config.smoke(cfg)
+study = runs.open_study(run_id or runs.make_study_id(f"{cfg.name}-{EXPERIMENT}"))
+print("study:", study.name, "· seeds:", seeds, "· protocol:", protocol)"""
+
 NOTEBOOKS = {
     "01_preprocess": [
         ("md", """# 01 · Preprocess CMU-MOSI
@@ -216,6 +239,83 @@ print(info)
 display(fig)"""),
         ("code", """for name, path in sorted(written.items()):
     print(f"{name:>8}: {path}")"""),
+    ],
+    "06_label_sweep": [
+        ("md", """# 06 · Label-efficiency sweep (beyond the paper)
+
+The paper's central claim as a curve: accuracy of the classifier from scratch and initialised by
+the multimodal semi-supervised DEC, against the share of labeled training segments (5% to 100%).
+DEC always pretrains on every segment's features and sees only the labels of the labeled pool.
+Default protocol `standard`: the labeled pool is drawn inside the speaker-independent train fold
+(pools are nested across fractions), the checkpoint is selected on the valid fold and reported on
+the test fold, so every fraction is scored on the same held-out segments.
+
+**Outputs**: runs tagged `sweep` in `runs/<study>/`; `figures/06_label_sweep.{png,pdf,json}`,
+`figures/06_label_sweep.{csv,md,tex}` and `figures/06_sweep_paired_tests.*`. Finished grid points
+are reused, so re-running with more seeds only trains the new ones."""),
+        ("code", IMPORTS),
+        ("params", PARAMS_SWEEP),
+        ("code", 'EXPERIMENT = "sweep"\n' + SETUP_EXP),
+        ("code", """experiments.label_sweep(cfg, fractions=fractions, seeds=seeds, root=study)"""),
+        ("md", "## Accuracy against labeled fraction (mean over seeds, 95% Student-t interval)"),
+        ("code", """sweep = results.collect_runs(study)
+sweep = sweep[sweep["tag"] == "sweep"]
+synthetic = bool(sweep["synthetic"].any())
+summary = results.summary_table(sweep, ["init", "labeled_fraction"])
+written = results.save_table(summary.round(3), "06_label_sweep",
+                             caption=f"Label-efficiency sweep, study {study.name}")
+display(summary.round(2))"""),
+        ("code", """fig = plotting.plot_label_sweep(summary, metric="acc_has0",
+                               title=f"Label efficiency ({protocol} protocol)")
+written.update(plotting.save_figure(fig, "06_label_sweep", runs=[study.name],
+                                    synthetic=synthetic))
+display(fig)"""),
+        ("md", "## DEC minus scratch per fraction, paired over seeds"),
+        ("code", """paired = results.paired_table(sweep)
+written.update(results.save_table(paired.round(4), "06_sweep_paired_tests",
+                                  caption=f"Sweep: DEC vs scratch over seeds, study {study.name}"))
+display(paired.round(4))
+for name, path in sorted(written.items()):
+    print(f"{name:>26}: {path}")"""),
+    ],
+    "07_ablations": [
+        ("md", """# 07 · Ablations (beyond the paper): pretraining objective and modalities
+
+**Pretraining** at the configured labeled fraction (40%): no pretraining; autoencoder only (the
+stage-1 checkpoint); unsupervised DEC (b = 0); semi-supervised DEC (the paper); DEC without the
+disentanglement term (g = 0). Does clustering pretraining beat plain autoencoder pretraining?
+Each variant is compared with no pretraining by a paired test over seeds.
+
+**Modalities**: the classifier from scratch on T, A, V, TA, TV, AV and TAV.
+
+**Outputs**: runs tagged `pretrain:<variant>` and `modality`; `figures/07_pretrain_ablation.*`,
+`figures/07_pretrain_paired_tests.*`, `figures/07_modality_ablation.*`."""),
+        ("code", IMPORTS),
+        ("params", PARAMS_ABL),
+        ("code", 'EXPERIMENT = "ablations"\n' + SETUP_EXP),
+        ("code", """data = preprocess.prepare_data(cfg.data)
+experiments.pretrain_ablation(cfg, data, seeds=seeds, root=study, variants=variants)
+experiments.modality_ablation(cfg, sets=modality_sets, seeds=seeds, root=study)"""),
+        ("md", "## Pretraining ablation"),
+        ("code", """df = results.collect_runs(study)
+synthetic = bool(df["synthetic"].any())
+pre = df[df["tag"].str.startswith("pretrain:")]
+pre_summary = results.summary_table(pre, ["tag"])
+written = results.save_table(pre_summary.round(3), "07_pretrain_ablation",
+                             caption=f"Pretraining ablation, study {study.name}")
+display(pre_summary.round(2))
+pre_paired = results.paired_vs(pre, by="tag", reference="pretrain:none")
+written.update(results.save_table(pre_paired.round(4), "07_pretrain_paired_tests",
+                                  caption=f"Pretraining variants vs none, study {study.name}"))
+display(pre_paired.round(4))"""),
+        ("md", "## Modality ablation (from scratch)"),
+        ("code", """mod = df[df["tag"] == "modality"]
+mod_summary = results.summary_table(mod, ["modalities"])
+written.update(results.save_table(mod_summary.round(3), "07_modality_ablation",
+                                  caption=f"Modality ablation, study {study.name}"))
+display(mod_summary.round(2))
+for name, path in sorted(written.items()):
+    print(f"{name:>30}: {path}")"""),
     ],
 }
 

@@ -1,0 +1,87 @@
+"""The beyond-the-paper grids: pretraining ablation wiring, reuse of finished runs, summaries."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mosi_lib import experiments, plotting, results, runs
+from mosi_lib.preprocess import preprocess
+from mosi_lib.tests.conftest import make_raw
+
+
+def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
+    data = preprocess(make_raw(n=120), tiny_config.data)
+    variants = ("none", "ae", "dec_semi", "dec_unsup")
+    got = experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
+                                        variants=variants)
+    tags = [r.metrics()["tag"] for r in got]
+    assert tags == [f"pretrain:{v}" for v in variants]
+    by_tag = {r.metrics()["tag"]: r.metrics() for r in got}
+    assert by_tag["pretrain:none"]["init"] == "scratch"
+    ae, semi = by_tag["pretrain:ae"]["transfer"], by_tag["pretrain:dec_semi"]["transfer"]
+    assert ae["checkpoint"] == "stage1.pt" and semi["checkpoint"] == "last.pt"
+    assert ae["dec_run"] == semi["dec_run"]  # AE-only = stage 1 of the paper's DEC run
+    unsup = by_tag["pretrain:dec_unsup"]["transfer"]["dec_run"]
+    assert unsup != semi["dec_run"]
+    assert runs.load_run(tmp_path / unsup).config()["dec"]["stage2_sup_weight"] == 0.0
+    # the AE-only classifier really starts from stage-1 weights, not the stage-2 ones
+    s1 = experiments.load_checkpoint(tmp_path / semi["dec_run"] / "checkpoints" / "stage1.pt")
+    last = experiments.load_checkpoint(tmp_path / semi["dec_run"] / "checkpoints" / "last.pt")
+    key = next(k for k in s1["model_state"] if k.startswith("encoder.") and "weight" in k)
+    assert not torch.equal(s1["model_state"][key], last["model_state"][key])
+    # a second call finds every run and trains nothing
+    n_before = len(list(tmp_path.iterdir()))
+    again = experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
+                                          variants=variants)
+    assert [r.run_id for r in again] == [r.run_id for r in got]
+    assert len(list(tmp_path.iterdir())) == n_before
+    with pytest.raises(ValueError, match="variants"):
+        experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
+                                      variants=["bogus"])
+
+
+def test_modality_set_letters_checked(tiny_config, tmp_path):
+    with pytest.raises(ValueError, match="TAV"):
+        experiments.modality_ablation(tiny_config, sets=["TX"], seeds=[0], root=tmp_path)
+
+
+def _df(rows):
+    base = {"f1_has0": 0.5, "f1_non0": 0.5, "acc_non0": 0.5, "majority_acc_has0": 0.6,
+            "synthetic": True, "protocol": "standard", "report_split": "test"}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_summary_table_hand_computed():
+    df = _df([{"init": "dec", "labeled_fraction": 0.1, "seed": s, "acc_has0": a, "run_id": str(s)}
+              for s, a in enumerate([0.70, 0.74, 0.78])]
+             + [{"init": "scratch", "labeled_fraction": 0.1, "seed": 0, "acc_has0": 0.6,
+                 "run_id": "x"}])
+    t = results.summary_table(df, ["init", "labeled_fraction"]).set_index("init")
+    assert t.loc["dec", "n"] == 3 and t.loc["dec", "seeds"] == "0,1,2"
+    assert t.loc["dec", "acc_has0_mean"] == pytest.approx(74.0)
+    assert t.loc["dec", "acc_has0_std"] == pytest.approx(4.0)
+    # t_{0.975, 2} = 4.302653: half width 4.302653 * 4 / sqrt(3) = 9.9366
+    assert t.loc["dec", "acc_has0_ci_low"] == pytest.approx(74 - 9.93655, abs=1e-4)
+    assert np.isnan(t.loc["scratch", "acc_has0_std"])
+    assert t.loc["dec", "protocol"] == "standard, test split"
+    with pytest.raises(ValueError, match="missing"):
+        results.summary_table(df, ["nope"])
+    fig = plotting.plot_label_sweep(results.summary_table(df, ["init", "labeled_fraction"]),
+                                    title="t")
+    assert "SYNTHETIC" in fig.get_suptitle()
+    lo, hi = fig.axes[0].get_ylim()
+    assert 0 <= lo and hi <= 100
+
+
+def test_paired_vs_reference():
+    rows = []
+    for s, (none, ae) in enumerate([(0.70, 0.72), (0.71, 0.74), (0.69, 0.70)]):
+        rows += [{"tag": "pretrain:none", "seed": s, "acc_has0": none, "run_id": f"a{s}"},
+                 {"tag": "pretrain:ae", "seed": s, "acc_has0": ae, "run_id": f"b{s}"}]
+    rows.append({"tag": "pretrain:ae", "seed": 7, "acc_has0": 0.99, "run_id": "c"})  # unpaired
+    t = results.paired_vs(_df(rows), by="tag", reference="pretrain:none", metrics=("acc_has0",))
+    assert len(t) == 1 and t.loc[0, "variant"] == "pretrain:ae" and t.loc[0, "seeds"] == "0,1,2"
+    assert t.loc[0, "mean_diff"] == pytest.approx(2.0) and t.loc[0, "wins"] == 3
+    empty = results.paired_vs(_df(rows), by="tag", reference="pretrain:other")
+    assert len(empty) == 0

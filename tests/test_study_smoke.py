@@ -1,0 +1,82 @@
+"""Smoke test of ``python -m mosi_lib study`` (06_label_sweep, 07_ablations) with tiny epochs.
+
+Two seeds so that the intervals and paired tests are computed; a reduced grid (2 fractions,
+3 pretraining variants, 2 modality sets) and a narrow model on 10 steps (``--set``) keep it
+near 3 minutes on 2 CPU cores: this tests the mechanics, the full model is smoke-tested by
+``test_notebooks_smoke.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    base = tmp_path_factory.mktemp("study")
+    env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
+           "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
+    cmd = [sys.executable, "-m", "mosi_lib", "study", "--smoke", "--run-id", "s",
+           "--seeds", "0", "1", "--fractions", "0.2", "1.0",
+           "--variants", "none", "ae", "dec_semi", "--modality-sets", "T", "TAV",
+           "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
+           "data.max_len=10"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return base
+
+
+def test_notebooks_ran(study):
+    for folder, name in (("s-label_sweep", "06_label_sweep"), ("s-ablations", "07_ablations")):
+        nb = nbformat.read(study / "runs" / folder / "notebooks" / f"{name}.ipynb", as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                  if o.output_type == "error"]
+        assert not errors, name
+
+
+def test_sweep_outputs(study):
+    fig = study / "figures"
+    assert (fig / "06_label_sweep.png").stat().st_size > 10_000
+    assert json.loads((fig / "06_label_sweep.json").read_text())["synthetic"] is True
+    summary = pd.read_csv(fig / "06_label_sweep.csv")
+    assert sorted(zip(summary["init"], summary["labeled_fraction"], strict=True)) == [
+        ("dec", 0.2), ("dec", 1.0), ("scratch", 0.2), ("scratch", 1.0)]
+    assert (summary["n"] == 2).all() and summary["acc_has0_ci_low"].notna().all()
+    assert (summary["acc_has0_ci_low"] <= summary["acc_has0_mean"]).all()
+    paired = pd.read_csv(fig / "06_sweep_paired_tests.csv")
+    assert len(paired) == 4 and (paired["n"] == 2).all()  # 2 fractions x 2 metrics
+    # the 100% point trains on every training label of the train fold
+    runs = [json.loads(p.read_text()) for p in (study / "runs" / "s-label_sweep").glob(
+        "*/metrics.json")]
+    full = [m for m in runs if m["kind"] == "classifier" and m["labeled_fraction_cfg"] == 1.0]
+    assert full and all(m["protocol"] == "standard" and m["report_split"] == "test" for m in full)
+    assert len({m["n_train"] for m in full}) == 1
+
+
+def test_ablation_outputs(study):
+    fig = study / "figures"
+    pre = pd.read_csv(fig / "07_pretrain_ablation.csv")
+    assert sorted(pre["tag"]) == ["pretrain:ae", "pretrain:dec_semi", "pretrain:none"]
+    paired = pd.read_csv(fig / "07_pretrain_paired_tests.csv")
+    assert sorted(set(paired["variant"])) == ["pretrain:ae", "pretrain:dec_semi"]
+    assert (paired["reference"] == "pretrain:none").all() and (paired["n"] == 2).all()
+    mod = pd.read_csv(fig / "07_modality_ablation.csv")
+    assert sorted(mod["modalities"]) == ["text", "text+audio+visual"]
+    # autoencoder-only runs start from the stage-1 checkpoint of the paper's DEC run
+    for p in (study / "runs" / "s-ablations").glob("*/metrics.json"):
+        m = json.loads(p.read_text())
+        if m.get("tag") == "pretrain:ae":
+            assert m["transfer"]["checkpoint"] == "stage1.pt"
+        if m.get("tag") == "pretrain:dec_semi" and m["kind"] == "classifier":
+            assert m["transfer"]["checkpoint"] == "last.pt"
+    assert (fig / "07_pretrain_ablation.md").read_text().startswith("Table: SYNTHETIC DATA")
