@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             ("07_ablations", {"variants": args.variants, "modality_sets": args.modality_sets}),
         ):
             study_id = f"{prefix}-{name[3:]}"
-            open_study(study_id)
+            open_study(study_id, kind={"06": "sweep", "07": "ablations"}[name[:2]])
             params = {"config_file": PROFILES[args.profile], "overrides": overrides,
                       "run_id": study_id, "seeds": args.seeds, "protocol": args.protocol,
                       "smoke": args.smoke, **extra}  # fmt: skip

@@ -243,15 +243,19 @@ def make_study_id(name: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}_{name}"
 
 
-def open_study(run_id: str | None = None, *, name: str = "study", root=None) -> Path:
+def open_study(
+    run_id: str | None = None, *, name: str = "study", root=None, kind: str = "main"
+) -> Path:
     """Folder ``runs/<run_id>/`` that groups one study's runs, notebooks and summaries.
 
     Args:
         run_id: the study's folder name (created if missing). ``None`` picks the most recent
-            study under ``root``, or creates ``make_study_id(name)`` if there is none, so each
-            notebook also runs on its own in JupyterLab.
+            study of this ``kind`` under ``root``, or creates ``make_study_id(name)`` if there
+            is none, so each notebook also runs on its own in JupyterLab.
         name: used for a new study's id.
         root: parent folder (default ``paths.runs_dir()``).
+        kind: ``main`` (notebooks 01..05), ``sweep`` (06) or ``ablations`` (07); stored in
+            ``study.json`` so that 05 never picks up a sweep study as "the latest".
 
     Returns:
         The study folder (exists on return).
@@ -259,6 +263,8 @@ def open_study(run_id: str | None = None, *, name: str = "study", root=None) -> 
     root = Path(root) if root else paths.runs_dir()
     if run_id is None:
         studies = sorted(p for p in root.glob("*") if (p / "study.json").exists())
+        studies = [p for p in studies
+                   if json.loads((p / "study.json").read_text()).get("kind", "main") == kind]
         if studies:
             return studies[-1]
         run_id = make_study_id(name)
@@ -266,8 +272,9 @@ def open_study(run_id: str | None = None, *, name: str = "study", root=None) -> 
     path.mkdir(parents=True, exist_ok=True)
     if not (path / "study.json").exists():
         (path / "study.json").write_text(
-            json.dumps({"run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        "git": git_info()}, indent=2)  # fmt: skip
+            json.dumps({"run_id": run_id, "kind": kind,
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git": git_info()},
+                       indent=2)  # fmt: skip
         )
     return path
 

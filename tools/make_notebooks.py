@@ -35,7 +35,7 @@ display(Markdown(f"**Study** `{study.name}` · **config** `{cfg.name}` · **{tag
 
 PARAMS_SWEEP = """config_file = "quick.yaml"  # str: profile YAML under configs/ (quick | paper)
 overrides = {}  # dict: dotted config keys, e.g. {"train.epochs": 50}
-run_id = None  # str or None: study folder under runs/; None = a new "<profile>-sweep" study
+run_id = None  # str or None: study folder under runs/; None = the latest sweep study (or new)
 seeds = [0]  # list of int: training seeds; 5 for intervals and tests
 fractions = [0.05, 0.1, 0.2, 0.4, 0.6, 1.0]  # list of float: labeled share of training rows
 protocol = "standard"  # str: standard (fixed speaker-independent test fold) or paper
@@ -43,7 +43,7 @@ smoke = False  # bool: shrink epochs for tests and CI"""
 
 PARAMS_ABL = """config_file = "quick.yaml"  # str: profile YAML under configs/ (quick | paper)
 overrides = {}  # dict: dotted config keys, e.g. {"data.labeled_fraction": 0.4}
-run_id = None  # str or None: study folder under runs/; None = a new "<profile>-ablations" study
+run_id = None  # str or None: study folder; None = the latest ablations study (or a new one)
 seeds = [0]  # list of int: training seeds; 5 for intervals and tests
 variants = ["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"]  # pretraining ablation
 modality_sets = ["T", "A", "V", "TA", "TV", "AV", "TAV"]  # modality ablation (from scratch)
@@ -53,7 +53,7 @@ smoke = False  # bool: shrink epochs for tests and CI"""
 SETUP_EXP = """cfg = config.load_config(config_file, {**overrides, "data.protocol": protocol})
 if smoke:
     config.smoke(cfg)
-study = runs.open_study(run_id or runs.make_study_id(f"{cfg.name}-{EXPERIMENT}"))
+study = runs.open_study(run_id, name=f"{cfg.name}-{EXPERIMENT}", kind=EXPERIMENT)
 print("study:", study.name, "· seeds:", seeds, "· protocol:", protocol)"""
 
 NOTEBOOKS = {

@@ -51,3 +51,11 @@ def test_open_study_latest_or_new(tmp_path):
     s2 = runs.open_study("s2", root=tmp_path)
     assert runs.open_study(None, root=tmp_path) == s2
     assert runs.open_study(None, root=tmp_path / "empty", name="q").name.endswith("_q")
+
+
+def test_open_study_kinds_do_not_mix(tmp_path):
+    main = runs.open_study("a_main", root=tmp_path)
+    sweep = runs.open_study("b_sweep", root=tmp_path, kind="sweep")
+    assert runs.open_study(None, root=tmp_path) == main  # a later sweep is not "the latest"
+    assert runs.open_study(None, root=tmp_path, kind="sweep") == sweep
+    assert json.loads((sweep / "study.json").read_text())["kind"] == "sweep"
