@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                     default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"])  # fmt: skip
     sp.add_argument("--modality-sets", nargs="+",
                     default=["T", "A", "V", "TA", "TV", "AV", "TAV"])  # fmt: skip
-    sp.add_argument("--protocol", choices=("standard", "paper"), default="standard")
+    sp.add_argument("--protocol", choices=("standard", "paper"), default="standard",
+                    help="protocol of the sweep and the ablations")  # fmt: skip
+    sp.add_argument("--protocols", nargs="*", default=["paper", "standard"],
+                    help="protocol comparison in 07 (none: skip it)")  # fmt: skip
     sp.add_argument("--data-dir")
     sp.add_argument("--source", choices=("csd", "mult", "mmsa"))
     sp.add_argument("--run-id", help="prefix of the two study folders (default: time + profile)")
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         for name, extra in (
             ("06_label_sweep", {"fractions": args.fractions}),
-            ("07_ablations", {"variants": args.variants, "modality_sets": args.modality_sets}),
+            ("07_ablations", {"variants": args.variants, "modality_sets": args.modality_sets,
+                              "protocols": args.protocols}),
         ):
             study_id = f"{prefix}-{name[3:]}"
             open_study(study_id, kind={"06": "sweep", "07": "ablations"}[name[:2]])

@@ -29,6 +29,7 @@ def study(tmp_path_factory):
     cmd = [sys.executable, "-m", "mosi_lib", "study", "--smoke", "--run-id", "s",
            "--seeds", "0", "1", "--fractions", "0.2", "1.0",
            "--variants", "none", "ae", "dec_semi", "--modality-sets", "T", "TAV",
+           "--protocols", "paper", "standard",
            "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
            "data.max_len=10"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
@@ -80,3 +81,9 @@ def test_ablation_outputs(study):
         if m.get("tag") == "pretrain:dec_semi" and m["kind"] == "classifier":
             assert m["transfer"]["checkpoint"] == "last.pt"
     assert (fig / "07_pretrain_ablation.md").read_text().startswith("Table: SYNTHETIC DATA")
+    prot = pd.read_csv(fig / "07_protocols.csv")
+    assert sorted(zip(prot["tag"], prot["init"], strict=True)) == [
+        ("protocol:paper", "dec"), ("protocol:paper", "scratch"),
+        ("protocol:standard", "dec"), ("protocol:standard", "scratch")]
+    assert set(prot["protocol"]) == {"paper, valid split", "standard, test split"}
+    assert prot["acc_non0_mean"].notna().all()
