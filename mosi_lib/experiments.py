@@ -308,6 +308,32 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _scratch_and_dec(
+    cfg: Config, data: Processed, *, root, key: dict[str, Any], what: str, prefix: str
+) -> list[runs.Run]:
+    """One grid point of the main comparison: DEC, then the classifier from scratch and from DEC.
+
+    The classifiers train on the labeled pool; each run is found by ``key`` (tag, seed, ...)
+    among the finished runs under ``root`` or trained.
+    """
+    seed = cfg.system.seed
+    dec = _existing(root, kind="dec", **key)
+    if dec is None:
+        _say(f"{what}, seed {seed}: DEC pretraining")
+        dec = pretrain_dec(cfg, data, root=root, tag=key["tag"],
+                           run_id=runs.make_run_id(f"{prefix}_dec", seed))  # fmt: skip
+    out = []
+    for init_run, name in ((None, "scratch"), (dec, "dec")):
+        run = _existing(root, kind="classifier", init=name, labels="labeled", **key)
+        if run is None:
+            _say(f"{what}, seed {seed}: classifier ({name})")
+            run = train_classifier(cfg, data, labels="labeled", init_run=init_run, root=root,
+                                   tag=key["tag"], run_id=runs.make_run_id(f"{prefix}_{name}",
+                                                                           seed))  # fmt: skip
+        out.append(run)
+    return out
+
+
 def label_sweep(
     cfg: Config, *, fractions, seeds, root, tag: str = "sweep"
 ) -> list[runs.Run]:
@@ -338,19 +364,9 @@ def label_sweep(
         for seed in seeds:
             scfg = _variant_cfg(fcfg, {"system.seed": int(seed)})
             key = {"tag": tag, "seed": int(seed), "labeled_fraction_cfg": frac}
-            dec = _existing(root, kind="dec", **key)
-            if dec is None:
-                _say(f"[sweep] {100 * frac:g}% labels, seed {seed}: DEC pretraining")
-                dec = pretrain_dec(scfg, data, root=root, tag=tag,
-                                   run_id=runs.make_run_id(f"sweep{100 * frac:g}_dec", seed))
-            for init_run, name in ((None, "scratch"), (dec, "dec")):
-                run = _existing(root, kind="classifier", init=name, labels="labeled", **key)
-                if run is None:
-                    _say(f"[sweep] {100 * frac:g}% labels, seed {seed}: classifier ({name})")
-                    run = train_classifier(
-                        scfg, data, labels="labeled", init_run=init_run, root=root, tag=tag,
-                        run_id=runs.make_run_id(f"sweep{100 * frac:g}_{name}", seed))
-                out.append(run)
+            out += _scratch_and_dec(scfg, data, root=root, key=key,
+                                    what=f"[sweep] {100 * frac:g}% labels",
+                                    prefix=f"sweep{100 * frac:g}")  # fmt: skip
     return out
 
 
@@ -454,17 +470,7 @@ def protocol_comparison(
         tag = f"{tag_prefix}:{protocol}"
         for seed in seeds:
             scfg = _variant_cfg(pcfg, {"system.seed": int(seed)})
-            dec = _existing(root, kind="dec", tag=tag, seed=int(seed))
-            if dec is None:
-                _say(f"[protocol] {protocol}, seed {seed}: DEC pretraining")
-                dec = pretrain_dec(scfg, data, root=root, tag=tag,
-                                   run_id=runs.make_run_id(f"prot_{protocol}_dec", seed))
-            for init_run, name in ((None, "scratch"), (dec, "dec")):
-                run = _existing(root, kind="classifier", tag=tag, init=name, seed=int(seed))
-                if run is None:
-                    _say(f"[protocol] {protocol}, seed {seed}: classifier ({name})")
-                    run = train_classifier(
-                        scfg, data, labels="labeled", init_run=init_run, root=root, tag=tag,
-                        run_id=runs.make_run_id(f"prot_{protocol}_{name}", seed))
-                out.append(run)
+            out += _scratch_and_dec(scfg, data, root=root, key={"tag": tag, "seed": int(seed)},
+                                    what=f"[protocol] {protocol}",
+                                    prefix=f"prot_{protocol}")  # fmt: skip
     return out
