@@ -107,12 +107,13 @@ def main(argv: list[str] | None = None) -> int:
                     default=[0.05, 0.1, 0.2, 0.4, 0.6, 1.0])  # fmt: skip
     sp.add_argument("--variants", nargs="+",
                     default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"])  # fmt: skip
-    sp.add_argument("--modality-sets", nargs="+",
+    sp.add_argument("--modality-sets", nargs="*",
                     default=["T", "A", "V", "TA", "TV", "AV", "TAV"])  # fmt: skip
     sp.add_argument("--protocol", choices=("standard", "paper"), default="standard",
                     help="protocol of the sweep and the ablations")  # fmt: skip
     sp.add_argument("--protocols", nargs="*", default=["paper", "standard"],
                     help="protocol comparison in 07 (none: skip it)")  # fmt: skip
+    sp.add_argument("--only", choices=EXTRA_NOTEBOOKS, help="run one of the two notebooks")
     sp.add_argument("--data-dir")
     sp.add_argument("--source", choices=("csd", "mult", "mmsa"))
     sp.add_argument("--run-id", help="prefix of the two study folders (default: time + profile)")
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             ("07_ablations", {"variants": args.variants, "modality_sets": args.modality_sets,
                               "protocols": args.protocols}),
         ):
+            if args.only and name != args.only:
+                continue
             study_id = f"{prefix}-{name[3:]}"
             open_study(study_id, kind={"06": "sweep", "07": "ablations"}[name[:2]])
             params = {"config_file": PROFILES[args.profile], "overrides": overrides,
