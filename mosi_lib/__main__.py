@@ -33,38 +33,25 @@ def data_overrides(source: str | None, data_dir: str | None) -> dict:
 
 def run_notebooks(
     names: tuple[str, ...],
+    params: dict,
     *,
-    run_id: str,
-    config_file: str,
-    overrides: dict,
-    smoke: bool = False,
-    seed: int = 0,
     out_dir: Path | None = None,
     log_output: bool = True,
-    params: dict | None = None,
 ) -> list[Path]:
     """Execute ``names`` in order with papermill; return the executed copies' paths.
 
     Args:
         names: notebook stems under ``notebooks/``.
-        run_id: the study folder under the runs dir, passed to every notebook.
-        config_file: profile YAML (overrides only).
-        overrides: further dotted-key changes (e.g. real data location).
-        smoke: shrink everything (tests, CI).
-        seed: ``system.seed``.
+        params: papermill parameters of every notebook; ``params["run_id"]`` is the study
+            folder under the runs dir (01..05 take ``seed``, 06/07 take ``seeds``).
         out_dir: where executed copies go (default ``runs/<run_id>/notebooks``).
         log_output: stream cell output (progress bars, prints) to this terminal.
-        params: papermill parameters replacing the defaults built from the arguments above
-            (06/07 take ``seeds`` instead of ``seed``).
     """
     import papermill as pm
 
-    out_dir = out_dir or paths.runs_dir() / run_id / "notebooks"
+    out_dir = out_dir or paths.runs_dir() / params["run_id"] / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
-    if params is None:
-        params = {"config_file": config_file, "overrides": overrides, "run_id": run_id,
-                  "seed": seed, "smoke": smoke}  # fmt: skip
     for i, name in enumerate(names, 1):
         t0 = time.perf_counter()
         print(f"[{i}/{len(names)}] {name} ...", flush=True)
@@ -127,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "figures":
         study = open_study(args.run_id)
-        run_notebooks(("05_results",), run_id=study.name, config_file=PROFILES["quick"],
-                      overrides={})  # fmt: skip
+        run_notebooks(("05_results",), {"config_file": PROFILES["quick"], "overrides": {},
+                                        "run_id": study.name, "seed": 0, "smoke": False})
         return 0
     import yaml
 
@@ -151,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             params = {"config_file": PROFILES[args.profile], "overrides": overrides,
                       "run_id": study_id, "seeds": args.seeds, "protocol": args.protocol,
                       "smoke": args.smoke, **extra}  # fmt: skip
-            run_notebooks((name,), run_id=study_id, config_file="", overrides={},
-                          params=params)  # fmt: skip
+            run_notebooks((name,), params)
         print(f"study {prefix}-* finished in {time.perf_counter() - t0:.0f} s; figures in "
               f"{paths.figures_dir()}")  # fmt: skip
         return 0
@@ -165,14 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(seeds)) != len(seeds):
         ap.error(f"--seeds {seeds}: each seed once")
     if len(seeds) == 1:
-        run_notebooks(NOTEBOOKS, seed=seeds[0], **common)
+        run_notebooks(NOTEBOOKS, {**common, "seed": seeds[0]})
     else:  # preprocessing does not depend on the training seed (data.split_seed does)
-        run_notebooks(NOTEBOOKS[:1], seed=seeds[0], **common)
+        run_notebooks(NOTEBOOKS[:1], {**common, "seed": seeds[0]})
         for seed in seeds:
             print(f"== seed {seed} ==", flush=True)
             out = paths.runs_dir() / run_id / "notebooks" / f"seed{seed}"
-            run_notebooks(NOTEBOOKS[1:4], seed=seed, out_dir=out, **common)
-        run_notebooks(NOTEBOOKS[4:], seed=seeds[0], **common)
+            run_notebooks(NOTEBOOKS[1:4], {**common, "seed": seed}, out_dir=out)
+        run_notebooks(NOTEBOOKS[4:], {**common, "seed": seeds[0]})
     print(f"study {run_id} finished in {time.perf_counter() - t0:.0f} s; "
           f"runs in {paths.runs_dir() / run_id}, figures in {paths.figures_dir()}")  # fmt: skip
     return 0

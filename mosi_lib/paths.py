@@ -9,6 +9,7 @@ the defaults (tests point them at temporary folders).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -47,3 +48,14 @@ def runs_dir() -> Path:
 def figures_dir() -> Path:
     """Folder for regenerated figures and tables."""
     return _env_path("MOSI_FIGURES_DIR", PROJECT_ROOT / "figures")
+
+
+def check_stem(name: str, example: str) -> str:
+    """Return ``name`` if it is a safe output file stem, else raise ``ValueError``.
+
+    A stem starts with a letter or digit and holds only letters, digits, ``_``, ``.``, ``-``
+    (no folders, no spaces), e.g. ``example``.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"name={name!r}: expected a file stem like {example!r}")
+    return name

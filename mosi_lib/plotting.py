@@ -20,7 +20,6 @@ Rules (style guide section 5):
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 from mosi_lib import paths
 from mosi_lib.preprocess import SPLITS, Processed
-from mosi_lib.runs import git_info
+from mosi_lib.runs import git_info, json_default
 
 DPI = 200  # dots per inch of every saved PNG (and of rasterised parts of PDFs)
 SIZE_SINGLE = (6.4, 4.0)  # inches: one panel
@@ -483,22 +482,6 @@ def plot_tsne_latent(
 # ----------------------------------------------------------------------------- saving
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise ValueError(f"name={name!r}: expected a file stem like '02_loss_curves'")
-    return name
-
-
 def save_figure(
     fig: Figure,
     name: str,
@@ -528,7 +511,7 @@ def save_figure(
         ValueError: bad name, ``runs`` not a list of strings, or ``synthetic=False`` for a figure
             drawn from synthetic data.
     """
-    _check_name(name)
+    paths.check_stem(name, "02_loss_curves")
     if isinstance(runs, str) or not all(isinstance(r, str) for r in runs):
         raise ValueError(f"runs={runs!r}: expected a list of run id strings")
     if getattr(fig, _SYNTH_ATTR, False) and not synthetic:
@@ -549,6 +532,6 @@ def save_figure(
         "matplotlib": matplotlib.__version__, "extra": extra or {},
     }  # fmt: skip
     side = out / f"{name}.json"
-    side.write_text(json.dumps(meta, indent=2, default=_json_default))
+    side.write_text(json.dumps(meta, indent=2, default=json_default))
     files[side.name] = side
     return files

@@ -211,12 +211,6 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
 # ----------------------------------------------------------------------------- writers
 
 
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise ValueError(f"name={name!r}: expected a file stem like '05_comparison_table'")
-    return name
-
-
 def has_synthetic(df: pd.DataFrame) -> bool:
     """True when a table holds synthetic measurements.
 
@@ -284,7 +278,7 @@ def save_table(
     Returns:
         ``{"<name>.csv": path, "<name>.md": path, "<name>.tex": path}``.
     """
-    _check_name(name)
+    paths.check_stem(name, "05_comparison_table")
     out = Path(out_dir) if out_dir is not None else paths.figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     if has_synthetic(df) and "synthetic" not in caption.lower():
@@ -343,6 +337,39 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- paired tests
 
+_PAIRED_FIELDS = ("n", "mean_diff", "ci_low", "ci_high", "wins", "t", "p_ttest", "p_wilcoxon")
+
+
+def _latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """One run per seed, indexed by seed: a seed run twice counts once, its latest run."""
+    return df.sort_values("run_id").drop_duplicates("seed", keep="last").set_index("seed")
+
+
+def _paired_rows(
+    a: pd.DataFrame, b: pd.DataFrame, metrics, *, skip_unpaired: bool
+) -> list[dict[str, Any]]:
+    """``stats.paired_test`` of runs ``a`` minus runs ``b`` per metric over their common seeds.
+
+    Values in points of %; a seed whose metric is undefined (NaN) on either side is left out.
+    Without a common seed: no rows if ``skip_unpaired``, else rows with ``n`` = 0 (and NaN
+    statistics) that show the missing partner.
+    """
+    a, b = _latest_per_seed(a), _latest_per_seed(b)
+    seeds = sorted(set(a.index) & set(b.index))
+    if not seeds and skip_unpaired:
+        return []
+    rows = []
+    for metric in metrics:
+        va = a.loc[seeds, metric].to_numpy(float) * 100
+        vb = b.loc[seeds, metric].to_numpy(float) * 100
+        ok = np.isfinite(va) & np.isfinite(vb)
+        res = stats.paired_test(va[ok], vb[ok])
+        rows.append({"metric": metric,
+                     "seeds": ",".join(str(s) for s, k in zip(seeds, ok, strict=True) if k),
+                     **{k: res[k] for k in _PAIRED_FIELDS}})  # fmt: skip
+    return rows
+
+
 def paired_table(
     runs_df: pd.DataFrame, *, metrics: tuple[str, ...] = ("acc_has0", "acc_non0")
 ) -> pd.DataFrame:
@@ -372,35 +399,18 @@ def paired_table(
             "labeled_fraction", "tag", "modalities"]  # fmt: skip
     for _, g in runs_df.groupby(keys, sort=True, dropna=False):
         frac = float(g["labeled_fraction"].iloc[0])
-        init_a, init_b = "dec", "scratch"
+        first = g.iloc[0]
         for labels in ("labeled", "all"):
-            # a seed run twice in one recipe counts once: its latest run (run ids sort by time)
-            a = g[(g["init"] == init_a) & (g["labels"] == labels)]
-            a = a.sort_values("run_id").drop_duplicates("seed", keep="last").set_index("seed")
-            b = g[(g["init"] == init_b) & (g["labels"] == labels)]
-            b = b.sort_values("run_id").drop_duplicates("seed", keep="last").set_index("seed")
-            seeds = sorted(set(a.index) & set(b.index))
-            if not seeds:
-                continue
-            name = (f"{variant_name(init_a, labels, frac)} vs "
-                    f"{variant_name(init_b, labels, frac)}")  # fmt: skip
-            first = g.iloc[0]
-            for metric in metrics:
-                va = a.loc[seeds, metric].to_numpy(float) * 100
-                vb = b.loc[seeds, metric].to_numpy(float) * 100
-                ok = np.isfinite(va) & np.isfinite(vb)  # a metric can be undefined (NaN)
-                res = stats.paired_test(va[ok], vb[ok])
-                rows.append({
-                    "comparison": name, "metric": metric,
-                    "source": _source(first["data_source"], first["synthetic"]),
-                    "synthetic": bool(first["synthetic"]),
-                    "protocol": f"{first['protocol']}, {first['report_split']} split",
-                    "seeds": ",".join(str(s) for s, k in zip(seeds, ok, strict=True) if k),
-                    "n": res["n"],
-                    "mean_diff": res["mean_diff"], "ci_low": res["ci_low"],
-                    "ci_high": res["ci_high"], "wins": res["wins"], "t": res["t"],
-                    "p_ttest": res["p_ttest"], "p_wilcoxon": res["p_wilcoxon"],
-                })  # fmt: skip
+            name = (f"{variant_name('dec', labels, frac)} vs "
+                    f"{variant_name('scratch', labels, frac)}")  # fmt: skip
+            same = g[g["labels"] == labels]
+            for row in _paired_rows(same[same["init"] == "dec"], same[same["init"] == "scratch"],
+                                    metrics, skip_unpaired=True):  # fmt: skip
+                rows.append({"comparison": name,
+                             "source": _source(first["data_source"], first["synthetic"]),
+                             "synthetic": bool(first["synthetic"]),
+                             "protocol": f"{first['protocol']}, {first['report_split']} split",
+                             **row})  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -468,23 +478,12 @@ def paired_vs(
     if by not in runs_df.columns:
         raise ValueError(f"runs_df has no column {by!r}")
 
-    def per_seed(g: pd.DataFrame) -> pd.DataFrame:
-        return g.sort_values("run_id").drop_duplicates("seed", keep="last").set_index("seed")
-
-    ref = per_seed(runs_df[runs_df[by] == reference])
+    ref = runs_df[runs_df[by] == reference]
     rows = []
     if len(ref) == 0:
         return pd.DataFrame(rows, columns=cols)
     for variant, g in runs_df[runs_df[by] != reference].groupby(by, sort=True):
-        g = per_seed(g)
-        seeds = sorted(set(g.index) & set(ref.index))
-        for metric in metrics:
-            va = g.loc[seeds, metric].to_numpy(float) * 100
-            vb = ref.loc[seeds, metric].to_numpy(float) * 100
-            ok = np.isfinite(va) & np.isfinite(vb)
-            res = stats.paired_test(va[ok], vb[ok])
-            rows.append({"variant": variant, "reference": reference, "metric": metric,
-                         "synthetic": bool(g["synthetic"].any()),
-                         "seeds": ",".join(str(s) for s, k in zip(seeds, ok, strict=True) if k),
-                         **{k: res[k] for k in cols[5:]}})  # fmt: skip
+        for row in _paired_rows(g, ref, metrics, skip_unpaired=False):
+            rows.append({"variant": variant, "reference": reference,
+                         "synthetic": bool(g["synthetic"].any()), **row})  # fmt: skip
     return pd.DataFrame(rows, columns=cols)

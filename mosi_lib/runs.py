@@ -111,7 +111,7 @@ class Run:
     def save_metrics(self, metrics: dict[str, Any]) -> Path:
         """Write ``metrics.json`` (numpy scalars converted) and return its path."""
         file = self.path / "metrics.json"
-        file.write_text(json.dumps(metrics, indent=2, default=_json_default))
+        file.write_text(json.dumps(metrics, indent=2, default=json_default))
         return file
 
     def save_latents(self, **arrays: np.ndarray) -> Path:
@@ -123,7 +123,7 @@ class Run:
     def save_json(self, name: str, obj: Any) -> Path:
         """Write any JSON side file (e.g. ``transfer.json``) into the run folder."""
         file = self.path / name
-        file.write_text(json.dumps(obj, indent=2, default=_json_default))
+        file.write_text(json.dumps(obj, indent=2, default=json_default))
         return file
 
     # -- readers
@@ -151,7 +151,8 @@ class Run:
             return {k: z[k] for k in z.files}
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` fallback: numpy scalars and arrays to Python values, paths to str."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
