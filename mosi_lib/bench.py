@@ -135,6 +135,50 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
     return float(np.median(times))
 
 
+def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
+               cfg: Config) -> float:  # fmt: skip
+    """Seconds per epoch for ``n_seeds`` classifiers (all seeds together), with validation.
+
+    ``sequential``: ``engine.fit_classifier`` once per seed, one after the other (what a loop
+    over seeds costs). ``together``: one ``engine.fit_classifier_seeds`` call (vmap over the
+    stacked parameters). Both use the study's 80/20 train/validation split of the rows and
+    time ``epochs`` epochs after a one-epoch warm-up call.
+    """
+    from types import SimpleNamespace
+
+    x, masks, y = data
+    dims = {m: v.shape[2] for m, v in x.items()}
+    scores = torch.where(y > 0, 1.0, -1.0)
+    dd = engine.DeviceData(SimpleNamespace(x=x, masks=masks, labels=scores), device)
+    n_train = int(0.8 * len(y))
+    kw = dict(train_idx=np.arange(n_train), val_idx=np.arange(n_train, len(y)),
+              batch_size=cfg.train.batch_size, lr=cfg.train.lr,
+              weight_decay=cfg.train.weight_decay, amp=amp, progress=False)  # fmt: skip
+
+    def build():
+        out = []
+        for s in range(n_seeds):
+            torch.manual_seed(s)
+            out.append(models.build_classifier(cfg.model, dims, x["text"].shape[1]).to(device))
+        return out
+
+    def run(n_epochs):
+        ms = build()
+        _sync(device)
+        t0 = time.perf_counter()
+        if mode == "sequential":
+            for s, m in enumerate(ms):
+                engine.fit_classifier(m, dd, seed=s, epochs=n_epochs, **kw)
+        else:
+            engine.fit_classifier_seeds(ms, dd, seeds=list(range(n_seeds)), epochs=n_epochs,
+                                        **kw)  # fmt: skip
+        _sync(device)
+        return time.perf_counter() - t0
+
+    run(1)  # warm-up: kernels, allocator, vmap tracing
+    return run(epochs) / epochs
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the benchmark table."""
     ap = argparse.ArgumentParser(description=__doc__,
@@ -142,6 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs per cell (median)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--n", type=int, default=2199, help="segments (CMU-MOSI: 2199)")
+    ap.add_argument("--seeds", type=int, default=5,
+                    help="classifiers trained in the seeds table (0: skip that table)")
+    ap.add_argument("--only", choices=("loops", "seeds"), default=None,
+                    help="print one table only")
     args = ap.parse_args(argv)
     device = engine.select_device(args.device)
     cfg = Config()
@@ -151,6 +199,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device: {device} ({name}), torch {torch.__version__}, threads "
           f"{torch.get_num_threads()}, amp {amp}, N={args.n}, batch {cfg.train.batch_size}, "
           f"median of {args.epochs} epochs")  # fmt: skip
+    if args.only != "seeds":
+        _loops_table(args, device, amp, data, cfg)
+    if args.only != "loops" and args.seeds:
+        _seeds_table(args, device, amp, data, cfg)
+
+
+def _seeds_table(args, device, amp, data, cfg) -> None:
+    print(f"\nclassifier, {args.seeds} seeds, train {int(0.8 * args.n)} + validate "
+          f"{args.n - int(0.8 * args.n)} rows per epoch")  # fmt: skip
+    print("| seeds | loop | s/epoch (all seeds) | s/epoch per seed | speed-up vs sequential |")
+    print("|---|---|---|---|---|")
+    res = {}
+    for mode in ("sequential", "together"):
+        res[mode] = time_seeds(mode, n_seeds=args.seeds, epochs=args.epochs, device=device,
+                               amp=amp, data=data, cfg=cfg)  # fmt: skip
+        print(f"| {args.seeds} | {mode} | {res[mode]:.3f} | {res[mode] / args.seeds:.3f} | "
+              f"{res['sequential'] / res[mode]:.2f}x |", flush=True)  # fmt: skip
+
+
+def _loops_table(args, device, amp, data, cfg) -> None:
     print("| task | loop | s/epoch | samples/s | speed-up vs DataLoader |")
     print("|---|---|---|---|---|")
     for task in ("classifier", "dec"):

@@ -117,6 +117,10 @@ class SystemConfig:
     seed: int = 0
     progress: bool = True  # tqdm bars; set False under papermill to keep outputs small
     num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    # several seeds of one classifier experiment in one vmapped loop (engine.fit_classifier_seeds):
+    # auto = on for cuda/mps, off on cpu (measured slower there: `make bench`); always | never
+    # (not on/off: YAML reads those as booleans)
+    seeds_together: str = "auto"
 
 
 @dataclass
@@ -157,6 +161,7 @@ _CHOICES = {
     "dec.pretrain_rows": ("all", "train"),
     "train.select_metric": ("val_acc",),
     "report.tsne_init": ("pca", "random"),
+    "system.seeds_together": ("auto", "always", "never"),
 }
 
 

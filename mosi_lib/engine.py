@@ -16,6 +16,7 @@ uninterrupted one would (bit-identical on CPU with ``system.deterministic``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import random
@@ -290,6 +291,179 @@ def fit_classifier(
     bar.close()
     model.load_state_dict(best_state)
     return {"history": history, "best": best, "best_state": best_state}
+
+
+# ----------------------------------------------------------------------------- seeds together
+
+
+def _seed_view(model: nn.Module, params: dict[str, torch.Tensor],
+               buffers: dict[str, torch.Tensor], i: int) -> None:  # fmt: skip
+    """Copy seed ``i``'s slice of the stacked parameters and buffers into ``model``."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(params[name][i])
+        for name, b in model.named_buffers():
+            if name in buffers:
+                b.copy_(buffers[name][i])
+
+
+def _seed_optimizer_state(opt: torch.optim.Optimizer, model: nn.Module,
+                          params: dict[str, torch.Tensor], i: int) -> dict[str, Any]:  # fmt: skip
+    """The ``state_dict`` a plain Adam over ``model.parameters()`` would have for seed ``i``.
+
+    Adam is elementwise, so the stacked optimizer's moments sliced at ``i`` are exactly the
+    moments of a per-seed optimizer; a checkpoint written from them resumes with
+    ``fit_classifier``.
+    """
+    full = opt.state_dict()
+    index = {name: k for k, name in enumerate(params)}  # stacked param order = model order
+    state = {}
+    for k, (name, _) in enumerate(model.named_parameters()):
+        st = full["state"].get(index[name])
+        if st is not None:
+            state[k] = {key: (v[i].clone() if torch.is_tensor(v) and v.ndim > 0 else v)
+                        for key, v in st.items()}  # fmt: skip
+    group = {**full["param_groups"][0], "params": list(range(len(params)))}
+    return {"state": state, "param_groups": [group]}
+
+
+def fit_classifier_seeds(
+    models_: list[nn.Module],
+    dd: DeviceData,
+    *,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seeds: list[int],
+    zero_policy: str = "has0",
+    amp: bool = False,
+    progress: bool = True,
+    hooks: list[list[Hook]] | None = None,
+) -> list[dict[str, Any]]:
+    """Train one classifier per seed in a single loop: ``fit_classifier`` for E seeds at once.
+
+    The E models (same architecture, each initialised by its own seed) are stacked with
+    ``torch.func.stack_module_state`` and called through ``torch.func.vmap``, so every step
+    runs one batched forward/backward for all seeds instead of E small ones. What stays per
+    seed, exactly as in ``fit_classifier``: the initial weights, the shuffling generator
+    (``torch.Generator().manual_seed(seed)``, hence the same batch order), the BatchNorm
+    running statistics, the Adam moments (Adam is elementwise, so one Adam over the stacked
+    tensors is E independent Adams), validation, best-epoch selection and the hooks.
+
+    What differs: dropout masks come from the global torch generator under
+    ``vmap(randomness="different")``, not from E separate streams, so a seed trained here is
+    a statistically equivalent but not bit-identical twin of the same seed trained alone.
+    With dropout 0 the two agree to float rounding (tested). ``torch.compile`` is not used.
+
+    Evaluation runs the real per-seed module (``evaluate_classifier``), into which the seed's
+    slice is copied after every epoch, so metrics are computed exactly as for a single run.
+
+    Args:
+        models_: E classifiers with identical architecture (their weights are overwritten
+            with the best epoch's at the end, as ``fit_classifier`` does).
+        seeds: E shuffling seeds, one per model.
+        hooks: E hook lists (``hooks[i]`` receives seed i's events; ``Event.model`` is
+            ``models_[i]`` holding that seed's current weights).
+        Others: as ``fit_classifier``.
+
+    Returns:
+        One ``fit_classifier`` result dict per seed, in order.
+    """
+    from torch.func import functional_call, stack_module_state, vmap
+    from tqdm import tqdm
+
+    n_seeds = len(models_)
+    if n_seeds == 0 or len(seeds) != n_seeds:
+        raise ValueError(f"need one seed per model: got {n_seeds} models and {len(seeds)} seeds")
+    if hooks is not None and len(hooks) != n_seeds:
+        raise ValueError(f"hooks: expected {n_seeds} lists (one per seed), got {len(hooks)}")
+    shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in models_]
+    if any(s != shapes[0] for s in shapes[1:]):
+        raise ValueError("models_ must share one architecture to be trained together")
+    device = dd.device
+    tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long, device=device)
+    va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long, device=device)
+    if len(tr) < 2:
+        raise ValueError(f"need at least 2 training rows, got {len(tr)}")
+    target_all = (dd.scores > 0 if zero_policy == "non0" else dd.scores >= 0).float()
+
+    params, buffers = stack_module_state(models_)  # (E, ...) leaves, independent of models_
+    base = copy.deepcopy(models_[0]).to("meta")  # structure only; weights come from params
+
+    def call(p, b, x, masks):
+        return functional_call(base, (p, b), (x, masks))
+
+    forward = vmap(call, randomness="different")
+    opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    results = [{"history": [], "best": {"epoch": 0, "acc": -math.inf, "loss": math.inf,
+                                        "val": {}},
+                "best_state": {k: v.detach().clone() for k, v in m.state_dict().items()}}
+               for m in models_]  # fmt: skip
+    bar = tqdm(range(1, epochs + 1), desc=f"classifier x{n_seeds} seeds",
+               disable=not progress, leave=False)  # fmt: skip
+    for epoch in bar:
+        t0 = time.perf_counter()
+        base.train()
+        tot = torch.zeros(n_seeds, device=device)
+        correct = torch.zeros(n_seeds, device=device)
+        n_seen = 0
+        for chunks in zip(*(minibatches(tr, batch_size, g) for g in gens), strict=True):
+            bidx = torch.stack(chunks)  # (E, B): every seed's own batch
+            x = {m: v[bidx] for m, v in dd.x.items()}  # (E, B, T, D)
+            masks = {m: v[bidx] for m, v in dd.masks.items()}
+            y = target_all[bidx]
+            with autocast(device, amp):
+                logits = forward(params, buffers, x, masks).float()  # (E, B)
+            per_seed = F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(1)
+            opt.zero_grad(set_to_none=True)
+            per_seed.sum().backward()  # seed i's parameters get exactly seed i's gradient
+            opt.step()
+            tot += per_seed.detach() * bidx.shape[1]
+            correct += ((logits.detach() > 0).float() == y).sum(1)
+            n_seen += bidx.shape[1]
+        train_seconds = (time.perf_counter() - t0) / n_seeds  # the step is shared: 1/E each
+        tot, correct = tot.tolist(), correct.tolist()
+        for i, (model, res) in enumerate(zip(models_, results, strict=True)):
+            t1 = time.perf_counter()
+            _seed_view(model, params, buffers, i)
+            val = evaluate_classifier(model, dd, va, zero_policy, amp=amp)
+            seconds = train_seconds + time.perf_counter() - t1
+            row = {
+                "epoch": epoch, "train_loss": tot[i] / n_seen, "train_acc": correct[i] / n_seen,
+                "val_loss": val["loss"], "val_acc": val["acc"], "val_f1": val["f1"],
+                "val_acc_has0": val["acc_has0"], "val_acc_non0": val["acc_non0"],
+                "lr": opt.param_groups[0]["lr"], "seconds": seconds,
+            }  # fmt: skip
+            res["history"].append(row)
+            best = res["best"]
+            improved = val["acc"] > best["acc"] or (
+                val["acc"] == best["acc"] and val["loss"] < best["loss"]
+            )
+            if improved:
+                res["best"] = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"],
+                               "val": val}  # fmt: skip
+                res["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            seed_hooks = hooks[i] if hooks is not None else None
+            if seed_hooks:
+                state = {
+                    "epoch": epoch, "model_state": model.state_dict(),
+                    "optimizer_state": _seed_optimizer_state(opt, model, params, i),
+                    "rng": {"shuffle": gens[i].get_state(), "torch": torch.get_rng_state()},
+                    "best": res["best"], "best_state": res["best_state"],
+                    "history": res["history"],
+                }  # fmt: skip
+                if improved:
+                    _fire(seed_hooks, Event("improved", epoch, model, None, row, state))
+                _fire(seed_hooks, Event("epoch_end", epoch, model, None, row, state))
+        bar.set_postfix(best=" ".join(f"{r['best']['acc']:.3f}" for r in results))
+    bar.close()
+    for model, res in zip(models_, results, strict=True):
+        model.load_state_dict(res["best_state"])
+    return results
 
 
 # ----------------------------------------------------------------------------- DEC

@@ -115,27 +115,131 @@ def train_classifier(
         The finished ``Run`` (``metrics.json`` written).
     """
     device, dd = _setup(cfg, data)
-    model = models.build_classifier(cfg.model, data.dims, data.max_len)
-    transfer = None
-    if init_run is not None:
-        dec_run = runs.load_run(init_run)
-        if init_checkpoint not in ("last.pt", "stage1.pt"):
-            raise ValueError(f"init_checkpoint={init_checkpoint!r}: expected 'last.pt' or "
-                             "'stage1.pt'")  # fmt: skip
-        dec = model_from_checkpoint(load_checkpoint(dec_run.checkpoints / init_checkpoint))
-        transfer = models.transfer_encoder(dec, model)
-        transfer["dec_run"] = dec_run.run_id
-        transfer["checkpoint"] = init_checkpoint
+    model, transfer = _build_classifier(cfg, data, init_run, init_checkpoint)
     model.to(device)
-    init = "dec" if init_run is not None else "scratch"
+    run = _classifier_run(cfg, data, labels=labels, init_run=init_run, transfer=transfer,
+                          run_id=run_id, root=root, tag=tag, extra=extra)  # fmt: skip
+    train_idx = data.train_rows(labels, cfg.data.zero_policy)
+    return _fit_and_report(cfg, data, dd, model, run, train_idx, init=_init_name(init_run),
+                           labels=labels, transfer=transfer, tag=tag)  # fmt: skip
+
+
+def _build_classifier(cfg: Config, data: Processed, init_run, init_checkpoint: str):
+    """The classifier, from scratch or with the encoder of a DEC run's checkpoint."""
+    model = models.build_classifier(cfg.model, data.dims, data.max_len)
+    if init_run is None:
+        return model, None
+    if init_checkpoint not in ("last.pt", "stage1.pt"):
+        raise ValueError(f"init_checkpoint={init_checkpoint!r}: expected 'last.pt' or "
+                         "'stage1.pt'")  # fmt: skip
+    dec_run = runs.load_run(init_run)
+    dec = model_from_checkpoint(load_checkpoint(dec_run.checkpoints / init_checkpoint))
+    transfer = models.transfer_encoder(dec, model)
+    transfer["dec_run"] = dec_run.run_id
+    transfer["checkpoint"] = init_checkpoint
+    return model, transfer
+
+
+def _classifier_run(cfg: Config, data: Processed, *, labels, init_run, transfer, run_id, root,
+                    tag, extra) -> runs.Run:  # fmt: skip
     run = runs.create_run(cfg, kind="classifier", run_id=run_id, root=root,
-                          extra={**_data_info(data), "init": init, "labels": labels, "tag": tag,
-                                 **(extra or {})})  # fmt: skip
+                          extra={**_data_info(data), "init": _init_name(init_run),
+                                 "labels": labels, "tag": tag, **(extra or {})})  # fmt: skip
     if transfer is not None:
         run.save_json("transfer.json", transfer)
+    return run
+
+
+def _init_name(init_run) -> str:
+    return "dec" if init_run is not None else "scratch"
+
+
+def seeds_together(cfg: Config, n_seeds: int, device: torch.device | None = None) -> bool:
+    """Whether ``train_classifiers`` trains ``n_seeds`` seeds in one vmapped loop.
+
+    ``system.seeds_together``: ``always``, ``never``, or ``auto`` (on for a GPU/MPS device, off on
+    CPU, where ``make bench`` measured the batched loop slower than seeds one after the other:
+    a CPU is already busy with one model; a GPU runs one small model far below capacity).
+    Never for a single seed.
+    """
+    mode = cfg.system.seeds_together
+    if n_seeds < 2 or mode == "never":
+        return False
+    if mode == "always":
+        return True
+    device = device or engine.select_device(cfg.system.device)
+    return device.type != "cpu"
+
+
+def train_classifiers(
+    cfg: Config,
+    data: Processed,
+    *,
+    seeds,
+    labels: str = "labeled",
+    init_runs=None,
+    init_checkpoint: str = "last.pt",
+    run_ids=None,
+    root=None,
+    tag: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[runs.Run]:
+    """``train_classifier`` for several seeds (``system.seed`` replaced by each); one run each.
+
+    With ``seeds_together(cfg, len(seeds))`` the seeds train in one loop
+    (``engine.fit_classifier_seeds``): same initial weights, batch order, selection and run
+    folders as one by one; dropout masks come from one shared stream, so runs are equivalent,
+    not bit-identical, to solo runs (``metrics.json`` records ``seeds_together``; each run's
+    ``train_seconds`` is the loop's time divided by the number of seeds). Otherwise the
+    seeds run one after the other through ``train_classifier``.
+
+    Args:
+        seeds: training seeds.
+        init_runs: one DEC run (or None) per seed; None: all from scratch.
+        run_ids: one run id (or None) per seed.
+        Others: as ``train_classifier``.
+
+    Returns:
+        The finished runs, in the order of ``seeds``.
+    """
+    seeds = [int(s) for s in seeds]
+    init_runs = list(init_runs) if init_runs is not None else [None] * len(seeds)
+    run_ids = list(run_ids) if run_ids is not None else [None] * len(seeds)
+    if not len(init_runs) == len(run_ids) == len(seeds):
+        raise ValueError(f"init_runs ({len(init_runs)}) and run_ids ({len(run_ids)}) need one "
+                         f"entry per seed ({len(seeds)})")  # fmt: skip
+    cfgs = [_variant_cfg(cfg, {"system.seed": s}) for s in seeds]
+    device = engine.select_device(cfg.system.device)
+    if not seeds_together(cfg, len(seeds), device):
+        return [train_classifier(c, data, labels=labels, init_run=ir,
+                                 init_checkpoint=init_checkpoint, run_id=rid, root=root, tag=tag,
+                                 extra=extra)  # fmt: skip
+                for c, ir, rid in zip(cfgs, init_runs, run_ids, strict=True)]
+    _, dd = _setup(cfg, data)
+    models_, transfers, runs_ = [], [], []
+    for c, ir, rid in zip(cfgs, init_runs, run_ids, strict=True):
+        engine.seed_everything(c.system.seed, c.system.deterministic)  # as train_classifier
+        model, transfer = _build_classifier(c, data, ir, init_checkpoint)
+        models_.append(model.to(dd.device))
+        transfers.append(transfer)
+        runs_.append(_classifier_run(c, data, labels=labels, init_run=ir, transfer=transfer,
+                                     run_id=rid, root=root, tag=tag,
+                                     extra={**(extra or {}), "seeds_together": seeds}))
     train_idx = data.train_rows(labels, cfg.data.zero_policy)
-    return _fit_and_report(cfg, data, dd, model, run, train_idx, init=init, labels=labels,
-                           transfer=transfer, tag=tag)  # fmt: skip
+    t0 = time.perf_counter()
+    results = engine.fit_classifier_seeds(
+        models_, dd, train_idx=train_idx, val_idx=data.rows("valid"), epochs=cfg.train.epochs,
+        batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+        seeds=seeds, zero_policy=cfg.data.zero_policy, amp=cfg.system.amp,
+        progress=cfg.system.progress,
+        hooks=[_classifier_hooks(r, c, m) for r, c, m in zip(runs_, cfgs, models_, strict=True)],
+    )  # fmt: skip
+    seconds = (time.perf_counter() - t0) / len(seeds)
+    for c, ir, model, run, transfer, res in zip(cfgs, init_runs, models_, runs_, transfers,
+                                                results, strict=True):  # fmt: skip
+        _report(c, data, dd, model, run, train_idx, res, seconds, init=_init_name(ir),
+                labels=labels, transfer=transfer, tag=tag, together=len(seeds))  # fmt: skip
+    return runs_
 
 
 def resume_classifier(run: str | runs.Run, data: Processed) -> runs.Run:
@@ -173,7 +277,14 @@ def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, trans
         hooks=_classifier_hooks(run, cfg, model), resume=resume,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
-    # the best weights are in `model`; evaluate them on every evaluation split
+    return _report(cfg, data, dd, model, run, train_idx, res, seconds, init=init, labels=labels,
+                   transfer=transfer, tag=tag)  # fmt: skip
+
+
+def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels, transfer, tag,
+            together: int = 1) -> runs.Run:  # fmt: skip
+    """Evaluate the selected weights (in ``model``) on every split and write metrics.json."""
+    amp = cfg.system.amp
     train_scores = data.labels[train_idx]
     evals = {}
     for split in ("valid", "test"):
@@ -196,7 +307,7 @@ def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, trans
         "epochs": cfg.train.epochs, "train_seconds": seconds, "device": str(dd.device),
         "select_split": "valid", "report_split": data.report_split,
         "valid": evals["valid"], "test": evals["test"], "report": evals[data.report_split],
-        "transfer": transfer,
+        "transfer": transfer, "seeds_together": together,
     }  # fmt: skip
     run.save_metrics(out)
     return run
@@ -308,30 +419,66 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _scratch_and_dec(
-    cfg: Config, data: Processed, *, root, key: dict[str, Any], what: str, prefix: str
-) -> list[runs.Run]:
-    """One grid point of the main comparison: DEC, then the classifier from scratch and from DEC.
+def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[str, Any],
+                     what: str, prefix: str, init_runs=None,
+                     init_checkpoint="last.pt") -> list[runs.Run]:  # fmt: skip
+    """Classifier runs of one grid point, one per seed.
 
-    The classifiers train on the labeled pool; each run is found by ``key`` (tag, seed, ...)
-    among the finished runs under ``root`` or trained.
+    Each is found under ``root`` (by ``find`` and seed) or trained; the missing seeds train
+    in one ``train_classifiers`` call (together where ``seeds_together``).
     """
-    seed = cfg.system.seed
-    dec = _existing(root, kind="dec", **key)
+    found = {}
+    for s in seeds:
+        hits = [r for r in runs.find_runs(root, kind="classifier", seed=int(s),
+                                          **{k: v for k, v in find.items() if k != "modalities"})
+                if "modalities" not in find or r.metrics().get("modalities") == find["modalities"]]
+        found[int(s)] = hits[-1] if hits else None
+    todo = [s for s in found if found[s] is None]
+    if todo:
+        _say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
+             "classifier")  # fmt: skip
+        inits = None if init_runs is None else [init_runs[s] for s in todo]
+        new = train_classifiers(cfg, data, seeds=todo, labels="labeled", init_runs=inits,
+                                init_checkpoint=init_checkpoint, root=root, tag=find["tag"],
+                                run_ids=[runs.make_run_id(prefix, s) for s in todo])
+        found.update(zip(todo, new, strict=True))
+    return [found[int(s)] for s in seeds]
+
+
+def _dec_for(cfg: Config, data: Processed, *, root, seed: int, tag: str, what: str,
+             prefix: str) -> runs.Run:  # fmt: skip
+    """The DEC run of one grid point and seed: found under ``root`` or pretrained."""
+    dec = _existing(root, kind="dec", tag=tag, seed=int(seed),
+                    labeled_fraction_cfg=cfg.data.labeled_fraction)  # fmt: skip
     if dec is None:
         _say(f"{what}, seed {seed}: DEC pretraining")
-        dec = pretrain_dec(cfg, data, root=root, tag=key["tag"],
-                           run_id=runs.make_run_id(f"{prefix}_dec", seed))  # fmt: skip
-    out = []
-    for init_run, name in ((None, "scratch"), (dec, "dec")):
-        run = _existing(root, kind="classifier", init=name, labels="labeled", **key)
-        if run is None:
-            _say(f"{what}, seed {seed}: classifier ({name})")
-            run = train_classifier(cfg, data, labels="labeled", init_run=init_run, root=root,
-                                   tag=key["tag"], run_id=runs.make_run_id(f"{prefix}_{name}",
-                                                                           seed))  # fmt: skip
-        out.append(run)
-    return out
+        dec = pretrain_dec(_variant_cfg(cfg, {"system.seed": int(seed)}), data, root=root,
+                           tag=tag, run_id=runs.make_run_id(f"{prefix}_dec", seed))  # fmt: skip
+    return dec
+
+
+def _scratch_and_dec(
+    cfg: Config, data: Processed, *, root, tag: str, seeds, what: str, prefix: str
+) -> list[runs.Run]:
+    """One grid point of the main comparison: DEC, then classifiers from scratch and from DEC.
+
+    Per seed a DEC run, then the classifiers on the labeled pool; each run is found under
+    ``root`` by tag, seed and labeled fraction, or trained (missing seeds together where
+    ``seeds_together``).
+
+    Returns:
+        The from-scratch runs of every seed, then the DEC-initialised ones.
+    """
+    frac = cfg.data.labeled_fraction
+    decs = {int(s): _dec_for(cfg, data, root=root, seed=s, tag=tag, what=what, prefix=prefix)
+            for s in seeds}  # fmt: skip
+    find = {"tag": tag, "labels": "labeled", "labeled_fraction_cfg": frac}
+    return [
+        *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "scratch"},
+                          what=f"{what} (scratch)", prefix=f"{prefix}_scratch"),
+        *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "dec"},
+                          what=f"{what} (dec)", prefix=f"{prefix}_dec", init_runs=decs),
+    ]  # fmt: skip
 
 
 def label_sweep(
@@ -361,12 +508,9 @@ def label_sweep(
         fcfg = _variant_cfg(cfg, {"data.labeled_fraction": float(frac)})
         data = prepare_data(fcfg.data)
         frac = fcfg.data.labeled_fraction
-        for seed in seeds:
-            scfg = _variant_cfg(fcfg, {"system.seed": int(seed)})
-            key = {"tag": tag, "seed": int(seed), "labeled_fraction_cfg": frac}
-            out += _scratch_and_dec(scfg, data, root=root, key=key,
-                                    what=f"[sweep] {100 * frac:g}% labels",
-                                    prefix=f"sweep{100 * frac:g}")  # fmt: skip
+        out += _scratch_and_dec(fcfg, data, root=root, tag=tag, seeds=seeds,
+                                what=f"[sweep] {100 * frac:g}% labels",
+                                prefix=f"sweep{100 * frac:g}")  # fmt: skip
     return out
 
 
@@ -387,31 +531,23 @@ def pretrain_ablation(
     if unknown:
         raise ValueError(f"variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
     out = []
-    for seed in seeds:
-        scfg = _variant_cfg(cfg, {"system.seed": int(seed)})
-        dec_runs: dict[str, runs.Run] = {}
-        for variant in variants:
-            changes = PRETRAIN_VARIANTS[variant]
-            source = "dec_semi" if variant == "ae" else variant
-            tag = f"pretrain:{variant}"
-            if changes is not None and source not in dec_runs:
-                dtag = f"pretrain:{source}"
-                dec = _existing(root, kind="dec", tag=dtag, seed=int(seed))
-                if dec is None:
-                    _say(f"[ablation] seed {seed}: DEC pretraining ({source})")
-                    dec = pretrain_dec(_variant_cfg(scfg, PRETRAIN_VARIANTS[source]), data,
-                                       root=root, tag=dtag,
-                                       run_id=runs.make_run_id(f"abl_{source}_dec", seed))
-                dec_runs[source] = dec
-            run = _existing(root, kind="classifier", tag=tag, seed=int(seed))
-            if run is None:
-                _say(f"[ablation] seed {seed}: classifier ({variant})")
-                run = train_classifier(
-                    scfg, data, labels="labeled", root=root, tag=tag,
-                    init_run=None if changes is None else dec_runs[source],
-                    init_checkpoint="stage1.pt" if variant == "ae" else "last.pt",
-                    run_id=runs.make_run_id(f"abl_{variant}", seed))
-            out.append(run)
+    dec_runs: dict[str, dict[int, runs.Run]] = {}
+    for variant in variants:
+        changes = PRETRAIN_VARIANTS[variant]
+        source = "dec_semi" if variant == "ae" else variant
+        if changes is not None and source not in dec_runs:
+            vcfg = _variant_cfg(cfg, PRETRAIN_VARIANTS[source])
+            dec_runs[source] = {
+                int(s): _dec_for(vcfg, data, root=root, seed=s, tag=f"pretrain:{source}",
+                                 what=f"[ablation] {source}", prefix=f"abl_{source}")
+                for s in seeds
+            }  # fmt: skip
+        out += _classifiers_for(
+            cfg, data, root=root, seeds=seeds, find={"tag": f"pretrain:{variant}"},
+            what=f"[ablation] {variant}", prefix=f"abl_{variant}",
+            init_runs=None if changes is None else dec_runs[source],
+            init_checkpoint="stage1.pt" if variant == "ae" else "last.pt",
+        )  # fmt: skip
     return out
 
 
@@ -435,16 +571,9 @@ def modality_ablation(
         mods = [_LETTER[ch] for ch in letters]
         mcfg = _variant_cfg(cfg, {"data.modalities": mods})
         data = prepare_data(mcfg.data)
-        for seed in seeds:
-            found = [r for r in runs.find_runs(root, kind="classifier", tag=tag, seed=int(seed))
-                     if r.metrics().get("modalities") == mcfg.data.modalities]
-            if found:
-                out.append(found[-1])
-                continue
-            _say(f"[modality] {letters}, seed {seed}: classifier (scratch)")
-            out.append(train_classifier(
-                _variant_cfg(mcfg, {"system.seed": int(seed)}), data, labels="labeled",
-                root=root, tag=tag, run_id=runs.make_run_id(f"mod_{letters}", seed)))
+        out += _classifiers_for(mcfg, data, root=root, seeds=seeds,
+                                find={"tag": tag, "modalities": mcfg.data.modalities},
+                                what=f"[modality] {letters}", prefix=f"mod_{letters}")
     return out
 
 
@@ -467,10 +596,7 @@ def protocol_comparison(
     for protocol in protocols:
         pcfg = _variant_cfg(cfg, {"data.protocol": protocol})
         data = prepare_data(pcfg.data)
-        tag = f"{tag_prefix}:{protocol}"
-        for seed in seeds:
-            scfg = _variant_cfg(pcfg, {"system.seed": int(seed)})
-            out += _scratch_and_dec(scfg, data, root=root, key={"tag": tag, "seed": int(seed)},
-                                    what=f"[protocol] {protocol}",
-                                    prefix=f"prot_{protocol}")  # fmt: skip
+        out += _scratch_and_dec(pcfg, data, root=root, tag=f"{tag_prefix}:{protocol}",
+                                seeds=seeds, what=f"[protocol] {protocol}",
+                                prefix=f"prot_{protocol}")  # fmt: skip
     return out

@@ -3,7 +3,9 @@
 Two seeds so that the intervals and paired tests are computed; a reduced grid (2 fractions,
 3 pretraining variants, 2 modality sets) and a narrow model on 10 steps (``--set``) keep it
 near 3 minutes on 2 CPU cores: this tests the mechanics, the full model is smoke-tested by
-``test_notebooks_smoke.py``.
+``test_notebooks_smoke.py``. ``system.seeds_together=always`` makes the grid train its two seeds in
+one vmapped loop (``auto`` would pick one after the other on a CPU), so that path runs end to
+end here too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def study(tmp_path_factory):
            "--variants", "none", "ae", "dec_semi", "--modality-sets", "T", "TAV",
            "--protocols", "paper", "standard",
            "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
-           "data.max_len=10"]
+           "data.max_len=10", "system.seeds_together=always"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return base
@@ -62,6 +64,8 @@ def test_sweep_outputs(study):
     full = [m for m in runs if m["kind"] == "classifier" and m["labeled_fraction_cfg"] == 1.0]
     assert full and all(m["protocol"] == "standard" and m["report_split"] == "test" for m in full)
     assert len({m["n_train"] for m in full}) == 1
+    clf = [m for m in runs if m["kind"] == "classifier"]
+    assert len(clf) == 8 and all(m["seeds_together"] == 2 for m in clf)  # 2 x 2 x 2 seeds
 
 
 def test_ablation_outputs(study):

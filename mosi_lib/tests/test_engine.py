@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -153,3 +155,78 @@ def test_dec_uses_only_labeled_training_labels(tiny_config, data, monkeypatch):
                    cfg_dec=tiny_config.dec, progress=False)
     # one stage-2 epoch visits every row once: exactly the labeled training rows are supervised
     assert seen["n"] == len(lab)
+
+
+# ---- seeds trained together (torch.func.vmap over stacked parameters)
+
+
+def _no_dropout_models(cfg, data, seeds):
+    cfg.model.dropout = cfg.model.enc_dropout = 0.0
+    out = []
+    for s in seeds:
+        torch.manual_seed(s)
+        out.append(models.build_classifier(cfg.model, data.dims, data.max_len))
+    return out
+
+
+def test_seeds_together_equal_seeds_alone_without_dropout(tiny_config, data):
+    """With dropout 0 nothing random is shared, so the batched loop must reproduce E solo runs:
+    same batch order per seed, same gradients, same Adam moments, same BatchNorm statistics.
+
+    Compared through the losses, not weight by weight: a few parameters get no gradient in
+    exact arithmetic (attention key biases; biases that the fusion BatchNorm cancels), and Adam
+    turns their rounding-level gradients into full-size steps of arbitrary sign. They do not
+    change the training loss, and move validation logits by ~1e-4 only.
+    """
+    seeds = [0, 1, 2]
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    kw = dict(train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"), epochs=4,
+              batch_size=32, lr=3e-3, weight_decay=1e-2, progress=False)  # fmt: skip
+    together = _no_dropout_models(tiny_config, data, seeds)
+    alone = [copy.deepcopy(m) for m in together]
+    res_t = engine.fit_classifier_seeds(together, dd, seeds=seeds, **kw)
+    for s, m_alone, m_together, r_t in zip(seeds, alone, together, res_t, strict=True):
+        r_a = engine.fit_classifier(m_alone, dd, seed=s, **kw)
+        for key, rtol in (("train_loss", 1e-5), ("val_loss", 1e-3)):
+            np.testing.assert_allclose([h[key] for h in r_t["history"]],
+                                       [h[key] for h in r_a["history"]], rtol=rtol, err_msg=key)
+        assert m_together.state_dict().keys() == m_alone.state_dict().keys()
+    # the seeds really are different models
+    assert not torch.equal(together[0].head[-1].weight, together[1].head[-1].weight)
+
+
+def test_seeds_together_checkpoint_resumes_alone(tiny_config, data):
+    """A seed's checkpoint from the batched loop (its slice of the Adam moments included)
+    continues under ``fit_classifier`` exactly as an uninterrupted solo run."""
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    kw = dict(train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"),
+              batch_size=32, lr=3e-3, weight_decay=0.0, progress=False)  # fmt: skip
+    together = _no_dropout_models(tiny_config, data, [3, 4])
+    solo = copy.deepcopy(together[1])
+    saved = {}
+
+    def keep(ev):
+        if ev.name == "epoch_end" and ev.epoch == 2:
+            saved.update(copy.deepcopy(ev.state))
+
+    engine.fit_classifier_seeds(together, dd, seeds=[3, 4], epochs=2, hooks=[[], [keep]], **kw)
+    resumed = copy.deepcopy(solo)
+    r_res = engine.fit_classifier(resumed, dd, seed=4, epochs=4, resume=saved, **kw)
+    r_solo = engine.fit_classifier(solo, dd, seed=4, epochs=4, **kw)
+    assert [h["epoch"] for h in r_res["history"]] == [1, 2, 3, 4]
+    for key, rtol in (("train_loss", 1e-5), ("val_loss", 1e-3)):
+        np.testing.assert_allclose([h[key] for h in r_res["history"]],
+                                   [h[key] for h in r_solo["history"]], rtol=rtol, err_msg=key)
+
+
+def test_seeds_together_reject_mismatched_inputs(tiny_config, data):
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    ms = _no_dropout_models(tiny_config, data, [0, 1])
+    kw = dict(train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"), epochs=1,
+              batch_size=32, lr=1e-3, weight_decay=0.0, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="one seed per model"):
+        engine.fit_classifier_seeds(ms, dd, seeds=[0], **kw)
+    tiny_config.model.latent_dim = 6
+    other = models.build_classifier(tiny_config.model, data.dims, data.max_len)
+    with pytest.raises(ValueError, match="one architecture"):
+        engine.fit_classifier_seeds([ms[0], other], dd, seeds=[0, 1], **kw)
