@@ -1,15 +1,20 @@
-"""Speed benchmark: ``python -m mosi_lib.bench [--epochs N] [--device auto]``.
+"""Speed benchmark: ``python -m mosi_lib.bench [--epochs N] [--device auto] [--seeds E]``.
 
-Times training epochs of the classifier and of DEC stage 2 in two ways, same model, same process:
+Table 1 (``--only loops``) times training epochs of the classifier and of DEC stage 2 in two
+ways, same model, same process:
 
 * ``resident``: the engine's way: every array on the device once, batches gathered by
   ``index_select`` (``engine.DeviceData`` + ``engine.minibatches``).
 * ``dataloader``: a plain ``torch.utils.data.DataLoader`` over a map-style dataset of host
   tensors (per-row ``__getitem__``, default collate, ``.to(device)`` per batch).
 
+Table 2 (``--only seeds``) times E classifier seeds (``--seeds``, default 5) trained one after
+the other with ``engine.fit_classifier`` against all E in one ``engine.fit_classifier_seeds``
+loop (``torch.func.vmap`` over stacked parameters), validation included (``time_seeds``).
+
 Data are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47 features): speed
-does not depend on the values. Prints a table of seconds per epoch, samples/s and the ratio
-(dataloader time / resident time; > 1 means the resident loop is faster).
+does not depend on the values. Prints seconds per epoch, samples/s and ratios (> 1 means the
+engine's way is faster).
 """
 
 from __future__ import annotations
