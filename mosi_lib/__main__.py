@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                     default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"])  # fmt: skip
     sp.add_argument("--modality-sets", nargs="*",
                     default=["T", "A", "V", "TA", "TV", "AV", "TAV"])  # fmt: skip
+    sp.add_argument("--modality-pretrain", default="best",
+                    help="pretraining of the modality ablation: best (highest mean validation "
+                    "accuracy in the pretraining ablation) or a variant, e.g. none")  # fmt: skip
     sp.add_argument("--protocol", choices=("standard", "paper"), default="standard",
                     help="protocol of the sweep and the ablations")  # fmt: skip
     sp.add_argument("--protocols", nargs="*", default=["paper", "standard"],
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, extra in (
             ("06_label_sweep", {"fractions": args.fractions}),
             ("07_ablations", {"variants": args.variants, "modality_sets": args.modality_sets,
+                              "modality_pretrain": args.modality_pretrain,
                               "protocols": args.protocols}),
         ):
             if args.only and name != args.only:

@@ -39,6 +39,7 @@ def _data_info(data: Processed) -> dict[str, Any]:
         "data_source": data.meta.get("source"),
         "synthetic": data.synthetic,
         "protocol": data.meta.get("protocol"),
+        "modalities": data.modalities,
         "data_key": data.meta.get("key") or data.meta.get("cache", {}).get("key"),
         "n_segments": len(data),
     }
@@ -303,7 +304,7 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
         "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
         "n_train": len(train_idx), "n_params": models.count_parameters(model),
         "seed": cfg.system.seed, "zero_policy": cfg.data.zero_policy,
-        "modalities": data.modalities, **_data_info(data), "best_epoch": res["best"]["epoch"],
+        **_data_info(data), "best_epoch": res["best"]["epoch"],
         "epochs": cfg.train.epochs, "train_seconds": seconds, "device": str(dd.device),
         "select_split": "valid", "report_split": data.report_split,
         "valid": evals["valid"], "test": evals["test"], "report": evals[data.report_split],
@@ -410,11 +411,6 @@ def _variant_cfg(cfg: Config, changes: dict[str, Any]) -> Config:
     return validate(apply_overrides(out, changes))
 
 
-def _existing(root, **match: Any) -> runs.Run | None:
-    found = runs.find_runs(root, **match)
-    return found[-1] if found else None
-
-
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -429,9 +425,7 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
     """
     found = {}
     for s in seeds:
-        hits = [r for r in runs.find_runs(root, kind="classifier", seed=int(s),
-                                          **{k: v for k, v in find.items() if k != "modalities"})
-                if "modalities" not in find or r.metrics().get("modalities") == find["modalities"]]
+        hits = runs.find_runs(root, kind="classifier", seed=int(s), **find)
         found[int(s)] = hits[-1] if hits else None
     todo = [s for s in found if found[s] is None]
     if todo:
@@ -447,9 +441,16 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
 
 def _dec_for(cfg: Config, data: Processed, *, root, seed: int, tag: str, what: str,
              prefix: str) -> runs.Run:  # fmt: skip
-    """The DEC run of one grid point and seed: found under ``root`` or pretrained."""
-    dec = _existing(root, kind="dec", tag=tag, seed=int(seed),
-                    labeled_fraction_cfg=cfg.data.labeled_fraction)  # fmt: skip
+    """The DEC run of one grid point and seed: found under ``root`` or pretrained.
+
+    A DEC run written before runs recorded ``modalities`` matches on the other keys alone:
+    studies made DEC runs on the configured modalities only then, under tags the modality
+    ablation does not use.
+    """
+    hits = [r for r in runs.find_runs(root, kind="dec", tag=tag, seed=int(seed),
+                                      labeled_fraction_cfg=cfg.data.labeled_fraction)
+            if r.metrics().get("modalities", data.modalities) == data.modalities]  # fmt: skip
+    dec = hits[-1] if hits else None
     if dec is None:
         _say(f"{what}, seed {seed}: DEC pretraining")
         dec = pretrain_dec(_variant_cfg(cfg, {"system.seed": int(seed)}), data, root=root,
@@ -552,29 +553,75 @@ def pretrain_ablation(
 
 
 def modality_ablation(
-    cfg: Config, *, sets=MODALITY_SETS, seeds, root, tag: str = "modality"
-) -> list[runs.Run]:
-    """Classifier from scratch on the labeled pool for each modality subset (T, A, V, TA, ...).
+    cfg: Config, *, sets=MODALITY_SETS, seeds, root, pretrain: str = "none",
+    tag: str = "modality",
+) -> list[runs.Run]:  # fmt: skip
+    """The classifier on each modality subset (T, A, V, TA, ...) with one pretraining variant.
 
-    The data are re-read for each subset (``data.modalities``); splits do not depend on the
-    modalities, so every subset sees the same rows.
+    ``pretrain`` is a ``PRETRAIN_VARIANTS`` name: ``none`` trains from scratch; a DEC variant
+    pretrains DEC on that subset's features (every segment, labels of the labeled pool) and
+    fine-tunes from it, exactly as in ``pretrain_ablation`` (``ae``: from the stage-1
+    checkpoint). The notebook passes the variant the pretraining ablation found best on the
+    validation split (``results.best_by_valid``). The data are re-read for each subset
+    (``data.modalities``); splits do not depend on the modalities, so every subset sees the
+    same rows. Runs are tagged ``<tag>:<pretrain>`` (classifiers) and ``<tag>:<DEC variant>``
+    (DEC runs).
 
     Returns:
         The classifier runs (found or trained).
     """
     from mosi_lib.preprocess import prepare_data
 
+    if pretrain not in PRETRAIN_VARIANTS:
+        raise ValueError(f"pretrain={pretrain!r}: expected one of {list(PRETRAIN_VARIANTS)}")
+    bad = [s for s in sets if not s or any(ch not in _LETTER for ch in s) or len(set(s)) < len(s)]
+    if bad:
+        raise ValueError(f"modality sets {bad}: expected distinct letters from 'TAV'")
+    source = "dec_semi" if pretrain == "ae" else pretrain
     out = []
     for letters in sets:
-        if not letters or any(ch not in _LETTER for ch in letters):
-            raise ValueError(f"modality set {letters!r}: expected letters from 'TAV'")
-        mods = [_LETTER[ch] for ch in letters]
-        mcfg = _variant_cfg(cfg, {"data.modalities": mods})
+        mcfg = _variant_cfg(cfg, {"data.modalities": [_LETTER[ch] for ch in letters]})
         data = prepare_data(mcfg.data)
+        decs = None
+        if PRETRAIN_VARIANTS[pretrain] is not None:
+            vcfg = _variant_cfg(mcfg, PRETRAIN_VARIANTS[source])
+            decs = {int(s): _dec_for(vcfg, data, root=root, seed=s, tag=f"{tag}:{source}",
+                                     what=f"[modality] {letters}", prefix=f"mod_{letters}")
+                    for s in seeds}  # fmt: skip
         out += _classifiers_for(mcfg, data, root=root, seeds=seeds,
-                                find={"tag": tag, "modalities": mcfg.data.modalities},
-                                what=f"[modality] {letters}", prefix=f"mod_{letters}")
+                                find={"tag": f"{tag}:{pretrain}", "modalities": data.modalities},
+                                what=f"[modality] {letters} ({pretrain})",
+                                prefix=f"mod_{letters}_{pretrain}", init_runs=decs,
+                                init_checkpoint="stage1.pt" if pretrain == "ae" else "last.pt")
     return out
+
+
+def best_pretrain(choice: str, cfg: Config, root):
+    """Resolve the modality ablation's pretraining variant.
+
+    ``choice`` is a ``PRETRAIN_VARIANTS`` name (returned as is) or ``best``: the variant of the
+    pretraining ablation under ``root`` with the highest mean validation accuracy
+    (``valid_acc_<zero_policy>``, seeds common to all variants; a tie goes to ``none``), via
+    ``results.best_by_valid``. The test fold is never read.
+
+    Returns:
+        ``(variant, table)``: the table ranks the variants (None when ``choice`` is explicit).
+    """
+    from mosi_lib import results
+
+    if choice != "best":
+        if choice not in PRETRAIN_VARIANTS:
+            raise ValueError(f"modality pretraining {choice!r}: expected 'best' or one of "
+                             f"{list(PRETRAIN_VARIANTS)}")  # fmt: skip
+        return choice, None
+    df = results.collect_runs(root)
+    pre = df[df["tag"].str.startswith("pretrain:")]
+    if pre.empty:
+        raise ValueError(f"modality pretraining 'best': no pretraining-ablation run under {root}; "
+                         "run the pretraining ablation first or name a variant")  # fmt: skip
+    best, table = results.best_by_valid(pre, by="tag", metric=f"valid_acc_{cfg.data.zero_policy}",
+                                        prefer="pretrain:none")  # fmt: skip
+    return best.removeprefix("pretrain:"), table
 
 
 def protocol_comparison(

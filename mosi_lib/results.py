@@ -60,7 +60,7 @@ RUN_COLUMNS = [
     "run_id", "variant", "init", "labels", "labeled_fraction", "acc_has0", "f1_has0", "acc_non0",
     "f1_non0", "majority_acc_has0", "majority_acc_non0", "n_params", "seed", "data_source",
     "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch", "tag",
-    "modalities",
+    "modalities", "valid_acc_has0", "valid_acc_non0",
 ]  # fmt: skip
 
 # ----------------------------------------------------------------------------- runs
@@ -101,7 +101,9 @@ def collect_runs(root: str | Path | None = None) -> pd.DataFrame:
 
     Returns:
         DataFrame with ``RUN_COLUMNS`` (accuracies as fractions in [0, 1], from
-        ``metrics["report"]``, i.e. the report split of the best checkpoint), sorted by run id.
+        ``metrics["report"]``, i.e. the report split of the best checkpoint; ``valid_acc_*``
+        from ``metrics["valid"]``, the split the checkpoint was selected on, for choices that
+        must not look at the test fold), sorted by run id.
         Empty (with the columns) when there is no finished classifier run.
 
     Raises:
@@ -126,6 +128,9 @@ def collect_runs(root: str | Path | None = None) -> pd.DataFrame:
             row[k] = _field(m, k, file)
         row["tag"] = m.get("tag") or ""  # optional: experiment label ("" = main study)
         row["modalities"] = "+".join(m.get("modalities") or [])
+        val = m.get("valid") or {}
+        for k in ("acc_has0", "acc_non0"):
+            row[f"valid_{k}"] = np.nan if val.get(k) is None else float(val[k])
         rows.append(row)
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -487,3 +492,45 @@ def paired_vs(
             rows.append({"variant": variant, "reference": reference,
                          "synthetic": bool(g["synthetic"].any()), **row})  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
+
+
+def best_by_valid(
+    runs_df: pd.DataFrame, *, by: str, metric: str = "valid_acc_has0", prefer: str | None = None
+) -> tuple[str, pd.DataFrame]:
+    """The group of ``by`` with the highest mean *validation* accuracy over common seeds.
+
+    Used to pick "the best configuration" (e.g. the pretraining variant the modality ablation
+    uses) without looking at the test fold: the choice reads only the split the checkpoints
+    were already selected on. Means are taken over the seeds every group has, so a group with
+    an extra lucky seed does not win by it. A tie (equal means) goes to ``prefer`` when it is
+    among the tied groups, else to the first in sort order.
+
+    Args:
+        runs_df: ``collect_runs`` rows of one experiment.
+        by: column naming the groups (e.g. ``tag``).
+        metric: a ``valid_acc_*`` column.
+        prefer: tie-break (e.g. the simpler ``pretrain:none``).
+
+    Returns:
+        ``(best group, table)``: the table has one row per group (``by``, ``n``, ``seeds``,
+        ``mean`` in %), best first.
+
+    Raises:
+        ValueError: unknown column, no runs, or no seed shared by all groups.
+    """
+    for col in (by, metric, "seed"):
+        if col not in runs_df.columns:
+            raise ValueError(f"runs_df has no column {col!r}; expected collect_runs output")
+    df = runs_df.dropna(subset=[metric])
+    if df.empty:
+        raise ValueError(f"no run with a {metric!r} value to choose from")
+    groups = {k: _latest_per_seed(g)[metric] for k, g in df.groupby(by, sort=True)}
+    common = sorted(set.intersection(*(set(v.index) for v in groups.values())))
+    if not common:
+        raise ValueError(f"groups of {by!r} share no seed: {sorted(groups)}")
+    rows = [{by: k, "n": len(common), "seeds": ",".join(map(str, common)),
+             "mean": float(v.loc[common].mean()) * 100} for k, v in groups.items()]  # fmt: skip
+    table = pd.DataFrame(rows).sort_values("mean", ascending=False, kind="stable")
+    top = table[table["mean"] == table["mean"].iloc[0]][by].tolist()
+    best = prefer if prefer in top else top[0]
+    return best, table.reset_index(drop=True)

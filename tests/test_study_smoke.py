@@ -1,11 +1,11 @@
 """Smoke test of ``python -m mosi_lib study`` (06_label_sweep, 07_ablations) with tiny epochs.
 
 Two seeds so that the intervals and paired tests are computed; a reduced grid (2 fractions,
-3 pretraining variants, 2 modality sets) and a narrow model on 10 steps (``--set``) keep it
-near 3 minutes on 2 CPU cores: this tests the mechanics, the full model is smoke-tested by
-``test_notebooks_smoke.py``. ``system.seeds_together=always`` makes the grid train its two seeds in
-one vmapped loop (``auto`` would pick one after the other on a CPU), so that path runs end to
-end here too.
+3 pretraining variants, 2 modality sets with DEC pretraining on each subset) and a narrow
+model on 10 steps (``--set``) keep it near 75 s on 2 CPU cores: this tests the mechanics, the
+full model is smoke-tested by ``test_notebooks_smoke.py``. ``system.seeds_together=always``
+makes the grid train its two seeds in one vmapped loop (``auto`` would pick one after the
+other on a CPU), so that path runs end to end here too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def study(tmp_path_factory):
     cmd = [sys.executable, "-m", "mosi_lib", "study", "--smoke", "--run-id", "s",
            "--seeds", "0", "1", "--fractions", "0.2", "1.0",
            "--variants", "none", "ae", "dec_semi", "--modality-sets", "T", "TAV",
+           "--modality-pretrain", "dec_semi",
            "--protocols", "paper", "standard",
            "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
            "data.max_len=10", "system.seeds_together=always"]
@@ -77,6 +78,16 @@ def test_ablation_outputs(study):
     assert (paired["reference"] == "pretrain:none").all() and (paired["n"] == 2).all()
     mod = pd.read_csv(fig / "07_modality_ablation.csv")
     assert sorted(mod["modalities"]) == ["text", "text+audio+visual"]
+    assert set(mod["tag"]) == {"modality:dec_semi"} and (mod["n"] == 2).all()
+    # each subset's classifiers start from a DEC pretrained on that subset's features alone
+    found = [json.loads(p.read_text()) for p in (study / "runs" / "s-ablations").glob(
+        "*/metrics.json")]
+    decs = {m["run_id"]: m for m in found if m["kind"] == "dec"}
+    mod_clf = [m for m in found if m["kind"] == "classifier" and m["tag"] == "modality:dec_semi"]
+    assert len(mod_clf) == 4
+    for m in mod_clf:
+        dec = decs[m["transfer"]["dec_run"]]
+        assert dec["tag"] == "modality:dec_semi" and dec["modalities"] == m["modalities"]
     # autoencoder-only runs start from the stage-1 checkpoint of the paper's DEC run
     for p in (study / "runs" / "s-ablations").glob("*/metrics.json"):
         m = json.loads(p.read_text())

@@ -41,9 +41,35 @@ def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
                                       variants=["bogus"])
 
 
-def test_modality_set_letters_checked(tiny_config, tmp_path):
-    with pytest.raises(ValueError, match="TAV"):
-        experiments.modality_ablation(tiny_config, sets=["TX"], seeds=[0], root=tmp_path)
+def test_modality_set_letters_and_pretrain_checked(tiny_config, tmp_path):
+    for bad in (["TX"], ["TT"], [""]):
+        with pytest.raises(ValueError, match="TAV"):
+            experiments.modality_ablation(tiny_config, sets=bad, seeds=[0], root=tmp_path)
+    with pytest.raises(ValueError, match="pretrain='dec'"):
+        experiments.modality_ablation(tiny_config, sets=["T"], seeds=[0], root=tmp_path,
+                                      pretrain="dec")  # fmt: skip
+
+
+def test_best_pretrain_reads_validation_of_the_ablation(tiny_config, tmp_path):
+    from mosi_lib.tests.test_results import _classifier_metrics, _report, _write
+
+    assert experiments.best_pretrain("dec_semi", tiny_config, tmp_path) == ("dec_semi", None)
+    with pytest.raises(ValueError, match="'best' or one of"):
+        experiments.best_pretrain("dec", tiny_config, tmp_path)
+    with pytest.raises(ValueError, match="no pretraining-ablation run"):
+        experiments.best_pretrain("best", tiny_config, tmp_path)
+    # dec_semi wins on validation, none on test: the choice follows validation
+    for seed in (0, 1):
+        for variant, val, test in (("none", 0.70, 0.90), ("dec_semi", 0.75, 0.60)):
+            _write(tmp_path, f"{variant}_{seed}", _classifier_metrics(
+                seed, tag=f"pretrain:{variant}", valid=_report(acc_has0=val),
+                report=_report(acc_has0=test)))  # fmt: skip
+    _write(tmp_path, "other_0", _classifier_metrics(0, tag="modality:none",
+                                                    valid=_report(acc_has0=0.99)))  # fmt: skip
+    best, table = experiments.best_pretrain("best", tiny_config, tmp_path)
+    assert best == "dec_semi"
+    assert table["tag"].tolist() == ["pretrain:dec_semi", "pretrain:none"]
+    np.testing.assert_allclose(table["mean"], [75.0, 70.0])
 
 
 def _df(rows):

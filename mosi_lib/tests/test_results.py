@@ -96,6 +96,15 @@ def test_collect_runs_reads_finished_classifier_runs(tmp_path):
     assert (first["report_split"], first["zero_policy"], first["epochs"]) == ("valid", "has0", 2)
     assert first["majority_acc_has0"] == 0.55 and first["best_epoch"] == 1
     assert df.iloc[0]["labeled_fraction"] == 1.0 and df.iloc[0]["init"] == "dec"
+    # the selection split's accuracy travels along (for choices that must not read test)
+    np.testing.assert_allclose(ours["valid_acc_has0"], [0.7] * 3)
+    np.testing.assert_allclose(ours["valid_acc_non0"], [0.71] * 3)
+
+
+def test_collect_runs_valid_columns_are_nan_without_valid_split(tmp_path):
+    _write(tmp_path, "r0", _classifier_metrics(0, valid=None))
+    df = results.collect_runs(tmp_path)
+    assert np.isnan(df["valid_acc_has0"].iloc[0]) and df["acc_has0"].iloc[0] == 0.7
 
 
 def test_collect_runs_default_root_and_empty(tmp_path):
@@ -321,3 +330,46 @@ def test_dec_summary_bad_metrics(tmp_path):
     _write(tmp_path / "b", "nosizes", m, kind="dec")
     with pytest.raises(ValueError, match=r"nosizes/metrics.json: field 'cluster_sizes'"):
         results.dec_summary(tmp_path / "b")
+
+
+# ----------------------------------------------------------------------------- best by valid
+
+
+def _valid_runs(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:
+    """(tag, seed, valid accuracy, test accuracy) rows as ``collect_runs`` output."""
+    return _runs_df([{"run_id": f"{tag}_{seed}", "tag": tag, "seed": seed,
+                      "valid_acc_has0": val, "acc_has0": test}
+                     for tag, seed, val, test in rows])  # fmt: skip
+
+
+def test_best_by_valid_uses_validation_and_common_seeds():
+    df = _valid_runs([
+        ("a", 0, 0.70, 0.90), ("a", 1, 0.72, 0.90), ("a", 2, 0.99, 0.90),  # seed 2 only in a
+        ("b", 0, 0.80, 0.50), ("b", 1, 0.78, 0.50),
+    ])  # fmt: skip
+    best, table = results.best_by_valid(df, by="tag")
+    # over the common seeds 0 and 1: a 71.0, b 79.0; with seed 2, a would be 80.33 and win,
+    # and on the test column a would win too: neither may decide
+    assert best == "b"
+    assert table["tag"].tolist() == ["b", "a"] and (table["n"] == 2).all()
+    np.testing.assert_allclose(table["mean"], [79.0, 71.0])
+    assert table["seeds"].tolist() == ["0,1", "0,1"]
+
+
+def test_best_by_valid_ties_and_latest_run_per_seed():
+    df = _valid_runs([("b", 0, 0.79, 0.5), ("c", 0, 0.50, 0.5), ("c", 0, 0.79, 0.5),
+                      ("d", 0, 0.60, 0.9)])  # fmt: skip
+    df.loc[[1, 2], "run_id"] = ["c_0a", "c_0b"]  # c ran seed 0 twice; the later (0.79) counts
+    assert results.best_by_valid(df, by="tag")[0] == "b"  # tie: first in sort order
+    assert results.best_by_valid(df, by="tag", prefer="c")[0] == "c"
+    assert results.best_by_valid(df, by="tag", prefer="d")[0] == "b"  # d is not tied
+
+
+def test_best_by_valid_errors():
+    df = _valid_runs([("a", 0, 0.7, 0.7), ("b", 1, 0.8, 0.8)])
+    with pytest.raises(ValueError, match="share no seed"):
+        results.best_by_valid(df, by="tag")
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        results.best_by_valid(df, by="nope")
+    with pytest.raises(ValueError, match="no run with a 'valid_acc_non0' value"):
+        results.best_by_valid(df, by="tag", metric="valid_acc_non0")
