@@ -10,7 +10,8 @@ ways, same model, same process:
 
 Table 2 (``--only seeds``) times E classifier seeds (``--seeds``, default 5) trained one after
 the other with ``engine.fit_classifier`` against all E in one ``engine.fit_classifier_seeds``
-loop (``torch.func.vmap`` over stacked parameters), validation included (``time_seeds``).
+loop (``torch.func.vmap`` over stacked parameters) and against the seeds shared out over
+``--workers`` processes (``system.seed_workers``), validation included (``time_seeds``).
 
 Data are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47 features): speed
 does not depend on the values. Prints seconds per epoch, samples/s and ratios (> 1 means the
@@ -140,48 +141,87 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
     return float(np.median(times))
 
 
+_SEEDS: dict = {}  # a seeds-table process's setup: device, data, config, amp
+
+
+def _seeds_setup(device, amp: bool, data, cfg: Config, threads: int | None = None) -> None:
+    """Store what ``_fit_seeds`` needs (in this process, or in a worker as its initializer)."""
+    from types import SimpleNamespace
+
+    if threads:
+        torch.set_num_threads(threads)
+    x, masks, y = data
+    scores = torch.where(y > 0, 1.0, -1.0)
+    n_train = int(0.8 * len(y))
+    _SEEDS.update(
+        device=device, cfg=cfg, dims={m: v.shape[2] for m, v in x.items()}, t=x["text"].shape[1],
+        dd=engine.DeviceData(SimpleNamespace(x=x, masks=masks, labels=scores), device),
+        kw=dict(train_idx=np.arange(n_train), val_idx=np.arange(n_train, len(y)),
+                batch_size=cfg.train.batch_size, lr=cfg.train.lr,
+                weight_decay=cfg.train.weight_decay, amp=amp, progress=False),
+    )  # fmt: skip
+
+
+def _build(seed: int):
+    torch.manual_seed(seed)
+    return models.build_classifier(_SEEDS["cfg"].model, _SEEDS["dims"], _SEEDS["t"]).to(
+        _SEEDS["device"])
+
+
+def _fit_seeds(seeds: list[int], n_epochs: int, together: bool) -> None:
+    """Train classifiers for ``seeds``: one by one (``fit_classifier``) or in one vmapped loop."""
+    ms = [_build(s) for s in seeds]
+    if together:
+        engine.fit_classifier_seeds(ms, _SEEDS["dd"], seeds=seeds, epochs=n_epochs, **_SEEDS["kw"])
+    else:
+        for s, m in zip(seeds, ms, strict=True):
+            engine.fit_classifier(m, _SEEDS["dd"], seed=s, epochs=n_epochs, **_SEEDS["kw"])
+    _sync(_SEEDS["device"])
+
+
 def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
-               cfg: Config) -> float:  # fmt: skip
+               cfg: Config, workers: int = 2) -> float:  # fmt: skip
     """Seconds per epoch for ``n_seeds`` classifiers (all seeds together), with validation.
 
     ``sequential``: ``engine.fit_classifier`` once per seed, one after the other (what a loop
     over seeds costs). ``together``: one ``engine.fit_classifier_seeds`` call (vmap over the
-    stacked parameters). Both use the study's 80/20 train/validation split of the rows and
-    time ``epochs`` epochs after a one-epoch warm-up call.
+    stacked parameters). ``processes``: the seeds spread over ``workers`` spawned processes
+    with ``experiments.worker_threads(workers)`` torch threads each, one after the other
+    inside a worker (``system.seed_workers``); the pool is started and warmed up before the
+    clock starts, as a grid point's pool is reused over hundreds of epochs. All use the
+    study's 80/20 train/validation split of the rows and time ``epochs`` epochs after a
+    one-epoch warm-up call.
     """
-    from types import SimpleNamespace
+    seeds = list(range(n_seeds))
+    if mode in ("sequential", "together"):
+        _seeds_setup(device, amp, data, cfg)
 
-    x, masks, y = data
-    dims = {m: v.shape[2] for m, v in x.items()}
-    scores = torch.where(y > 0, 1.0, -1.0)
-    dd = engine.DeviceData(SimpleNamespace(x=x, masks=masks, labels=scores), device)
-    n_train = int(0.8 * len(y))
-    kw = dict(train_idx=np.arange(n_train), val_idx=np.arange(n_train, len(y)),
-              batch_size=cfg.train.batch_size, lr=cfg.train.lr,
-              weight_decay=cfg.train.weight_decay, amp=amp, progress=False)  # fmt: skip
+        def run(n_epochs):
+            t0 = time.perf_counter()
+            _fit_seeds(seeds, n_epochs, mode == "together")
+            return time.perf_counter() - t0
 
-    def build():
-        out = []
-        for s in range(n_seeds):
-            torch.manual_seed(s)
-            out.append(models.build_classifier(cfg.model, dims, x["text"].shape[1]).to(device))
-        return out
+        run(1)  # warm-up: kernels, allocator, vmap tracing
+        return run(epochs) / epochs
+    if mode != "processes":
+        raise ValueError(f"mode={mode!r}: expected sequential, together or processes")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    def run(n_epochs):
-        ms = build()
-        _sync(device)
-        t0 = time.perf_counter()
-        if mode == "sequential":
-            for s, m in enumerate(ms):
-                engine.fit_classifier(m, dd, seed=s, epochs=n_epochs, **kw)
-        else:
-            engine.fit_classifier_seeds(ms, dd, seeds=list(range(n_seeds)), epochs=n_epochs,
-                                        **kw)  # fmt: skip
-        _sync(device)
-        return time.perf_counter() - t0
+    from mosi_lib.experiments import worker_threads
 
-    run(1)  # warm-up: kernels, allocator, vmap tracing
-    return run(epochs) / epochs
+    shares = [seeds[i::workers] for i in range(workers) if seeds[i::workers]]
+    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_seeds_setup,
+                             initargs=(device, amp, data, cfg, worker_threads(workers))) as pool:
+        def run(n_epochs):
+            t0 = time.perf_counter()
+            for f in [pool.submit(_fit_seeds, share, n_epochs, False) for share in shares]:
+                f.result()
+            return time.perf_counter() - t0
+
+        run(1)  # warm-up: process start, imports, kernels
+        return run(epochs) / epochs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -193,9 +233,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=2199, help="segments (CMU-MOSI: 2199)")
     ap.add_argument("--seeds", type=int, default=5,
                     help="classifiers trained in the seeds table (0: skip that table)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="worker processes of the seeds table's 'processes' row (default: one "
+                    "per seed, as system.seed_workers auto on a CPU)")  # fmt: skip
     ap.add_argument("--only", choices=("loops", "seeds"), default=None,
                     help="print one table only")
     args = ap.parse_args(argv)
+    args.workers = args.workers or max(1, min(args.seeds, 8))
     device = engine.select_device(args.device)
     cfg = Config()
     amp = cfg.system.amp and device.type == "cuda"
@@ -203,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
     print(f"device: {device} ({name}), torch {torch.__version__}, threads "
           f"{torch.get_num_threads()}, amp {amp}, N={args.n}, batch {cfg.train.batch_size}, "
-          f"median of {args.epochs} epochs")  # fmt: skip
+          f"{args.epochs} timed epochs per cell (loops: median, seeds: mean)")  # fmt: skip
     if args.only != "seeds":
         _loops_table(args, device, amp, data, cfg)
     if args.only != "loops" and args.seeds:
@@ -216,10 +260,11 @@ def _seeds_table(args, device, amp, data, cfg) -> None:
     print("| seeds | loop | s/epoch (all seeds) | s/epoch per seed | speed-up vs sequential |")
     print("|---|---|---|---|---|")
     res = {}
-    for mode in ("sequential", "together"):
+    for mode in ("sequential", "together", "processes"):
         res[mode] = time_seeds(mode, n_seeds=args.seeds, epochs=args.epochs, device=device,
-                               amp=amp, data=data, cfg=cfg)  # fmt: skip
-        print(f"| {args.seeds} | {mode} | {res[mode]:.3f} | {res[mode] / args.seeds:.3f} | "
+                               amp=amp, data=data, cfg=cfg, workers=args.workers)  # fmt: skip
+        label = f"{args.workers} processes" if mode == "processes" else mode
+        print(f"| {args.seeds} | {label} | {res[mode]:.3f} | {res[mode] / args.seeds:.3f} | "
               f"{res['sequential'] / res[mode]:.2f}x |", flush=True)  # fmt: skip
 
 

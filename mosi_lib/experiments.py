@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from typing import Any
 
@@ -115,12 +116,12 @@ def train_classifier(
     Returns:
         The finished ``Run`` (``metrics.json`` written).
     """
+    train_idx = data.train_rows(labels, cfg.data.zero_policy)  # bad labels: no run folder
     device, dd = _setup(cfg, data)
     model, transfer = _build_classifier(cfg, data, init_run, init_checkpoint)
     model.to(device)
     run = _classifier_run(cfg, data, labels=labels, init_run=init_run, transfer=transfer,
                           run_id=run_id, root=root, tag=tag, extra=extra)  # fmt: skip
-    train_idx = data.train_rows(labels, cfg.data.zero_policy)
     return _fit_and_report(cfg, data, dd, model, run, train_idx, init=_init_name(init_run),
                            labels=labels, transfer=transfer, tag=tag)  # fmt: skip
 
@@ -172,6 +173,81 @@ def seeds_together(cfg: Config, n_seeds: int, device: torch.device | None = None
     return device.type != "cpu"
 
 
+# ----------------------------------------------------------------------------- worker processes
+
+_WORKER: dict[str, Any] = {}  # per worker process: the data set and the torch thread count
+
+
+MAX_AUTO_WORKERS = 8
+"""``system.seed_workers=0`` (auto) starts at most this many processes (memory: each holds the
+data set and a torch runtime, about 0.5 GB for CMU-MOSI's shape)."""
+
+
+def seed_workers(cfg: Config, n_jobs: int, device: torch.device | None = None) -> int:
+    """Worker processes for ``n_jobs`` independent seed runs (1: run them in this process).
+
+    ``system.seed_workers`` > 0 is taken as is (capped at ``n_jobs``); 0 (auto) gives one
+    process per job, at most ``MAX_AUTO_WORKERS``, on a CPU, and 1 on a GPU/MPS device (one
+    device: seeds train together there, ``seeds_together``).
+    """
+    if n_jobs < 2:
+        return 1
+    n = cfg.system.seed_workers
+    if n == 0:
+        device = device or engine.select_device(cfg.system.device)
+        n = min(n_jobs, MAX_AUTO_WORKERS) if device.type == "cpu" else 1
+    return max(1, min(n, n_jobs))
+
+
+def worker_threads(workers: int) -> int:
+    """Torch threads per worker: the CPU cores shared out (at least one)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _worker_init(data: Processed, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(data=data, threads=threads)
+
+
+def _worker_job(kind: str, cfg_dict: dict[str, Any], kwargs: dict[str, Any]) -> str:
+    """One seed's run inside a worker: ``pretrain_dec`` or ``train_classifier``; its folder."""
+    cfg = config_from_dict(cfg_dict)
+    cfg.system.num_threads = _WORKER["threads"]
+    cfg.system.progress = False  # bars of parallel workers would interleave
+    fn = {"dec": pretrain_dec, "classifier": train_classifier}[kind]
+    return str(fn(cfg, _WORKER["data"], **kwargs).path)
+
+
+def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Processed,
+               workers: int) -> list[runs.Run]:  # fmt: skip
+    """Run independent ``pretrain_dec`` / ``train_classifier`` calls in worker processes.
+
+    ``min(workers, len(jobs))`` processes (``spawn``: safe under Jupyter and with threads),
+    each with ``worker_threads`` torch threads; the data set is sent once per worker. A run
+    trained in a worker equals one trained in this process up to the rounding of its thread
+    count. An exception in a job is raised here.
+
+    Args:
+        kind: ``dec`` or ``classifier``.
+        jobs: ``(cfg, kwargs)`` per run; kwargs as the function's (``root`` and ``init_run`` as
+            paths or ``Run``).
+
+    Returns:
+        The finished runs, in job order.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if kind not in ("dec", "classifier"):
+        raise ValueError(f"kind={kind!r}: expected 'dec' or 'classifier'")
+    workers = max(1, min(int(workers), len(jobs)))
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(data, worker_threads(workers))) as pool:  # fmt: skip
+        futures = [pool.submit(_worker_job, kind, c.to_dict(), kw) for c, kw in jobs]
+        return [runs.load_run(f.result()) for f in futures]
+
+
 def train_classifiers(
     cfg: Config,
     data: Processed,
@@ -192,7 +268,8 @@ def train_classifiers(
     folders as one by one; dropout masks come from one shared stream, so runs are equivalent,
     not bit-identical, to solo runs (``metrics.json`` records ``seeds_together``; each run's
     ``train_seconds`` is the loop's time divided by the number of seeds). Otherwise the
-    seeds run one after the other through ``train_classifier``.
+    seeds run through ``train_classifier``, one after the other or in worker processes
+    (``seed_workers``, ``in_workers``).
 
     Args:
         seeds: training seeds.
@@ -212,10 +289,16 @@ def train_classifiers(
     cfgs = [_variant_cfg(cfg, {"system.seed": s}) for s in seeds]
     device = engine.select_device(cfg.system.device)
     if not seeds_together(cfg, len(seeds), device):
-        return [train_classifier(c, data, labels=labels, init_run=ir,
-                                 init_checkpoint=init_checkpoint, run_id=rid, root=root, tag=tag,
-                                 extra=extra)  # fmt: skip
-                for c, ir, rid in zip(cfgs, init_runs, run_ids, strict=True)]
+        kws = [dict(labels=labels, init_run=ir, init_checkpoint=init_checkpoint, run_id=rid,
+                    root=root, tag=tag, extra=extra)
+               for ir, rid in zip(init_runs, run_ids, strict=True)]  # fmt: skip
+        workers = seed_workers(cfg, len(seeds), device)
+        if workers > 1:
+            extra = {**(extra or {}), "seed_workers": workers}
+            return in_workers("classifier", [(c, {**kw, "extra": extra})
+                                             for c, kw in zip(cfgs, kws, strict=True)],
+                              data, workers)  # fmt: skip
+        return [train_classifier(c, data, **kw) for c, kw in zip(cfgs, kws, strict=True)]
     _, dd = _setup(cfg, data)
     models_, transfers, runs_ = [], [], []
     for c, ir, rid in zip(cfgs, init_runs, run_ids, strict=True):
@@ -439,23 +522,38 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
     return [found[int(s)] for s in seeds]
 
 
-def _dec_for(cfg: Config, data: Processed, *, root, seed: int, tag: str, what: str,
-             prefix: str) -> runs.Run:  # fmt: skip
-    """The DEC run of one grid point and seed: found under ``root`` or pretrained.
+def _decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
+              prefix: str) -> dict[int, runs.Run]:  # fmt: skip
+    """The DEC runs of one grid point, one per seed: found under ``root`` or pretrained.
 
+    Missing seeds pretrain one after the other, or in worker processes (``seed_workers``).
     A DEC run written before runs recorded ``modalities`` matches on the other keys alone:
     studies made DEC runs on the configured modalities only then, under tags the modality
     ablation does not use.
     """
-    hits = [r for r in runs.find_runs(root, kind="dec", tag=tag, seed=int(seed),
-                                      labeled_fraction_cfg=cfg.data.labeled_fraction)
-            if r.metrics().get("modalities", data.modalities) == data.modalities]  # fmt: skip
-    dec = hits[-1] if hits else None
-    if dec is None:
-        _say(f"{what}, seed {seed}: DEC pretraining")
-        dec = pretrain_dec(_variant_cfg(cfg, {"system.seed": int(seed)}), data, root=root,
-                           tag=tag, run_id=runs.make_run_id(f"{prefix}_dec", seed))  # fmt: skip
-    return dec
+    found: dict[int, runs.Run | None] = {}
+    for s in map(int, seeds):
+        hits = [r for r in runs.find_runs(root, kind="dec", tag=tag, seed=s,
+                                          labeled_fraction_cfg=cfg.data.labeled_fraction)
+                if r.metrics().get("modalities", data.modalities) == data.modalities]  # fmt: skip
+        found[s] = hits[-1] if hits else None
+    todo = [s for s, r in found.items() if r is None]
+    if not todo:
+        return found
+    _say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
+         "DEC pretraining")  # fmt: skip
+    jobs = [(_variant_cfg(cfg, {"system.seed": s}),
+             dict(root=root, tag=tag, run_id=runs.make_run_id(f"{prefix}_dec", s)))
+            for s in todo]  # fmt: skip
+    workers = seed_workers(cfg, len(todo))
+    if workers > 1:
+        for (_, kw) in jobs:
+            kw["extra"] = {"seed_workers": workers}
+        new = in_workers("dec", jobs, data, workers)
+    else:
+        new = [pretrain_dec(c, data, **kw) for c, kw in jobs]
+    found.update(zip(todo, new, strict=True))
+    return found
 
 
 def _scratch_and_dec(
@@ -465,14 +563,13 @@ def _scratch_and_dec(
 
     Per seed a DEC run, then the classifiers on the labeled pool; each run is found under
     ``root`` by tag, seed and labeled fraction, or trained (missing seeds together where
-    ``seeds_together``).
+    ``seeds_together``, else in worker processes where ``seed_workers``).
 
     Returns:
         The from-scratch runs of every seed, then the DEC-initialised ones.
     """
     frac = cfg.data.labeled_fraction
-    decs = {int(s): _dec_for(cfg, data, root=root, seed=s, tag=tag, what=what, prefix=prefix)
-            for s in seeds}  # fmt: skip
+    decs = _decs_for(cfg, data, root=root, seeds=seeds, tag=tag, what=what, prefix=prefix)
     find = {"tag": tag, "labels": "labeled", "labeled_fraction_cfg": frac}
     return [
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "scratch"},
@@ -538,11 +635,9 @@ def pretrain_ablation(
         source = "dec_semi" if variant == "ae" else variant
         if changes is not None and source not in dec_runs:
             vcfg = _variant_cfg(cfg, PRETRAIN_VARIANTS[source])
-            dec_runs[source] = {
-                int(s): _dec_for(vcfg, data, root=root, seed=s, tag=f"pretrain:{source}",
-                                 what=f"[ablation] {source}", prefix=f"abl_{source}")
-                for s in seeds
-            }  # fmt: skip
+            dec_runs[source] = _decs_for(vcfg, data, root=root, seeds=seeds,
+                                         tag=f"pretrain:{source}", what=f"[ablation] {source}",
+                                         prefix=f"abl_{source}")  # fmt: skip
         out += _classifiers_for(
             cfg, data, root=root, seeds=seeds, find={"tag": f"pretrain:{variant}"},
             what=f"[ablation] {variant}", prefix=f"abl_{variant}",
@@ -585,9 +680,8 @@ def modality_ablation(
         decs = None
         if PRETRAIN_VARIANTS[pretrain] is not None:
             vcfg = _variant_cfg(mcfg, PRETRAIN_VARIANTS[source])
-            decs = {int(s): _dec_for(vcfg, data, root=root, seed=s, tag=f"{tag}:{source}",
-                                     what=f"[modality] {letters}", prefix=f"mod_{letters}")
-                    for s in seeds}  # fmt: skip
+            decs = _decs_for(vcfg, data, root=root, seeds=seeds, tag=f"{tag}:{source}",
+                             what=f"[modality] {letters}", prefix=f"mod_{letters}")
         out += _classifiers_for(mcfg, data, root=root, seeds=seeds,
                                 find={"tag": f"{tag}:{pretrain}", "modalities": data.modalities},
                                 what=f"[modality] {letters} ({pretrain})",

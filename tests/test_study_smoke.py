@@ -5,7 +5,8 @@ Two seeds so that the intervals and paired tests are computed; a reduced grid (2
 model on 10 steps (``--set``) keep it near 75 s on 2 CPU cores: this tests the mechanics, the
 full model is smoke-tested by ``test_notebooks_smoke.py``. ``system.seeds_together=always``
 makes the grid train its two seeds in one vmapped loop (``auto`` would pick one after the
-other on a CPU), so that path runs end to end here too.
+other on a CPU), so that path runs end to end here too, and the DEC seeds pretrain in two worker
+processes (``system.seed_workers`` auto on a CPU).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +69,13 @@ def test_sweep_outputs(study):
     assert len({m["n_train"] for m in full}) == 1
     clf = [m for m in runs if m["kind"] == "classifier"]
     assert len(clf) == 8 and all(m["seeds_together"] == 2 for m in clf)  # 2 x 2 x 2 seeds
+    # on a CPU the two DEC seeds of a grid point pretrain in two worker processes (auto)
+    decs = list((study / "runs" / "s-label_sweep").glob("*_dec_s*/metrics.json"))
+    decs = [p.parent for p in decs if json.loads(p.read_text())["kind"] == "dec"]
+    assert len(decs) == 4
+    for path in decs:
+        cfg = yaml.safe_load((path / "config.yaml").read_text())
+        assert cfg["provenance"]["seed_workers"] == 2, path.name
 
 
 def test_ablation_outputs(study):

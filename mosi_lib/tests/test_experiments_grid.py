@@ -144,3 +144,59 @@ def test_train_classifiers_together_writes_one_run_per_seed(tiny_config, tmp_pat
     tiny_config.system.seeds_together = "sometimes"
     with pytest.raises(ValueError, match="system.seeds_together"):
         experiments._variant_cfg(tiny_config, {})
+
+
+def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
+    """Seeds in worker processes (``system.seed_workers``) write the same runs as in-process."""
+    data = preprocess(make_raw(n=120), tiny_config.data)
+    tiny_config.system.seeds_together = "never"
+    tiny_config.system.seed_workers = 1  # in this process
+    tiny_config.system.num_threads = 1  # the workers' thread count on a 2-core machine
+    alone = experiments.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "a",
+                                          tag="t")  # fmt: skip
+    decs_alone = experiments._decs_for(tiny_config, data, root=tmp_path / "a", seeds=[0, 1],
+                                       tag="d", what="test", prefix="p")  # fmt: skip
+    tiny_config.system.seed_workers = 2
+    par = experiments.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "w",
+                                        tag="t")  # fmt: skip
+    decs_par = experiments._decs_for(tiny_config, data, root=tmp_path / "w", seeds=[0, 1],
+                                     tag="d", what="test", prefix="p")  # fmt: skip
+    for a, w in [*zip(alone, par, strict=True),
+                 *zip(decs_alone.values(), decs_par.values(), strict=True)]:  # fmt: skip
+        assert a.metrics()["seed"] == w.metrics()["seed"]
+        assert w.config()["provenance"]["seed_workers"] == 2
+        assert w.config()["system"]["num_threads"] == experiments.worker_threads(2)
+        cols = ["train_loss", "val_loss"] if a.metrics()["kind"] == "classifier" else ["loss"]
+        np.testing.assert_allclose(w.history()[cols].to_numpy(), a.history()[cols].to_numpy(),
+                                   rtol=1e-5)  # fmt: skip
+    assert par[0].metrics()["valid"]["acc"] == alone[0].metrics()["valid"]["acc"]
+
+
+def test_in_workers_errors(tiny_config, tmp_path):
+    data = preprocess(make_raw(n=60), tiny_config.data)
+    with pytest.raises(ValueError, match="kind='bogus'"):
+        experiments.in_workers("bogus", [], data, 2)
+    jobs = [(experiments._variant_cfg(tiny_config, {"system.seed": s}),
+             dict(labels="some", root=tmp_path)) for s in (0, 1)]  # fmt: skip
+    with pytest.raises(ValueError, match="labels"):  # raised in the worker, re-raised here
+        experiments.in_workers("classifier", jobs, data, 2)
+    assert not list(tmp_path.iterdir())  # checked before a run folder is made
+
+
+def test_seed_workers_choice(tiny_config, monkeypatch):
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert tiny_config.system.seed_workers == 0  # auto by default
+    assert experiments.seed_workers(tiny_config, 3, cpu) == 3  # one process per seed on a CPU
+    assert experiments.seed_workers(tiny_config, 20, cpu) == experiments.MAX_AUTO_WORKERS
+    assert experiments.seed_workers(tiny_config, 3, gpu) == 1  # a GPU trains seeds together
+    assert experiments.seed_workers(tiny_config, 1, cpu) == 1
+    tiny_config.system.seed_workers = 2
+    assert experiments.seed_workers(tiny_config, 5, gpu) == 2  # explicit: taken as is
+    assert experiments.seed_workers(tiny_config, 1, cpu) == 1
+    monkeypatch.setattr(experiments.os, "cpu_count", lambda: 16)
+    assert experiments.worker_threads(5) == 3 and experiments.worker_threads(32) == 1
+    from mosi_lib.config import validate
+
+    tiny_config.system.seed_workers = -1
+    with pytest.raises(ValueError, match="seed_workers=-1"):
+        validate(tiny_config)
