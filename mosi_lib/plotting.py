@@ -343,6 +343,7 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
         raise ValueError(f"plot_label_sweep: unknown init {unknown}; expected scratch/dec")
     fig = _new_figure(SIZE_SINGLE)
     ax = fig.subplots()
+    any_band = False
     for init, (label, color, marker) in _INIT_STYLE.items():
         g = summary[summary["init"] == init].sort_values("labeled_fraction")
         if len(g) == 0:
@@ -356,6 +357,7 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
         ax.plot(x, g[f"{metric}_mean"], color=color, marker=marker, label=f"{label} ({seeds})")
         band = n >= 2
         if band.any():
+            any_band = True
             ax.fill_between(x[band], g[f"{metric}_ci_low"][band], g[f"{metric}_ci_high"][band],
                             color=color, alpha=0.2, linewidth=0)
     maj = summary.groupby("labeled_fraction")["majority_acc_has0_mean"].mean().sort_index()
@@ -376,7 +378,13 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
     name = {"acc_has0": "accuracy, has0 (%)", "acc_non0": "accuracy, non0 (%)",
             "f1_has0": "weighted F1, has0 (%)", "f1_non0": "weighted F1, non0 (%)"}
     ax.set(xlabel="labeled share of training segments", ylabel=name.get(metric, metric))
-    ax.legend(loc="lower right")
+    handles, _ = ax.get_legend_handles_labels()
+    if any_band:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.5", alpha=0.3, linewidth=0,
+                             label="shaded: 95% interval of the mean over seeds"))  # fmt: skip
+    ax.legend(handles=handles, loc="lower right")
     fig.suptitle(title)
     if summary["synthetic"].astype(bool).any():
         mark_synthetic(fig)
