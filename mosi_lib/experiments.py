@@ -205,32 +205,36 @@ def worker_threads(workers: int) -> int:
 
 
 def _worker_init(data: Processed, threads: int) -> None:
-    torch.set_num_threads(threads)
     _WORKER.update(data=data, threads=threads)
+
+
+def _job_fn(kind: str):
+    return {"dec": pretrain_dec, "classifier": train_classifier}[kind]
 
 
 def _worker_job(kind: str, cfg_dict: dict[str, Any], kwargs: dict[str, Any]) -> str:
     """One seed's run inside a worker: ``pretrain_dec`` or ``train_classifier``; its folder."""
     cfg = config_from_dict(cfg_dict)
-    cfg.system.num_threads = _WORKER["threads"]
+    cfg.system.num_threads = _WORKER["threads"]  # set by _setup; recorded in config.yaml
     cfg.system.progress = False  # bars of parallel workers would interleave
-    fn = {"dec": pretrain_dec, "classifier": train_classifier}[kind]
-    return str(fn(cfg, _WORKER["data"], **kwargs).path)
+    return str(_job_fn(kind)(cfg, _WORKER["data"], **kwargs).path)
 
 
 def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Processed,
                workers: int) -> list[runs.Run]:  # fmt: skip
-    """Run independent ``pretrain_dec`` / ``train_classifier`` calls in worker processes.
+    """Run independent ``pretrain_dec`` / ``train_classifier`` calls, in worker processes.
 
     ``min(workers, len(jobs))`` processes (``spawn``: safe under Jupyter and with threads),
-    each with ``worker_threads`` torch threads; the data set is sent once per worker. A run
-    trained in a worker equals one trained in this process up to the rounding of its thread
-    count. An exception in a job is raised here.
+    each with ``worker_threads`` torch threads; the data set is sent once per worker, and each
+    run's provenance (``extra``) records ``seed_workers``. A run trained in a worker equals one
+    trained in this process up to the rounding of its thread count. An exception in a job is
+    raised here. With one worker (or one job) the calls run here, one after the other.
 
     Args:
         kind: ``dec`` or ``classifier``.
         jobs: ``(cfg, kwargs)`` per run; kwargs as the function's (``root`` and ``init_run`` as
             paths or ``Run``).
+        workers: from ``seed_workers``.
 
     Returns:
         The finished runs, in job order.
@@ -241,6 +245,10 @@ def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
     if kind not in ("dec", "classifier"):
         raise ValueError(f"kind={kind!r}: expected 'dec' or 'classifier'")
     workers = max(1, min(int(workers), len(jobs)))
+    if workers == 1:
+        return [_job_fn(kind)(c, data, **kw) for c, kw in jobs]
+    jobs = [(c, {**kw, "extra": {**(kw.get("extra") or {}), "seed_workers": workers}})
+            for c, kw in jobs]  # fmt: skip
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(data, worker_threads(workers))) as pool:  # fmt: skip
@@ -292,13 +300,8 @@ def train_classifiers(
         kws = [dict(labels=labels, init_run=ir, init_checkpoint=init_checkpoint, run_id=rid,
                     root=root, tag=tag, extra=extra)
                for ir, rid in zip(init_runs, run_ids, strict=True)]  # fmt: skip
-        workers = seed_workers(cfg, len(seeds), device)
-        if workers > 1:
-            extra = {**(extra or {}), "seed_workers": workers}
-            return in_workers("classifier", [(c, {**kw, "extra": extra})
-                                             for c, kw in zip(cfgs, kws, strict=True)],
-                              data, workers)  # fmt: skip
-        return [train_classifier(c, data, **kw) for c, kw in zip(cfgs, kws, strict=True)]
+        return in_workers("classifier", list(zip(cfgs, kws, strict=True)), data,
+                          seed_workers(cfg, len(seeds), device))  # fmt: skip
     _, dd = _setup(cfg, data)
     models_, transfers, runs_ = [], [], []
     for c, ir, rid in zip(cfgs, init_runs, run_ids, strict=True):
@@ -545,13 +548,7 @@ def _decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
     jobs = [(_variant_cfg(cfg, {"system.seed": s}),
              dict(root=root, tag=tag, run_id=runs.make_run_id(f"{prefix}_dec", s)))
             for s in todo]  # fmt: skip
-    workers = seed_workers(cfg, len(todo))
-    if workers > 1:
-        for (_, kw) in jobs:
-            kw["extra"] = {"seed_workers": workers}
-        new = in_workers("dec", jobs, data, workers)
-    else:
-        new = [pretrain_dec(c, data, **kw) for c, kw in jobs]
+    new = in_workers("dec", jobs, data, seed_workers(cfg, len(todo)))
     found.update(zip(todo, new, strict=True))
     return found
 
