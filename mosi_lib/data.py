@@ -737,6 +737,8 @@ def load_raw(cfg) -> RawData:
     ``csd``: ``read_csd_dataset(cfg.data_dir)``. ``mult``: ``data_dir/mosi_data.pkl``
     (``cfg.aligned``) or ``mosi_data_noalign.pkl``. ``mmsa``: ``aligned_50.pkl`` or
     ``unaligned_50.pkl``. For the pickles a ``data_dir`` that is a file is read directly.
+    ``mosi_text_audio``: ``mosi_lib.text_audio.read_text_audio`` (the vendored real files
+    unless ``cfg.data_dir`` names a folder holding them).
     ``synthetic``: ``mosi_lib.synthetic.ensure_synthetic`` writes the ``.csd`` files (once) into
     ``cfg.data_dir`` or ``paths.raw_dir()/synthetic_s<seed>``, then they are read as ``csd``.
 
@@ -765,6 +767,12 @@ def load_raw(cfg) -> RawData:
             modalities=cfg.modalities,
             source="synthetic",
             synthetic=True,
+        )
+    if cfg.source == "mosi_text_audio":
+        from mosi_lib.text_audio import read_text_audio
+
+        return read_text_audio(
+            cfg.data_dir, word_vectors=cfg.word_vectors, modalities=cfg.modalities
         )
     if cfg.source not in DATA_SOURCES:
         raise ValueError(f"data.source={cfg.source!r}: expected one of {list(DATA_SOURCES)}")

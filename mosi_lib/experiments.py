@@ -39,6 +39,7 @@ def _data_info(data: Processed) -> dict[str, Any]:
     return {
         "data_source": data.meta.get("source"),
         "synthetic": data.synthetic,
+        "data_description": data.meta.get("description"),
         "protocol": data.meta.get("protocol"),
         "modalities": data.modalities,
         "data_key": data.meta.get("key") or data.meta.get("cache", {}).get("key"),
@@ -398,6 +399,58 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
     }  # fmt: skip
     run.save_metrics(out)
     return run
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
+                       run_id: str | None = None, root=None) -> runs.Run:  # fmt: skip
+    """Fit the logistic-regression reference (``mosi_lib.reference``) and write a run folder.
+
+    The run is a ``classifier`` run with ``init="logreg"``, so the comparison table, the
+    summaries and the statistics read it like any classifier; ``epochs`` and ``best_epoch`` are
+    0 (no epochs), ``n_params`` counts the weights and the bias, ``search`` holds the
+    validation accuracy of every ``C``.
+    """
+    from mosi_lib import reference
+
+    t0 = time.perf_counter()
+    res = reference.fit_logistic(data, labels=labels, zero_policy=cfg.data.zero_policy)
+    run = runs.create_run(cfg, kind="classifier", run_id=run_id, root=root,
+                          extra={**_data_info(data), "init": "logreg", "labels": labels,
+                                 "tag": None})  # fmt: skip
+    n_train_total = int((data.split == "train").sum())
+    n_feat = sum(data.dims.values())
+    run.save_metrics({
+        "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": None,
+        "init": "logreg", "labels": labels, "label_fraction": res["n_train"] / n_train_total,
+        "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
+        "n_train": res["n_train"], "n_params": n_feat + 1, "seed": cfg.system.seed,
+        "zero_policy": cfg.data.zero_policy, **_data_info(data), "best_epoch": 0, "epochs": 0,
+        "train_seconds": time.perf_counter() - t0, "device": "cpu", "select_split": "valid",
+        "report_split": data.report_split, "valid": res["valid"], "test": res["test"],
+        "report": res["report"], "C": res["C"], "search": res["search"],
+    })  # fmt: skip
+    return run
+
+
+def logistic_references(cfg: Config, data: Processed, *, root) -> list[runs.Run]:
+    """The reference for the labeled pool and for all labels, once per data set in ``root``.
+
+    A reference already in ``root`` for the same cached data (``data_key``), labels and zero
+    policy is reused, so re-running notebook 01 on a study never adds a second copy (which the
+    tables would count as a second seed).
+    """
+    key = _data_info(data)["data_key"]
+    out = []
+    for labels in ("labeled", "all"):
+        found = runs.find_runs(root, kind="classifier", init="logreg", labels=labels,
+                               data_key=key, zero_policy=cfg.data.zero_policy)  # fmt: skip
+        out.append(found[-1] if found else logistic_reference(
+            cfg, data, labels=labels, root=root,
+            run_id=runs.make_run_id(f"{cfg.name}_logreg_{labels}", cfg.system.seed)))
+    return out
 
 
 # ----------------------------------------------------------------------------- DEC

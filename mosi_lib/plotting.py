@@ -498,6 +498,7 @@ def save_figure(
     synthetic: bool,
     out_dir: str | Path | None = None,
     extra: dict[str, Any] | None = None,
+    data: str | None = None,
 ) -> dict[str, Path]:
     """Write ``<name>.png`` and ``<name>.pdf`` at ``DPI`` plus a ``<name>.json`` sidecar.
 
@@ -511,6 +512,9 @@ def save_figure(
             True adds the "SYNTHETIC DATA" mark to the figure before saving.
         out_dir: folder; None uses ``paths.figures_dir()``.
         extra: more JSON-serialisable provenance (e.g. the t-SNE ``info``).
+        data: what the data are (``Processed.meta["description"]``, e.g. "real CMU-MOSI
+            (transcripts + GloVe 6B 50d, openSMILE); not the paper's SDK features"); written in
+            small type at the bottom of the figure and into the sidecar.
 
     Returns:
         ``{"<name>.png": path, "<name>.pdf": path, "<name>.json": path}``.
@@ -526,6 +530,10 @@ def save_figure(
         raise ValueError(f"{name}: the figure shows synthetic data but synthetic=False was given")
     if synthetic:
         mark_synthetic(fig)
+    if data and not any(getattr(t, "_mosi_data", False) for t in fig.texts):
+        note = fig.text(0.995, 0.003, f"data: {data}", ha="right", va="bottom", fontsize=6,
+                        color="0.35")  # fmt: skip
+        note._mosi_data = True  # idempotent: a figure saved twice keeps one note
     out = Path(out_dir) if out_dir is not None else paths.figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -535,7 +543,7 @@ def save_figure(
         files[path.name] = path
     meta = {
         "name": name, "files": sorted(files), "runs": list(runs), "synthetic": bool(synthetic),
-        "git": git_info(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dpi": DPI,
+        "data": data, "git": git_info(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dpi": DPI,
         "size_inches": [float(v) for v in fig.get_size_inches()],
         "matplotlib": matplotlib.__version__, "extra": extra or {},
     }  # fmt: skip

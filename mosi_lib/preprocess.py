@@ -46,7 +46,7 @@ import numpy as np
 from mosi_lib import paths
 from mosi_lib.config import MODALITIES, DataConfig, config_hash
 
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: meta['description']
 SPLITS = ("train", "valid", "test")
 
 
@@ -277,6 +277,17 @@ def source_files(cfg: DataConfig) -> list[Path]:
     """Files the loader reads for ``cfg`` (generating the synthetic default if needed)."""
     from mosi_lib.data import CSD_FILES
 
+    if cfg.source == "mosi_text_audio":
+        from mosi_lib import text_audio
+
+        root = Path(cfg.data_dir) if cfg.data_dir else text_audio.DEFAULT_DIR
+        files = [root / text_audio.LABELS_FILE]
+        if "text" in cfg.modalities:
+            files += [root / text_audio.TRANSCRIPTS_FILE]
+            files += text_audio.word_vector_files(cfg.word_vectors)
+        if "audio" in cfg.modalities:
+            files += [root / text_audio.AUDIO_FILE]
+        return files
     if cfg.source in ("synthetic", "csd"):
         if cfg.source == "synthetic":
             from mosi_lib.synthetic import ensure_synthetic
@@ -301,6 +312,20 @@ def source_files(cfg: DataConfig) -> list[Path]:
         ("mmsa", False): "unaligned_50.pkl",
     }[(cfg.source, cfg.aligned)]
     return [root / name]
+
+
+def describe_data(cfg: DataConfig, raw) -> str:
+    """What the data are, as every table and figure names them (``raw``: the ``RawData``)."""
+    if raw.synthetic:
+        return f"SYNTHETIC data (generated, seed {cfg.synthetic_seed}); not CMU-MOSI"
+    if raw.source == "mosi_text_audio":
+        from mosi_lib.text_audio import describe
+
+        return describe(cfg.word_vectors)
+    return {"csd": "real CMU-MOSI (CMU-MultimodalSDK .csd features)",
+            "mult": "real CMU-MOSI (MulT pickle features)",
+            "mmsa": "real CMU-MOSI (MMSA pickle features)"}.get(
+                raw.source, f"real data ({raw.source})")  # fmt: skip
 
 
 def synthetic_dir(seed: int) -> Path:
@@ -352,6 +377,7 @@ def preprocess(raw, cfg: DataConfig) -> Processed:
         stats=stats,
         meta={
             "source": raw.source, "synthetic": bool(raw.synthetic), "protocol": cfg.protocol,
+            "description": describe_data(cfg, raw),
             "config": asdict(cfg), "report": report, "files": [str(f) for f in raw.files],
         },
     )  # fmt: skip

@@ -60,7 +60,7 @@ RUN_COLUMNS = [
     "run_id", "variant", "init", "labels", "labeled_fraction", "acc_has0", "f1_has0", "acc_non0",
     "f1_non0", "majority_acc_has0", "majority_acc_non0", "n_params", "seed", "data_source",
     "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch", "tag",
-    "modalities", "valid_acc_has0", "valid_acc_non0",
+    "modalities", "valid_acc_has0", "valid_acc_non0", "data_description",
 ]  # fmt: skip
 
 # ----------------------------------------------------------------------------- runs
@@ -70,16 +70,17 @@ def variant_name(init: str, labels: str, labeled_fraction: float) -> str:
     """Model label of a classifier run, as in the paper's Table 1.
 
     Args:
-        init: ``scratch`` or ``dec``.
+        init: ``scratch``, ``dec`` or ``logreg`` (the linear reference, ``mosi_lib.reference``).
         labels: ``labeled`` (the labeled pool) or ``all``.
         labeled_fraction: share of labeled segments (config ``data.labeled_fraction``).
 
     Returns:
         E.g. ``Transformer (40%)``, ``Transformer + DEC (all labels)``.
     """
-    model = {"scratch": "Transformer", "dec": "Transformer + DEC"}.get(init)
+    model = {"scratch": "Transformer", "dec": "Transformer + DEC",
+             "logreg": "Logistic regression, mean-pooled"}.get(init)  # fmt: skip
     if model is None:
-        raise ValueError(f"init={init!r}: expected 'scratch' or 'dec'")
+        raise ValueError(f"init={init!r}: expected 'scratch', 'dec' or 'logreg'")
     if labels == "all":
         return f"{model} (all labels)"
     if labels == "labeled":
@@ -127,6 +128,7 @@ def collect_runs(root: str | Path | None = None) -> pd.DataFrame:
                   "zero_policy", "epochs", "best_epoch"):  # fmt: skip
             row[k] = _field(m, k, file)
         row["tag"] = m.get("tag") or ""  # optional: experiment label ("" = main study)
+        row["data_description"] = m.get("data_description") or ""
         row["modalities"] = "+".join(m.get("modalities") or [])
         val = m.get("valid") or {}
         for k in ("acc_has0", "acc_non0"):
@@ -157,8 +159,22 @@ def _ci(values: pd.Series) -> str:
     return f"[{ci['ci_low']:.2f}, {ci['ci_high']:.2f}]"
 
 
-def _source(data_source: Any, synthetic: bool) -> str:
-    return "measured: SYNTHETIC data" if synthetic else f"measured: real data ({data_source})"
+def _source(data_source: Any, synthetic: bool, description: Any = "") -> str:
+    if synthetic:
+        return "measured: SYNTHETIC data"
+    if isinstance(description, str) and description:
+        return f"measured: {description}"
+    return f"measured: real data ({data_source})"
+
+
+def describe_runs(runs_df: pd.DataFrame) -> str:
+    """The data of ``runs_df`` in words (its runs' ``data_description``), for captions."""
+    if "data_description" not in runs_df.columns or not len(runs_df):
+        return "no runs"
+    found = sorted({str(d) for d in runs_df["data_description"] if str(d)})
+    if has_synthetic(runs_df) and not any("SYNTHETIC" in d for d in found):
+        found.insert(0, "SYNTHETIC data")
+    return "; ".join(found) or "data not described"
 
 
 def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) -> pd.DataFrame:
@@ -191,13 +207,14 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
     df = df.sort_values(["synthetic", "_src", "protocol", "zero_policy", "epochs",
                          "labeled_fraction", "_dec", "run_id"])  # fmt: skip
     keys = ["variant", "_src", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
-            "tag", "modalities"]  # fmt: skip
+            "tag", "modalities", "data_description"]  # fmt: skip
     for _, g in df.groupby(keys, sort=False, dropna=False):
         first = g.iloc[0]
         params = sorted(set(g["n_params"].astype(int)))
         seeds = ",".join(str(s) for s in g["seed"])
         rows.append({
-            "Model": first["variant"], "Source": _source(first["data_source"], first["synthetic"]),
+            "Model": first["variant"], "Source": _source(first["data_source"], first["synthetic"],
+                                                        first["data_description"]),
             "Protocol": f"{first['protocol']}, {first['report_split']} split, "
                         f"{first['zero_policy']} training",
             "Acc-2 has0": _pct(g["acc_has0"]), "95% CI has0": _ci(g["acc_has0"]),

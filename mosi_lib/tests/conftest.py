@@ -21,6 +21,7 @@ def _isolated_dirs(tmp_path, monkeypatch):
 def tiny_config() -> Config:
     """Smoke-shrunk config with a small model (fast on CPU)."""
     cfg = smoke(Config())
+    cfg.data.source, cfg.data.modalities = "synthetic", ["text", "audio", "visual"]
     cfg.model.d_model, cfg.model.ff_dim, cfg.model.latent_dim = 16, 32, 8
     cfg.model.head_dims = [4]
     cfg.data.max_len = 6

@@ -24,7 +24,8 @@ def test_defaults_are_the_papers_recipe():
 
 
 def test_save_then_load_roundtrip(tmp_path):
-    cfg = load_config(overrides={"train.epochs": 7, "data.modalities": ["visual", "text"]})
+    cfg = load_config(overrides={"train.epochs": 7, "data.source": "synthetic",
+                                 "data.modalities": ["visual", "text"]})
     save_config(cfg, tmp_path / "c.yaml")
     import yaml
 
@@ -39,6 +40,21 @@ def test_yaml_file_overrides_and_name(tmp_path):
     f.write_text("train.lr: 0.001\ndec:\n  n_clusters: 3\n")
     cfg = load_config(f, {"train.lr": 2e-3})
     assert cfg.name == "myexp" and cfg.train.lr == 2e-3 and cfg.dec.n_clusters == 3
+
+
+def test_default_source_is_the_embedded_real_data():
+    cfg = load_config()
+    assert (cfg.data.source, cfg.data.modalities, cfg.data.data_dir) == (
+        "mosi_text_audio", ["text", "audio"], None)
+
+
+def test_float_written_without_dot_in_yaml():
+    # YAML 1.1 reads 4e-5 as the string "4e-5"; --set train.lr=4e-5 must still work
+    import yaml
+
+    assert load_config(overrides={"train.lr": yaml.safe_load("4e-5")}).train.lr == 4e-5
+    with pytest.raises(TypeError, match="train.lr: expected float, got str 'fast'"):
+        load_config(overrides={"train.lr": "fast"})
 
 
 def test_profiles_in_configs_load():

@@ -430,7 +430,7 @@ def test_load_raw_dispatch(tmp_path, monkeypatch):
     cfg = DataConfig(source="mmsa", data_dir=str(tmp_path / "aligned_50.pkl"), aligned=False)
     assert load_raw(cfg).source == "mmsa"  # a file is used directly
     assert len(load_raw(DataConfig(source="csd", data_dir=str(_write_tiny(tmp_path / "c"))))) == 3
-    with pytest.raises(ValueError, match=r"data.source='nope': expected one of \['synthetic'"):
+    with pytest.raises(ValueError, match=r"data.source='nope': expected one of \['mosi_text_audio', 'synthetic'"):
         load_raw(DataConfig(source="nope", data_dir=str(tmp_path)))
 
     calls = []
@@ -443,6 +443,7 @@ def test_load_raw_dispatch(tmp_path, monkeypatch):
     fake.ensure_synthetic = ensure_synthetic
     monkeypatch.setitem(sys.modules, "mosi_lib.synthetic", fake)
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
-    raw = load_raw(DataConfig(synthetic_seed=3, visual_features="facet42", modalities=["visual"]))
+    raw = load_raw(DataConfig(source="synthetic", synthetic_seed=3, visual_features="facet42",
+                               modalities=["visual"]))
     assert calls == [(tmp_path / "data" / "raw" / "synthetic_s3", 3)]
     assert raw.source == "synthetic" and raw.synthetic is True and raw.dims() == {"visual": 35}

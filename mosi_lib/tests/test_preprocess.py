@@ -124,7 +124,7 @@ def test_train_rows_zero_policies(raw):
 def test_missing_modality_raises(raw):
     del raw.features["visual"]
     with pytest.raises(ValueError, match="visual"):
-        preprocess(raw, DataConfig())
+        preprocess(raw, DataConfig(modalities=["text", "audio", "visual"]))
 
 
 def test_save_load_roundtrip(tmp_path, raw):

