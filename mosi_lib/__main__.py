@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                     default=[0.05, 0.1, 0.2, 0.4, 0.6, 1.0])  # fmt: skip
     sp.add_argument("--variants", nargs="+",
                     default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"])  # fmt: skip
-    sp.add_argument("--modality-sets", nargs="*",
-                    default=["T", "A", "V", "TA", "TV", "AV", "TAV"])  # fmt: skip
+    sp.add_argument("--modality-sets", nargs="*", default=None,
+                    help="modality subsets, e.g. T A TA (default: every subset the data source "
+                    "provides; none: skip the modality ablation)")  # fmt: skip
     sp.add_argument("--modality-pretrain", default="best",
                     help="pretraining of the modality ablation: best (highest mean validation "
                     "accuracy in the pretraining ablation) or a variant, e.g. none")  # fmt: skip

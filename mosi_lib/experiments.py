@@ -697,11 +697,22 @@ def pretrain_ablation(
     return out
 
 
+def default_modality_sets(cfg: Config) -> list[str]:
+    """Every subset in ``MODALITY_SETS`` that ``cfg.data.source`` can provide (T, A, TA for the
+    embedded text + audio data; all seven for the others)."""
+    from mosi_lib.config import SOURCE_MODALITIES
+
+    have = SOURCE_MODALITIES.get(cfg.data.source, tuple(_LETTER.values()))
+    return [s for s in MODALITY_SETS if all(_LETTER[ch] in have for ch in s)]
+
+
 def modality_ablation(
-    cfg: Config, *, sets=MODALITY_SETS, seeds, root, pretrain: str = "none",
+    cfg: Config, *, sets=None, seeds, root, pretrain: str = "none",
     tag: str = "modality",
 ) -> list[runs.Run]:  # fmt: skip
     """The classifier on each modality subset (T, A, V, TA, ...) with one pretraining variant.
+
+    ``sets=None``: ``default_modality_sets(cfg)``, the subsets the data source provides.
 
     ``pretrain`` is a ``PRETRAIN_VARIANTS`` name: ``none`` trains from scratch; a DEC variant
     pretrains DEC on that subset's features (every segment, labels of the labeled pool) and
@@ -719,6 +730,7 @@ def modality_ablation(
 
     if pretrain not in PRETRAIN_VARIANTS:
         raise ValueError(f"pretrain={pretrain!r}: expected one of {list(PRETRAIN_VARIANTS)}")
+    sets = default_modality_sets(cfg) if sets is None else sets
     bad = [s for s in sets if not s or any(ch not in _LETTER for ch in s) or len(set(s)) < len(s)]
     if bad:
         raise ValueError(f"modality sets {bad}: expected distinct letters from 'TAV'")

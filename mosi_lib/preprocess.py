@@ -4,7 +4,9 @@ Recipe, every choice a ``DataConfig`` field:
 
 * **Pad/truncate** each modality to ``max_len`` steps (paper: 30). Truncation keeps the first
   ``max_len`` words; padding appends zeros at the end. A boolean mask per modality marks valid
-  steps.
+  steps. A modality whose longest sequence is shorter (the one-step openSMILE audio of the
+  embedded real data) is padded to its longest sequence only: padded steps are masked
+  everywhere, so this saves compute and changes no result.
 * **Scaling** (``scaling="minmax_zscore"``, the paper's): per modality and feature, min-max to
   [0, 1], then z-score, both fitted on the valid steps of *training rows only* (``split ==
   "train"``, labeled and unlabeled pools; features only, never labels). Note that a z-score after
@@ -46,7 +48,7 @@ import numpy as np
 from mosi_lib import paths
 from mosi_lib.config import MODALITIES, DataConfig, config_hash
 
-PREPROCESS_VERSION = 2  # 2: meta['description']
+PREPROCESS_VERSION = 3  # 2: meta['description']; 3: a modality is padded to min(T, longest)
 SPLITS = ("train", "valid", "test")
 
 
@@ -96,8 +98,8 @@ class Processed:
 
     @property
     def max_len(self) -> int:
-        """Padded sequence length T."""
-        return int(next(iter(self.x.values())).shape[1])
+        """Longest padded sequence length T over the modalities (the models' ``max_len``)."""
+        return max(int(x.shape[1]) for x in self.x.values())
 
     @property
     def synthetic(self) -> bool:
@@ -364,7 +366,11 @@ def preprocess(raw, cfg: DataConfig) -> Processed:
     train = np.flatnonzero(split == "train")
     x, masks, stats, n_trunc = {}, {}, {}, {}
     for m in cfg.modalities:
-        xm, mask, n_trunc[m] = pad_truncate(raw.features[m], cfg.max_len)
+        # a modality whose longest sequence is shorter than max_len (the one-step openSMILE
+        # audio) is padded only that far: the padded steps would be masked anyway (attention,
+        # pooling, reconstruction), so only the wasted compute changes
+        longest = max(len(s) for s in raw.features[m])
+        xm, mask, n_trunc[m] = pad_truncate(raw.features[m], min(cfg.max_len, longest))
         stats[m] = fit_scaler(xm, mask, train)
         x[m] = apply_scaler(xm, mask, stats[m], cfg.scaling)
         masks[m] = mask

@@ -1,9 +1,11 @@
 """Smoke test of the headless study: papermill runs notebooks 01..05 with tiny epochs.
 
 This is what ``make reproduce SEEDS="0 1"`` does (``python -m mosi_lib reproduce --seeds 0 1``),
-on the synthetic default, with ``--smoke`` (2 epochs, see ``mosi_lib.config.smoke``): 01 once,
-02..04 per seed, 05 once. It checks that every notebook ran, that the figures and the tables
-exist, say "SYNTHETIC" and hold finite numbers. About 3 minutes on 2 CPU cores.
+on the embedded real default (CMU-MOSI transcripts + GloVe 6B 50d, openSMILE), with ``--smoke``
+(2 epochs, see ``mosi_lib.config.smoke``): 01 once, 02..04 per seed, 05 once. It checks that every
+notebook ran, that the figures and the tables exist, name the real data (never "SYNTHETIC"),
+carry the logistic-regression reference rows and hold finite numbers. About 3 minutes on 2 CPU
+cores. The synthetic source runs in ``test_study_smoke.py``.
 """
 
 from __future__ import annotations
@@ -51,19 +53,32 @@ def test_every_notebook_ran_without_error(study):
         assert images, f"{name}: no figure was displayed inline"
 
 
-def test_figures_written_and_marked_synthetic(study):
+DESCRIPTION = ("real CMU-MOSI (transcripts + GloVe 6B 50d, openSMILE); not the paper's SDK "
+               "features")
+
+
+def test_figures_written_and_name_the_real_data(study):
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (study / "figures" / f"{name}.{ext}").stat().st_size > 10_000, (name, ext)
         meta = json.loads((study / "figures" / f"{name}.json").read_text())
-        assert meta["synthetic"] is True and meta["runs"], name
+        assert meta["synthetic"] is False and meta["runs"], name
+        assert meta["data"] == DESCRIPTION, name
 
 
 def test_comparison_table_measured_rows(study):
     md = (study / "figures" / "05_comparison_table.md").read_text()
-    assert md.startswith("Table: SYNTHETIC DATA")
+    assert "SYNTHETIC" not in md and DESCRIPTION in md.splitlines()[0]
     table = pd.read_csv(study / "figures" / "05_comparison_table.csv", dtype=str)
-    measured = table[table["Source"].str.contains("SYNTHETIC", na=False)]
+    assert set(table["Source"].dropna()) - {"measured: " + DESCRIPTION} == {
+        "reported in the paper, Table 1", "reported in the paper, Table 1 (quoted from the "
+        "original publication)"}
+    measured = table[table["Source"] == "measured: " + DESCRIPTION]
+    ref = measured[measured["Model"].str.startswith("Logistic regression")]
+    assert set(ref["Model"]) == {"Logistic regression, mean-pooled (40%)",
+                                 "Logistic regression, mean-pooled (all labels)"}
+    assert ref["Seeds"].eq("1 (0)").all()  # fitted once per study, deterministic
+    measured = measured.drop(ref.index)
     assert set(measured["Model"]) == {"Transformer (40%)", "Transformer + DEC (40%)",
                                       "Transformer (all labels)", "Transformer + DEC (all labels)"}
     for value in measured["Acc-2 has0"]:  # "mean ± std" over the two seeds
@@ -78,17 +93,18 @@ def test_paired_tests_table(study):
     table = pd.read_csv(study / "figures" / "05_paired_tests.csv")
     assert len(table) == 4  # 2 comparisons x 2 metrics
     assert (table["n"] == 2).all() and table["seeds"].astype(str).eq("0,1").all()
-    assert table["mean_diff"].notna().all() and table["synthetic"].all()
+    assert table["mean_diff"].notna().all() and not table["synthetic"].any()
     md = (study / "figures" / "05_paired_tests.md").read_text()
-    assert md.startswith("Table: SYNTHETIC DATA")
+    assert "SYNTHETIC" not in md and DESCRIPTION in md.splitlines()[0]
 
 
 def test_run_metrics_are_finite(study):
     files = sorted((study / "runs" / "smoke").glob("*/metrics.json"))
     kinds = [json.loads(f.read_text())["kind"] for f in files]
-    assert sorted(kinds) == ["classifier"] * 8 + ["dec"] * 2
+    assert sorted(kinds) == ["classifier"] * 10 + ["dec"] * 2  # 8 + 2 logistic references
     for f in files:
         m = json.loads(f.read_text())
+        assert m["synthetic"] is False and m["modalities"] == ["text", "audio"]
         if m["kind"] == "classifier":
-            assert m["synthetic"] is True
+            assert m["data_description"] == DESCRIPTION
             assert all(math.isfinite(m["report"][k]) for k in ("acc_has0", "f1_has0"))

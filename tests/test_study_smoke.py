@@ -31,6 +31,7 @@ def study(tmp_path_factory):
     env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
            "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
     cmd = [sys.executable, "-m", "mosi_lib", "study", "--smoke", "--run-id", "s",
+           "--source", "synthetic",
            "--seeds", "0", "1", "--fractions", "0.2", "1.0",
            "--variants", "none", "ae", "dec_semi", "--modality-sets", "T", "TAV",
            "--modality-pretrain", "dec_semi",

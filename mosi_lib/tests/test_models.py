@@ -219,3 +219,17 @@ def test_build_and_rebuild_from_init_kwargs():
     ]
     with pytest.raises(ValueError, match="kind"):
         rebuild("gpt", {})
+
+
+def test_padding_a_short_modality_further_changes_nothing():
+    """Preprocessing pads one-step audio to 1 step, not 30: the outputs must be the same."""
+    torch.manual_seed(0)
+    model = build_classifier(ModelConfig(d_model=16, ff_dim=32, latent_dim=8, head_dims=[4]),
+                             {"text": 5, "audio": 3}, 30).eval()  # fmt: skip
+    x = {"text": torch.randn(6, 30, 5), "audio": torch.randn(6, 1, 3)}
+    masks = {"text": torch.rand(6, 30) > 0.3, "audio": torch.ones(6, 1, dtype=torch.bool)}
+    masks["text"][:, 0] = True
+    padded_x = dict(x, audio=torch.cat([x["audio"], torch.zeros(6, 29, 3)], 1))
+    padded_m = dict(masks, audio=torch.cat([masks["audio"], torch.zeros(6, 29, dtype=bool)], 1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, masks), model(padded_x, padded_m))

@@ -151,3 +151,10 @@ def test_variable_dims_any_subset():
     raw = make_raw(dims={"text": 7, "visual": 2})
     data = preprocess(raw, DataConfig(modalities=["text", "visual"], max_len=4))
     assert data.dims == {"text": 7, "visual": 2}
+
+
+def test_short_modality_padded_to_its_longest_sequence(raw):
+    raw.features["audio"] = [s[:1] for s in raw.features["audio"]]  # one step each
+    data = preprocess(raw, DataConfig(max_len=6))
+    assert data.x["audio"].shape[1] == 1 and data.masks["audio"].all()
+    assert data.x["text"].shape[1] == 6 and data.max_len == 6
