@@ -17,7 +17,7 @@ SEEDS ?=
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=quick|paper  DATA_DIR=<real CMU-MOSI files>  SOURCE=csd|mult|mmsa  RUN_ID=<study>  SEEDS="0 1 2 3 4""
+	@echo "  variables: PROFILE=quick|paper  SOURCE=mosi_text_audio|synthetic|csd|mult|mmsa  DATA_DIR=<real CMU-MOSI files>  RUN_ID=<study>  SEEDS="0 1 2 3 4""
 
 $(STAMP): pyproject.toml
 	@if [ "$(PY)" = ".venv/bin/python" ] && [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv if needed and install mosi_lib with pinned dependencies
 
-reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the synthetic default (PROFILE=quick)
+reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the embedded real CMU-MOSI text + audio (PROFILE=quick)
 	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SEEDS),--seeds $(SEEDS))
 
 study: $(STAMP) ## beyond the paper: label sweep (06) and ablations (07) over SEEDS (default 0..4)

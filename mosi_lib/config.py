@@ -110,6 +110,9 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 4e-5
     weight_decay: float = 1e-2
+    # bce: one logit, binary cross-entropy on the sign (the paper); l1: the output is a predicted
+    # score, mean absolute error to the annotated score, its sign the class (MulT/MMSA practice)
+    objective: str = "bce"
     select_metric: str = "val_acc"  # best checkpoint: highest val accuracy, ties -> lower val loss
     eval_every: int = 1
 
@@ -173,6 +176,7 @@ _CHOICES = {
     "data.visual_features": VISUAL_FEATURES,
     "dec.pretrain_rows": ("all", "train"),
     "train.select_metric": ("val_acc",),
+    "train.objective": ("bce", "l1"),
     "report.tsne_init": ("pca", "random"),
     "system.seeds_together": ("auto", "always", "never"),
 }

@@ -24,6 +24,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mosi_lib import losses, metrics
+from mosi_lib.losses import classifier_loss
 
 # ----------------------------------------------------------------------------- system
 
@@ -167,18 +169,19 @@ def predict_logits(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: 
 
 
 def evaluate_classifier(model: nn.Module, dd: DeviceData, idx: torch.Tensor, zero_policy: str,
-                        *, amp: bool = False) -> dict[str, float]:  # fmt: skip
+                        *, amp: bool = False, objective: str = "bce") -> dict[str, float]:  # fmt: skip
     """Loss and metrics of ``model`` on rows ``idx``.
 
     Returns:
-        ``loss`` (BCE with logits under ``zero_policy``; non0 ignores zero scores), ``acc``
-        and ``f1`` under ``zero_policy``, plus every key of ``metrics.binary_metrics``.
+        ``loss`` (the training ``objective``, ``losses.classifier_loss``; non0 ignores zero
+        scores), ``acc`` and ``f1`` under ``zero_policy``, plus every key of
+        ``metrics.binary_metrics`` (positive class: output > 0).
     """
     logits = predict_logits(model, dd, idx, amp=amp)
     scores = dd.scores.index_select(0, idx)
     keep = scores != 0 if zero_policy == "non0" else torch.ones_like(scores, dtype=torch.bool)
-    target = (scores > 0 if zero_policy == "non0" else scores >= 0).float()
-    loss = F.binary_cross_entropy_with_logits(logits[keep], target[keep]).item()
+    loss = classifier_loss(logits[keep], scores[keep], objective=objective,
+                           zero_policy=zero_policy).item()  # fmt: skip
     res = metrics.binary_metrics((logits > 0).cpu().numpy(), scores.cpu().numpy())
     res["loss"] = loss
     res["acc"], res["f1"] = res[f"acc_{zero_policy}"], res[f"f1_{zero_policy}"]
@@ -204,8 +207,9 @@ def fit_classifier(
     progress: bool = True,
     hooks: list[Hook] | None = None,
     resume: dict[str, Any] | None = None,
+    objective: str = "bce",
 ) -> dict[str, Any]:
-    """Train a binary classifier with BCE-with-logits and Adam; keep the best by val accuracy.
+    """Train the classifier with ``objective`` and Adam; keep the best by val accuracy.
 
     Selection: highest validation accuracy under ``zero_policy``; ties go to the lower
     validation loss. The best weights are loaded back into ``model`` at the end.
@@ -217,6 +221,7 @@ def fit_classifier(
         epochs, batch_size, lr, weight_decay: the recipe (paper: 500, 128, 4e-5, 1e-2).
         zero_policy: ``has0`` or ``non0`` binary target.
         seed: seeds the shuffling generator.
+        objective: ``bce`` (the paper) or ``l1`` (regression on the score; ``losses.OBJECTIVES``).
         amp: bf16 autocast on CUDA.
         progress: show a tqdm bar with live loss/accuracy.
         hooks: called with ``Event("epoch_end")`` after each epoch and ``Event("improved")``
@@ -234,6 +239,7 @@ def fit_classifier(
     if len(tr) < 2:
         raise ValueError(f"need at least 2 training rows, got {len(tr)}")
     target_all = (dd.scores > 0 if zero_policy == "non0" else dd.scores >= 0).float()
+    lossf = partial(classifier_loss, objective=objective, zero_policy=zero_policy)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
@@ -258,14 +264,14 @@ def fit_classifier(
             y = target_all.index_select(0, bidx)
             with autocast(device, amp):
                 logits = model(x, masks).float()
-            loss = F.binary_cross_entropy_with_logits(logits, y)
+            loss = lossf(logits, dd.scores.index_select(0, bidx))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             tot += loss.detach() * len(bidx)
             correct += ((logits.detach() > 0).float() == y).sum()
             n_seen += len(bidx)
-        val = evaluate_classifier(model, dd, va, zero_policy, amp=amp)
+        val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
         row = {
             "epoch": epoch, "train_loss": float(tot) / n_seen,
             "train_acc": float(correct) / n_seen, "val_loss": val["loss"], "val_acc": val["acc"],
@@ -358,6 +364,7 @@ def fit_classifier_seeds(
     amp: bool = False,
     progress: bool = True,
     hooks: list[list[Hook]] | None = None,
+    objective: str = "bce",
 ) -> list[dict[str, Any]]:
     """Train one classifier per seed in a single loop: ``fit_classifier`` for E seeds at once.
 
@@ -405,6 +412,7 @@ def fit_classifier_seeds(
     if len(tr) < 2:
         raise ValueError(f"need at least 2 training rows, got {len(tr)}")
     target_all = (dd.scores > 0 if zero_policy == "non0" else dd.scores >= 0).float()
+    lossf = partial(classifier_loss, objective=objective, zero_policy=zero_policy)
 
     params, buffers = stack_module_state(models_)  # (E, ...) leaves, independent of models_
     base = copy.deepcopy(models_[0]).to("meta")  # structure only; weights come from params
@@ -435,7 +443,7 @@ def fit_classifier_seeds(
                 y = target_all[bidx]
                 with autocast(device, amp):
                     logits = forward(params, buffers, x, masks).float()  # (E, B)
-                per_seed = F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(1)
+                per_seed = lossf(logits, dd.scores[bidx], reduction="none").mean(1)
                 opt.zero_grad(set_to_none=True)
                 per_seed.sum().backward()  # seed i's parameters get exactly seed i's gradient
                 opt.step()
@@ -447,7 +455,7 @@ def fit_classifier_seeds(
         for i, (model, res) in enumerate(zip(models_, results, strict=True)):
             t1 = time.perf_counter()
             _seed_view(model, params, buffers, i)
-            val = evaluate_classifier(model, dd, va, zero_policy, amp=amp)
+            val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
             seconds = train_seconds + time.perf_counter() - t1
             row = {
                 "epoch": epoch, "train_loss": tot[i] / n_seen, "train_acc": correct[i] / n_seen,

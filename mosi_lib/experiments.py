@@ -319,6 +319,7 @@ def train_classifiers(
         models_, dd, train_idx=train_idx, val_idx=data.rows("valid"), epochs=cfg.train.epochs,
         batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
         seeds=seeds, zero_policy=cfg.data.zero_policy, amp=cfg.system.amp,
+        objective=cfg.train.objective,
         progress=cfg.system.progress,
         hooks=[_classifier_hooks(r, c, m) for r, c, m in zip(runs_, cfgs, models_, strict=True)],
     )  # fmt: skip
@@ -362,6 +363,7 @@ def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, trans
         epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, lr=cfg.train.lr,
         weight_decay=cfg.train.weight_decay, zero_policy=cfg.data.zero_policy,
         seed=cfg.system.seed, amp=amp, progress=cfg.system.progress,
+        objective=cfg.train.objective,
         hooks=_classifier_hooks(run, cfg, model), resume=resume,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
@@ -381,7 +383,8 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
             evals[split] = None
             continue
         ev = engine.evaluate_classifier(model, dd, torch.as_tensor(idx, device=dd.device),
-                                        cfg.data.zero_policy, amp=amp)  # fmt: skip
+                                        cfg.data.zero_policy, amp=amp,
+                                        objective=cfg.train.objective)  # fmt: skip
         ev.update(metrics.majority_metrics(train_scores, data.labels[idx]))
         evals[split] = ev
     n_train_total = int((data.split == "train").sum())

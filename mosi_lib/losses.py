@@ -222,15 +222,33 @@ def dec_loss(
     return torch.as_tensor(total)
 
 
-def bce_logits(logits: Tensor, targets: Tensor) -> Tensor:
-    """Binary cross-entropy of the classifier.
+OBJECTIVES = ("bce", "l1")
+"""Classifier objectives: ``bce`` (the paper: one logit, binary cross-entropy on the sign) and
+``l1`` (the output is a predicted sentiment score, trained with the mean absolute error to the
+annotated score; the sign gives the class, as in MulT/MMSA-style CMU-MOSI training)."""
+
+
+def classifier_loss(out: Tensor, scores: Tensor, *, objective: str, zero_policy: str,
+                    reduction: str = "mean") -> Tensor:  # fmt: skip
+    """Loss of the classifier's output ``out`` against the sentiment ``scores``.
+
+    ``out > 0`` is the positive class under either objective.
 
     Args:
-        logits: (B,) raw scores.
-        targets: (B,) 0/1 (bool, int or float).
+        out: (..., B) logits (``bce``) or predicted scores (``l1``).
+        scores: (..., B) annotated scores in [-3, 3].
+        objective: ``bce``: target 1 for score >= 0 (``has0``) or > 0 (``non0``), binary
+            cross-entropy with logits; ``l1``: ``|out - score|``.
+        zero_policy: ``has0`` or ``non0`` (the caller drops zero scores from ``non0`` training).
+        reduction: ``mean`` over every element, or ``none``.
 
     Returns:
-        Scalar mean over the batch.
-
+        The loss (scalar for ``mean``).
     """
-    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
+    scores = scores.to(out.dtype)
+    if objective == "bce":
+        target = (scores > 0 if zero_policy == "non0" else scores >= 0).to(out.dtype)
+        return F.binary_cross_entropy_with_logits(out, target, reduction=reduction)
+    if objective == "l1":
+        return F.l1_loss(out, scores, reduction=reduction)
+    raise ValueError(f"objective={objective!r}: expected one of {list(OBJECTIVES)}")

@@ -42,6 +42,39 @@ def test_training_lowers_loss(tiny_config, data):
     assert res["best"]["acc"] > 0.75  # the text sign is learnable
 
 
+def test_l1_objective_lowers_its_loss_and_learns_the_sign(tiny_config, data):
+    engine.seed_everything(0)
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
+    res = engine.fit_classifier(
+        model, dd, train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"),
+        epochs=60, batch_size=32, lr=3e-3, weight_decay=0.0, progress=False, objective="l1",
+    )
+    hist = res["history"]
+    # the first epochs' L1 is about the mean |score| (~1.5); it must fall well below that
+    assert np.mean([h["train_loss"] for h in hist[-3:]]) < 0.8 * hist[0]["train_loss"]
+    assert res["best"]["acc"] > 0.75
+    # the validation loss is the L1 too: recompute it from the outputs
+    va = torch.as_tensor(data.rows("valid"))
+    ev = engine.evaluate_classifier(model, dd, va, "has0", objective="l1")
+    out = engine.predict_logits(model, dd, va)
+    assert ev["loss"] == pytest.approx((out - dd.scores[va]).abs().mean().item(), rel=1e-5)
+
+
+def test_seeds_together_l1_equal_seeds_alone_without_dropout(tiny_config, data):
+    seeds = [0, 1]
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    kw = dict(train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"), epochs=3,
+              batch_size=32, lr=3e-3, weight_decay=1e-2, progress=False, objective="l1")
+    together = _no_dropout_models(tiny_config, data, seeds)
+    alone = [copy.deepcopy(m) for m in together]
+    res_t = engine.fit_classifier_seeds(together, dd, seeds=seeds, **kw)
+    for s, m_alone, r_t in zip(seeds, alone, res_t, strict=True):
+        r_a = engine.fit_classifier(m_alone, dd, seed=s, **kw)
+        np.testing.assert_allclose([h["train_loss"] for h in r_t["history"]],
+                                   [h["train_loss"] for h in r_a["history"]], rtol=1e-5)
+
+
 def test_best_checkpoint_ties_go_to_lower_loss(tiny_config, data):
     dd = engine.DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)

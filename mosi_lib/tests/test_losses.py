@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from mosi_lib.losses import (
-    bce_logits,
+    classifier_loss,
     dec_loss,
     disentanglement,
     kl_divergence,
@@ -198,27 +198,20 @@ def test_supervised_cluster_ce_with_class_head():
 # ---- totals
 
 
-def test_dec_loss_weights_and_bce():
-    total = dec_loss(
-        kl=torch.tensor(1.0),
-        recon=torch.tensor(2.0),
-        sup=torch.tensor(3.0),
-        disent=torch.tensor(4.0),
-        recon_weight=0.1,
-        sup_weight=0.5,
-        disent_weight=0.01,
-    )
-    assert total.item() == pytest.approx(1.0 + 0.2 + 1.5 + 0.04)
-    stage1 = dec_loss(
-        kl=0.0,
-        recon=torch.tensor(2.0),
-        sup=0.0,
-        disent=torch.tensor(4.0),
-        recon_weight=1.0,
-        sup_weight=0.0,
-        disent_weight=0.001,
-    )
-    assert stage1.item() == pytest.approx(2.004)
-    logits, y = torch.tensor([0.0, 2.0]), torch.tensor([True, False])
-    expected = (math.log(2) + math.log(1 + math.exp(2))) / 2
-    assert bce_logits(logits, y).item() == pytest.approx(expected, rel=1e-6)
+def test_classifier_loss_hand_values():
+    out, scores = torch.tensor([0.0, 2.0, -1.0]), torch.tensor([1.5, -0.5, 0.0])
+    # bce, has0: targets 1, 0, 1 (a zero score is positive)
+    expected = (math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(1))) / 3
+    got = classifier_loss(out, scores, objective="bce", zero_policy="has0")
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    # bce, non0: the zero score is a negative target
+    expected = (math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(-1))) / 3
+    got = classifier_loss(out, scores, objective="bce", zero_policy="non0")
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    # l1: mean |out - score| = (1.5 + 2.5 + 1) / 3
+    got = classifier_loss(out, scores, objective="l1", zero_policy="has0")
+    assert got.item() == pytest.approx(5 / 3, rel=1e-6)
+    per = classifier_loss(out, scores, objective="l1", zero_policy="has0", reduction="none")
+    assert per.tolist() == [1.5, 2.5, 1.0]
+    with pytest.raises(ValueError, match="objective='mse'"):
+        classifier_loss(out, scores, objective="mse", zero_policy="has0")
