@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mosi_lib import losses, metrics
@@ -169,7 +168,8 @@ def predict_logits(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: 
 
 
 def evaluate_classifier(model: nn.Module, dd: DeviceData, idx: torch.Tensor, zero_policy: str,
-                        *, amp: bool = False, objective: str = "bce") -> dict[str, float]:  # fmt: skip
+                        *, amp: bool = False,
+                        objective: str = "bce") -> dict[str, float]:  # fmt: skip
     """Loss and metrics of ``model`` on rows ``idx``.
 
     Returns:

@@ -702,7 +702,8 @@ def pretrain_ablation(
 
 def default_modality_sets(cfg: Config) -> list[str]:
     """Every subset in ``MODALITY_SETS`` that ``cfg.data.source`` can provide (T, A, TA for the
-    embedded text + audio data; all seven for the others)."""
+    embedded text + audio data; all seven for the others).
+    """
     from mosi_lib.config import SOURCE_MODALITIES
 
     have = SOURCE_MODALITIES.get(cfg.data.source, tuple(_LETTER.values()))

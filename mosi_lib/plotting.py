@@ -531,8 +531,8 @@ def save_figure(
     if synthetic:
         mark_synthetic(fig)
     if data and not any(getattr(t, "_mosi_data", False) for t in fig.texts):
-        note = fig.text(0.995, 0.003, f"data: {data}", ha="right", va="bottom", fontsize=6,
-                        color="0.35")  # fmt: skip
+        note = fig.text(0.995, 0.003, f"data: {data}", ha="right", va="bottom",
+                        fontsize=6, color="0.35")  # fmt: skip
         note._mosi_data = True  # idempotent: a figure saved twice keeps one note
     out = Path(out_dir) if out_dir is not None else paths.figures_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -543,7 +543,8 @@ def save_figure(
         files[path.name] = path
     meta = {
         "name": name, "files": sorted(files), "runs": list(runs), "synthetic": bool(synthetic),
-        "data": data, "git": git_info(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dpi": DPI,
+        "data": data, "git": git_info(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dpi": DPI,
         "size_inches": [float(v) for v in fig.get_size_inches()],
         "matplotlib": matplotlib.__version__, "extra": extra or {},
     }  # fmt: skip

@@ -222,7 +222,8 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
             "Acc-2 non0": _pct(g["acc_non0"]), "F1 non0": _pct(g["f1_non0"]),
             "Majority has0": _pct(g["majority_acc_has0"]),
             "Majority non0": _pct(g["majority_acc_non0"]),
-            "Params": "-".join(f"{p:,}" for p in params), "Epochs": str(int(first["epochs"])) if first["init"] != "logreg" else "-",
+            "Params": "-".join(f"{p:,}" for p in params),
+            "Epochs": "-" if first["init"] == "logreg" else str(int(first["epochs"])),
             "Seeds": f"{len(g)} ({seeds})",
         })  # fmt: skip
     # cells a row does not fill are "" (fillna("") on an all-NaN float column is deprecated)

@@ -430,7 +430,8 @@ def test_load_raw_dispatch(tmp_path, monkeypatch):
     cfg = DataConfig(source="mmsa", data_dir=str(tmp_path / "aligned_50.pkl"), aligned=False)
     assert load_raw(cfg).source == "mmsa"  # a file is used directly
     assert len(load_raw(DataConfig(source="csd", data_dir=str(_write_tiny(tmp_path / "c"))))) == 3
-    with pytest.raises(ValueError, match=r"data.source='nope': expected one of \['mosi_text_audio', 'synthetic'"):
+    with pytest.raises(ValueError,
+                       match=r"data.source='nope': expected one of \['mosi_text_audio', 'synth"):
         load_raw(DataConfig(source="nope", data_dir=str(tmp_path)))
 
     calls = []

@@ -215,3 +215,26 @@ def test_classifier_loss_hand_values():
     assert per.tolist() == [1.5, 2.5, 1.0]
     with pytest.raises(ValueError, match="objective='mse'"):
         classifier_loss(out, scores, objective="mse", zero_policy="has0")
+
+
+def test_dec_loss_weights():
+    total = dec_loss(
+        kl=torch.tensor(1.0),
+        recon=torch.tensor(2.0),
+        sup=torch.tensor(3.0),
+        disent=torch.tensor(4.0),
+        recon_weight=0.1,
+        sup_weight=0.5,
+        disent_weight=0.01,
+    )
+    assert total.item() == pytest.approx(1.0 + 0.2 + 1.5 + 0.04)
+    stage1 = dec_loss(
+        kl=0.0,
+        recon=torch.tensor(2.0),
+        sup=0.0,
+        disent=torch.tensor(4.0),
+        recon_weight=1.0,
+        sup_weight=0.0,
+        disent_weight=0.001,
+    )
+    assert stage1.item() == pytest.approx(2.004)
