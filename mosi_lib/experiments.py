@@ -701,8 +701,9 @@ def pretrain_ablation(
 
 
 def default_modality_sets(cfg: Config) -> list[str]:
-    """Every subset in ``MODALITY_SETS`` that ``cfg.data.source`` can provide (T, A, TA for the
-    embedded text + audio data; all seven for the others).
+    """Every subset in ``MODALITY_SETS`` that ``cfg.data.source`` can provide.
+
+    T, A, TA for the embedded text + audio data; all seven for the other sources.
     """
     from mosi_lib.config import SOURCE_MODALITIES
 
