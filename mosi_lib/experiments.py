@@ -408,7 +408,8 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
 
 
 def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
-                       run_id: str | None = None, root=None) -> runs.Run:  # fmt: skip
+                       run_id: str | None = None, root=None,
+                       tag: str | None = None) -> runs.Run:  # fmt: skip
     """Fit the logistic-regression reference (``mosi_lib.reference``) and write a run folder.
 
     The run is a ``classifier`` run with ``init="logreg"``, so the comparison table, the
@@ -422,11 +423,11 @@ def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
     res = reference.fit_logistic(data, labels=labels, zero_policy=cfg.data.zero_policy)
     run = runs.create_run(cfg, kind="classifier", run_id=run_id, root=root,
                           extra={**_data_info(data), "init": "logreg", "labels": labels,
-                                 "tag": None})  # fmt: skip
+                                 "tag": tag})  # fmt: skip
     n_train_total = int((data.split == "train").sum())
     n_feat = sum(data.dims.values())
     run.save_metrics({
-        "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": None,
+        "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": tag,
         "init": "logreg", "labels": labels, "label_fraction": res["n_train"] / n_train_total,
         "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
         "n_train": res["n_train"], "n_params": n_feat + 1, "seed": cfg.system.seed,
@@ -438,21 +439,24 @@ def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
     return run
 
 
-def logistic_references(cfg: Config, data: Processed, *, root) -> list[runs.Run]:
-    """The reference for the labeled pool and for all labels, once per data set in ``root``.
+def logistic_references(cfg: Config, data: Processed, *, root, tag: str | None = None,
+                        labels=("labeled", "all")) -> list[runs.Run]:  # fmt: skip
+    """The reference for each of ``labels``, once per data set and ``tag`` in ``root``.
 
-    A reference already in ``root`` for the same cached data (``data_key``), labels and zero
-    policy is reused, so re-running notebook 01 on a study never adds a second copy (which the
-    tables would count as a second seed).
+    A reference already in ``root`` for the same cached data (``data_key``), labels, zero
+    policy and tag is reused, so re-running notebook 01 (or a sweep) never adds a second copy
+    (which the tables would count as a second seed).
     """
     key = _data_info(data)["data_key"]
     out = []
-    for labels in ("labeled", "all"):
-        found = runs.find_runs(root, kind="classifier", init="logreg", labels=labels,
+    for lab in labels:
+        found = runs.find_runs(root, kind="classifier", init="logreg", labels=lab, tag=tag,
                                data_key=key, zero_policy=cfg.data.zero_policy)  # fmt: skip
+        name = f"{cfg.name}_logreg_{lab}" + (f"_{tag}{100 * cfg.data.labeled_fraction:g}"
+                                             if tag else "")  # fmt: skip
         out.append(found[-1] if found else logistic_reference(
-            cfg, data, labels=labels, root=root,
-            run_id=runs.make_run_id(f"{cfg.name}_logreg_{labels}", cfg.system.seed)))
+            cfg, data, labels=lab, root=root, tag=tag,
+            run_id=runs.make_run_id(name, cfg.system.seed)))
     return out
 
 
@@ -637,6 +641,9 @@ def label_sweep(
 ) -> list[runs.Run]:
     """Label-efficiency sweep: baseline vs DEC-initialised classifier per labeled fraction.
 
+    Each fraction also gets the logistic-regression reference (``init="logreg"``, one
+    deterministic run per fraction, not per seed) on the same labeled pool.
+
     For each fraction the data are re-split with ``data.labeled_fraction`` (other data fields
     as in ``cfg``; with the same ``split_seed`` the labeled pools are nested: the same per-class
     permutation, a longer prefix). For each seed: DEC pretraining on every row with the labels of
@@ -662,6 +669,7 @@ def label_sweep(
         out += _scratch_and_dec(fcfg, data, root=root, tag=tag, seeds=seeds,
                                 what=f"[sweep] {100 * frac:g}% labels",
                                 prefix=f"sweep{100 * frac:g}")  # fmt: skip
+        out += logistic_references(fcfg, data, root=root, tag=tag, labels=("labeled",))
     return out
 
 

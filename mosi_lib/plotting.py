@@ -319,7 +319,9 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
 # ----------------------------------------------------------------------------- label sweep
 
 _INIT_STYLE = {"scratch": ("Transformer (from scratch)", "#0072b2", "o"),
-               "dec": ("Transformer + DEC", "#d55e00", "s")}  # fmt: skip
+               "dec": ("Transformer + DEC", "#d55e00", "s"),
+               "logreg": ("logistic regression, mean-pooled (reference)", "#009e73",
+                          "^")}  # fmt: skip
 
 
 def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: str) -> Figure:
@@ -340,7 +342,7 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
     _require_columns(summary, need, "plot_label_sweep")
     unknown = sorted(set(summary["init"]) - set(_INIT_STYLE))
     if unknown:
-        raise ValueError(f"plot_label_sweep: unknown init {unknown}; expected scratch/dec")
+        raise ValueError(f"plot_label_sweep: unknown init {unknown}; expected scratch/dec/logreg")
     fig = _new_figure(SIZE_SINGLE)
     ax = fig.subplots()
     any_band = False
@@ -350,7 +352,9 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
             continue
         x = 100 * g["labeled_fraction"].to_numpy(float)
         n = g["n"].to_numpy(int)
-        if n.min() != n.max():
+        if init == "logreg":
+            seeds = "deterministic, no seeds"
+        elif n.min() != n.max():
             seeds = f"seeds per point: {n.min()}-{n.max()}"
         else:
             seeds = f"{n.min()} seed" + ("s" if n.min() > 1 else "")

@@ -290,7 +290,7 @@ def save_table(
 
     The Markdown starts with the caption line (``Table: ...``); the LaTeX is a ``table`` with the
     caption and label ``tab:<name>``. When ``has_synthetic(df)``, both captions start with
-    "SYNTHETIC DATA" (unless the caption already says synthetic).
+    "SYNTHETIC DATA" (unless the caption already starts so).
 
     Args:
         df: the table (e.g. ``comparison_table`` output).
@@ -304,7 +304,7 @@ def save_table(
     paths.check_stem(name, "05_comparison_table")
     out = Path(out_dir) if out_dir is not None else paths.figures_dir()
     out.mkdir(parents=True, exist_ok=True)
-    if has_synthetic(df) and "synthetic" not in caption.lower():
+    if has_synthetic(df) and not caption.upper().startswith("SYNTHETIC DATA"):
         caption = (
             f"SYNTHETIC DATA: measured rows come from generated data, not CMU-MOSI. {caption}"
         )

@@ -262,8 +262,11 @@ def test_save_table_real_and_already_synthetic_captions(tmp_path):
     assert files["t_real.md"].read_text().startswith("Table: Real caption, 5% split.\n\n")
     assert r"\caption{Real caption, 5\% split.}" in files["t_real.tex"].read_text()
     synth = results.comparison_table(_runs_df([{}]))
-    files = results.save_table(synth, "t_syn", tmp_path, caption="Synthetic smoke run.")
-    assert files["t_syn.md"].read_text().startswith("Table: Synthetic smoke run.\n")
+    files = results.save_table(synth, "t_syn", tmp_path, caption="SYNTHETIC DATA smoke run.")
+    assert files["t_syn.md"].read_text().startswith("Table: SYNTHETIC DATA smoke run.\n")
+    # "synthetic" later in the caption (a data description) still gets the leading mark
+    files = results.save_table(synth, "t_syn2", tmp_path, caption="Sweep, SYNTHETIC data (seed 0)")
+    assert files["t_syn2.md"].read_text().startswith("Table: SYNTHETIC DATA: measured rows")
 
 
 def test_save_table_default_dir_and_bad_name(tmp_path):
