@@ -223,17 +223,24 @@ def best_epoch(history: pd.DataFrame) -> int:
     return int(h["epoch"].iloc[0])
 
 
-def plot_loss_curves(history: pd.DataFrame, *, title: str) -> Figure:
+LOSS_NAMES = {"bce": "binary cross-entropy", "l1": "L1 regression of the score"}
+"""Panel title of each ``train.objective`` in ``plot_loss_curves``."""
+
+
+def plot_loss_curves(history: pd.DataFrame, *, title: str, objective: str = "bce") -> Figure:
     """Training and validation loss, and accuracy, per epoch of a classifier run (paper Fig. 3).
 
     Args:
         history: ``history.csv`` rows (epoch, train_loss, val_loss, val_acc; train_acc optional).
         title: figure title (say which run and data).
+        objective: the run's ``train.objective`` (names the loss panel, ``LOSS_NAMES``).
 
     Returns:
-        Two panels: BCE loss (left) and accuracy in % (right); a dashed line marks the kept
+        Two panels: the loss (left) and accuracy in % (right); a dashed line marks the kept
         epoch (``best_epoch``).
     """
+    if objective not in LOSS_NAMES:
+        raise ValueError(f"objective={objective!r}: expected one of {list(LOSS_NAMES)}")
     _require_columns(history, ["epoch", "train_loss", "val_loss", "val_acc"], "classifier history")
     h = history.sort_values("epoch")
     best = best_epoch(h)
@@ -242,7 +249,7 @@ def plot_loss_curves(history: pd.DataFrame, *, title: str) -> Figure:
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(h["epoch"], h["train_loss"], label="train")
     ax_loss.plot(h["epoch"], h["val_loss"], label="validation")
-    ax_loss.set(title="Loss (binary cross-entropy)", xlabel="epoch", ylabel="loss")
+    ax_loss.set(title=f"Loss ({LOSS_NAMES[objective]})", xlabel="epoch", ylabel="loss")
     if "train_acc" in h:
         ax_acc.plot(h["epoch"], 100 * h["train_acc"], label="train")
     ax_acc.plot(h["epoch"], 100 * h["val_acc"], label="validation (selection metric)")
@@ -535,7 +542,10 @@ def save_figure(
     if synthetic:
         mark_synthetic(fig)
     if data and not any(getattr(t, "_mosi_data", False) for t in fig.texts):
-        note = fig.text(0.995, 0.003, f"data: {data}", ha="right", va="bottom",
+        engine = fig.get_layout_engine()
+        if engine is not None and hasattr(engine, "set"):  # keep a strip free below the axes
+            engine.set(rect=(0, 0.035, 1, 0.965))
+        note = fig.text(0.995, 0.004, f"data: {data}", ha="right", va="bottom",
                         fontsize=6, color="0.35")  # fmt: skip
         note._mosi_data = True  # idempotent: a figure saved twice keeps one note
     out = Path(out_dir) if out_dir is not None else paths.figures_dir()

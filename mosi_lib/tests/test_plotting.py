@@ -181,6 +181,21 @@ def test_loss_curves_mark_best_epoch():
     assert _legend(fig.axes[1]) == ["validation (selection metric)", best]
 
 
+def test_loss_curves_name_the_objective_and_save_the_data_note(tmp_path):
+    h = _classifier_history()
+    assert plotting.plot_loss_curves(h, title="t").axes[0].get_title() == (
+        "Loss (binary cross-entropy)")
+    fig = plotting.plot_loss_curves(h, title="t", objective="l1")
+    assert fig.axes[0].get_title() == "Loss (L1 regression of the score)"
+    with pytest.raises(ValueError, match="objective='mse'"):
+        plotting.plot_loss_curves(h, title="t", objective="mse")
+    for _ in range(2):  # saving twice keeps one note
+        files = plotting.save_figure(fig, "02_loss_curves", runs=["r"], synthetic=False,
+                                     out_dir=tmp_path, data="real CMU-MOSI (test)")
+    assert [t.get_text() for t in fig.texts] == ["data: real CMU-MOSI (test)"]
+    assert json.loads(files["02_loss_curves.json"].read_text())["data"] == "real CMU-MOSI (test)"
+
+
 def test_loss_curves_missing_column():
     h = _classifier_history().drop(columns="train_loss")
     with pytest.raises(ValueError, match="train_loss"):
