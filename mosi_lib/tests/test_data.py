@@ -21,7 +21,7 @@ from mosi_lib.data import (
     write_csd,
 )
 
-REAL_LABELS = paths.PROJECT_ROOT.parent / "shared" / "data" / CSD_FILES["labels"]
+REAL_LABELS = paths.RESOURCES_DIR / "cmu_mosi" / CSD_FILES["labels"]  # vendored, real
 
 
 # ---- helpers
@@ -137,8 +137,6 @@ def test_align_to_words_bad_input():
 
 
 def test_real_labels_file_reads(tmp_path):
-    if not REAL_LABELS.exists():
-        pytest.skip(f"real labels file not present at {REAL_LABELS} (needs ../shared/data)")
     seq = read_csd(REAL_LABELS)
     scores = np.concatenate([f[:, 0] for f, _ in seq.data.values()])
     assert seq.root_name == "Opinion Segment Labels"
