@@ -419,7 +419,7 @@ def paired_table(
     if len(runs_df) == 0:
         return pd.DataFrame(rows, columns=cols)
     keys = ["data_source", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
-            "labeled_fraction", "tag", "modalities"]  # fmt: skip
+            "labeled_fraction", "tag", "modalities", "data_description"]  # fmt: skip
     for _, g in runs_df.groupby(keys, sort=True, dropna=False):
         frac = float(g["labeled_fraction"].iloc[0])
         first = g.iloc[0]
@@ -430,7 +430,8 @@ def paired_table(
             for row in _paired_rows(same[same["init"] == "dec"], same[same["init"] == "scratch"],
                                     metrics, skip_unpaired=True):  # fmt: skip
                 rows.append({"comparison": name,
-                             "source": _source(first["data_source"], first["synthetic"]),
+                             "source": _source(first["data_source"], first["synthetic"],
+                                               first["data_description"]),
                              "synthetic": bool(first["synthetic"]),
                              "protocol": f"{first['protocol']}, {first['report_split']} split",
                              **row})  # fmt: skip
