@@ -294,7 +294,8 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
     if len(s1):
         ax1.legend(loc="best")
 
-    ax2.set(title=f"Stage 2: clustering ({len(s2)} epochs)", xlabel="epoch",
+    ax2.set(title=f"Stage 2: clustering ({len(s2)} epoch{'' if len(s2) == 1 else 's'})",
+            xlabel="epoch",
             ylabel="loss")  # fmt: skip
     for ax in (ax1, ax2):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -306,7 +307,9 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
                  "sup": "supervised CE"}  # fmt: skip
         terms2 = [c for c in names if c in s2]
         for c in terms2:
-            ax2.plot(s2["epoch"], s2[c], label=names[c], lw=2 if c == "loss" else 1.2)
+            # markers: a stage 2 that stopped after an epoch or two would be invisible as lines
+            ax2.plot(s2["epoch"], s2[c], label=names[c], lw=2 if c == "loss" else 1.2,
+                     marker="o" if len(s2) < 5 else None, ms=5)
         _log_if_positive(ax2, [s2[c] for c in terms2])
         handles, labels = ax2.get_legend_handles_labels()
         if "delta_label" in s2:
