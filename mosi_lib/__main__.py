@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from mosi_lib import paths
+from mosi_lib.config import DATA_SOURCES
 
 NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
 PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
-SOURCES = ("mosi_text_audio", "synthetic", "csd", "mult", "mmsa")
 
 
 def data_overrides(source: str | None, data_dir: str | None) -> dict:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="quick: whole chain on 2 CPU cores; paper: the paper's epochs (GPU)")
     rp.add_argument("--data-dir", help="folder (or pickle) of real CMU-MOSI files; "
                     "default: the embedded real text + audio data set")  # fmt: skip
-    rp.add_argument("--source", choices=SOURCES,
+    rp.add_argument("--source", choices=DATA_SOURCES,
                     help="mosi_text_audio (default, embedded real data), synthetic (generated "
                     "three-modality demo), or the layout of --data-dir (default csd)")  # fmt: skip
     rp.add_argument("--run-id", help="study folder name under runs/ (default: time + profile)")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="protocol comparison in 07 (none: skip it)")  # fmt: skip
     sp.add_argument("--only", choices=EXTRA_NOTEBOOKS, help="run one of the two notebooks")
     sp.add_argument("--data-dir")
-    sp.add_argument("--source", choices=SOURCES)
+    sp.add_argument("--source", choices=DATA_SOURCES)
     sp.add_argument("--run-id", help="prefix of the two study folders (default: time + profile)")
     sp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
     sp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")

@@ -35,6 +35,8 @@ SOURCE_MODALITIES = {"mosi_text_audio": ("text", "audio")}
 PROTOCOLS = ("paper", "standard")
 ZERO_POLICIES = ("has0", "non0")
 SCALINGS = ("minmax_zscore", "zscore", "minmax", "none")
+OBJECTIVES = ("bce", "l1")
+"""Classifier objectives (``train.objective``; ``losses.classifier_loss`` says what each does)."""
 VISUAL_FEATURES = ("facet41", "facet42")
 
 
@@ -176,7 +178,7 @@ _CHOICES = {
     "data.visual_features": VISUAL_FEATURES,
     "dec.pretrain_rows": ("all", "train"),
     "train.select_metric": ("val_acc",),
-    "train.objective": ("bce", "l1"),
+    "train.objective": OBJECTIVES,
     "report.tsne_init": ("pca", "random"),
     "system.seeds_together": ("auto", "always", "never"),
 }

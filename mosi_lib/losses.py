@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mosi_lib.config import OBJECTIVES
+
 # ---- DEC clustering
 
 
@@ -222,15 +224,15 @@ def dec_loss(
     return torch.as_tensor(total)
 
 
-OBJECTIVES = ("bce", "l1")
-"""Classifier objectives: ``bce`` (the paper: one logit, binary cross-entropy on the sign) and
-``l1`` (the output is a predicted sentiment score, trained with the mean absolute error to the
-annotated score; the sign gives the class, as in MulT/MMSA-style CMU-MOSI training)."""
 
 
 def classifier_loss(out: Tensor, scores: Tensor, *, objective: str, zero_policy: str,
                     reduction: str = "mean") -> Tensor:  # fmt: skip
     """Loss of the classifier's output ``out`` against the sentiment ``scores``.
+
+    ``bce`` is the paper's: one logit, binary cross-entropy on the sign. ``l1``: the output is a
+    predicted sentiment score, trained with the mean absolute error to the annotated score, and
+    its sign gives the class (MulT/MMSA-style CMU-MOSI training).
 
     ``out > 0`` is the positive class under either objective.
 

@@ -205,13 +205,13 @@ def load_word_vectors(word_vectors: str, words: set[str]) -> WordVectors:
     return WordVectors(index, np.stack(vecs), path.name, [str(path)])
 
 
-def embed(tokens: list[str], wv: WordVectors) -> tuple[np.ndarray, int, int]:
+def embed(tokens: list[str], wv: WordVectors) -> tuple[np.ndarray, list[str], int]:
     """Vectors of ``tokens`` in order.
 
     Returns:
-        ((T, D) float32, tokens not found, tokens found only as a split contraction).
+        ((T, D) float32, the tokens not found, how many were found only as a split contraction).
     """
-    rows, oov, split = [], 0, 0
+    rows, oov, split = [], [], 0
     for tok in tokens:
         hit = next((w for w in (tok, tok.capitalize()) if w in wv.index), None)
         if hit is not None:
@@ -219,7 +219,7 @@ def embed(tokens: list[str], wv: WordVectors) -> tuple[np.ndarray, int, int]:
             continue
         parts = split_contraction(tok, wv)
         if parts is None:
-            oov += 1
+            oov.append(tok)
         else:
             rows += [wv.index[p] for p in parts]
             split += 1
@@ -353,11 +353,8 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
                 seqs.append(None)
                 continue
             vecs, oov, split = embed(tokens[seg], wv)
-            n_tok, n_oov, n_split = n_tok + len(tokens[seg]), n_oov + oov, n_split + split
-            if oov:
-                oov_types |= {t for t in tokens[seg] if t not in wv
-                              and split_contraction(t, wv) is None
-                              and t.capitalize() not in wv}  # fmt: skip
+            n_tok, n_oov, n_split = n_tok + len(tokens[seg]), n_oov + len(oov), n_split + split
+            oov_types.update(oov)
             if len(vecs) == 0:
                 keep[i], n_nowords = False, n_nowords + 1
             seqs.append(vecs)
