@@ -9,12 +9,13 @@ folder. ``figures`` re-runs only 05 on an existing study (no training).
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
 
 from mosi_lib import paths
-from mosi_lib.config import DATA_SOURCES
+from mosi_lib.config import DATA_SOURCES, PROTOCOLS
 
 NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
@@ -74,6 +75,82 @@ def run_notebooks(
     return done
 
 
+def figures_params(stored: dict | None, study: Path) -> dict:
+    """Papermill parameters of 05_results for ``figures``: the study's own (``study.json``).
+
+    A study written before ``study.json`` stored them falls back to the quick profile, and says
+    so.
+    """
+    if not stored:
+        print(f"{study}/study.json holds no config (an older study): re-rendering with the "
+              "quick profile", flush=True)  # fmt: skip
+        stored = {}
+    return {"config_file": stored.get("config_file", PROFILES["quick"]),
+            "overrides": stored.get("overrides", {}), "seed": stored.get("seed", 0),
+            "smoke": bool(stored.get("smoke", False))}  # fmt: skip
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``--set KEY=VALUE`` items -> overrides (values read as YAML, e.g. ``[text, audio]``).
+
+    Raises:
+        ValueError: an item without ``=`` or a value that is not YAML.
+    """
+    import yaml
+
+    out: dict = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=50")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item!r}: value is not valid YAML ({err})") from None
+    return out
+
+
+def preflight(
+    config_file: str,
+    overrides: dict,
+    *,
+    seeds: list[int],
+    fractions: list[float] = (),
+    protocols: list[str] = (),
+    variants: list[str] = (),
+) -> None:
+    """Refuse, before any study folder or notebook, a config the notebooks would fail on.
+
+    Loads the config as the notebooks do (profile, then ``overrides``) and validates it
+    (``config.validate``: unknown keys, types, ranges) once per seed (``system.seed``),
+    labeled fraction and protocol the notebooks will set; checks that ``system.device`` exists
+    on this machine (``engine.select_device``), the data paths (``data.check_data_location``)
+    and the ``study`` command's pretraining variants.
+
+    Raises:
+        ValueError, KeyError, TypeError, FileNotFoundError: one line naming the field.
+    """
+    from mosi_lib import config
+    from mosi_lib.data import check_data_location
+
+    cfg = config.load_config(config_file, overrides)
+    for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),
+                        ("data.protocol", protocols)):  # fmt: skip
+        for value in values:
+            config.validate(config.apply_overrides(copy.deepcopy(cfg), {key: value}))
+    if cfg.system.device not in ("auto", "cpu"):
+        from mosi_lib.engine import select_device
+
+        select_device(cfg.system.device)
+    check_data_location(cfg.data)
+    if variants:
+        from mosi_lib.experiments import PRETRAIN_VARIANTS
+
+        unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
+        if unknown:
+            raise ValueError(f"--variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m mosi_lib``."""
     ap = argparse.ArgumentParser(prog="python -m mosi_lib", description=__doc__,
@@ -101,17 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--fractions", type=float, nargs="+",
                     default=[0.05, 0.1, 0.2, 0.4, 0.6, 1.0])  # fmt: skip
     sp.add_argument("--variants", nargs="+",
-                    default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent"])  # fmt: skip
+                    default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent",
+                             "dec_train_rows"])  # fmt: skip
     sp.add_argument("--modality-sets", nargs="*", default=None,
                     help="modality subsets, e.g. T A TA (default: every subset the data source "
-                    "provides; none: skip the modality ablation)")  # fmt: skip
+                    "provides; the option with no value skips the modality ablation)")  # fmt: skip
     sp.add_argument("--modality-pretrain", default="best",
                     help="pretraining of the modality ablation: best (highest mean validation "
                     "accuracy in the pretraining ablation) or a variant, e.g. none")  # fmt: skip
-    sp.add_argument("--protocol", choices=("standard", "paper"), default="standard",
+    sp.add_argument("--protocol", choices=PROTOCOLS, default="standard",
                     help="protocol of the sweep and the ablations")  # fmt: skip
     sp.add_argument("--protocols", nargs="*", default=["paper", "standard"],
-                    help="protocol comparison in 07 (none: skip it)")  # fmt: skip
+                    help="protocol comparison in 07 (the option with no value skips "
+                    "it)")  # fmt: skip
     sp.add_argument("--only", choices=EXTRA_NOTEBOOKS, help="run one of the two notebooks")
     sp.add_argument("--data-dir")
     sp.add_argument("--source", choices=DATA_SOURCES)
@@ -122,19 +201,33 @@ def main(argv: list[str] | None = None) -> int:
     fp.add_argument("--run-id", help="study folder (default: the latest)")
     args = ap.parse_args(argv)
 
-    from mosi_lib.runs import make_study_id, open_study
+    from mosi_lib.runs import latest_study, make_study_id, open_study, study_info
 
+    if args.run_id is not None:  # a plain folder name: never a path out of the runs folder
+        try:
+            paths.check_stem(args.run_id, "20260101-120000_quick", field="--run-id")
+        except ValueError as exc:
+            ap.error(str(exc))
     if args.cmd == "figures":
-        study = open_study(args.run_id)
-        run_notebooks(("05_results",), {"config_file": PROFILES["quick"], "overrides": {},
-                                        "run_id": study.name, "seed": 0, "smoke": False})
+        study = paths.runs_dir() / args.run_id if args.run_id else latest_study()
+        if study is None or not (study / "study.json").exists():
+            ap.error(f"--run-id {args.run_id!r}: no study at {study}" if args.run_id
+                     else f"no study under {paths.runs_dir()}; run reproduce first")  # fmt: skip
+        params = figures_params(study_info(study).get("params"), study)
+        run_notebooks(("05_results",), {**params, "run_id": study.name})
         return 0
-    import yaml
-
     overrides = data_overrides(args.source, args.data_dir)
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
+    cmd_ap = rp if args.cmd == "reproduce" else sp
+    try:  # the whole config and the data location, before any folder or notebook
+        overrides.update(parse_sets(args.set))
+        if args.cmd == "study":
+            preflight(PROFILES[args.profile], {**overrides, "data.protocol": args.protocol},
+                      seeds=args.seeds, fractions=args.fractions, protocols=args.protocols,
+                      variants=args.variants if args.only != "06_label_sweep" else [])  # fmt: skip
+        else:
+            preflight(PROFILES[args.profile], overrides, seeds=args.seeds or [args.seed])
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
+        cmd_ap.error(str(exc.args[0]) if exc.args else repr(exc))
     if args.cmd == "study":
         prefix = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
         t0 = time.perf_counter()
@@ -156,13 +249,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{paths.figures_dir()}")  # fmt: skip
         return 0
     run_id = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
-    open_study(run_id)
-    t0 = time.perf_counter()
-    common = {"run_id": run_id, "config_file": PROFILES[args.profile], "overrides": overrides,
-              "smoke": args.smoke}  # fmt: skip
     seeds = args.seeds or [args.seed]
     if len(set(seeds)) != len(seeds):
         ap.error(f"--seeds {seeds}: each seed once")
+    common = {"run_id": run_id, "config_file": PROFILES[args.profile], "overrides": overrides,
+              "smoke": args.smoke}  # fmt: skip
+    try:  # study.json keeps the config so that `figures` re-renders with it
+        open_study(run_id, params={**{k: v for k, v in common.items() if k != "run_id"},
+                                   "seed": seeds[0]})  # fmt: skip
+    except ValueError as exc:
+        ap.error(str(exc))
+    t0 = time.perf_counter()
     if len(seeds) == 1:
         run_notebooks(NOTEBOOKS, {**common, "seed": seeds[0]})
     else:  # preprocessing does not depend on the training seed (data.split_seed does)

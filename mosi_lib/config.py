@@ -15,9 +15,12 @@ Sections:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -32,7 +35,7 @@ MODALITIES = ("text", "audio", "visual")
 DATA_SOURCES = ("mosi_text_audio", "synthetic", "csd", "mult", "mmsa")
 SOURCE_MODALITIES = {"mosi_text_audio": ("text", "audio")}
 """Sources with fewer than the three modalities (the others can hold all of ``MODALITIES``)."""
-PROTOCOLS = ("paper", "standard")
+PROTOCOLS = ("paper", "paper_strict", "standard")
 ZERO_POLICIES = ("has0", "non0")
 SCALINGS = ("minmax_zscore", "zscore", "minmax", "none")
 OBJECTIVES = ("bce", "l1")
@@ -58,11 +61,21 @@ class DataConfig:
     modalities: list[str] = field(default_factory=lambda: ["text", "audio"])
     max_len: int = 30  # pad/truncate every sequence to this many steps (paper: 30)
     scaling: str = "minmax_zscore"  # per modality, fitted on training rows only
-    protocol: str = "paper"  # paper: random 40/60 pools, 80/20 inside each; standard: folds
+    # paper: random 40/60 pools, 80/20 inside each, checkpoint chosen and reported on the union of
+    # both pools' validation rows (so "40% labels" uses 52%: 32% to train + 20% to select);
+    # paper_strict: the same pools and training rows, selection on the labeled pool's validation
+    # rows only (40% = 32% + 8%), report on the unlabeled pool's validation rows ("test", never a
+    # label seen); standard: the SDK's speaker-independent folds
+    protocol: str = "paper"
     labeled_fraction: float = 0.4  # share of (training) segments whose label is visible
     val_fraction: float = 0.2  # paper protocol: validation share inside each pool
     zero_policy: str = "has0"  # training target: has0 (y >= 0 positive) or non0 (zeros unused)
     split_seed: int = 0  # seed of the labeled/unlabeled and train/validation draws
+    # largest share of the data the loader may drop or replace (segments dropped, NaN/inf values
+    # set to 0, out-of-vocabulary tokens, words without frames, all-zero segments): above 1% a
+    # DataQualityWarning, above this an error (data.check_data_quality). The embedded real data
+    # drop no segment and miss 0.7% of their tokens; 0.1 refuses e.g. a misaligned .csd set
+    max_drop_fraction: float = 0.1
 
 
 @dataclass
@@ -102,6 +115,10 @@ class DECConfig:
     stage2_sup_weight: float = 0.5  # b (0 gives unsupervised DEC)
     stage2_disent_weight: float = 0.0  # g
     pretrain_rows: str = "all"  # all: every segment's features (paper); train: training rows only
+    # stage 2 forward pass: eval = dropout off and BatchNorm on its running statistics, so the
+    # batch Q is the same function of the weights as the P it is fitted to (reference DEC has no
+    # dropout while clustering); train = dropout and batch statistics (the earlier behaviour)
+    stage2_mode: str = "eval"
 
 
 @dataclass
@@ -115,8 +132,8 @@ class TrainConfig:
     # bce: one logit, binary cross-entropy on the sign (the paper); l1: the output is a predicted
     # score, mean absolute error to the annotated score, its sign the class (MulT/MMSA practice)
     objective: str = "bce"
-    select_metric: str = "val_acc"  # best checkpoint: highest val accuracy, ties -> lower val loss
-    eval_every: int = 1
+    # the best checkpoint is the epoch of highest validation accuracy (ties: lower validation
+    # loss), evaluated after every epoch (engine.fit_classifier); not configurable
 
 
 @dataclass
@@ -177,11 +194,71 @@ _CHOICES = {
     "data.scaling": SCALINGS,
     "data.visual_features": VISUAL_FEATURES,
     "dec.pretrain_rows": ("all", "train"),
-    "train.select_metric": ("val_acc",),
+    "dec.stage2_mode": ("eval", "train"),
     "train.objective": OBJECTIVES,
     "report.tsne_init": ("pca", "random"),
     "system.seeds_together": ("auto", "always", "never"),
 }
+
+
+_SEED_RANGE = "[0, 4294967295]"  # numpy's legacy seeding (engine.seed_everything) needs < 2**32
+_RANGES = {
+    "data.split_seed": ">= 0",
+    "data.synthetic_seed": ">= 0",
+    "data.max_len": ">= 1",
+    "data.max_drop_fraction": "[0, 1]",
+    "model.d_model": ">= 1",
+    "model.n_layers": ">= 1",
+    "model.n_heads": ">= 1",
+    "model.ff_dim": ">= 1",
+    "model.latent_dim": ">= 1",
+    "model.head_dims": ">= 1",  # each width
+    "model.enc_dropout": "[0, 1)",
+    "model.dropout": "[0, 1)",
+    "dec.alpha": "> 0",
+    "dec.kmeans_n_init": ">= 1",
+    "dec.update_interval": ">= 1",
+    "dec.tol": "[0, 1)",
+    "dec.batch_size": ">= 2",
+    "dec.decoder_hidden": ">= 1",
+    "dec.stage1_epochs": ">= 1",
+    "dec.stage1_lr": "> 0",
+    "dec.stage1_recon_weight": ">= 0",
+    "dec.stage1_disent_weight": ">= 0",
+    "dec.stage2_epochs": ">= 0",  # 0: autoencoder + k-means centres (plotting shows no stage 2)
+    "dec.stage2_lr": "> 0",
+    "dec.stage2_recon_weight": ">= 0",
+    "dec.stage2_sup_weight": ">= 0",
+    "dec.stage2_disent_weight": ">= 0",
+    "train.epochs": ">= 1",
+    "train.batch_size": ">= 2",
+    "train.lr": "> 0",
+    "train.weight_decay": ">= 0",
+    "system.seed": _SEED_RANGE,
+    "system.num_threads": ">= 0",
+    "report.tsne_perplexity": "> 0",
+    "report.tsne_seed": _SEED_RANGE,
+    "report.tsne_max_points": ">= 2",
+}
+"""Allowed numeric ranges: ``>= a``, ``> a`` or an interval (``[a, b)`` etc.); None passes."""
+_ONE_ROW = " (engine.minibatches skips a batch of one row: BatchNorm cannot train on it)"
+_WHY = {"dec.batch_size": _ONE_ROW, "train.batch_size": _ONE_ROW}
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+"""What ``system.device`` may name (``engine.select_device`` refuses one this machine lacks)."""
+
+
+def _in_range(value: float, rule: str) -> bool:
+    """Whether ``value`` satisfies a ``_RANGES`` rule (non-finite numbers never do)."""
+    if not math.isfinite(value):
+        return False
+    if rule.startswith(">="):
+        return value >= float(rule[2:])
+    if rule.startswith(">"):
+        return value > float(rule[1:])
+    lo, hi = (float(v) for v in rule[1:-1].split(","))
+    above = value >= lo if rule[0] == "[" else value > lo
+    below = value <= hi if rule[-1] == "]" else value < hi
+    return above and below
 
 
 def validate(cfg: Config) -> Config:
@@ -190,6 +267,14 @@ def validate(cfg: Config) -> Config:
     for key, choices in _CHOICES.items():
         if flat[key] not in choices:
             raise ValueError(f"config {key}={flat[key]!r}: expected one of {list(choices)}")
+    for key, rule in _RANGES.items():
+        value = flat.get(key)
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and not _in_range(v, rule):
+                need = f"need {rule}" if rule[0] in "<>" else f"need a value in {rule}"
+                raise ValueError(f"config {key}={value!r}: {need}{_WHY.get(key, '')}")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(cfg.system.device)):
+        raise ValueError(f"config system.device={cfg.system.device!r}: expected {DEVICES}")
     mods = cfg.data.modalities
     if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
         raise ValueError(
@@ -201,8 +286,6 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"config data.labeled_fraction={cfg.data.labeled_fraction}: need (0, 1]")
     if not 0.0 < cfg.data.val_fraction < 1.0:
         raise ValueError(f"config data.val_fraction={cfg.data.val_fraction}: need (0, 1)")
-    if cfg.data.max_len < 1:
-        raise ValueError(f"config data.max_len={cfg.data.max_len}: need >= 1")
     have = SOURCE_MODALITIES.get(cfg.data.source, MODALITIES)
     if any(m not in have for m in cfg.data.modalities):
         raise ValueError(
@@ -356,10 +439,23 @@ def save_config(cfg: Config | dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+RETIRED_KEYS = ("train.select_metric", "train.eval_every")
+"""Fields of earlier versions that nothing read; ignored when an old run's config is rebuilt."""
+
+
 def config_from_dict(d: dict[str, Any]) -> Config:
-    """Rebuild a ``Config`` from ``Config.to_dict()`` output (extra top-level keys ignored)."""
+    """Rebuild a ``Config`` from ``Config.to_dict()`` output (extra top-level keys ignored).
+
+    Keys in ``RETIRED_KEYS`` (written by earlier versions) are dropped; any other unknown key is
+    an error.
+    """
     known = {f.name for f in dataclasses.fields(Config)}
-    return validate(apply_overrides(Config(), {k: v for k, v in d.items() if k in known}))
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items() if k in known}
+    for key in RETIRED_KEYS:
+        section, _, name = key.partition(".")
+        if isinstance(d.get(section), dict):
+            d[section].pop(name, None)
+    return validate(apply_overrides(Config(), d))
 
 
 def config_hash(obj: Any) -> str:
@@ -368,6 +464,38 @@ def config_hash(obj: Any) -> str:
         obj = asdict(obj)
     text = json.dumps(obj, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+RECIPE_EXCLUDED = ("name", "data.data_dir", "system.device", "system.progress",
+                   "system.num_threads", "system.seed_workers", "system.seeds_together",
+                   "system.seed", "report", "data.max_drop_fraction")  # fmt: skip
+"""Config fields left out of ``recipe_hash``: where/how fast a run trains, its seed (matched on
+its own) and the figures. ``data.data_dir`` is left out because the data themselves are matched by
+``data_key`` (a hash of the loaded arrays); ``data.max_drop_fraction`` only decides whether the
+data are accepted."""
+
+
+def recipe_hash(cfg: Config | dict[str, Any], kind: str = "classifier") -> str:
+    """Hash of every config field that changes a trained result, seed excluded.
+
+    Two runs with the same ``recipe_hash`` and seed are the same experiment: grids reuse such a
+    run instead of training it again, and tables pool seeds only within one recipe. The fields
+    in ``RECIPE_EXCLUDED`` are left out, and for ``kind="dec"`` (DEC pretraining) the ``train``
+    section too, which DEC does not read.
+    """
+    if kind not in ("classifier", "dec"):
+        raise ValueError(f"recipe_hash kind={kind!r}: expected 'classifier' or 'dec'")
+    d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config) else cfg)
+    d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(Config)}}
+    if kind == "dec":
+        d.pop("train", None)
+    for key in RECIPE_EXCLUDED + RETIRED_KEYS:
+        head, _, tail = key.partition(".")
+        if not tail:
+            d.pop(head, None)
+        elif isinstance(d.get(head), dict):
+            d[head].pop(tail, None)
+    return config_hash(d)
 
 
 # ----------------------------------------------------------------------------- smoke

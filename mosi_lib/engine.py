@@ -38,9 +38,25 @@ from mosi_lib.losses import classifier_loss
 
 
 def select_device(preference: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
+    """``auto`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``.
+
+    Raises:
+        ValueError: ``preference`` (``system.device``) names a device this machine lacks.
+    """
     if preference != "auto":
-        return torch.device(preference)
+        dev = torch.device(preference)
+        has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"system.device={preference!r}: CUDA is not available on this "
+                             "machine (use auto or cpu)")  # fmt: skip
+        if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+            n = torch.cuda.device_count()
+            raise ValueError(f"system.device={preference!r}: this machine has {n} CUDA "
+                             "device(s), numbered from 0")  # fmt: skip
+        if dev.type == "mps" and not has_mps:
+            raise ValueError(f"system.device={preference!r}: MPS is not available on this "
+                             "machine (use auto or cpu)")  # fmt: skip
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -555,7 +571,9 @@ def fit_dec(
 
     Stage 1 trains the autoencoder: ``a * masked_mse + g * disentanglement``. Stage 2 initialises
     the centres by k-means on ``z`` of every row in ``rows``, then minimises ``KL(P || Q) +
-    a * mse + b * CE(label, Q) + g * disentanglement``. P is computed over all ``rows`` every
+    a * mse + b * CE(label, Q) + g * disentanglement``; with ``stage2_mode="eval"`` (default) its
+    forward passes run in eval mode (no dropout, BatchNorm running statistics), the mode in which
+    P is computed, else in train mode. P is computed over all ``rows`` every
     ``update_interval`` epochs and held fixed in between (Xie et al. 2016); training stops early
     when fewer than ``tol`` of the hard assignments change between two updates. Cluster sizes are
     logged at each update and a warning is raised when a cluster holds < 2% of rows (collapse).
@@ -590,7 +608,9 @@ def fit_dec(
 
     def run_epoch(stage: int, epoch: int, opt, p_all: torch.Tensor | None, weights: dict):
         t0 = time.perf_counter()
-        model.train()
+        # stage 2 in eval mode: the batch Q is computed as P's Q was (no dropout, BatchNorm
+        # running statistics), so KL(P || Q) compares like with like
+        model.train(stage == 1 or cfg_dec.stage2_mode == "train")
         sums = {"loss": 0.0, "kl": 0.0, "recon": 0.0, "sup": 0.0, "disent": 0.0}
         n = 0
         for bidx in minibatches(torch.arange(len(all_idx), device=device), cfg_dec.batch_size,

@@ -11,6 +11,7 @@ Notebooks 02-04 call these; they bind ``engine`` loops to ``runs`` bookkeeping w
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -47,6 +48,37 @@ def _data_info(data: Processed) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _failing_marks(*runs_: runs.Run):
+    """Mark ``runs_`` failed (status file, one-line reason) if the block raises or is interrupted.
+
+    A run killed outright (SIGKILL, power) stays ``running``; either way it never enters a table
+    (``runs.find_runs`` returns finished runs only).
+    """
+    try:
+        yield
+    except BaseException as exc:
+        for run in runs_:
+            run.mark_failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+        raise
+
+
+def _reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=None,
+              init_checkpoint: str = "last.pt", **match: Any) -> runs.Run | None:  # fmt: skip
+    """A finished run under ``root`` that is this very experiment, or None.
+
+    Same kind, seed, data, recipe (``config.recipe_hash``), ``match`` fields and, for a
+    DEC-initialised classifier, the same DEC run and checkpoint.
+    """
+    found = runs.find_same(root, cfg, kind=kind, seed=cfg.system.seed,
+                           data_key=_data_info(data)["data_key"], **match)  # fmt: skip
+    if init_run is not None:
+        dec_id = runs.load_run(init_run).run_id
+        found = [r for r in found if (r.metrics().get("transfer") or {}).get("dec_run") == dec_id
+                 and r.metrics()["transfer"].get("checkpoint") == init_checkpoint]  # fmt: skip
+    return found[-1] if found else None
+
+
 def _maybe_compile(model: torch.nn.Module, cfg: Config) -> torch.nn.Module:
     # nn.Module.compile works in place: state_dict keys stay free of the "_orig_mod." prefix
     if cfg.system.compile:
@@ -61,7 +93,7 @@ def _checkpoint(kind: str, model, cfg: Config, state: dict[str, Any]) -> dict[st
 
 def load_checkpoint(path) -> dict[str, Any]:
     """Read a checkpoint written by a run (``weights_only=False``: it holds our own dicts)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return runs.load_checkpoint(path, map_location="cpu")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], which: str = "model_state") -> torch.nn.Module:
@@ -76,11 +108,12 @@ def _classifier_hooks(run: runs.Run, cfg: Config, model) -> list[engine.Hook]:
         if ev.name == "epoch_end":
             run.append_history(ev.row)
             ckpt = _checkpoint("classifier", model, cfg, ev.state)
-            torch.save(ckpt, run.checkpoints / "last.pt")
+            runs.save_checkpoint(ckpt, run.checkpoints / "last.pt")
         elif ev.name == "improved":
             state = {"epoch": ev.epoch, "model_state": ev.state["best_state"],
                      "best": ev.state["best"]}  # fmt: skip
-            torch.save(_checkpoint("classifier", model, cfg, state), run.checkpoints / "best.pt")
+            runs.save_checkpoint(_checkpoint("classifier", model, cfg, state),
+                                 run.checkpoints / "best.pt")
 
     return [on_event]
 
@@ -99,6 +132,7 @@ def train_classifier(
     root=None,
     tag: str | None = None,
     extra: dict[str, Any] | None = None,
+    reuse: bool = False,
 ) -> runs.Run:
     """Train the transformer classifier and write a run folder.
 
@@ -113,18 +147,31 @@ def train_classifier(
         tag: experiment label stored in ``metrics.json`` (e.g. ``sweep``, ``pretrain:ae``) so
             tables can group runs of one experiment; None for the main study.
         extra: more provenance for ``config.yaml`` (e.g. papermill parameters).
+        reuse: return a finished run under ``root`` of this very experiment (same recipe, seed,
+            data, labels, init and DEC run) instead of training again: how notebooks 02..04
+            continue an interrupted study (``reproduce --run-id``). Unfinished runs are never
+            reused; a new run folder is made instead.
 
     Returns:
-        The finished ``Run`` (``metrics.json`` written).
+        The finished ``Run`` (``metrics.json`` written). If training fails or is interrupted,
+        the run folder is marked ``failed`` and the error raised.
     """
     train_idx = data.train_rows(labels, cfg.data.zero_policy)  # bad labels: no run folder
+    if reuse:
+        found = _reusable(cfg, data, root, kind="classifier", init_run=init_run,
+                          init_checkpoint=init_checkpoint, labels=labels,
+                          init=_init_name(init_run), tag=tag)  # fmt: skip
+        if found is not None:
+            _say(f"reusing finished run {found.run_id} (same recipe, seed and data)")
+            return found
     device, dd = _setup(cfg, data)
     model, transfer = _build_classifier(cfg, data, init_run, init_checkpoint)
     model.to(device)
     run = _classifier_run(cfg, data, labels=labels, init_run=init_run, transfer=transfer,
                           run_id=run_id, root=root, tag=tag, extra=extra)  # fmt: skip
-    return _fit_and_report(cfg, data, dd, model, run, train_idx, init=_init_name(init_run),
-                           labels=labels, transfer=transfer, tag=tag)  # fmt: skip
+    with _failing_marks(run):
+        return _fit_and_report(cfg, data, dd, model, run, train_idx, init=_init_name(init_run),
+                               labels=labels, transfer=transfer, tag=tag)  # fmt: skip
 
 
 def _build_classifier(cfg: Config, data: Processed, init_run, init_checkpoint: str):
@@ -140,6 +187,13 @@ def _build_classifier(cfg: Config, data: Processed, init_run, init_checkpoint: s
     transfer = models.transfer_encoder(dec, model)
     transfer["dec_run"] = dec_run.run_id
     transfer["checkpoint"] = init_checkpoint
+    # what the pretraining saw, for the tables: rows (all = transductive), labels, stage 2 length
+    dec_cfg = dec_run.config()
+    dec_m = dec_run.metrics() if (dec_run.path / "metrics.json").exists() else {}
+    transfer["dec_rows"] = dec_cfg.get("dec", {}).get("pretrain_rows")
+    transfer["dec_labeled_fraction"] = dec_cfg.get("data", {}).get("labeled_fraction")
+    transfer["dec_stage2_epochs"] = (0 if init_checkpoint == "stage1.pt"
+                                     else dec_m.get("stage2_epochs_run"))  # fmt: skip
     return model, transfer
 
 
@@ -315,6 +369,14 @@ def train_classifiers(
                                      extra={**(extra or {}), "seeds_together": seeds}))
     train_idx = data.train_rows(labels, cfg.data.zero_policy)
     t0 = time.perf_counter()
+    with _failing_marks(*runs_):
+        return _fit_seeds_and_report(cfgs, data, dd, models_, runs_, transfers, init_runs,
+                                     train_idx, t0, cfg=cfg, seeds=seeds, labels=labels,
+                                     tag=tag)  # fmt: skip
+
+
+def _fit_seeds_and_report(cfgs, data, dd, models_, runs_, transfers, init_runs, train_idx, t0, *,
+                          cfg, seeds, labels, tag) -> list[runs.Run]:  # fmt: skip
     results = engine.fit_classifier_seeds(
         models_, dd, train_idx=train_idx, val_idx=data.rows("valid"), epochs=cfg.train.epochs,
         batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
@@ -348,9 +410,11 @@ def resume_classifier(run: str | runs.Run, data: Processed) -> runs.Run:
     train_idx = data.train_rows(meta["labels"], cfg.data.zero_policy)
     tfile = run.path / "transfer.json"
     transfer = json.loads(tfile.read_text()) if tfile.exists() else None
-    return _fit_and_report(cfg, data, dd, model, run, train_idx, init=meta["init"],
-                           labels=meta["labels"], transfer=transfer, tag=meta.get("tag"),
-                           resume=ckpt)  # fmt: skip
+    run.mark_running()
+    with _failing_marks(run):
+        return _fit_and_report(cfg, data, dd, model, run, train_idx, init=meta["init"],
+                               labels=meta["labels"], transfer=transfer, tag=meta.get("tag"),
+                               resume=ckpt)  # fmt: skip
 
 
 def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, transfer, tag=None,
@@ -471,16 +535,26 @@ def pretrain_dec(
     root=None,
     tag: str | None = None,
     extra: dict[str, Any] | None = None,
+    reuse: bool = False,
 ) -> runs.Run:
     """Run both DEC stages and write a run folder with latents and cluster metrics.
 
     Rows: every segment (``dec.pretrain_rows="all"``, the paper) or training rows only. Labels:
     only the labeled pool's training rows enter the supervised term.
 
+    ``reuse``: return a finished DEC run under ``root`` with the same recipe, seed, data and
+    tag instead of pretraining again (as in ``train_classifier``).
+
     Returns:
         The finished ``Run``: ``checkpoints/stage1.pt`` and ``last.pt``, ``latents.npz`` (z, q,
-        cluster, label, split, pool, ids of the used rows), ``metrics.json``.
+        cluster, label, split, pool, ids of the used rows), ``metrics.json``. If pretraining
+        fails or is interrupted, the run folder is marked ``failed`` and the error raised.
     """
+    if reuse:
+        found = _reusable(cfg, data, root, kind="dec", tag=tag)
+        if found is not None:
+            _say(f"reusing finished DEC run {found.run_id} (same recipe, seed and data)")
+            return found
     device, dd = _setup(cfg, data)
     model = models.build_dec(cfg.model, cfg.dec, data.dims, data.max_len).to(device)
     run = runs.create_run(cfg, kind="dec", run_id=run_id, root=root,
@@ -497,8 +571,14 @@ def pretrain_dec(
             name = "stage1.pt" if ev.row["stage"] == 1 else "last.pt"
             state = {"epoch": ev.epoch, "stage": ev.row["stage"],
                      "model_state": model.state_dict()}  # fmt: skip
-            torch.save(_checkpoint("dec", model, cfg, state), run.checkpoints / name)
+            runs.save_checkpoint(_checkpoint("dec", model, cfg, state), run.checkpoints / name)
 
+    with _failing_marks(run):
+        _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event)
+    return run
+
+
+def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event) -> None:
     t0 = time.perf_counter()
     res = engine.fit_dec(
         _maybe_compile(model, cfg), dd, rows=rows, labeled_rows=data.train_rows("labeled", "has0"),
@@ -524,10 +604,10 @@ def pretrain_dec(
         "cluster": cluster, "cluster_sizes": np.bincount(res["assign"],
                                                          minlength=cfg.dec.n_clusters).tolist(),
         "target_updates": updates, "stopped_early": res["stopped_early"],
+        "stage2_epochs_run": sum(1 for h in res["history"] if h["stage"] == 2),
         "final": last, "train_seconds": seconds, "device": str(dd.device),
     }  # fmt: skip
     run.save_metrics(out)
-    return run
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -541,8 +621,22 @@ PRETRAIN_VARIANTS: dict[str, dict[str, Any] | None] = {
     "dec_unsup": {"dec.stage2_sup_weight": 0.0},  # DEC without the supervised term (b = 0)
     "dec_semi": {},  # the paper: semi-supervised DEC
     "dec_no_disent": {"dec.stage1_disent_weight": 0.0, "dec.stage2_disent_weight": 0.0},
+    # the paper's DEC on the training rows' features only (not transductive)
+    "dec_train_rows": {"dec.pretrain_rows": "train"},
 }
 """Pretraining ablation: variant -> DEC config changes (None: no pretraining)."""
+
+PRETRAIN_DESCRIPTIONS: dict[str, str] = {
+    "none": "none (from scratch)",
+    "ae": "autoencoder only (stage 1 of dec_semi), all segments' features",
+    "dec_unsup": "DEC without labels (b = 0), all segments' features (transductive)",
+    "dec_semi": "the paper's semi-supervised DEC, all segments' features (transductive)",
+    "dec_no_disent": "semi-supervised DEC, g = 0, all segments' features (transductive)",
+    "dec_train_rows": "the paper's semi-supervised DEC on the training rows' features only",
+}
+"""What each pretraining variant saw, for the ablation tables. "Transductive": the pretraining
+reads the features (never the labels) of the rows the classifier is evaluated on; the
+from-scratch arm does not, so ``dec_train_rows`` measures what that access is worth."""
 
 MODALITY_SETS = ("T", "A", "V", "TA", "TV", "AV", "TAV")
 """Modality ablation subsets: T text, A audio, V visual."""
@@ -571,7 +665,7 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
     """
     found = {}
     for s in seeds:
-        hits = runs.find_runs(root, kind="classifier", seed=int(s), **find)
+        hits = runs.find_same(root, cfg, kind="classifier", seed=int(s), **find)
         found[int(s)] = hits[-1] if hits else None
     todo = [s for s in found if found[s] is None]
     if todo:
@@ -596,8 +690,7 @@ def _decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
     """
     found: dict[int, runs.Run | None] = {}
     for s in map(int, seeds):
-        hits = [r for r in runs.find_runs(root, kind="dec", tag=tag, seed=s,
-                                          labeled_fraction_cfg=cfg.data.labeled_fraction)
+        hits = [r for r in runs.find_same(root, cfg, kind="dec", seed=s, tag=tag)
                 if r.metrics().get("modalities", data.modalities) == data.modalities]  # fmt: skip
         found[s] = hits[-1] if hits else None
     todo = [s for s, r in found.items() if r is None]
@@ -681,7 +774,9 @@ def pretrain_ablation(
     Variants (``PRETRAIN_VARIANTS``): ``none`` (from scratch), ``ae`` (autoencoder only: the
     classifier starts from the stage-1 checkpoint of the ``dec_semi`` run, which trained stage 1
     with the paper's settings), ``dec_unsup`` (b = 0), ``dec_semi`` (the paper), ``dec_no_disent``
-    (g = 0 in both stages). Runs are tagged ``pretrain:<variant>``.
+    (g = 0 in both stages), ``dec_train_rows`` (the paper's DEC on the training rows only, not
+    transductive). Runs are tagged ``pretrain:<variant>``; ``PRETRAIN_DESCRIPTIONS`` says what
+    each saw.
 
     Returns:
         The classifier runs (found or trained).

@@ -50,12 +50,15 @@ def figures_dir() -> Path:
     return _env_path("MOSI_FIGURES_DIR", PROJECT_ROOT / "figures")
 
 
-def check_stem(name: str, example: str) -> str:
-    """Return ``name`` if it is a safe output file stem, else raise ``ValueError``.
+def check_stem(name: str, example: str, *, field: str = "name") -> str:
+    """Return ``name`` if it is a safe file or folder stem, else raise ``ValueError``.
 
     A stem starts with a letter or digit and holds only letters, digits, ``_``, ``.``, ``-``
-    (no folders, no spaces), e.g. ``example``.
+    (no folders, no ``..``, no spaces), e.g. ``example``; ``field`` names the value in the
+    error (e.g. ``run_id`` or ``--run-id``).
     """
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise ValueError(f"name={name!r}: expected a file stem like {example!r}")
+    if (not isinstance(name, str) or ".." in name
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)):  # fmt: skip
+        raise ValueError(f"{field}={name!r}: expected a name like {example!r} (letters, digits, "
+                         "'_', '.', '-'; no folder, no '..')")  # fmt: skip
     return name

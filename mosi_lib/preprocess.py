@@ -25,6 +25,13 @@ Recipe, every choice a ``DataConfig`` field:
     test split: as in the paper, the best checkpoint is chosen and reported on the validation
     rows, which are the union of both pools' validation rows (one fixed evaluation set for every
     condition, 40% or all labels).
+    Label budget: "40% labels" trains on 32% of the segments and selects the checkpoint on
+    another 20% (both pools' validation rows), 52% in all; the tables state it. Across labeled
+    fractions the validation rows change (they are drawn inside each pool), so a label sweep
+    under this protocol is neither nested nor scored on the same rows: use ``standard``.
+  - ``paper_strict``: the same pools and training rows as ``paper`` (same draws), but the
+    checkpoint is selected on the labeled pool's validation rows only (40% labels = 32% + 8%)
+    and reported on the unlabeled pool's validation rows, which become the ``test`` split.
   - ``standard``: the CMU-MultimodalSDK speaker-independent folds (52/10/31 videos, shipped in
     ``mosi_lib/resources``); ``labeled_fraction`` of the train fold is drawn (stratified, seeded)
     as the labeled pool. Selection on valid, report on test.
@@ -46,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.config import MODALITIES, DataConfig, config_hash
+from mosi_lib.config import MODALITIES, PROTOCOLS, DataConfig, config_hash
 
 PREPROCESS_VERSION = 3  # 2: meta['description']; 3: a modality is padded to min(T, longest)
 SPLITS = ("train", "valid", "test")
@@ -247,12 +254,14 @@ def make_splits(
     strata = (labels >= 0).astype(int)
     split = np.empty(n, dtype=object)
     pool = np.empty(n, dtype=object)
-    if cfg.protocol == "paper":
+    if cfg.protocol in ("paper", "paper_strict"):
         lab, unl = _stratified_take(rng, np.arange(n), strata, cfg.labeled_fraction)
         pool[lab], pool[unl] = "labeled", "unlabeled"
         for members in (lab, unl):
             val, tr = _stratified_take(rng, members, strata, cfg.val_fraction)
             split[val], split[tr] = "valid", "train"
+        if cfg.protocol == "paper_strict":  # same draws; held-out rows report, never select
+            split[(pool == "unlabeled") & (split == "valid")] = "test"
     elif cfg.protocol == "standard":
         folds = json.loads(paths.STD_FOLDS_FILE.read_text())
         fold_of = {v: s for s in SPLITS for v in folds[f"standard_{s}_fold"]}
@@ -268,7 +277,7 @@ def make_splits(
         lab, unl = _stratified_take(rng, train, strata, cfg.labeled_fraction)
         pool[lab], pool[unl] = "labeled", "unlabeled"
     else:
-        raise ValueError(f"protocol={cfg.protocol!r}: expected 'paper' or 'standard'")
+        raise ValueError(f"protocol={cfg.protocol!r}: expected one of {list(PROTOCOLS)}")
     return split.astype(str), pool.astype(str)
 
 
@@ -276,8 +285,12 @@ def make_splits(
 
 
 def source_files(cfg: DataConfig) -> list[Path]:
-    """Files the loader reads for ``cfg`` (generating the synthetic default if needed)."""
-    from mosi_lib.data import CSD_FILES
+    """Files the loader reads for ``cfg`` (generating the synthetic default if needed).
+
+    For ``csd`` the synthetic marker ``SYNTHETIC.json`` counts too, when present: generated
+    files read as ``csd`` are marked synthetic, so their cache key differs from a real one's.
+    """
+    from mosi_lib.data import CSD_FILES, SYNTHETIC_MARKER
 
     if cfg.source == "mosi_text_audio":
         from mosi_lib import text_audio
@@ -301,9 +314,10 @@ def source_files(cfg: DataConfig) -> list[Path]:
         keys = ["labels", "words"] + [
             cfg.visual_features if m == "visual" else m for m in cfg.modalities
         ]
+        marker = [root / SYNTHETIC_MARKER] if cfg.source == "csd" else []
         return [
             root / CSD_FILES[k] for k in keys if k != "words" or (root / CSD_FILES[k]).exists()
-        ]
+        ] + [f for f in marker if f.exists()]
     root = Path(cfg.data_dir)
     if root.is_file():
         return [root]
@@ -318,6 +332,8 @@ def source_files(cfg: DataConfig) -> list[Path]:
 
 def describe_data(cfg: DataConfig, raw) -> str:
     """What the data are, as every table and figure names them (``raw``: the ``RawData``)."""
+    if raw.synthetic and raw.source != "synthetic":  # generated files read from data_dir
+        return f"SYNTHETIC data (generated, read from {cfg.data_dir}); not CMU-MOSI"
     if raw.synthetic:
         return f"SYNTHETIC data (generated, seed {cfg.synthetic_seed}); not CMU-MOSI"
     if raw.source == "mosi_text_audio":
@@ -398,23 +414,51 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False) ->
         force: recompute even on a cache hit (and overwrite the cache file).
 
     Returns:
-        The ``Processed`` data set; ``meta["cache"]`` says the file and whether it was a hit.
+        The ``Processed`` data set; ``meta["cache"]`` says the file and whether it was a hit,
+        ``meta["quality"]`` the shares of the data the loader dropped or replaced
+        (``data.check_data_quality``, on a cache hit too).
+
+    Warns:
+        DataQualityWarning: a share above 1% (e.g. segments dropped, a modality's NaN values).
+
+    Raises:
+        ValueError: a share above ``cfg.max_drop_fraction`` (nothing is cached then).
     """
-    from mosi_lib.data import load_raw
+    from mosi_lib.data import check_data_quality, load_raw
 
     files = source_files(cfg)
     key = cache_key(cfg, files)
     file = paths.processed_dir() / f"mosi_{key}.h5"
     if cache and file.exists() and not force:
         data = load_processed(file)
+        quality = check_data_quality(data.meta.get("report", {}), len(data), cfg)
         data.meta["cache"] = {"path": str(file), "hit": True, "key": key}
+        data.meta["quality"] = quality
         return data
     data = preprocess(load_raw(cfg), cfg)
+    quality = check_data_quality(data.meta["report"], len(data), cfg)
     data.meta["key"] = key
     if cache:
         save_processed(data, file)
     data.meta["cache"] = {"path": str(file) if cache else None, "hit": False, "key": key}
+    data.meta["quality"] = quality
     return data
+
+
+def quality_markdown(data: Processed) -> str:
+    """Markdown list of the shares of the data the loader dropped or replaced (notebook 01).
+
+    Reads ``data.meta["quality"]`` (set by ``prepare_data``); warnings and errors are bold.
+    """
+    limit = data.meta.get("config", {}).get("max_drop_fraction")
+    head = (f"**Data quality**: a share above 1% warns, above `data.max_drop_fraction` = "
+            f"{limit} stops preprocessing.")  # fmt: skip
+    lines = []
+    for f in data.meta.get("quality", []):
+        text = f"{f['text']} (`{f['key']}`)"
+        lines.append(f"- **{f['level']}**: {text}" if f.get("level", "ok") != "ok" else
+                     f"- {text}")  # fmt: skip
+    return "\n".join([head, ""] + (lines or ["- nothing to measure in this loader's report"]))
 
 
 # ----------------------------------------------------------------------------- HDF5 cache

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mosi_lib import paths, runs, stats
+from mosi_lib import config, paths, runs, stats
 
 # ----------------------------------------------------------------------------- literature
 
@@ -54,34 +54,43 @@ TABLE_COLUMNS = [
     "Model", "Source", "Protocol", "Acc-2 reported", "Acc-2 has0", "95% CI has0", "F1 has0",
     "Acc-2 non0",
     "F1 non0", "Majority has0", "Majority non0", "Params", "Epochs", "Seeds",
+    "Labels (train + selection)", "Pretraining", "Recipe",
 ]  # fmt: skip
 
 RUN_COLUMNS = [
     "run_id", "variant", "init", "labels", "labeled_fraction", "acc_has0", "f1_has0", "acc_non0",
     "f1_non0", "majority_acc_has0", "majority_acc_non0", "n_params", "seed", "data_source",
     "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch", "tag",
-    "modalities", "valid_acc_has0", "valid_acc_non0", "data_description",
+    "modalities", "valid_acc_has0", "valid_acc_non0", "data_description", "recipe", "created",
+    "n_train", "n_select", "n_segments", "dec_rows", "dec_fraction", "dec_stage2_epochs",
+    "dec_stage2_max",
 ]  # fmt: skip
 
 # ----------------------------------------------------------------------------- runs
 
 
-def variant_name(init: str, labels: str, labeled_fraction: float) -> str:
+def variant_name(init: str, labels: str, labeled_fraction: float,
+                 dec_fraction: float | None = None) -> str:  # fmt: skip
     """Model label of a classifier run, as in the paper's Table 1.
 
     Args:
         init: ``scratch``, ``dec`` or ``logreg`` (the linear reference, ``mosi_lib.reference``).
         labels: ``labeled`` (the labeled pool) or ``all``.
         labeled_fraction: share of labeled segments (config ``data.labeled_fraction``).
+        dec_fraction: share of labels the DEC pretraining used (``init="dec"``); named when the
+            classifier is fine-tuned on more labels than its DEC saw (the paper's "+ DEC (all
+            labels)" fine-tunes a DEC pretrained with the 40% pool).
 
     Returns:
-        E.g. ``Transformer (40%)``, ``Transformer + DEC (all labels)``.
+        E.g. ``Transformer (40%)``, ``Transformer + DEC (all labels; DEC pretrained with 40%)``.
     """
     model = {"scratch": "Transformer", "dec": "Transformer + DEC",
              "logreg": "Logistic regression, mean-pooled"}.get(init)  # fmt: skip
     if model is None:
         raise ValueError(f"init={init!r}: expected 'scratch', 'dec' or 'logreg'")
     if labels == "all":
+        if init == "dec" and dec_fraction is not None and dec_fraction < 1:
+            return f"{model} (all labels; DEC pretrained with {100 * dec_fraction:g}%)"
         return f"{model} (all labels)"
     if labels == "labeled":
         return f"{model} ({100 * labeled_fraction:g}%)"
@@ -94,31 +103,87 @@ def _field(metrics: dict[str, Any], key: str, file: Path) -> Any:
     return metrics[key]
 
 
-def collect_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """One row per finished classifier run under ``root``.
+def _run_recipe(cfg: dict[str, Any], init: str) -> str:
+    """``config.recipe_hash`` of a run's config; the logistic reference depends on data only."""
+    if init == "logreg":
+        data = {k: v for k, v in cfg.get("data", {}).items() if k != "data_dir"}
+        return config.config_hash(data)
+    return config.recipe_hash(cfg)
+
+
+_SAME_RUN = ("recipe", "data_key", "init", "labels", "tag", "seed")
+"""Columns that make two runs the same experiment: a repeat of one seed counts once."""
+
+
+def one_run_per_seed(runs_df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep the latest run of each seed of each experiment (``_SAME_RUN``); count the rest.
+
+    Returns:
+        ``(runs, n_repeats)``: rows sorted by creation time then run id, and how many were
+        dropped because the same seed of the same recipe ran again.
+    """
+    if runs_df.empty or "seed" not in runs_df.columns:
+        return runs_df, 0
+    order = [c for c in ("created", "run_id") if c in runs_df.columns]
+    df = runs_df.sort_values(order, kind="stable") if order else runs_df
+    keys = [k for k in _SAME_RUN if k in df.columns]
+    out = df.drop_duplicates(keys, keep="last")
+    return out, len(df) - len(out)
+
+
+def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) -> pd.DataFrame:
+    """One row per finished classifier run under ``root``; a repeated seed counts once.
+
+    Unfinished runs (``runs.find_runs`` returns finished ones only) never enter; how many were
+    left out (running, failed, interrupted: ``runs.unfinished_runs``) is printed. When a seed of
+    one experiment (same recipe, data, init, labels, tag) ran more than once, only its latest run
+    is kept and the count of dropped repeats is printed; ``keep_repeats=True`` keeps them all.
 
     Args:
         root: folder holding run folders (a study); None uses ``paths.runs_dir()``.
+        keep_repeats: keep every run (e.g. to inspect repeats).
 
     Returns:
         DataFrame with ``RUN_COLUMNS`` (accuracies as fractions in [0, 1], from
         ``metrics["report"]``, i.e. the report split of the best checkpoint; ``valid_acc_*``
         from ``metrics["valid"]``, the split the checkpoint was selected on, for choices that
-        must not look at the test fold), sorted by run id.
+        must not look at the test fold; ``recipe`` = ``config.recipe_hash`` of the run's config;
+        ``n_train``/``n_select`` labels used for training / checkpoint selection; ``dec_*`` the
+        DEC pretraining of ``init="dec"`` runs), sorted by creation time.
         Empty (with the columns) when there is no finished classifier run.
 
     Raises:
         ValueError: a metrics.json lacks a needed field (the file and field are named).
     """
+    skipped = runs.unfinished_runs(root, kind="classifier")
+    if skipped:
+        names = ", ".join(r.run_id for r in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        print(f"collect_runs({root}): {len(skipped)} unfinished classifier run(s) left out "
+              f"(running, failed or interrupted: {names})")  # fmt: skip
     rows = []
     for run in runs.find_runs(root, kind="classifier"):
         m = run.metrics()
         file = run.path / "metrics.json"
+        cfg = run.config()
         rep = _field(m, "report", file)
         init, labels = _field(m, "init", file), _field(m, "labels", file)
         frac = float(_field(m, "labeled_fraction_cfg", file))
-        row = {"run_id": run.run_id, "variant": variant_name(init, labels, frac), "init": init,
-               "labels": labels, "labeled_fraction": frac}  # fmt: skip
+        transfer = m.get("transfer") or {}
+        dec_frac = transfer.get("dec_labeled_fraction",
+                                cfg.get("data", {}).get("labeled_fraction"))  # fmt: skip
+        row = {"run_id": run.run_id, "init": init, "labels": labels, "labeled_fraction": frac,
+               "variant": variant_name(init, labels, frac,
+                                       dec_frac if init == "dec" else None),
+               "recipe": _run_recipe(cfg, init),
+               "created": str(cfg.get("provenance", {}).get("created", "")),
+               "n_train": m.get("n_train", np.nan),
+               "n_select": (m.get("valid") or {}).get("n_has0", np.nan),
+               "n_segments": m.get("n_segments", np.nan),
+               "dec_rows": transfer.get("dec_rows", cfg.get("dec", {}).get("pretrain_rows"))
+               if init == "dec" else "",
+               "dec_fraction": dec_frac if init == "dec" else np.nan,
+               "dec_stage2_epochs": transfer.get("dec_stage2_epochs", np.nan),
+               "dec_stage2_max": cfg.get("dec", {}).get("stage2_epochs", np.nan)}  # fmt: skip
         for k in ("acc_has0", "f1_has0", "acc_non0", "f1_non0", "majority_acc_has0",
                   "majority_acc_non0"):  # fmt: skip
             if k not in rep:
@@ -134,7 +199,14 @@ def collect_runs(root: str | Path | None = None) -> pd.DataFrame:
         for k in ("acc_has0", "acc_non0"):
             row[f"valid_{k}"] = np.nan if val.get(k) is None else float(val[k])
         rows.append(row)
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    df = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    if keep_repeats:
+        return df
+    df, repeats = one_run_per_seed(df)
+    if repeats:
+        print(f"collect_runs({root}): {repeats} repeated run(s) of a seed already counted were "
+              "left out (the latest run of each seed counts; keep_repeats=True lists them)")
+    return df.reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- table
@@ -177,11 +249,45 @@ def describe_runs(runs_df: pd.DataFrame) -> str:
     return "; ".join(found) or "data not described"
 
 
+def _budget(g: pd.DataFrame) -> str:
+    """Labels used for training + for checkpoint selection, e.g. ``704 + 440 = 52% of 2199``."""
+    first = g.iloc[0]
+    n_tr, n_sel, n = first["n_train"], first["n_select"], first["n_segments"]
+    if pd.isna(n_tr):
+        return "not recorded"
+    if pd.isna(n_sel) or pd.isna(n) or not n:
+        return f"{int(n_tr)} + ?"
+    return f"{int(n_tr)} + {int(n_sel)} = {100 * (n_tr + n_sel) / n:.0f}% of {int(n)}"
+
+
+def _pretraining(g: pd.DataFrame) -> str:
+    """What the DEC pretraining of a group saw and how long its stage 2 ran ("-": none)."""
+    first = g.iloc[0]
+    if first["init"] != "dec":
+        return "-"
+    rows = ("all segments (transductive: incl. the "
+            f"{first['report_split']} rows' features)" if first["dec_rows"] == "all"
+            else "training rows only")  # fmt: skip
+    text = f"DEC on {rows}, {100 * float(first['dec_fraction']):g}% labels"
+    ep = g["dec_stage2_epochs"].dropna()
+    if len(ep):
+        lo, hi = int(ep.min()), int(ep.max())
+        ran = str(lo) if lo == hi else f"{lo}-{hi}"
+        text += f"; stage 2 ran {ran} of {int(first['dec_stage2_max'])} epochs"
+    return text
+
+
 def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) -> pd.DataFrame:
     """The comparison table: reported rows, then our runs aggregated over seeds.
 
-    Measured runs are grouped by variant, data source, protocol (with report split), training
-    zero policy and epochs, so that different recipes are never averaged together.
+    Measured runs are grouped by variant, data, protocol (with report split), training zero
+    policy, epochs and recipe (``config.recipe_hash``), so that different recipes are never
+    averaged together: two recipes of one variant are two rows, told apart by ``Recipe``. A seed
+    counts once (``one_run_per_seed``). Each row states its label budget (labels used for
+    training + labels used for checkpoint selection, and their share of all segments) and, for
+    DEC-initialised rows, which rows' features the pretraining saw (every segment = transductive:
+    it sees the features, never the labels, of the rows it is evaluated on) and how many stage-2
+    epochs ran before the stopping rule.
 
     Args:
         runs_df: ``collect_runs`` output.
@@ -192,6 +298,7 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
         ``mean ± std`` when a group has several runs (std only then), ``Seeds`` = number of runs
         and their seeds, e.g. ``3 (0,1,2)``.
     """
+    runs_df, _ = one_run_per_seed(runs_df)
     missing = [c for c in RUN_COLUMNS if c not in runs_df.columns]
     if missing:
         raise ValueError(f"runs_df: missing columns {missing}; expected collect_runs output")
@@ -207,7 +314,7 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
     df = df.sort_values(["synthetic", "_src", "protocol", "zero_policy", "epochs",
                          "labeled_fraction", "_dec", "run_id"])  # fmt: skip
     keys = ["variant", "_src", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
-            "tag", "modalities", "data_description"]  # fmt: skip
+            "tag", "modalities", "data_description", "recipe"]  # fmt: skip
     for _, g in df.groupby(keys, sort=False, dropna=False):
         first = g.iloc[0]
         params = sorted(set(g["n_params"].astype(int)))
@@ -225,6 +332,8 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
             "Params": "-".join(f"{p:,}" for p in params),
             "Epochs": "-" if first["init"] == "logreg" else str(int(first["epochs"])),
             "Seeds": f"{len(g)} ({seeds})",
+            "Labels (train + selection)": _budget(g), "Pretraining": _pretraining(g),
+            "Recipe": str(first["recipe"])[:8],
         })  # fmt: skip
     # cells a row does not fill are "" (fillna("") on an all-NaN float column is deprecated)
     rows = [dict.fromkeys(TABLE_COLUMNS, "") | r for r in rows]
@@ -398,8 +507,8 @@ def paired_table(
 ) -> pd.DataFrame:
     """Paired comparison over seeds of DEC-initialised against from-scratch classifiers.
 
-    Pairs are formed within one recipe (data source, protocol, report split, zero policy,
-    epochs, labeled fraction) and matched by seed: only seeds that both variants ran count.
+    Pairs are formed within one recipe (``config.recipe_hash``: data, protocol, zero policy,
+    epochs, labeled fraction, ...) and matched by seed: only seeds that both variants ran count.
     Pairs: ``Transformer + DEC`` vs ``Transformer`` on the labeled pool (e.g. 40%) and on all
     labels.
 
@@ -418,13 +527,14 @@ def paired_table(
     rows = []
     if len(runs_df) == 0:
         return pd.DataFrame(rows, columns=cols)
+    runs_df, _ = one_run_per_seed(runs_df)
     keys = ["data_source", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
-            "labeled_fraction", "tag", "modalities", "data_description"]  # fmt: skip
-    for _, g in runs_df.groupby(keys, sort=True, dropna=False):
+            "labeled_fraction", "tag", "modalities", "data_description", "recipe"]  # fmt: skip
+    for _, g in runs_df[runs_df["init"] != "logreg"].groupby(keys, sort=True, dropna=False):
         frac = float(g["labeled_fraction"].iloc[0])
         first = g.iloc[0]
         for labels in ("labeled", "all"):
-            name = (f"{variant_name('dec', labels, frac)} vs "
+            name = (f"{variant_name('dec', labels, frac, frac)} vs "
                     f"{variant_name('scratch', labels, frac)}")  # fmt: skip
             same = g[g["labels"] == labels]
             for row in _paired_rows(same[same["init"] == "dec"], same[same["init"] == "scratch"],
@@ -447,7 +557,8 @@ def summary_table(runs_df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Mean, sample std and 95% Student-t interval of each metric per group of runs.
 
     Used for the label sweep (``by=["init", "labeled_fraction"]``) and the ablations
-    (``by=["tag"]``, ``by=["modalities"]``). Runs of one group should differ only by seed.
+    (``by=["tag"]``, ``by=["modalities"]``). Groups are also split by ``recipe`` (a ``recipe``
+    column), so runs pooled in one row differ only by seed, each seed counted once.
 
     Args:
         runs_df: ``collect_runs`` output (metrics as fractions).
@@ -461,10 +572,12 @@ def summary_table(runs_df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     missing = [c for c in list(by) + list(SUMMARY_METRICS) if c not in runs_df.columns]
     if missing:
         raise ValueError(f"runs_df: missing columns {missing}; expected collect_runs output")
+    runs_df, _ = one_run_per_seed(runs_df)
+    group = list(by) + (["recipe"] if "recipe" in runs_df.columns and "recipe" not in by else [])
     rows = []
-    for key, g in runs_df.groupby(list(by), sort=True, dropna=False):
+    for key, g in runs_df.groupby(group, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(by, key, strict=True))
+        row = dict(zip(group, key, strict=True))
         row.update({"n": len(g), "seeds": ",".join(str(x) for x in sorted(g["seed"])),
                     "synthetic": bool(g["synthetic"].any()),
                     "protocol": "; ".join(sorted(set(
@@ -475,7 +588,7 @@ def summary_table(runs_df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
             row.update({f"{metric}_mean": ci["mean"], f"{metric}_std": ci["std"],
                         f"{metric}_ci_low": ci["ci_low"], f"{metric}_ci_high": ci["ci_high"]})
         rows.append(row)
-    cols = list(by) + ["n", "seeds", "synthetic", "protocol"] + [
+    cols = group + ["n", "seeds", "synthetic", "protocol"] + [
         f"{m}_{k}" for m in SUMMARY_METRICS for k in ("mean", "std", "ci_low", "ci_high")]
     return pd.DataFrame(rows, columns=cols)
 

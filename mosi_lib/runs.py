@@ -3,22 +3,32 @@
 Layout of one run (style guide section 4)::
 
     runs/<run_id>/
-      config.yaml        resolved config + provenance (git commit, dirty flag, versions, data hash)
+      config.yaml        resolved config + provenance (git commit, dirty flag, versions, data hash,
+                         ``recipe``: ``config.recipe_hash``)
+      status.json        ``{"state": "running" | "finished" | "failed", "started": ...}``
       history.csv        one row per epoch, appended live (partial runs can be plotted)
       metrics.json       final and best metrics, parameter count, data source, protocol
       checkpoints/       best.pt, last.pt: self-describing (model kwargs, state, optimizer, epoch)
       latents.npz        embeddings for t-SNE (DEC runs)
 
-``run_id`` is ``YYYYmmdd-HHMMSS_<name>_s<seed>``; an existing folder is never overwritten.
+``run_id`` is ``YYYYmmdd-HHMMSS-mmm_<name>_s<seed>``; an existing folder is never overwritten.
+Files are written to a temporary name in the same folder and renamed (``atomic_path``), so an
+interrupted write leaves the previous file intact; ``save_checkpoint``/``load_checkpoint`` do
+this for checkpoints. Only finished runs (``metrics.json`` written, status ``finished``) are
+found by ``find_runs``, so interrupted or failed runs never enter a table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import platform
+import secrets
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +36,98 @@ from typing import Any
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.config import Config, save_config
+from mosi_lib.config import Config, recipe_hash, save_config
+
+STATUS_FILE = "status.json"
+STATES = ("running", "finished", "failed", "unknown")
+"""``Run.status()`` values; ``unknown``: no ``status.json`` and no ``metrics.json``."""
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one step.
+
+    The caller writes the temporary file; on leaving the block it is flushed to disk
+    (``fsync``) and renamed over ``path`` (``os.replace``), so ``path`` always holds either
+    the old or the new complete content. On an exception the temporary file is removed and
+    ``path`` is untouched. The temporary name keeps the suffix (``np.savez`` adds one).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk where the OS allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through ``atomic_path``; return ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def save_checkpoint(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically: a kill mid-write keeps the old file.
+
+    Args:
+        obj: the checkpoint (a dict of tensors and plain values).
+        path: the target file, e.g. ``run.checkpoints / "last.pt"``.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    import torch
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, *, map_location: Any = "cpu",
+                    weights_only: bool = False) -> Any:  # fmt: skip
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=False``: our own dicts).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (named in the message).
+        RuntimeError: ``path`` is empty or cannot be unpickled (named in the message).
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path}: not found")
+    if path.stat().st_size == 0:
+        raise RuntimeError(f"checkpoint {path}: empty file (0 bytes, an interrupted write); "
+                           "train this run again")  # fmt: skip
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 - any unpickling error means the same to the user
+        raise RuntimeError(f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc}); "
+                           "the file is damaged or not a checkpoint: train this run "
+                           "again") from exc  # fmt: skip
 
 # ----------------------------------------------------------------------------- provenance
 
@@ -63,8 +164,18 @@ def versions() -> dict[str, str]:
 
 
 def make_run_id(name: str, seed: int) -> str:
-    """``YYYYmmdd-HHMMSS_<name>_s<seed>``: sorts by time, names the config and seed."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}_{name}_s{seed}"
+    """``YYYYmmdd-HHMMSS-mmm_<name>_s<seed>``: sorts by time, names the config and seed.
+
+    Milliseconds, so that two grid calls within one second get two ids.
+    """
+    now = time.time()
+    ms = int(now * 1000) % 1000
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{ms:03d}_{name}_s{seed}"
+
+
+def _recipe_kind(kind: Any) -> str:
+    """``config.recipe_hash`` kind of a run kind (DEC runs do not read the ``train`` section)."""
+    return "dec" if kind == "dec" else "classifier"
 
 
 # ----------------------------------------------------------------------------- run object
@@ -88,45 +199,101 @@ class Run:
 
     # -- writers
     def append_history(self, row: dict[str, Any]) -> None:
-        """Append one epoch's row to ``history.csv`` (a new column rewrites the header)."""
+        """Append one epoch's row to ``history.csv`` (a new column rewrites the header).
+
+        The header rewrite goes through a temporary file; an append adds one line.
+        """
         file = self.path / "history.csv"
         if file.exists():
             with file.open(newline="") as fh:
                 reader = csv.DictReader(fh)
                 header = list(reader.fieldnames or [])
-                if set(row) - set(header):
-                    rows = list(reader)
-                    header += [k for k in row if k not in header]
-                    with file.open("w", newline="") as out:
-                        writer = csv.DictWriter(out, fieldnames=header)
-                        writer.writeheader()
-                        writer.writerows(rows)
+                rows = list(reader) if set(row) - set(header) else None
+            if rows is not None:
+                header += [k for k in row if k not in header]
+                with atomic_path(file) as tmp, tmp.open("w", newline="") as out:
+                    writer = csv.DictWriter(out, fieldnames=header)
+                    writer.writeheader()
+                    writer.writerows(rows)
         else:
             header = list(row)
-            with file.open("w", newline="") as out:
+            with atomic_path(file) as tmp, tmp.open("w", newline="") as out:
                 csv.DictWriter(out, fieldnames=header).writeheader()
         with file.open("a", newline="") as out:
             csv.DictWriter(out, fieldnames=header).writerow(row)
 
     def save_metrics(self, metrics: dict[str, Any]) -> Path:
-        """Write ``metrics.json`` (numpy scalars converted) and return its path."""
+        """Write ``metrics.json`` and mark the run ``finished``; return the file's path.
+
+        Metrics are the last thing a run writes. ``recipe`` (the config's ``recipe_hash``,
+        from ``config.yaml``) is added unless ``metrics`` has one; numpy values are converted.
+        """
         file = self.path / "metrics.json"
-        file.write_text(json.dumps(metrics, indent=2, default=json_default))
+        out = dict(metrics)
+        if "recipe" not in out and (recipe := self.recipe()) is not None:
+            out["recipe"] = recipe
+        write_text_atomic(file, json.dumps(out, indent=2, default=json_default))
+        self._set_status("finished", finished=_now())
         return file
 
     def save_latents(self, **arrays: np.ndarray) -> Path:
         """Write ``latents.npz`` (e.g. ``z``, ``labels``, ``clusters``, ``ids``)."""
         file = self.path / "latents.npz"
-        np.savez_compressed(file, **arrays)
+        with atomic_path(file) as tmp:
+            np.savez_compressed(tmp, **arrays)
         return file
 
     def save_json(self, name: str, obj: Any) -> Path:
         """Write any JSON side file (e.g. ``transfer.json``) into the run folder."""
         file = self.path / name
-        file.write_text(json.dumps(obj, indent=2, default=json_default))
+        write_text_atomic(file, json.dumps(obj, indent=2, default=json_default))
         return file
 
+    def mark_running(self) -> None:
+        """Mark the run ``running`` again (a resumed run; its start time is kept)."""
+        self._set_status("running", resumed=_now())
+
+    def mark_failed(self, error: str) -> None:
+        """Mark the run ``failed`` with a one-line ``error`` (it never enters a table)."""
+        self._set_status("failed", failed=_now(), error=str(error))
+
+    def _set_status(self, state: str, **info: Any) -> None:
+        old = self._status_file()
+        new = {"state": state, "started": old.get("started"), **info}
+        write_text_atomic(self.path / STATUS_FILE, json.dumps(new, indent=2) + "\n")
+
+    def _status_file(self) -> dict[str, Any]:
+        try:
+            out = json.loads((self.path / STATUS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return out if isinstance(out, dict) else {}
+
     # -- readers
+    def status(self) -> str:
+        """``running``, ``finished``, ``failed`` or ``unknown`` (see ``STATES``).
+
+        ``status.json`` decides; a folder written before status files existed counts as
+        ``finished`` when it holds ``metrics.json`` and ``unknown`` otherwise.
+        """
+        state = self._status_file().get("state")
+        if state in STATES:
+            return state
+        if (self.path / STATUS_FILE).exists():
+            return "unknown"  # unreadable status: never treated as finished
+        return "finished" if (self.path / "metrics.json").exists() else "unknown"
+
+    def recipe(self) -> str | None:
+        """The run's recipe hash (``config.recipe_hash``); None without ``config.yaml``.
+
+        Read from ``provenance.recipe`` of ``config.yaml``; older runs: computed from it.
+        """
+        if not (self.path / "config.yaml").exists():
+            return None
+        cfg = self.config()
+        prov = cfg.get("provenance") or {}
+        return prov.get("recipe") or recipe_hash(cfg, _recipe_kind(prov.get("kind")))
+
     def config(self) -> dict[str, Any]:
         """The resolved config plus provenance, as a dict."""
         import yaml
@@ -149,6 +316,10 @@ class Run:
         """``latents.npz`` as a dict of arrays."""
         with np.load(self.path / "latents.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def json_default(obj: Any) -> Any:
@@ -194,19 +365,24 @@ def create_run(
     if path.exists():
         raise FileExistsError(f"run folder {path} exists; runs are never overwritten")
     (path / "checkpoints").mkdir(parents=True)
+    created = _now()
     meta = {
         **cfg.to_dict(),
         "provenance": {
             "run_id": run_id,
             "kind": kind,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "created": created,
+            "recipe": recipe_hash(cfg, _recipe_kind(kind)),
             "git": git_info(),
             "versions": versions(),
             **(extra or {}),
         },
     }
-    save_config(meta, path / "config.yaml")
-    return Run(path)
+    with atomic_path(path / "config.yaml") as tmp:
+        save_config(meta, tmp)
+    run = Run(path)
+    run._set_status("running", started=created, pid=os.getpid(), host=platform.node())
+    return run
 
 
 def load_run(run: str | Path | Run, root: str | Path | None = None) -> Run:
@@ -222,17 +398,59 @@ def load_run(run: str | Path | Run, root: str | Path | None = None) -> Run:
 
 
 def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
-    """Finished runs (with ``metrics.json``) under ``root`` whose metrics match ``match``.
+    """Finished runs under ``root`` whose metrics match ``match``.
 
-    Example: ``find_runs(kind="classifier", init="dec")``. Sorted by run id (time).
+    Finished: ``metrics.json`` written and ``Run.status()`` is ``finished``; running, failed
+    and interrupted runs are left out (``unfinished_runs`` lists them). Example:
+    ``find_runs(kind="classifier", init="dec")``. Sorted by run id (time).
     """
     root = Path(root) if root else paths.runs_dir()
     out = []
     for path in sorted(root.glob("*/metrics.json")):
         run = Run(path.parent)
+        if run.status() != "finished":
+            continue
         metrics = run.metrics()
         if all(metrics.get(k) == v for k, v in match.items()):
             out.append(run)
+    return out
+
+
+def find_same(root: str | Path | None, cfg: Config | dict[str, Any], *, kind: str, seed: int,
+              **match: Any) -> list[Run]:  # fmt: skip
+    """Finished runs of ``kind`` and ``seed`` trained with ``cfg``'s recipe, oldest first.
+
+    The recipe is ``config.recipe_hash`` (every result-changing field, seed aside), recomputed
+    from each run's ``config.yaml`` so that runs of any version compare alike. ``match``: more
+    metrics fields, as in ``find_runs`` (e.g. ``tag``, ``init``, ``labels``, ``data_key``). A
+    grid point or notebook step with such a run needs no training (how studies resume), and one
+    with a run of another recipe does train: nothing is shown under a title it did not run.
+    """
+    want = recipe_hash(cfg, _recipe_kind(kind))
+    return [r for r in find_runs(root, kind=kind, seed=seed, **match)
+            if recipe_hash(r.config(), _recipe_kind(kind)) == want]  # fmt: skip
+
+
+def unfinished_runs(root: str | Path | None = None, kind: str | None = None) -> list[Run]:
+    """Run folders under ``root`` (of ``kind``, from ``config.yaml``) that did not finish.
+
+    Their ``Run.status()`` is ``running`` (or interrupted), ``failed`` or ``unknown``. Sorted by
+    run id.
+    """
+    root = Path(root) if root else paths.runs_dir()
+    out = []
+    for path in sorted(root.glob("*/config.yaml")):
+        run = Run(path.parent)
+        if run.status() == "finished":
+            continue
+        if kind is not None:
+            try:
+                run_kind = (run.config().get("provenance") or {}).get("kind")
+            except Exception:  # noqa: BLE001 - an unreadable config is still an unfinished run
+                run_kind = None
+            if run_kind != kind:
+                continue
+        out.append(run)
     return out
 
 
@@ -245,39 +463,109 @@ def make_study_id(name: str) -> str:
 
 
 def open_study(
-    run_id: str | None = None, *, name: str = "study", root=None, kind: str = "main"
+    run_id: str | None = None,
+    *,
+    name: str = "study",
+    root=None,
+    kind: str = "main",
+    params: dict[str, Any] | None = None,
 ) -> Path:
     """Folder ``runs/<run_id>/`` that groups one study's runs, notebooks and summaries.
 
     Args:
-        run_id: the study's folder name (created if missing). ``None`` picks the most recent
-            study of this ``kind`` under ``root``, or creates ``make_study_id(name)`` if there
-            is none, so each notebook also runs on its own in JupyterLab.
+        run_id: the study's folder name (created if missing), a plain name (no folder, no
+            ``..``: ``paths.check_stem``). ``None`` picks the most recently created study of
+            this ``kind`` under ``root`` (``study.json`` "created"; folder time for older
+            studies), or creates ``make_study_id(name)`` if there is none, so each notebook also
+            runs on its own in JupyterLab.
         name: used for a new study's id.
         root: parent folder (default ``paths.runs_dir()``).
         kind: ``main`` (notebooks 01..05), ``sweep`` (06) or ``ablations`` (07); stored in
             ``study.json`` so that 05 never picks up a sweep study as "the latest".
+        params: how the study is run (the CLI passes ``config_file``, ``overrides``,
+            ``smoke``, ``seed``), stored in ``study.json`` so ``figures`` re-renders it with
+            its own config. ``None`` leaves what is stored.
 
     Returns:
         The study folder (exists on return).
+
+    Raises:
+        ValueError: ``run_id`` is not a plain name, or ``params`` differ from those the study
+            was opened with (one study, one config; ``STUDY_FREE_PARAMS`` may change).
     """
     root = Path(root) if root else paths.runs_dir()
     if run_id is None:
-        studies = sorted(p for p in root.glob("*") if (p / "study.json").exists())
-        studies = [p for p in studies
-                   if json.loads((p / "study.json").read_text()).get("kind", "main") == kind]
-        if studies:
-            return studies[-1]
+        latest = latest_study(root, kind=kind)
+        if latest is not None:
+            return latest
         run_id = make_study_id(name)
+    paths.check_stem(run_id, "20260101-120000_quick", field="run_id")
     path = root / run_id
     path.mkdir(parents=True, exist_ok=True)
-    if not (path / "study.json").exists():
-        (path / "study.json").write_text(
-            json.dumps({"run_id": run_id, "kind": kind,
-                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git": git_info()},
-                       indent=2)  # fmt: skip
-        )
+    file = path / "study.json"
+    info = study_info(path) if file.exists() else {
+        "run_id": run_id, "kind": kind, "created": _now(), "created_ts": time.time(),
+        "git": git_info()}  # fmt: skip
+    if params is not None:
+        old = info.get("params")
+        new = json.loads(json.dumps(params, default=json_default))
+        diff = [] if old is None else sorted(
+            k for k in set(old) | set(new)
+            if k not in STUDY_FREE_PARAMS and old.get(k) != new.get(k))  # fmt: skip
+        if diff:
+            was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
+            now = ", ".join(f"{k}={new.get(k)!r}" for k in diff)
+            raise ValueError(f"study {path}: was run with {was}, not {now}; "
+                             "choose another --run-id")  # fmt: skip
+        info["params"] = new
+    if not file.exists() or params is not None:
+        write_text_atomic(file, json.dumps(info, indent=2) + "\n")
     return path
+
+
+STUDY_FREE_PARAMS = ("seed", "seeds")
+"""``open_study`` params that may change between calls on one study (the latest is stored);
+every other stored param must match."""
+
+
+def latest_study(root: str | Path | None = None, *, kind: str = "main") -> Path | None:
+    """The most recently created study of ``kind`` under ``root``, or None if there is none.
+
+    Creation time: ``study.json`` "created_ts" or "created", else the folder's modification
+    time; never the name.
+    """
+    root = Path(root) if root else paths.runs_dir()
+    studies = [p for p in root.glob("*") if (p / "study.json").exists()]
+    infos = {p: study_info(p) for p in studies}
+    studies = [p for p in studies if infos[p].get("kind", "main") == kind]
+    if not studies:
+        return None
+    return max(studies, key=lambda p: (_created_ts(p, infos[p]), p.name))
+
+
+def study_info(study: str | Path) -> dict[str, Any]:
+    """``study.json`` of a study folder as a dict (``params``: how the CLI ran it, if stored).
+
+    Raises:
+        ValueError: the file is not valid JSON (named in the message).
+    """
+    file = Path(study) / "study.json"
+    try:
+        return json.loads(file.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{file}: not valid JSON ({exc})") from exc
+
+
+def _created_ts(study: Path, info: dict[str, Any]) -> float:
+    """Creation time of a study: ``created_ts``, else ``created`` parsed, else folder mtime."""
+    from datetime import datetime
+
+    if isinstance(info.get("created_ts"), (int, float)):
+        return float(info["created_ts"])
+    try:
+        return datetime.strptime(str(info["created"]), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except (KeyError, ValueError):
+        return study.stat().st_mtime
 
 
 def latest_run(root: str | Path, **match: Any) -> Run:

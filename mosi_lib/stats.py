@@ -69,7 +69,8 @@ def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict[str, float]:
 
     Returns:
         ``n``, ``mean_diff`` (a - b), ``std_diff``, ``ci_low``/``ci_high`` of the mean difference
-        (Student t), ``t`` and ``p_ttest`` (two-sided paired t-test), ``p_wilcoxon`` (two-sided
+        (Student t), ``t`` and ``p_ttest`` (two-sided paired t-test; NaN when the differences
+        have no spread, e.g. all equal), ``p_wilcoxon`` (two-sided
         exact signed-rank test; NaN when every difference is 0) and ``wins`` (seeds where a > b).
         Fewer than two pairs give NaN statistics.
 
@@ -89,8 +90,8 @@ def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict[str, float]:
     if ci["std"] > 0:
         res = sps.ttest_rel(xa, xb)
         out["t"], out["p_ttest"] = float(res.statistic), float(res.pvalue)
-    elif ci["mean"] != 0:  # identical non-zero differences: no spread, the sign is certain
-        out["t"], out["p_ttest"] = math.copysign(math.inf, ci["mean"]), 0.0
+    # identical differences (no spread): the t statistic is undefined, and so is its p-value;
+    # NaN, not 0, so that a table never reads "p = 0" for e.g. two copies of one run
     if (d != 0).any():
         out["p_wilcoxon"] = float(sps.wilcoxon(xa, xb, method="exact").pvalue)
     return out

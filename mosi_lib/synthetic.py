@@ -92,12 +92,13 @@ import numpy as np
 from scipy.signal import lfilter
 
 from mosi_lib import paths
-from mosi_lib.data import CSD_FILES, CSDSequence, RawData, write_csd
+from mosi_lib.data import CSD_FILES, SYNTHETIC_MARKER, CSDSequence, RawData, write_csd
 
 GENERATOR_VERSION = 2
 """Bumped whenever the generator's output changes; a marker with another version regenerates."""
 
-MARKER_FILE = "SYNTHETIC.json"
+MARKER_FILE = SYNTHETIC_MARKER
+"""Marks a folder as generated here; the only kind of non-empty folder generation writes into."""
 
 # ----------------------------------------------------------------------------- design
 
@@ -199,8 +200,9 @@ def synthetic_design() -> dict:
 def ensure_synthetic(out_dir: str | Path, seed: int = 0) -> Path:
     """Generate the synthetic data set into ``out_dir`` unless it is already there.
 
-    The marker ``SYNTHETIC.json`` (written last) must name the same seed and generator version,
-    and every ``.csd`` file must exist; otherwise the folder is regenerated.
+    The marker ``SYNTHETIC.json`` must say the folder is complete and name the same seed and
+    generator version, and every ``.csd`` file must exist; otherwise the folder is regenerated
+    (only if it is missing, empty or already marked, see ``generate_synthetic``).
 
     Args:
         out_dir: target folder, created if missing.
@@ -209,6 +211,9 @@ def ensure_synthetic(out_dir: str | Path, seed: int = 0) -> Path:
     Returns:
         ``out_dir`` as a ``Path``.
 
+    Raises:
+        FileExistsError: ``out_dir`` holds files this module did not write (see
+            ``generate_synthetic``).
     """
     out_dir = Path(out_dir)
     marker = out_dir / MARKER_FILE
@@ -217,32 +222,73 @@ def ensure_synthetic(out_dir: str | Path, seed: int = 0) -> Path:
             info = json.loads(marker.read_text())
         except json.JSONDecodeError:
             info = {}
-        if info.get("seed") == seed and info.get("generator_version") == GENERATOR_VERSION:
+        if (info.get("seed") == seed and info.get("generator_version") == GENERATOR_VERSION
+                and info.get("complete", True)):  # fmt: skip
             return out_dir
     return generate_synthetic(out_dir, seed=seed)
+
+
+def check_target(out_dir: str | Path) -> None:
+    """Refuse to generate into a folder holding files this module did not write.
+
+    Allowed: a missing or empty folder, or one holding ``SYNTHETIC.json``.
+
+    Raises:
+        NotADirectoryError: ``out_dir`` exists and is not a folder.
+        FileExistsError: ``out_dir`` holds other files; the message names the folder and a
+            file (a ``.csd`` file that generation would overwrite, if there is one).
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir}: not a folder; synthetic data are generated into "
+                                 "a folder")  # fmt: skip
+    if (out_dir / MARKER_FILE).exists():
+        return
+    names = sorted(p.name for p in out_dir.iterdir())
+    if not names:
+        return
+    clash = [n for n in CSD_FILES.values() if n in names]
+    first = (clash or names)[0]
+    more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+    raise FileExistsError(
+        f"{out_dir}: holds {first}{more}, not written by mosi_lib.synthetic (no {MARKER_FILE}); "
+        "synthetic data are generated only into an empty folder or one holding "
+        f"{MARKER_FILE}: point data.data_dir elsewhere or leave it unset"
+    )
 
 
 def generate_synthetic(out_dir: str | Path, *, seed: int = 0) -> Path:
     """Write the synthetic data set's six ``.csd`` files and ``SYNTHETIC.json`` into ``out_dir``.
 
+    The marker is written first with ``"complete": false`` (a half-written folder stays marked
+    as ours but never looks complete) and rewritten last with ``"complete": true``.
+
     Args:
-        out_dir: target folder, created if missing; existing files of the same names are
-            overwritten.
+        out_dir: target folder, created if missing; it must be empty or hold ``SYNTHETIC.json``
+            (``check_target``); its generated files are overwritten.
         seed: generator seed; the same seed gives identical arrays.
 
     Returns:
         ``out_dir`` as a ``Path``.
 
+    Raises:
+        FileExistsError: ``out_dir`` holds files this module did not write (e.g. real
+            CMU-MOSI files); nothing is written.
     """
     out_dir = Path(out_dir)
+    check_target(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / MARKER_FILE
-    marker.unlink(missing_ok=True)  # a half-written folder must not look complete
+    marker.write_text(json.dumps({"synthetic": True, "complete": False, "seed": seed,
+                                  "generator_version": GENERATOR_VERSION}) + "\n")  # fmt: skip
     seqs = build_synthetic(seed=seed)
     for key, seq in seqs.items():
         write_csd(out_dir / CSD_FILES[key], seq.root_name, seq.data, seq.metadata)
     info = {
         "synthetic": True,
+        "complete": True,
         "statement": (
             "SYNTHETIC data generated by mosi_lib.synthetic: MOSI-shaped (real video ids, "
             "segment and word counts, label distribution) but no real words, faces or voices. "

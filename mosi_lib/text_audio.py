@@ -310,7 +310,13 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
         ValueError: ``visual`` requested, or a malformed file (see the module docstring).
         FileNotFoundError: a file is missing.
     """
-    from mosi_lib.data import RawData, _check_labels, _check_modalities, read_csd
+    from mosi_lib.data import (
+        RawData,
+        _check_labels,
+        _check_modalities,
+        check_csd_identity,
+        read_csd,
+    )
 
     mods = _check_modalities(modalities)
     if "visual" in mods:
@@ -322,6 +328,7 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: folder of {', '.join(FILES)} not found")
     labels_seq = read_csd(root / LABELS_FILE)
+    check_csd_identity(labels_seq, "labels")
     ids, video, y = [], [], []
     for vid, (feats, _) in labels_seq.data.items():
         where = f"{labels_seq.path}: video {vid!r}"

@@ -79,8 +79,16 @@ def test_comparison_table_measured_rows(study):
                                  "Logistic regression, mean-pooled (all labels)"}
     assert ref["Seeds"].eq("1 (0)").all()  # fitted once per study, deterministic
     measured = measured.drop(ref.index)
-    assert set(measured["Model"]) == {"Transformer (40%)", "Transformer + DEC (40%)",
-                                      "Transformer (all labels)", "Transformer + DEC (all labels)"}
+    assert set(measured["Model"]) == {
+        "Transformer (40%)", "Transformer + DEC (40%)", "Transformer (all labels)",
+        "Transformer + DEC (all labels; DEC pretrained with 40%)"}
+    # the label budget of the paper protocol's 40%: 703 train + 440 selection labels of 2199
+    by_model = measured.set_index("Model")
+    assert by_model.loc["Transformer (40%)", "Labels (train + selection)"] == (
+        "703 + 440 = 52% of 2199")
+    assert by_model.loc["Transformer + DEC (40%)", "Pretraining"].startswith(
+        "DEC on all segments (transductive")
+    assert by_model.loc["Transformer (40%)", "Pretraining"] == "-"
     for value in measured["Acc-2 has0"]:  # "mean ± std" over the two seeds
         mean, std = (float(v) for v in value.split(" ± "))
         assert 0.0 <= mean <= 100.0 and std >= 0.0

@@ -8,6 +8,7 @@ from mosi_lib.config import (
     load_config,
     save_config,
     smoke,
+    validate,
 )
 
 
@@ -99,3 +100,57 @@ def test_smoke_shrinks_epochs_only():
     cfg = smoke(Config())
     assert cfg.train.epochs <= 2 and cfg.dec.stage1_epochs <= 2 and cfg.dec.stage2_epochs <= 2
     assert cfg.train.lr == Config().train.lr and cfg.model == Config().model
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [("train.epochs", 0, "train.epochs=0: need >= 1"),
+     ("train.batch_size", 0, "train.batch_size=0: need >= 2"),
+     ("train.batch_size", 1, "train.batch_size=1: need >= 2"),
+     ("dec.batch_size", 0, "dec.batch_size=0: need >= 2"),
+     ("train.lr", 0.0, "train.lr=0.0: need > 0"),
+     ("train.lr", float("nan"), "train.lr=nan: need > 0"),
+     ("dec.stage1_lr", -1e-4, "dec.stage1_lr=-0.0001: need > 0"),
+     ("train.weight_decay", -0.01, "train.weight_decay=-0.01: need >= 0"),
+     ("dec.stage1_epochs", 0, "dec.stage1_epochs=0: need >= 1"),
+     ("dec.stage2_epochs", -1, "dec.stage2_epochs=-1: need >= 0"),
+     ("dec.update_interval", 0, "dec.update_interval=0: need >= 1"),
+     ("dec.tol", 1.0, r"dec.tol=1.0: need a value in \[0, 1\)"),
+     ("dec.kmeans_n_init", 0, "dec.kmeans_n_init=0: need >= 1"),
+     ("model.dropout", 1.0, r"model.dropout=1.0: need a value in \[0, 1\)"),
+     ("model.enc_dropout", -0.1, "model.enc_dropout=-0.1"),
+     ("model.n_heads", 0, "model.n_heads=0: need >= 1"),  # was ZeroDivisionError
+     ("model.head_dims", [8, 0], r"model.head_dims=\[8, 0\]: need >= 1"),
+     ("system.seed", -1, r"system.seed=-1: need a value in \[0, 4294967295\]"),
+     ("system.seed", 2**32, "system.seed=4294967296"),
+     ("data.split_seed", -1, "data.split_seed=-1: need >= 0"),
+     ("data.synthetic_seed", -1, "data.synthetic_seed=-1: need >= 0"),
+     ("data.max_len", 0, "data.max_len=0: need >= 1"),
+     ("data.max_drop_fraction", 1.5, r"data.max_drop_fraction=1.5: need a value in \[0, 1\]"),
+     ("system.device", "gpu", "system.device='gpu': expected auto, cpu, cuda, cuda:N or mps"),
+     ("system.device", "cuda:x", "system.device='cuda:x'")])
+def test_out_of_range_values_raise_naming_the_field(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(overrides={key: value})
+
+
+def test_boundary_values_are_valid():
+    cfg = load_config(overrides={
+        "dec.stage2_epochs": 0,  # autoencoder + k-means centres only: fit_dec and plots allow it
+        "model.dropout": 0.0, "model.enc_dropout": 0.0, "dec.tol": 0.0,
+        "train.weight_decay": 0.0, "train.batch_size": 2, "system.seed": 0,
+        "system.device": "cuda:1", "data.max_drop_fraction": 1.0, "report.tsne_seed": None})
+    assert cfg.dec.stage2_epochs == 0 and cfg.system.device == "cuda:1"
+    for device in ("auto", "cpu", "cuda", "mps"):
+        assert load_config(overrides={"system.device": device}).system.device == device
+
+
+def test_unknown_override_key_is_named_by_load_config():
+    with pytest.raises(KeyError, match="unknown config key 'train.foo'"):
+        load_config(overrides={"train.foo": 1})
+
+
+@pytest.mark.parametrize("profile", [None, "quick.yaml", "paper.yaml"])
+def test_smoke_keeps_configs_valid(profile):
+    cfg = smoke(load_config(profile))
+    assert validate(cfg) is cfg and cfg.train.epochs >= 1 and cfg.dec.stage1_epochs >= 1

@@ -12,7 +12,10 @@ from mosi_lib import paths
 from mosi_lib.config import DataConfig
 from mosi_lib.data import (
     CSD_FILES,
+    CSD_IDENTITY,
+    DataQualityWarning,
     align_to_words,
+    check_data_quality,
     load_raw,
     read_csd,
     read_csd_dataset,
@@ -270,6 +273,148 @@ def test_csd_word_count_mismatch(tmp_path):
     write_csd(root / CSD_FILES["words"], "words", words)
     with pytest.raises(ValueError, match=r"Words\.csd: video 'vidB' has 1 words.*2 word vectors"):
         read_csd_dataset(root)
+
+
+# ---- csd identity (root names, dimension names, widths)
+
+
+def _with_sdk_roots(root, names=None):
+    """Rewrite every file of ``_write_tiny`` with the SDK's root name (or ``names[key]``)."""
+    for key, file in CSD_FILES.items():
+        if (root / file).exists():
+            seq = read_csd(root / file)
+            name = (names or {}).get(key, CSD_IDENTITY[key][0])
+            write_csd(root / file, name, seq.data, {"dimension names": [key]})
+    return root
+
+
+def _swap(a, b):
+    tmp = a.with_suffix(".tmp")
+    a.rename(tmp)
+    b.rename(a)
+    tmp.rename(b)
+
+
+def test_csd_sdk_root_names_read(tmp_path):
+    root = _with_sdk_roots(_write_tiny(tmp_path / "d"))
+    assert read_csd_dataset(root).dims() == {"text": 300, "audio": 74, "visual": 47}
+    # real files spell the root "FACET 4.1" where the SDK's recipe says "FACET_4.1"
+    _with_sdk_roots(root, {"facet41": "FACET 4.1", "facet42": "Facet_42"})
+    assert read_csd_dataset(root, visual_features="facet42").dims()["visual"] == 35
+
+
+def test_csd_covarep_and_facet_swapped_are_refused(tmp_path):
+    root = _with_sdk_roots(_write_tiny(tmp_path / "d"))
+    _swap(root / CSD_FILES["audio"], root / CSD_FILES["facet41"])
+    with pytest.raises(ValueError, match=r"COVAREP\.csd: root name 'FACET_4\.1' \(47-d\) is the "
+                       r"SDK's FACET 4\.1 visual features, expected COVAREP acoustic features "
+                       r"\(74-d, root 'COVAREP'\)"):
+        read_csd_dataset(root)
+    with pytest.raises(ValueError, match=r"Facet_41\.csd: root name 'COVAREP' \(74-d\)"):
+        read_csd_dataset(root, modalities=["text", "visual"])
+
+
+def test_csd_facet42_file_under_the_facet41_name_is_refused(tmp_path):
+    root = _with_sdk_roots(_write_tiny(tmp_path / "d"))
+    _swap(root / CSD_FILES["facet41"], root / CSD_FILES["facet42"])
+    with pytest.raises(ValueError, match=r"Facet_41\.csd: root name 'FACET_4\.2' \(35-d\).*"
+                       r"expected FACET 4\.1 visual features \(47-d"):
+        read_csd_dataset(root, modalities=["visual"])
+
+
+def test_csd_labels_saved_as_word_vectors_are_refused(tmp_path):
+    root = _with_sdk_roots(_write_tiny(tmp_path / "d"), {"text": "my_vectors"})
+    text = root / CSD_FILES["text"]
+    text.write_bytes((root / CSD_FILES["labels"]).read_bytes())
+    with pytest.raises(ValueError, match=r"TimestampedWordVectors\.csd: root name 'Opinion "
+                       r"Segment Labels' \(1-d\) is the SDK's sentiment labels, expected GloVe"):
+        read_csd_dataset(root, modalities=["text"])
+    # renamed root, but the metadata still say what the file holds
+    seq = read_csd(root / CSD_FILES["labels"])
+    write_csd(text, "my_vectors", seq.data, {"dimension names": ["sentiment score"]})
+    with pytest.raises(ValueError, match=r"WordVectors\.csd: dimension names \['sentiment "
+                       r"score'\] are those of the sentiment labels.*the label would become"):
+        read_csd_dataset(root, modalities=["text"])
+
+
+def test_csd_sdk_root_with_another_width_is_refused(tmp_path):
+    root = _with_sdk_roots(_write_tiny(tmp_path / "d"))
+    seq = read_csd(root / CSD_FILES["audio"])
+    data = {vid: (f[:, :47], iv) for vid, (f, iv) in seq.data.items()}
+    write_csd(root / CSD_FILES["audio"], "COVAREP", data)
+    with pytest.raises(ValueError, match=r"COVAREP\.csd: root name 'COVAREP' with 47-d features, "
+                       r"expected COVAREP acoustic features \(74-d"):
+        read_csd_dataset(root)
+
+
+def test_csd_own_word_vectors_with_another_root_and_width_read(tmp_path):
+    root = _with_sdk_roots(_write_tiny(tmp_path / "d"))
+    seq = read_csd(root / CSD_FILES["text"])
+    data = {vid: (f[:, :50], iv) for vid, (f, iv) in seq.data.items()}
+    write_csd(root / CSD_FILES["text"], "glove_6B_50d", data)
+    assert read_csd_dataset(root, modalities=["text"]).dims() == {"text": 50}
+
+
+# ---- data quality (large drops warn, past data.max_drop_fraction they stop)
+
+
+def test_csd_quality_counts_and_threshold(tmp_path):
+    raw = read_csd_dataset(_write_tiny(tmp_path / "d"))
+    rep = raw.report
+    assert rep["segments_in_labels"] == 4 and rep["words_read"] == 5  # hi there oov you | ok
+    assert rep["values_read_text"] == 5 * 300 and rep["values_read_audio"] == 9 * 74
+    cfg = DataConfig(source="csd", data_dir=str(tmp_path / "d"),
+                     modalities=["text", "audio", "visual"], max_drop_fraction=0.3)
+    with pytest.warns(DataQualityWarning) as got:
+        found = check_data_quality(rep, len(raw), cfg)
+    texts = [str(w.message) for w in got]
+    assert any("segments dropped: 1 of 4 (25.0%) (segments_dropped_no_words 1)" in t
+               for t in texts)
+    assert any("words with no visual frame, visual set to 0 in CMU_MOSI_Visual_Facet_41.csd: "
+               "1 of 5 (20.0%)" in t for t in texts)
+    levels = {f["key"]: f["level"] for f in found}
+    assert levels["segments_dropped"] == "warning" and levels["nonfinite_replaced_visual"] == "ok"
+    cfg.max_drop_fraction = 0.1
+    with pytest.warns(DataQualityWarning), pytest.raises(
+            ValueError, match=r"segments dropped: 1 of 4 \(25\.0%\).*above "
+                              r"data.max_drop_fraction=0.1"):  # fmt: skip
+        check_data_quality(rep, len(raw), cfg)
+
+
+def test_csd_modality_entirely_nan_stops(tmp_path):
+    root = _write_tiny(tmp_path / "d")
+    seq = read_csd(root / CSD_FILES["audio"])
+    nan = {vid: (np.full_like(f, np.nan), iv) for vid, (f, iv) in seq.data.items()}
+    write_csd(root / CSD_FILES["audio"], "COVAREP", nan)
+    raw = read_csd_dataset(root, modalities=["text", "audio"])  # zeroed and counted
+    assert raw.report["nonfinite_replaced_audio"] == raw.report["values_read_audio"] == 9 * 74
+    cfg = DataConfig(source="csd", data_dir=str(root), max_drop_fraction=0.5)
+    with pytest.warns(DataQualityWarning), pytest.raises(
+            ValueError, match=r"audio values NaN/inf, set to 0 in CMU_MOSI_COVAREP\.csd: 666 of "
+                              r"666 \(100\.0%\)"):  # fmt: skip
+        check_data_quality(raw.report, len(raw), cfg)
+
+
+def test_quality_of_oov_tokens_and_all_zero_segments():
+    cfg = DataConfig(max_drop_fraction=0.5)
+    rep = {"segments_in_labels": 10, "segments_dropped_no_words": 0, "tokens": 200,
+           "oov_tokens": 1, "all_zero_segments_audio": 3}
+    with pytest.warns(DataQualityWarning) as got:
+        found = {f["key"]: f for f in check_data_quality(rep, 10, cfg)}
+    assert [str(w.message) for w in got] == [  # 0.5% OOV: no warning
+        "data.source=mosi_text_audio: segments whose audio is all zero in "
+        "mosi_opensmile_audio.csv: 3 of 10 (30.0%)"]
+    assert found["oov_tokens"]["level"] == "ok" and found["segments_dropped"]["count"] == 0
+    rep["oov_tokens"] = 120
+    with pytest.warns(DataQualityWarning), pytest.raises(
+            ValueError, match=r"text tokens not in the word vectors, dropped in "
+                              r"mosi_transcripts\.csv: 120 of 200 \(60\.0%\)"):  # fmt: skip
+        check_data_quality(rep, 10, cfg)
+    with pytest.warns(DataQualityWarning) as got:
+        found = {f["key"]: f for f in check_data_quality(rep, 10, DataConfig(
+            source="mmsa", max_drop_fraction=1.0))}  # fmt: skip
+    assert len(got) == 2 and "segments whose audio is all zero: 3 of 10" in str(got[1].message)
+    assert found["all_zero_segments_audio"]["fraction"] == 0.3
 
 
 # ---- pickles

@@ -140,7 +140,9 @@ def test_resume_equals_uninterrupted(tiny_config, data, tmp_path):
         experiments._classifier_hooks = orig
     cut = runs.load_run(tmp_path / "cut")
     assert len(cut.history()) == 3 and not cut.metrics()
+    assert cut.status() == "failed"  # marked, never in a table
     resumed = experiments.resume_classifier(cut, data)
+    assert resumed.status() == "finished"
     assert resumed.metrics()["valid"] == full.metrics()["valid"]
     a = experiments.load_checkpoint(full.checkpoints / "last.pt")
     b = experiments.load_checkpoint(resumed.checkpoints / "last.pt")
@@ -189,6 +191,33 @@ def test_dec_uses_only_labeled_training_labels(tiny_config, data, monkeypatch):
                    cfg_dec=tiny_config.dec, progress=False)
     # one stage-2 epoch visits every row once: exactly the labeled training rows are supervised
     assert seen["n"] == len(lab)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_dec_stage2_q_in_the_mode_of_p(tiny_config, data, mode):
+    """Stage 2's batch Q comes from the same (eval-mode) function as P unless told otherwise."""
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 1, 2
+    tiny_config.dec.tol = 0.0  # never stop early: two stage-2 epochs
+    tiny_config.dec.stage2_mode = mode
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    model = models.build_dec(tiny_config.model, tiny_config.dec, data.dims, data.max_len)
+    modes = []
+    stage = {"n": 1}
+
+    def on_event(ev):
+        if ev.name == "stage_end":
+            stage["n"] += 1
+
+    handle = model.register_forward_pre_hook(
+        lambda mod, args: modes.append((stage["n"], torch.is_grad_enabled(), mod.training)))
+    engine.fit_dec(model, dd, rows=np.arange(len(data)), labeled_rows=data.train_rows(
+        "labeled", "has0"), cfg_dec=tiny_config.dec, progress=False, hooks=[on_event])
+    handle.remove()
+    # forward passes that train (gradients on) in each stage, and their mode
+    s1 = {tr for st, grad, tr in modes if st == 1 and grad}
+    s2 = {tr for st, grad, tr in modes if st == 2 and grad}
+    assert s1 == {True} and s2 == {mode == "train"}
+    assert all(not tr for _, grad, tr in modes if not grad)  # P's passes: eval mode
 
 
 # ---- seeds trained together (torch.func.vmap over stacked parameters)
@@ -268,3 +297,41 @@ def test_seeds_together_reject_mismatched_inputs(tiny_config, data):
     other = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     with pytest.raises(ValueError, match="one architecture"):
         engine.fit_classifier_seeds([ms[0], other], dd, seeds=[0, 1], **kw)
+
+
+# ---- interrupted studies: failed runs are marked, finished ones reused
+
+
+def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path, monkeypatch):
+    """Issue 10 item 9: an interrupted run was not marked, and a rerun counted runs twice."""
+    from mosi_lib import results
+
+    tiny_config.train.epochs = 1
+    done = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a", reuse=True)
+    orig = engine.fit_classifier
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "fit_classifier", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b",
+                                     labels="all", reuse=True)
+    assert runs.load_run(tmp_path / "b").status() == "failed"
+    assert results.collect_runs(tmp_path)["run_id"].tolist() == ["a"]  # never in a table
+    monkeypatch.setattr(engine, "fit_classifier", orig)
+    # the rerun (reproduce --run-id on the same study): the finished run is reused, the
+    # failed one is trained again in a new folder
+    again = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a2",
+                                         reuse=True)
+    assert again.run_id == "a" and not (tmp_path / "a2").exists()
+    redo = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b2",
+                                        labels="all", reuse=True)
+    assert redo.run_id == "b2" and redo.status() == "finished"
+    assert sorted(results.collect_runs(tmp_path)["run_id"]) == ["a", "b2"]
+    # another recipe is not this run
+    tiny_config.train.lr *= 2
+    other = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c",
+                                         reuse=True)
+    assert other.run_id == "c"
+    assert done.run_id == "a"

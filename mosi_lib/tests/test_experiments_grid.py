@@ -1,5 +1,7 @@
 """The beyond-the-paper grids: pretraining ablation wiring, reuse of finished runs, summaries."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,6 +41,32 @@ def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="variants"):
         experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
                                       variants=["bogus"])
+
+
+def test_grid_reuses_a_run_only_for_the_same_recipe(tiny_config, tmp_path):
+    """Issue 10 item 2: reuse matched on tag/seed/fraction only, so a rerun with another epoch
+    count or protocol showed the old runs under the new title."""
+    data = preprocess(make_raw(n=120), tiny_config.data)
+    first = experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
+                                          variants=("none", "dec_semi"))
+    longer = copy.deepcopy(tiny_config)
+    longer.train.epochs += 1
+    second = experiments.pretrain_ablation(longer, data, seeds=[0], root=tmp_path,
+                                           variants=("none", "dec_semi"))
+    assert not {r.run_id for r in first} & {r.run_id for r in second}  # trained again
+    assert [r.config()["train"]["epochs"] for r in second] == [longer.train.epochs] * 2
+    # the DEC runs are reused: their recipe (data, model, dec) did not change ...
+    assert (first[1].metrics()["transfer"]["dec_run"]
+            == second[1].metrics()["transfer"]["dec_run"])  # fmt: skip
+    # ... until a DEC field changes
+    other_dec = copy.deepcopy(tiny_config)
+    other_dec.dec.stage2_lr *= 2
+    third = experiments.pretrain_ablation(other_dec, data, seeds=[0], root=tmp_path,
+                                          variants=("dec_semi",))
+    assert third[0].metrics()["transfer"]["dec_run"] != first[1].metrics()["transfer"]["dec_run"]
+    # the tables keep the two epoch counts apart
+    summary = results.summary_table(results.collect_runs(tmp_path), ["tag"])
+    assert summary["n"].max() == 1
 
 
 def test_modality_set_letters_and_pretrain_checked(tiny_config, tmp_path):

@@ -72,6 +72,28 @@ def test_paper_protocol_fractions_and_disjoint_pools():
     assert (other[1] != pool).any()
 
 
+def test_paper_strict_protocol_selects_on_labeled_pool_only(raw):
+    """Issue 10 item 4: under ``paper`` "40% labels" uses 52% of the labels (selection on the
+    union of both pools' validation rows); ``paper_strict`` keeps the same training rows and
+    selects on the labeled pool's validation rows only."""
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(-3, 3, 1000)
+    video = np.array(["v"] * 1000)
+    split, pool = make_splits(labels, video, DataConfig())
+    s_split, s_pool = make_splits(labels, video, DataConfig(protocol="paper_strict"))
+    assert (s_pool == pool).all()  # same draws
+    assert ((s_split == "train") == (split == "train")).all()  # same training rows
+    assert set(s_pool[s_split == "valid"]) == {"labeled"}  # selection: labeled pool only
+    held_out = (pool == "unlabeled") & (split == "valid")
+    assert ((s_split == "test") == held_out).all()  # the report rows
+    # label budget of "40%": 32% train + 20% selection (paper) vs 32% + 8% (strict)
+    train_lab = ((split == "train") & (pool == "labeled")).mean()
+    assert abs(train_lab + (split == "valid").mean() - 0.52) < 0.01
+    assert abs(train_lab + (s_split == "valid").mean() - 0.40) < 0.01
+    data = preprocess(raw, DataConfig(protocol="paper_strict", max_len=6))
+    assert data.report_split == "test" and not data.labeled[data.split != "train"].any()
+
+
 def test_standard_protocol_uses_folds():
     import json
 
@@ -158,3 +180,34 @@ def test_short_modality_padded_to_its_longest_sequence(raw):
     data = preprocess(raw, DataConfig(max_len=6))
     assert data.x["audio"].shape[1] == 1 and data.masks["audio"].all()
     assert data.x["text"].shape[1] == 6 and data.max_len == 6
+
+
+def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
+    from mosi_lib import data as data_mod
+    from mosi_lib import paths
+    from mosi_lib.data import DataQualityWarning
+    from mosi_lib.preprocess import prepare_data, quality_markdown
+
+    raw = make_raw(n=120, dims={"text": 5, "audio": 3})
+    raw.source = "mosi_text_audio"
+    # 150 labelled segments, 30 without a word in the vocabulary: 20% dropped
+    raw.report = {"segments_in_labels": 150, "segments_dropped_no_words": 30,
+                  "tokens": 1000, "oov_tokens": 5}
+    monkeypatch.setattr(data_mod, "load_raw", lambda cfg: raw)
+    with pytest.warns(DataQualityWarning), pytest.raises(
+            ValueError, match=r"data.source=mosi_text_audio: segments dropped: 30 of 150 "
+                              r"\(20\.0%\) \(segments_dropped_no_words 30\): above "
+                              r"data.max_drop_fraction=0.1"):  # fmt: skip
+        prepare_data(DataConfig())
+    assert not list(paths.processed_dir().glob("*.h5"))  # nothing cached
+    cfg = DataConfig(max_drop_fraction=0.25)
+    for hit in (False, True):  # shown again on a cache hit
+        with pytest.warns(DataQualityWarning, match="segments dropped: 30 of 150"):
+            data = prepare_data(cfg)
+        assert data.meta["cache"]["hit"] is hit
+        levels = {f["key"]: f["level"] for f in data.meta["quality"]}
+        assert levels == {"segments_dropped": "warning", "oov_tokens": "ok"}
+    md = quality_markdown(data)
+    assert "`data.max_drop_fraction` = 0.25" in md
+    assert "- **warning**: segments dropped: 30 of 150 (20.0%)" in md
+    assert "- text tokens not in the word vectors, dropped in mosi_transcripts.csv: 5 of" in md

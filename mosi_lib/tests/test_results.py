@@ -53,7 +53,8 @@ def _runs_df(rows: list[dict]) -> pd.DataFrame:
         "f1_non0": 0.6, "majority_acc_has0": 0.55, "majority_acc_non0": 0.5,
         "n_params": 851_713, "seed": 0, "data_source": "synthetic", "synthetic": True,
         "protocol": "paper", "report_split": "valid", "zero_policy": "has0", "epochs": 2,
-        "best_epoch": 1,
+        "best_epoch": 1, "recipe": "recipe-a", "created": "", "n_train": 100, "n_select": 40,
+        "n_segments": 200,
     }  # fmt: skip
     return pd.DataFrame([{**base, **r} for r in rows], columns=results.RUN_COLUMNS)
 
@@ -65,6 +66,8 @@ def test_variant_name():
     assert results.variant_name("scratch", "labeled", 0.4) == "Transformer (40%)"
     assert results.variant_name("dec", "labeled", 0.125) == "Transformer + DEC (12.5%)"
     assert results.variant_name("dec", "all", 0.4) == "Transformer + DEC (all labels)"
+    assert (results.variant_name("dec", "all", 1.0, dec_fraction=0.4)
+            == "Transformer + DEC (all labels; DEC pretrained with 40%)")
     assert results.variant_name("scratch", "all", 1.0) == "Transformer (all labels)"
     with pytest.raises(ValueError, match="init='pretrained'"):
         results.variant_name("pretrained", "all", 1.0)
@@ -85,7 +88,9 @@ def test_collect_runs_reads_finished_classifier_runs(tmp_path):
     df = results.collect_runs(root)
     assert list(df.columns) == results.RUN_COLUMNS
     assert df["run_id"].tolist() == ["b_dec", "run0_s0", "run1_s1", "run2_s2"]  # sorted by id
-    assert df["variant"].tolist() == ["Transformer + DEC (all labels)"] + 3 * ["Transformer (40%)"]
+    # fine-tuned on all labels from a DEC that saw the 40% pool (the run config's fraction)
+    assert df["variant"].tolist() == (["Transformer + DEC (all labels; DEC pretrained with 40%)"]
+                                      + 3 * ["Transformer (40%)"])  # fmt: skip
     ours = df.iloc[1:]
     np.testing.assert_allclose(ours["acc_has0"], ACC_HAS0)
     np.testing.assert_allclose(ours["f1_non0"], F1_NON0)
@@ -154,9 +159,69 @@ def test_comparison_table_mean_and_sample_std(tmp_path):
         "95% CI has0": "[64.04, 81.96]",
         "F1 non0": "60.00 ± 10.00", "Majority has0": "55.00 ± 0.00",
         "Majority non0": "50.00 ± 0.00", "Params": "851,713", "Epochs": "2",
-        "Seeds": "3 (0,1,2)",
+        "Seeds": "3 (0,1,2)", "Labels (train + selection)": "not recorded", "Pretraining": "-",
+        "Recipe": results.collect_runs(tmp_path)["recipe"].iloc[0][:8],
     }  # fmt: skip
     assert results.has_synthetic(table)
+
+
+def test_same_run_id_twice_counts_one_seed_once(tmp_path, capsys):
+    """Issue 10 item 3: a study run twice under one id showed "43.24 ± 0.00, Seeds 2 (0,0)"."""
+    _write(tmp_path, "first_s0", _classifier_metrics(0, report=_report(acc_has0=0.40)))
+    _write(tmp_path, "second_s0", _classifier_metrics(0, report=_report(acc_has0=0.50)))
+    df = results.collect_runs(tmp_path)
+    assert df["run_id"].tolist() == ["second_s0"]  # the latest run of the seed
+    assert "1 repeated run" in capsys.readouterr().out  # dropped with a count, not silently
+    assert len(results.collect_runs(tmp_path, keep_repeats=True)) == 2
+    row = results.comparison_table(df, include_literature=False).iloc[0]
+    assert (row["Seeds"], row["Acc-2 has0"]) == ("1 (0)", "50.00")
+    # a frame with repeats (keep_repeats) is deduplicated by the table itself
+    row = results.comparison_table(results.collect_runs(tmp_path, keep_repeats=True),
+                                   include_literature=False).iloc[0]  # fmt: skip
+    assert row["Seeds"] == "1 (0)"
+
+
+def test_another_learning_rate_is_another_row_not_a_seed(tmp_path):
+    """Issue 10 item 3: a second run with another lr was averaged in as a second seed."""
+    _write(tmp_path, "a_s0", _classifier_metrics(0, report=_report(acc_has0=0.80)))
+    cfg = Config()
+    cfg.train.lr = 1.0
+    run = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id="c_s1")
+    run.save_metrics(_classifier_metrics(1, report=_report(acc_has0=0.20)))
+    df = results.collect_runs(tmp_path)
+    assert df["recipe"].nunique() == 2
+    table = results.comparison_table(df, include_literature=False)
+    assert sorted(table["Acc-2 has0"]) == ["20.00", "80.00"]  # never "50.00 ± 42.43"
+    assert table["Recipe"].nunique() == 2
+    summary = results.summary_table(df, ["init"])
+    assert len(summary) == 2 and sorted(summary["acc_has0_mean"]) == [20.0, 80.0]
+    assert summary["n"].tolist() == [1, 1]
+
+
+def test_table_states_label_budget_and_dec_pretraining():
+    df = _runs_df([
+        {"run_id": "a", "n_train": 704, "n_select": 440, "n_segments": 2199},
+        {"run_id": "b", "init": "dec", "labels": "all", "labeled_fraction": 1.0,
+         "variant": "Transformer + DEC (all labels; DEC pretrained with 40%)",
+         "n_train": 1759, "n_select": 440, "n_segments": 2199, "dec_rows": "all",
+         "dec_fraction": 0.4, "dec_stage2_epochs": 1, "dec_stage2_max": 10, "seed": 0},
+        {"run_id": "c", "init": "dec", "labels": "all", "labeled_fraction": 1.0,
+         "variant": "Transformer + DEC (all labels; DEC pretrained with 40%)",
+         "n_train": 1759, "n_select": 440, "n_segments": 2199, "dec_rows": "all",
+         "dec_fraction": 0.4, "dec_stage2_epochs": 10, "dec_stage2_max": 10, "seed": 1},
+        {"run_id": "d", "init": "dec", "variant": "Transformer + DEC (40%)", "dec_rows": "train",
+         "dec_fraction": 0.4, "dec_stage2_epochs": 3, "dec_stage2_max": 10},
+    ])  # fmt: skip
+    table = results.comparison_table(df, include_literature=False).set_index("Model")
+    # the paper protocol's "40%": 704 training labels + 440 selection labels = 52% of the labels
+    budget = table.loc["Transformer (40%)", "Labels (train + selection)"]
+    assert budget == "704 + 440 = 52% of 2199"
+    assert table.loc["Transformer (40%)", "Pretraining"] == "-"
+    pre = table.loc["Transformer + DEC (all labels; DEC pretrained with 40%)", "Pretraining"]
+    assert pre == ("DEC on all segments (transductive: incl. the valid rows' features), 40% "
+                   "labels; stage 2 ran 1-10 of 10 epochs")
+    assert table.loc["Transformer + DEC (40%)", "Pretraining"] == (
+        "DEC on training rows only, 40% labels; stage 2 ran 3 of 10 epochs")
 
 
 def test_comparison_table_literature_rows():

@@ -1,9 +1,11 @@
 import json
+import os
+import re
 
 import numpy as np
 import pytest
 
-from mosi_lib import runs
+from mosi_lib import paths, runs
 from mosi_lib.config import Config
 
 
@@ -59,3 +61,278 @@ def test_open_study_kinds_do_not_mix(tmp_path):
     assert runs.open_study(None, root=tmp_path) == main  # a later sweep is not "the latest"
     assert runs.open_study(None, root=tmp_path, kind="sweep") == sweep
     assert json.loads((sweep / "study.json").read_text())["kind"] == "sweep"
+
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+def test_failed_checkpoint_write_keeps_previous_and_leaves_no_temp(tmp_path, monkeypatch):
+    import torch
+
+    path = tmp_path / "last.pt"
+    runs.save_checkpoint({"epoch": 1, "w": torch.ones(2)}, path)
+    real_save = torch.save
+
+    def killed(obj, f, *args, **kwargs):  # writes part of the file, then dies
+        with open(f, "wb") as fh:
+            fh.write(b"\x80\x02partial")
+        raise KeyboardInterrupt("killed during torch.save")
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        runs.save_checkpoint({"epoch": 2, "w": torch.zeros(2)}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+    ckpt = runs.load_checkpoint(path)
+    assert ckpt["epoch"] == 1 and ckpt["w"].tolist() == [1.0, 1.0]
+
+
+def test_load_checkpoint_names_missing_empty_and_damaged_files(tmp_path):
+    from mosi_lib import experiments
+
+    empty = tmp_path / "last.pt"
+    empty.touch()
+    with pytest.raises(RuntimeError, match=rf"checkpoint {empty}: empty file"):
+        runs.load_checkpoint(empty)
+    with pytest.raises(RuntimeError, match=rf"checkpoint {empty}: empty file"):
+        experiments.load_checkpoint(empty)  # the resume path goes through the same helper
+    bad = tmp_path / "best.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match=rf"checkpoint {bad}: cannot be read"):
+        runs.load_checkpoint(bad)
+    with pytest.raises(FileNotFoundError, match=rf"checkpoint {tmp_path / 'x.pt'}: not found"):
+        runs.load_checkpoint(tmp_path / "x.pt")
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("cannot pickle")
+
+
+def test_failed_latents_write_keeps_previous_file(tmp_path):
+    run = runs.create_run(Config(), kind="dec", root=tmp_path, run_id="d")
+    run.save_latents(z=np.ones((2, 2)))
+    with pytest.raises(RuntimeError, match="cannot pickle"):  # fails after z was written
+        run.save_latents(z=np.zeros((2, 2)), bad=np.array([_Unpicklable()], dtype=object))
+    assert run.latents()["z"].tolist() == [[1, 1], [1, 1]]
+    assert not [p for p in run.path.iterdir() if ".tmp" in p.name]
+
+
+# ----------------------------------------------------------------------------- run status
+
+
+def test_run_status_lifecycle_and_find_runs_only_finished(tmp_path):
+    from mosi_lib.config import recipe_hash
+
+    cfg = Config()
+    done = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id="a")
+    running = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id="b")
+    failed = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id="c")
+    status = json.loads((running.path / "status.json").read_text())
+    assert status["state"] == "running" and status["started"]
+    done.save_metrics({"kind": "classifier", "seed": 0})
+    failed.save_metrics({"kind": "classifier", "seed": 0})  # metrics, then a failure
+    failed.mark_failed("RuntimeError: boom")
+    assert (done.status(), running.status(), failed.status()) == ("finished", "running", "failed")
+    assert json.loads((failed.path / "status.json").read_text())["error"] == "RuntimeError: boom"
+    assert done.metrics()["recipe"] == recipe_hash(cfg) == done.config()["provenance"]["recipe"]
+    assert [r.run_id for r in runs.find_runs(tmp_path, kind="classifier")] == ["a"]
+    assert runs.latest_run(tmp_path, kind="classifier").run_id == "a"
+    assert [r.run_id for r in runs.unfinished_runs(tmp_path, kind="classifier")] == ["b", "c"]
+    # folders written before status.json existed: metrics.json means finished
+    (done.path / "status.json").unlink()
+    (running.path / "status.json").unlink()
+    assert (done.status(), running.status()) == ("finished", "unknown")
+
+
+def test_find_same_matches_the_recipe(tmp_path):
+    cfg_a, cfg_b = Config(), Config()
+    cfg_b.train.lr = 1e-3
+    a = runs.create_run(cfg_a, kind="classifier", root=tmp_path, run_id="a")
+    b = runs.create_run(cfg_b, kind="classifier", root=tmp_path, run_id="b")
+    runs.create_run(cfg_a, kind="classifier", root=tmp_path, run_id="c")  # unfinished
+    for run in (a, b):
+        run.save_metrics({"kind": "classifier", "seed": 0, "tag": "sweep"})
+    ids = lambda found: [r.run_id for r in found]  # noqa: E731
+    assert ids(runs.find_same(tmp_path, cfg_a, kind="classifier", seed=0, tag="sweep")) == ["a"]
+    assert ids(runs.find_same(tmp_path, cfg_b, kind="classifier", seed=0)) == ["b"]
+    assert runs.find_same(tmp_path, cfg_a, kind="classifier", seed=1) == []
+    assert runs.find_same(tmp_path, cfg_a, kind="classifier", seed=0, tag="other") == []
+    # the seed and where/how fast a run trains are not part of the recipe
+    cfg_c = Config()
+    cfg_c.system.seed, cfg_c.system.num_threads = 3, 1
+    assert ids(runs.find_same(tmp_path, cfg_c, kind="classifier", seed=0)) == ["a"]
+    # DEC runs do not read the train section: another lr is the same DEC recipe
+    d = runs.create_run(cfg_a, kind="dec", root=tmp_path, run_id="d")
+    d.save_metrics({"kind": "dec", "seed": 0})
+    assert ids(runs.find_same(tmp_path, cfg_b, kind="dec", seed=0)) == ["d"]
+
+
+def test_collect_runs_skips_unfinished_runs_and_says_how_many(tmp_path, capsys):
+    from mosi_lib import results
+
+    rep = {"acc_has0": 0.7, "f1_has0": 0.6, "acc_non0": 0.7, "f1_non0": 0.6,
+           "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}  # fmt: skip
+    metrics = {"kind": "classifier", "init": "scratch", "labels": "labeled",
+               "labeled_fraction_cfg": 0.4, "n_params": 10, "seed": 0, "data_source": "csd",
+               "synthetic": False, "protocol": "paper", "report_split": "valid",
+               "zero_policy": "has0", "epochs": 2, "best_epoch": 1, "report": rep,
+               "valid": rep, "test": None}  # fmt: skip
+    runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="a").save_metrics(metrics)
+    runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="b")  # interrupted
+    bad = runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="c")
+    bad.save_metrics({**metrics, "seed": 1})
+    bad.mark_failed("killed")
+    df = results.collect_runs(tmp_path)
+    assert df["run_id"].tolist() == ["a"]
+    out = capsys.readouterr().out
+    assert "2 unfinished classifier run(s) left out" in out and "b, c" in out
+
+
+# ----------------------------------------------------------------------------- studies
+
+
+def _set_created(study, created, created_ts=None):
+    info = json.loads((study / "study.json").read_text())
+    info["created"] = created
+    info.pop("created_ts", None)
+    if created_ts is not None:
+        info["created_ts"] = created_ts
+    (study / "study.json").write_text(json.dumps(info))
+
+
+def test_latest_study_is_chosen_by_creation_time_not_name(tmp_path):
+    newer = runs.open_study("a_newer", root=tmp_path)
+    older = runs.open_study("b_older", root=tmp_path)  # sorts last by name
+    _set_created(newer, "2026-02-01T10:00:00+0000")
+    _set_created(older, "2026-01-01T10:00:00+0000")
+    assert runs.open_study(None, root=tmp_path) == newer
+    assert runs.latest_study(tmp_path) == newer
+    # a study.json without a creation time falls back to the folder's time
+    legacy = runs.open_study("0_legacy", root=tmp_path)
+    info = json.loads((legacy / "study.json").read_text())
+    del info["created"], info["created_ts"]
+    (legacy / "study.json").write_text(json.dumps(info))
+    os.utime(legacy, (2_000_000_000, 2_000_000_000))  # 2033: later than both
+    assert runs.open_study(None, root=tmp_path) == legacy
+
+
+@pytest.mark.parametrize("bad", ["../x", "/tmp/x", "a/b", "..", ".hidden", "a/../../b"])
+def test_open_study_refuses_run_ids_that_leave_the_runs_folder(tmp_path, bad):
+    root = tmp_path / "runs"
+    with pytest.raises(ValueError, match=re.escape(f"run_id={bad!r}")):
+        runs.open_study(bad, root=root)
+    assert not root.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_open_study_stores_params_and_refuses_another_config(tmp_path):
+    params = {"config_file": "paper.yaml", "overrides": {"train.epochs": 3}, "smoke": True,
+              "seed": 0}  # fmt: skip
+    study = runs.open_study("s", root=tmp_path, params=params)
+    assert runs.study_info(study)["params"] == params
+    runs.open_study("s", root=tmp_path, params={**params, "seed": 2})  # another seed: fine
+    assert runs.study_info(study)["params"]["seed"] == 2
+    runs.open_study("s", root=tmp_path)  # notebooks open it without params
+    with pytest.raises(ValueError, match=r"study .*s: was run with config_file='paper.yaml'"):
+        runs.open_study("s", root=tmp_path, params={**params, "config_file": "quick.yaml"})
+    assert runs.study_info(study)["params"]["config_file"] == "paper.yaml"
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.parametrize("cmd", ["reproduce", "figures", "study"])
+def test_cli_refuses_run_id_with_a_path(cmd, capsys, monkeypatch):
+    from mosi_lib import __main__ as cli
+
+    monkeypatch.setattr(cli, "run_notebooks", lambda *a, **k: pytest.fail("must not run"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main([cmd, "--run-id", "../x"])
+    assert exc.value.code == 2
+    assert "--run-id='../x'" in capsys.readouterr().err
+    assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir())
+    assert not (paths.runs_dir().parent / "x").exists()
+
+
+def test_cli_figures_re_renders_with_the_studys_own_config(monkeypatch, capsys):
+    from mosi_lib import __main__ as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "run_notebooks", lambda names, params, **k: calls.append(params))
+    params = {"config_file": "paper.yaml", "overrides": {"data.protocol": "standard"},
+              "smoke": True, "seed": 3}  # fmt: skip
+    runs.open_study("s1", params=params)
+    assert cli.main(["figures", "--run-id", "s1"]) == 0
+    assert calls == [{**params, "run_id": "s1"}]
+    assert cli.main(["figures"]) == 0  # the latest study
+    assert calls[-1] == {**params, "run_id": "s1"}
+    with pytest.raises(SystemExit):
+        cli.main(["figures", "--run-id", "nothing"])
+    assert "no study at" in capsys.readouterr().err
+    assert not (paths.runs_dir() / "nothing").exists()
+
+
+# ----------------------------------------------------------------------------- synthetic data
+
+
+def test_synthetic_generation_never_writes_into_a_folder_of_other_files(tmp_path):
+    from mosi_lib import synthetic
+    from mosi_lib.config import DataConfig
+    from mosi_lib.data import CSD_FILES, load_raw
+
+    real = tmp_path / "real"
+    real.mkdir()
+    labels = real / CSD_FILES["labels"]
+    labels.write_bytes(b"real labels")
+    msg = rf"{real}: holds {CSD_FILES['labels']}, not written by mosi_lib.synthetic"
+    with pytest.raises(FileExistsError, match=msg):
+        synthetic.ensure_synthetic(real, 0)
+    with pytest.raises(FileExistsError, match=msg):
+        load_raw(DataConfig(source="synthetic", data_dir=str(real)))
+    assert labels.read_bytes() == b"real labels" and [p.name for p in real.iterdir()] == [
+        labels.name]
+
+
+def test_interrupted_generation_stays_marked_and_is_regenerated(tmp_path, monkeypatch):
+    from mosi_lib import synthetic
+
+    def killed(seed):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "syn"
+    monkeypatch.setattr(synthetic, "build_synthetic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.ensure_synthetic(out, 0)
+    info = json.loads((out / synthetic.MARKER_FILE).read_text())
+    assert info["synthetic"] is True and info["complete"] is False
+    synthetic.check_target(out)  # still ours: generation may write there again
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    from mosi_lib import synthetic
+
+    return synthetic.generate_synthetic(tmp_path_factory.mktemp("gen") / "any_name", seed=1)
+
+
+def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, monkeypatch):
+    from mosi_lib import preprocess
+    from mosi_lib.config import DataConfig
+    from mosi_lib.data import SYNTHETIC_MARKER, read_csd_dataset
+
+    monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
+    cfg = DataConfig(source="csd", data_dir=str(generated), modalities=["text"])
+    data = preprocess.prepare_data(cfg)
+    assert data.synthetic is True and data.meta["source"] == "csd"
+    assert data.meta["description"].startswith("SYNTHETIC")
+    assert preprocess.prepare_data(cfg).synthetic is True  # also from the cache
+    # the marker is part of the cache key: the same files without it are another entry
+    key = preprocess.cache_key(cfg, preprocess.source_files(cfg))
+    marker = generated / SYNTHETIC_MARKER
+    moved = marker.rename(tmp_path / SYNTHETIC_MARKER)
+    try:
+        assert preprocess.cache_key(cfg, preprocess.source_files(cfg)) != key
+        # without the marker the files' own metadata still say they are generated
+        assert read_csd_dataset(generated, modalities=["text"]).synthetic is True
+    finally:
+        moved.rename(marker)

@@ -1,0 +1,114 @@
+"""Tests for the command line (``python -m mosi_lib``): bad input is refused before any work."""
+
+import pytest
+import torch
+
+from mosi_lib import __main__ as cli
+from mosi_lib import paths
+from mosi_lib.data import CSD_FILES
+
+
+@pytest.fixture
+def notebooks(monkeypatch):
+    """Record ``run_notebooks`` calls instead of starting papermill."""
+    calls = []
+    monkeypatch.setattr(cli, "run_notebooks", lambda names, params, **kw: calls.append(
+        (names, params)) or [])  # fmt: skip
+    return calls
+
+
+def _refused(argv, capsys) -> str:
+    """Run the CLI on ``argv``; assert an argparse-style exit 2; return the error line."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"python -m mosi_lib {argv[0]}: error: ")
+    return last
+
+
+def _no_study_folder() -> bool:
+    runs = paths.runs_dir()
+    return not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv,field",
+    [
+        (["--set", "train.epochs=0"], "train.epochs=0: need >= 1"),
+        (["--set", "train.batch_size=0"], "train.batch_size=0: need >= 2"),
+        (["--set", "dec.batch_size=1"], "dec.batch_size=1: need >= 2"),
+        (["--set", "train.lr=0"], "train.lr=0.0: need > 0"),
+        (["--set", "train.weight_decay=-0.01"], "train.weight_decay"),
+        (["--set", "dec.stage1_epochs=0"], "dec.stage1_epochs=0"),
+        (["--set", "dec.update_interval=0"], "dec.update_interval=0"),
+        (["--set", "model.dropout=1.0"], "model.dropout=1.0: need a value in [0, 1)"),
+        (["--set", "model.n_heads=3"], "model.d_model=128 must be divisible by model.n_heads=3"),
+        (["--set", "data.split_seed=-1"], "data.split_seed=-1"),
+        (["--seed", "-1"], "system.seed=-1"),
+        (["--seeds", "0", "-3"], "system.seed=-3"),
+        (["--set", "system.device=tpu"], "system.device='tpu': expected auto, cpu, cuda"),
+        (["--set", "train.foo=1"], "unknown config key 'train.foo'"),
+        (["--set", "train.epochs=ten"], "train.epochs: expected int"),
+        (["--set", "train.epochs"], "--set 'train.epochs': expected KEY=VALUE"),
+    ],
+)
+def test_reproduce_refuses_bad_config_before_any_folder(argv, field, notebooks, capsys):
+    line = _refused(["reproduce", *argv], capsys)
+    assert field in line
+    assert notebooks == [] and _no_study_folder()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_reproduce_refuses_a_device_this_machine_lacks(notebooks, capsys):
+    line = _refused(["reproduce", "--set", "system.device=cuda:0"], capsys)
+    assert "system.device='cuda:0': CUDA is not available" in line
+    assert notebooks == [] and _no_study_folder()
+
+
+def test_reproduce_refuses_bad_data_locations(tmp_path, notebooks, capsys):
+    line = _refused(["reproduce", "--data-dir", str(tmp_path / "nowhere")], capsys)
+    assert f"data.data_dir={tmp_path / 'nowhere'}: not found" in line
+    (tmp_path / "file.csd").write_text("x")
+    line = _refused(["reproduce", "--data-dir", str(tmp_path / "file.csd")], capsys)
+    assert "file.csd: not a folder; expected a folder of CMU-MOSI .csd files" in line
+    csd = tmp_path / "csd"
+    csd.mkdir()
+    (csd / CSD_FILES["labels"]).write_text("x")
+    line = _refused(["reproduce", "--data-dir", str(csd)], capsys)
+    assert f"data.data_dir={csd}: {CSD_FILES['text']}, {CSD_FILES['audio']}" in line
+    line = _refused(["reproduce", "--source", "mult", "--data-dir", str(csd)], capsys)
+    assert "mosi_data.pkl not found there" in line
+    line = _refused(["reproduce", "--set", "data.word_vectors=/no/glove.txt"], capsys)
+    assert "data.word_vectors=/no/glove.txt: file not found" in line
+    assert notebooks == [] and _no_study_folder()
+
+
+@pytest.mark.parametrize(
+    "argv,field",
+    [
+        (["--fractions", "0.4", "0"], "data.labeled_fraction=0.0"),
+        (["--seeds", "-1"], "system.seed=-1"),
+        (["--set", "train.batch_size=1"], "train.batch_size=1"),
+        (["--protocols", "paper", "random"], "data.protocol='random'"),
+        (["--variants", "none", "bogus"], "--variants ['bogus']"),
+    ],
+)
+def test_study_refuses_bad_input_before_any_folder(argv, field, notebooks, capsys):
+    line = _refused(["study", *argv], capsys)
+    assert field in line
+    assert notebooks == [] and _no_study_folder()
+
+
+def test_valid_input_passes_the_preflight(tmp_path, notebooks):
+    csd = tmp_path / "csd"
+    csd.mkdir()
+    for key in ("labels", "text", "audio", "facet41"):
+        (csd / CSD_FILES[key]).write_text("")  # only their presence is checked before 01
+    assert cli.main(["reproduce", "--smoke", "--run-id", "ok", "--data-dir", str(csd),
+                     "--set", "dec.stage2_epochs=0", "train.batch_size=2"]) == 0  # fmt: skip
+    assert [names for names, _ in notebooks] == [cli.NOTEBOOKS]
+    assert notebooks[0][1]["overrides"]["train.batch_size"] == 2
+    assert (paths.runs_dir() / "ok").is_dir()
