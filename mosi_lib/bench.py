@@ -70,17 +70,12 @@ def _clf_step(model, opt, x, masks, y, amp, device):
     opt.step()
 
 
-def _dec_step(model, opt, x, masks, p, y, amp, device):
+def _dec_step(model, opt, x, masks, p, y, amp, device, weights):
+    """One stage-2 DEC step (``losses.dec_objective``, every row labeled)."""
     with engine.autocast(device, amp):
         out = model(x, masks)
-    q = out["q"].float()
-    loss = losses.dec_loss(
-        kl=losses.kl_divergence(p, q),
-        recon=losses.masked_mse({m: r.float() for m, r in out["recon"].items()}, x, masks),
-        sup=losses.supervised_cluster_ce(q, y.long(), torch.ones_like(y, dtype=torch.bool)),
-        disent=losses.disentanglement(out["z"].float()),
-        recon_weight=0.1, sup_weight=0.5, disent_weight=0.0,
-    )  # fmt: skip
+    loss = losses.dec_objective(out, x, masks, weights=weights, p=p, y=y.long(),
+                                class_head=model.class_head)["loss"]  # fmt: skip
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -134,7 +129,8 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
             if task == "classifier":
                 _clf_step(model, opt, xb, mb, yb, amp, device)
             else:
-                _dec_step(model, opt, xb, mb, p_all.index_select(0, b), yb, amp, device)
+                _dec_step(model, opt, xb, mb, p_all.index_select(0, b), yb, amp, device,
+                          losses.dec_stage_weights(cfg.dec, 2))
         _sync(device)
         if epoch:  # epoch 0 warms up kernels and allocators
             times.append(time.perf_counter() - t0)

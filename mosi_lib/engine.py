@@ -195,7 +195,7 @@ def evaluate_classifier(model: nn.Module, dd: DeviceData, idx: torch.Tensor, zer
     """
     logits = predict_logits(model, dd, idx, amp=amp)
     scores = dd.scores.index_select(0, idx)
-    keep = scores != 0 if zero_policy == "non0" else torch.ones_like(scores, dtype=torch.bool)
+    keep = metrics.binary_target(scores, zero_policy)[1]
     loss = classifier_loss(logits[keep], scores[keep], objective=objective,
                            zero_policy=zero_policy).item()  # fmt: skip
     res = metrics.binary_metrics((logits > 0).cpu().numpy(), scores.cpu().numpy())
@@ -254,7 +254,7 @@ def fit_classifier(
     va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long, device=device)
     if len(tr) < 2:
         raise ValueError(f"need at least 2 training rows, got {len(tr)}")
-    target_all = (dd.scores > 0 if zero_policy == "non0" else dd.scores >= 0).float()
+    target_all = metrics.binary_target(dd.scores, zero_policy)[0].float()
     lossf = partial(classifier_loss, objective=objective, zero_policy=zero_policy)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
@@ -427,7 +427,7 @@ def fit_classifier_seeds(
     va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long, device=device)
     if len(tr) < 2:
         raise ValueError(f"need at least 2 training rows, got {len(tr)}")
-    target_all = (dd.scores > 0 if zero_policy == "non0" else dd.scores >= 0).float()
+    target_all = metrics.binary_target(dd.scores, zero_policy)[0].float()
     lossf = partial(classifier_loss, objective=objective, zero_policy=zero_policy)
 
     params, buffers = stack_module_state(models_)  # (E, ...) leaves, independent of models_
@@ -599,10 +599,8 @@ def fit_dec(
     # per-row label for the supervised term: class index, or -1 where hidden / unusable
     y = torch.full((dd.n,), -1, dtype=torch.long, device=device)
     lab = torch.as_tensor(np.asarray(labeled_rows), dtype=torch.long, device=device)
-    s = dd.scores.index_select(0, lab)
-    if zero_policy == "non0":
-        lab, s = lab[s != 0], s[s != 0]
-    y[lab] = (s > 0 if zero_policy == "non0" else s >= 0).long()
+    pos, keep = metrics.binary_target(dd.scores.index_select(0, lab), zero_policy)
+    y[lab[keep]] = pos[keep].long()
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
 
@@ -619,23 +617,15 @@ def fit_dec(
             x, masks = dd.batch(ridx)
             with autocast(device, amp):
                 out = model(x, masks)
-            recon = losses.masked_mse({m: r.float() for m, r in out["recon"].items()}, x, masks)
-            disent = losses.disentanglement(out["z"].float())
-            zero = recon.new_zeros(())
-            if stage == 2:
-                q = out["q"].float()
-                kl = losses.kl_divergence(p_all.index_select(0, bidx), q)
-                yb = y.index_select(0, ridx)
-                sup = losses.supervised_cluster_ce(q, yb.clamp(min=0), yb >= 0,
-                                                   class_head=model.class_head)  # fmt: skip
-            else:
-                kl, sup = zero, zero
-            loss = losses.dec_loss(kl=kl, recon=recon, sup=sup, disent=disent, **weights)
+            terms = losses.dec_objective(
+                out, x, masks, weights=weights, class_head=model.class_head,
+                p=None if stage == 1 else p_all.index_select(0, bidx),
+                y=None if stage == 1 else y.index_select(0, ridx),
+            )  # fmt: skip
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            terms["loss"].backward()
             opt.step()
-            for k, v in (("loss", loss), ("kl", kl), ("recon", recon), ("sup", sup),
-                         ("disent", disent)):  # fmt: skip
+            for k, v in terms.items():
                 sums[k] += float(v.detach()) * len(bidx)
             n += len(bidx)
         row = {"stage": stage, "epoch": epoch, **{k: v / n for k, v in sums.items()},
@@ -646,8 +636,7 @@ def fit_dec(
     # -- stage 1: autoencoder only (centres are not trained)
     params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
     opt1 = torch.optim.Adam(params1, lr=cfg_dec.stage1_lr)
-    w1 = {"recon_weight": cfg_dec.stage1_recon_weight, "sup_weight": 0.0,
-          "disent_weight": cfg_dec.stage1_disent_weight}  # fmt: skip
+    w1 = losses.dec_stage_weights(cfg_dec, 1)
     bar = tqdm(range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress,
                leave=False)  # fmt: skip
     for epoch in bar:
@@ -664,8 +653,7 @@ def fit_dec(
                                n_init=cfg_dec.kmeans_n_init, seed=seed,
                                labeled_pos=labeled_pos)  # fmt: skip
     opt2 = torch.optim.Adam(model.parameters(), lr=cfg_dec.stage2_lr)
-    w2 = {"recon_weight": cfg_dec.stage2_recon_weight, "sup_weight": cfg_dec.stage2_sup_weight,
-          "disent_weight": cfg_dec.stage2_disent_weight}  # fmt: skip
+    w2 = losses.dec_stage_weights(cfg_dec, 2)
     stopped_early, p_all, delta = False, None, float("nan")
     sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
     bar = tqdm(range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress,

@@ -14,11 +14,14 @@ steps, D features, L latent width, K clusters.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mosi_lib.config import OBJECTIVES
+from mosi_lib.metrics import binary_target
 
 # ---- DEC clustering
 
@@ -224,6 +227,54 @@ def dec_loss(
     return torch.as_tensor(total)
 
 
+def dec_stage_weights(cfg_dec, stage: int) -> dict[str, float]:
+    """The weights a, b, g of DEC stage 1 or 2, read from a ``DECConfig`` (the one place).
+
+    Stage 1 trains the autoencoder only: no supervision (b = 0) and no clustering term.
+    """
+    if stage == 1:
+        return {"recon_weight": cfg_dec.stage1_recon_weight, "sup_weight": 0.0,
+                "disent_weight": cfg_dec.stage1_disent_weight}  # fmt: skip
+    if stage == 2:
+        return {"recon_weight": cfg_dec.stage2_recon_weight,
+                "sup_weight": cfg_dec.stage2_sup_weight,
+                "disent_weight": cfg_dec.stage2_disent_weight}  # fmt: skip
+    raise ValueError(f"DEC stage={stage!r}: expected 1 or 2")
+
+
+def dec_objective(out: dict[str, Any], x: dict[str, Tensor], masks: dict[str, Tensor], *,
+                  weights: dict[str, float], p: Tensor | None = None, y: Tensor | None = None,
+                  class_head: nn.Module | None = None) -> dict[str, Tensor]:  # fmt: skip
+    """Every term of the DEC pretraining loss for one batch, and their weighted sum.
+
+    Used by ``engine.fit_dec`` and the benchmark, so the objective is written once.
+
+    Args:
+        out: a ``DECModel`` forward output (``z``, ``recon``, ``q``); cast to float32 here.
+        x, masks: the batch's inputs and masks (the reconstruction targets).
+        weights: ``dec_stage_weights`` of the stage.
+        p: (B, K) target distribution of the batch rows; None in stage 1 (no KL, no
+            supervision).
+        y: (B,) class index of each row, -1 where the label is hidden (stage 2).
+        class_head: the model's ``class_head`` (K != 2).
+
+    Returns:
+        ``loss`` (``dec_loss``), ``kl``, ``recon``, ``sup``, ``disent`` (scalar tensors).
+    """
+    recon = masked_mse({m: r.float() for m, r in out["recon"].items()}, x, masks)
+    disent = disentanglement(out["z"].float())
+    if p is None:
+        kl = sup = recon.new_zeros(())
+    else:
+        if y is None:
+            raise ValueError("dec_objective: stage 2 (p given) needs y (-1 = hidden label)")
+        q = out["q"].float()
+        kl = kl_divergence(p, q)
+        sup = supervised_cluster_ce(q, y.clamp(min=0), y >= 0, class_head=class_head)
+    loss = dec_loss(kl=kl, recon=recon, sup=sup, disent=disent, **weights)
+    return {"loss": loss, "kl": kl, "recon": recon, "sup": sup, "disent": disent}
+
+
 
 
 def classifier_loss(out: Tensor, scores: Tensor, *, objective: str, zero_policy: str,
@@ -249,7 +300,7 @@ def classifier_loss(out: Tensor, scores: Tensor, *, objective: str, zero_policy:
     """
     scores = scores.to(out.dtype)
     if objective == "bce":
-        target = (scores > 0 if zero_policy == "non0" else scores >= 0).to(out.dtype)
+        target = binary_target(scores, zero_policy)[0].to(out.dtype)
         return F.binary_cross_entropy_with_logits(out, target, reduction=reduction)
     if objective == "l1":
         return F.l1_loss(out, scores, reduction=reduction)

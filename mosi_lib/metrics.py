@@ -23,6 +23,8 @@ from sklearn.metrics import (
     normalized_mutual_info_score,
 )
 
+from mosi_lib.config import ZERO_POLICIES
+
 # ---- helpers
 
 
@@ -54,6 +56,23 @@ def _acc_f1(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
 # ---- sentiment
 
 
+def binary_target(scores, zero_policy: str):
+    """The binary target rule, in one place: ``(positive, keep)`` for scores under a convention.
+
+    ``has0``: positive = score >= 0, every row kept; ``non0``: positive = score > 0, rows with
+    score exactly 0 dropped (``keep`` False). Works on numpy arrays and torch tensors alike
+    (elementwise comparisons); returns boolean arrays/tensors of the same shape.
+
+    Raises:
+        ValueError: an unknown ``zero_policy``.
+    """
+    if zero_policy == "has0":
+        return scores >= 0, scores == scores  # noqa: PLR0124 - all True (NaN-free scores)
+    if zero_policy == "non0":
+        return scores > 0, scores != 0
+    raise ValueError(f"zero_policy={zero_policy!r}: expected one of {list(ZERO_POLICIES)}")
+
+
 def binary_metrics(pred_pos: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """Binary accuracy and weighted F1 under the has0 and non0 conventions.
 
@@ -72,17 +91,12 @@ def binary_metrics(pred_pos: np.ndarray, scores: np.ndarray) -> dict[str, float]
     if not np.isin(pred, (0, 1)).all():
         raise ValueError("pred_pos must hold only bool or 0/1 values")
     pred = pred.astype(bool)
-    nonzero = s != 0
-    acc_has0, f1_has0 = _acc_f1(s >= 0, pred)
-    acc_non0, f1_non0 = _acc_f1(s[nonzero] > 0, pred[nonzero])
-    return {
-        "acc_has0": acc_has0,
-        "f1_has0": f1_has0,
-        "acc_non0": acc_non0,
-        "f1_non0": f1_non0,
-        "n_has0": int(len(s)),
-        "n_non0": int(nonzero.sum()),
-    }
+    out: dict[str, float] = {}
+    for conv in ZERO_POLICIES:
+        pos, keep = binary_target(s, conv)
+        out[f"acc_{conv}"], out[f"f1_{conv}"] = _acc_f1(pos[keep], pred[keep])
+    out.update({f"n_{conv}": int(binary_target(s, conv)[1].sum()) for conv in ZERO_POLICIES})
+    return out
 
 
 def majority_metrics(train_scores: np.ndarray, eval_scores: np.ndarray) -> dict[str, float]:
@@ -102,10 +116,8 @@ def majority_metrics(train_scores: np.ndarray, eval_scores: np.ndarray) -> dict[
     """
     tr, ev = _scores("train_scores", train_scores), _scores("eval_scores", eval_scores)
     out: dict[str, float] = {}
-    for conv, keep_tr, keep_ev, pos_tr, pos_ev in (
-        ("has0", np.ones_like(tr, bool), np.ones_like(ev, bool), tr >= 0, ev >= 0),
-        ("non0", tr != 0, ev != 0, tr > 0, ev > 0),
-    ):
+    for conv in ZERO_POLICIES:
+        (pos_tr, keep_tr), (pos_ev, keep_ev) = binary_target(tr, conv), binary_target(ev, conv)
         if not keep_tr.any():
             raise ValueError(f"majority_metrics: no training rows under the {conv} convention")
         majority_pos = pos_tr[keep_tr].mean() >= 0.5

@@ -54,6 +54,7 @@ import numpy as np
 
 from mosi_lib import paths
 from mosi_lib.config import MODALITIES, PROTOCOLS, DataConfig, config_hash
+from mosi_lib.metrics import binary_target
 
 PREPROCESS_VERSION = 3  # 2: meta['description']; 3: a modality is padded to min(T, longest)
 SPLITS = ("train", "valid", "test")
@@ -142,15 +143,7 @@ class Processed:
             sel = self.split == "train"
         else:
             raise ValueError(f"labels={labels!r}: expected 'labeled' or 'all'")
-        if zero_policy == "non0":
-            sel &= self.labels != 0
-        elif zero_policy != "has0":
-            raise ValueError(f"zero_policy={zero_policy!r}: expected 'has0' or 'non0'")
-        return np.flatnonzero(sel)
-
-    def targets(self, zero_policy: str) -> np.ndarray:
-        """Binary targets (float32, 1 = positive) under ``zero_policy`` for every row."""
-        return (self.labels > 0 if zero_policy == "non0" else self.labels >= 0).astype(np.float32)
+        return np.flatnonzero(sel & binary_target(self.labels, zero_policy)[1])
 
 
 # ----------------------------------------------------------------------------- steps

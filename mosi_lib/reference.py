@@ -57,7 +57,7 @@ def fit_logistic(data: Processed, *, labels: str, zero_policy: str) -> dict:
     tr = data.train_rows(labels, zero_policy)
     va = data.rows("valid")
     y = data.labels
-    target = (y > 0) if zero_policy == "non0" else (y >= 0)
+    target = metrics.binary_target(y, zero_policy)[0]
     if len(np.unique(target[tr])) < 2:
         raise ValueError(f"logistic reference: the {len(tr)} training rows ({labels}) hold one "
                          "class only")  # fmt: skip

@@ -238,3 +238,35 @@ def test_dec_loss_weights():
         disent_weight=0.001,
     )
     assert stage1.item() == pytest.approx(2.004)
+
+
+def test_dec_objective_composes_the_terms_with_the_stage_weights():
+    from mosi_lib import losses
+    from mosi_lib.config import DECConfig
+
+    cfg = DECConfig(stage1_recon_weight=2.0, stage1_disent_weight=0.5, stage2_recon_weight=0.1,
+                    stage2_sup_weight=0.5, stage2_disent_weight=0.25)  # fmt: skip
+    assert losses.dec_stage_weights(cfg, 1) == {"recon_weight": 2.0, "sup_weight": 0.0,
+                                                "disent_weight": 0.5}  # fmt: skip
+    with pytest.raises(ValueError, match="stage=3"):
+        losses.dec_stage_weights(cfg, 3)
+    torch.manual_seed(0)
+    x = {"text": torch.randn(4, 3, 2)}
+    masks = {"text": torch.ones(4, 3, dtype=torch.bool)}
+    z = torch.randn(4, 5)
+    q = torch.softmax(torch.randn(4, 2), 1)
+    out = {"z": z, "recon": {"text": torch.zeros(4, 3, 2)}, "q": q}
+    recon = (x["text"] ** 2).mean()  # reconstruction of zeros, every step valid
+    s1 = losses.dec_objective(out, x, masks, weights=losses.dec_stage_weights(cfg, 1))
+    assert s1["kl"] == 0 and s1["sup"] == 0
+    torch.testing.assert_close(s1["recon"], recon)
+    torch.testing.assert_close(s1["loss"], 2.0 * recon + 0.5 * disentanglement(z))
+    p = target_distribution(q)
+    y = torch.tensor([1, -1, 0, -1])  # rows 1 and 3 hidden
+    s2 = losses.dec_objective(out, x, masks, weights=losses.dec_stage_weights(cfg, 2), p=p, y=y)
+    sup = -(q[0, 1].log() + q[2, 0].log()) / 2  # cluster j = class j, labeled rows only
+    torch.testing.assert_close(s2["sup"], sup)
+    torch.testing.assert_close(s2["loss"], kl_divergence(p, q) + 0.1 * recon + 0.5 * sup
+                               + 0.25 * disentanglement(z))  # fmt: skip
+    with pytest.raises(ValueError, match="needs y"):
+        losses.dec_objective(out, x, masks, weights=losses.dec_stage_weights(cfg, 2), p=p)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, f1_score, normalized_mutual_info_score
 
+from mosi_lib import metrics
 from mosi_lib.metrics import binary_metrics, cluster_accuracy, cluster_metrics, majority_metrics
 
 SCORES = np.array([-2.0, -0.4, 0.0, 0.0, 1.2, 3.0])
@@ -81,3 +82,18 @@ def test_cluster_metrics_match_sklearn():
     assert set(out) == {"acc", "nmi", "ari"}
     with pytest.raises(ValueError, match="y_pred has 3 rows"):
         cluster_metrics(y, c[:3])
+
+
+def test_binary_target_one_rule_for_numpy_and_torch():
+    import torch
+
+    s = np.array([-1.5, 0.0, 0.2, -0.0, 3.0])
+    pos, keep = metrics.binary_target(s, "has0")
+    assert pos.tolist() == [False, True, True, True, True] and keep.all()
+    pos, keep = metrics.binary_target(s, "non0")
+    assert pos.tolist() == [False, False, True, False, True]
+    assert keep.tolist() == [True, False, True, False, True]
+    tpos, tkeep = metrics.binary_target(torch.as_tensor(s), "non0")
+    assert tpos.tolist() == pos.tolist() and tkeep.tolist() == keep.tolist()
+    with pytest.raises(ValueError, match="zero_policy='zero'"):
+        metrics.binary_target(s, "zero")
