@@ -124,14 +124,14 @@ def preflight(
     Loads the config as the notebooks do (profile, then ``overrides``) and validates it
     (``config.validate``: unknown keys, types, ranges) once per seed (``system.seed``),
     labeled fraction and protocol the notebooks will set; checks that ``system.device`` exists
-    on this machine (``engine.select_device``), the data paths (``data.check_data_location``)
+    on this machine (``engine.select_device``), the data paths (``sources.check_data_location``)
     and the ``study`` command's pretraining variants.
 
     Raises:
         ValueError, KeyError, TypeError, FileNotFoundError: one line naming the field.
     """
     from mosi_lib import config
-    from mosi_lib.data import check_data_location
+    from mosi_lib.sources import check_data_location
 
     cfg = config.load_config(config_file, overrides)
     for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mosi_lib.config import DATA_SOURCES, MODALITIES, VISUAL_FEATURES
+from mosi_lib.config import MODALITIES, VISUAL_FEATURES
 
 # ----------------------------------------------------------------------------- container
 
@@ -401,6 +401,34 @@ def check_csd_identity(seq: CSDSequence, key: str) -> None:
         )
 
 
+def read_csd_labels(path) -> tuple[CSDSequence, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Read the SDK's opinion-labels ``.csd`` (the one reader of the labels file).
+
+    Checks the file's identity (``check_csd_identity``), that each video holds numeric labels
+    of shape (n, 1) in [-3, 3], finite, and valid intervals.
+
+    Returns:
+        ``(sequence, labels)``: ``labels[video] = (scores (n,) float32, intervals (n, 2))`` in
+        file order; segment i of a video (0-based) is the SDK's segment ``<video>_<i + 1>``.
+
+    Raises:
+        FileNotFoundError, ValueError: naming the file, video and field.
+    """
+    seq = read_csd(path)
+    check_csd_identity(seq, "labels")
+    labels = {}
+    for vid, (feats, ivals) in seq.data.items():
+        where = f"{seq.path}: video {vid!r}"
+        if feats.ndim != 2 or feats.shape[1] < 1 or feats.dtype.kind not in "fiu":
+            raise ValueError(f"{where}: expected numeric labels of shape (n, 1), got "
+                             f"{feats.dtype} {feats.shape}")  # fmt: skip
+        scores = feats[:, 0].astype(np.float32)
+        _check_labels(scores, where)
+        _check_intervals(ivals, where)
+        labels[vid] = (scores, ivals)
+    return seq, labels
+
+
 def _check_feature_file(seq: CSDSequence) -> None:
     """Require numeric features of one width across all videos of ``seq``."""
     first = None
@@ -492,27 +520,14 @@ def read_csd_dataset(
     if (data_dir / CSD_FILES["words"]).exists():
         paths["words"] = data_dir / CSD_FILES["words"]
 
-    label_seq = read_csd(paths.pop("labels"))
+    label_seq, labels = read_csd_labels(paths.pop("labels"))
     synthetic = synthetic or is_synthetic_csd(data_dir, label_seq.metadata)
     seqs = {key: read_csd(path) for key, path in paths.items()}
     for key in ("text", "audio", "visual"):
         if key in seqs:
             _check_feature_file(seqs[key])
-    check_csd_identity(label_seq, "labels")
     for key, seq in seqs.items():
         check_csd_identity(seq, visual_features if key == "visual" else key)
-    labels = {}
-    for vid, (feats, ivals) in label_seq.data.items():
-        where = f"{label_seq.path}: video {vid!r}"
-        if feats.shape[1] < 1 or feats.dtype.kind not in "fiu":
-            raise ValueError(
-                f"{where}: expected numeric labels of shape (n, 1), got "
-                f"{feats.dtype} {feats.shape}"
-            )
-        scores = feats[:, 0].astype(np.float32)
-        _check_labels(scores, where)
-        _check_intervals(ivals, where)
-        labels[vid] = (scores, ivals)
 
     report = {
         "segments_in_labels": sum(len(scores) for scores, _ in labels.values()),
@@ -894,26 +909,16 @@ def _in(files: dict[str, str], m: str) -> str:
     return f" in {files[m]}" if m in files else ""
 
 
-def _modality_files(cfg) -> dict[str, str]:
-    """Modality -> file name, for the messages of ``check_data_quality``."""
-    if cfg.source in ("csd", "synthetic"):
-        return {"text": CSD_FILES["text"], "audio": CSD_FILES["audio"],
-                "visual": CSD_FILES[cfg.visual_features]}  # fmt: skip
-    if cfg.source == "mosi_text_audio":
-        from mosi_lib import text_audio
-
-        return {"text": text_audio.TRANSCRIPTS_FILE, "audio": text_audio.AUDIO_FILE}
-    return {}
-
-
-def check_data_quality(report: dict[str, int], n_segments: int, cfg) -> list[dict[str, Any]]:
+def check_data_quality(report: dict[str, int], n_segments: int, cfg,
+                       files: dict[str, str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Warn about, and past ``data.max_drop_fraction`` refuse, large drops in loaded data.
 
     Args:
         report: the loader's counts (``RawData.report`` or ``Processed.meta["report"]``).
         n_segments: segments left after the loader's drops.
-        cfg: the ``DataConfig`` (``source``, ``data_dir`` and ``visual_features`` name the data
-            in the messages; ``max_drop_fraction`` is the limit).
+        cfg: the ``DataConfig`` (``source`` and ``data_dir`` name the data in the messages;
+            ``max_drop_fraction`` is the limit).
+        files: modality -> file name, named in the messages (``sources.modality_files``).
 
     Returns:
         The ``data_quality`` findings, each with ``level``: ``ok``, ``warning`` (above
@@ -926,7 +931,7 @@ def check_data_quality(report: dict[str, int], n_segments: int, cfg) -> list[dic
         ValueError: a quantity above ``cfg.max_drop_fraction`` (one line naming them all).
     """
     where = f"data.source={cfg.source}" + (f" ({cfg.data_dir})" if cfg.data_dir else "")
-    findings = data_quality(report, n_segments, _modality_files(cfg))
+    findings = data_quality(report, n_segments, files or {})
     for f in findings:
         f["level"] = "ok"
         if f["fraction"] > cfg.max_drop_fraction:
@@ -942,128 +947,3 @@ def check_data_quality(report: dict[str, int], n_segments: int, cfg) -> list[dic
             "(check the files, or raise data.max_drop_fraction to accept them)"
         )
     return findings
-
-
-# ----------------------------------------------------------------------------- dispatch
-
-
-def check_data_location(cfg) -> None:
-    """Refuse a ``data.data_dir`` (or ``data.word_vectors`` file) that cannot hold the data.
-
-    Cheap checks of the paths ``load_raw`` will open, made before any work (the CLI runs them
-    before it creates a study folder); nothing is read or written. ``csd``: a folder holding the
-    labels, word-vector and modality files; ``mult``/``mmsa``: the pickle, or a folder holding
-    it (``data.aligned`` picks the name); ``mosi_text_audio``: a folder (default: the vendored
-    copy) holding the files of the modalities, and ``data.word_vectors``, when not
-    ``glove-6b-50d``, an existing file; ``synthetic``: ``data.data_dir``, if set, is not a file.
-
-    Args:
-        cfg: the ``data`` section of the config (``DataConfig``).
-
-    Raises:
-        FileNotFoundError: the folder or a needed file is missing (names the field and path).
-        ValueError: ``data.data_dir`` is a file where a folder is needed.
-    """
-    d = Path(cfg.data_dir).expanduser() if cfg.data_dir else None
-    field = f"data.data_dir={cfg.data_dir}"
-    if cfg.source == "synthetic":
-        if d is not None and d.exists() and not d.is_dir():
-            raise ValueError(f"{field}: is a file; data.source=synthetic writes its .csd files "
-                             "into a folder")  # fmt: skip
-        return
-    if cfg.source == "mosi_text_audio":
-        from mosi_lib import text_audio
-
-        root, what = d or text_audio.DEFAULT_DIR, "folder of the real text + audio files"
-        needed = [text_audio.LABELS_FILE]
-        needed += [text_audio.TRANSCRIPTS_FILE] if "text" in cfg.modalities else []
-        needed += [text_audio.AUDIO_FILE] if "audio" in cfg.modalities else []
-        wv = Path(str(cfg.word_vectors)).expanduser()
-        if ("text" in cfg.modalities and cfg.word_vectors != text_audio.GLOVE_PACKAGE
-                and not wv.is_file()):  # fmt: skip
-            raise FileNotFoundError(f"data.word_vectors={cfg.word_vectors}: file not found; "
-                                    f"expected {text_audio.GLOVE_PACKAGE!r} or a GloVe text "
-                                    "file")  # fmt: skip
-    elif cfg.source == "csd":
-        root, what = d, "folder of CMU-MOSI .csd files"
-        keys = ["labels", "text"] + [cfg.visual_features if m == "visual" else m
-                                     for m in cfg.modalities if m != "text"]  # fmt: skip
-        needed = [CSD_FILES[k] for k in keys]
-    else:  # mult / mmsa pickles
-        name = {("mult", True): "mosi_data.pkl", ("mult", False): "mosi_data_noalign.pkl",
-                ("mmsa", True): "aligned_50.pkl", ("mmsa", False): "unaligned_50.pkl"}[
-                    (cfg.source, bool(cfg.aligned))]  # fmt: skip
-        if d is not None and d.is_file():
-            return
-        root, what, needed = d, f"{cfg.source} pickle, or a folder holding {name}", [name]
-    if root is None:
-        raise ValueError(f"data.data_dir is required for data.source={cfg.source!r}")
-    if not root.exists():
-        raise FileNotFoundError(f"{field}: not found; expected a {what}")
-    if not root.is_dir():
-        raise ValueError(f"{field}: not a folder; expected a {what}")
-    missing = [n for n in needed if not (root / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{field}: {', '.join(missing)} not found there; expected a "
-                                f"{what}")  # fmt: skip
-
-
-def load_raw(cfg) -> RawData:
-    """Read the raw data set a ``DataConfig`` names.
-
-    ``csd``: ``read_csd_dataset(cfg.data_dir)``. ``mult``: ``data_dir/mosi_data.pkl``
-    (``cfg.aligned``) or ``mosi_data_noalign.pkl``. ``mmsa``: ``aligned_50.pkl`` or
-    ``unaligned_50.pkl``. For the pickles a ``data_dir`` that is a file is read directly.
-    ``mosi_text_audio``: ``mosi_lib.text_audio.read_text_audio`` (the vendored real files
-    unless ``cfg.data_dir`` names a folder holding them).
-    ``synthetic``: ``mosi_lib.synthetic.ensure_synthetic`` writes the ``.csd`` files (once) into
-    ``cfg.data_dir`` or ``paths.raw_dir()/synthetic_s<seed>``, then they are read as ``csd``.
-
-    Args:
-        cfg: the ``data`` section of the config (``DataConfig``).
-
-    Returns:
-        The ``RawData``.
-
-    Raises:
-        ValueError: unknown ``cfg.source`` or missing ``cfg.data_dir``.
-    """
-    if cfg.source == "synthetic":
-        from mosi_lib import paths
-        from mosi_lib.synthetic import ensure_synthetic
-
-        out_dir = (
-            Path(cfg.data_dir)
-            if cfg.data_dir
-            else paths.raw_dir() / f"synthetic_s{cfg.synthetic_seed}"
-        )
-        out_dir = ensure_synthetic(out_dir, cfg.synthetic_seed)
-        return read_csd_dataset(
-            out_dir,
-            visual_features=cfg.visual_features,
-            modalities=cfg.modalities,
-            source="synthetic",
-            synthetic=True,
-        )
-    if cfg.source == "mosi_text_audio":
-        from mosi_lib.text_audio import read_text_audio
-
-        return read_text_audio(
-            cfg.data_dir, word_vectors=cfg.word_vectors, modalities=cfg.modalities
-        )
-    if cfg.source not in DATA_SOURCES:
-        raise ValueError(f"data.source={cfg.source!r}: expected one of {list(DATA_SOURCES)}")
-    if not cfg.data_dir:
-        raise ValueError(f"data.data_dir is required for data.source={cfg.source!r}")
-    data_dir = Path(cfg.data_dir)
-    if cfg.source == "csd":
-        return read_csd_dataset(
-            data_dir, visual_features=cfg.visual_features, modalities=cfg.modalities
-        )
-    names = {
-        "mult": ("mosi_data.pkl", "mosi_data_noalign.pkl"),
-        "mmsa": ("aligned_50.pkl", "unaligned_50.pkl"),
-    }[cfg.source]
-    path = data_dir if data_dir.is_file() else data_dir / names[0 if cfg.aligned else 1]
-    reader = read_mult_pickle if cfg.source == "mult" else read_mmsa_pickle
-    return reader(path, modalities=cfg.modalities)

@@ -21,6 +21,7 @@ its own mask because unaligned data can have different lengths per modality.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, fields
 from typing import Any
 
 import torch
@@ -167,40 +168,35 @@ class ModalityEncoder(nn.Module):
 class MultimodalEncoder(nn.Module):
     """Per-modality encoders, concatenation, then FC -> BatchNorm1d -> ReLU -> Dropout = z."""
 
-    def __init__(
-        self,
-        *,
-        dims: dict[str, int],
-        d_model: int,
-        n_layers: int,
-        n_heads: int,
-        ff_dim: int,
-        enc_dropout: float,
-        latent_dim: int,
-        dropout: float,
-        max_len: int,
-    ):
+    def __init__(self, cfg: ModelConfig, dims: dict[str, int], max_len: int):
+        """Build from the model section.
+
+        Args:
+            cfg: ``cfg.model`` (widths, layers, heads, dropouts).
+            dims: modality -> D_m.
+            max_len: the padded length T.
+        """
         super().__init__()
         self.dims = _canonical_dims(dims)
         self.encoders = nn.ModuleDict(
             {
                 m: ModalityEncoder(
                     in_dim=d,
-                    d_model=d_model,
-                    n_layers=n_layers,
-                    n_heads=n_heads,
-                    ff_dim=ff_dim,
-                    dropout=enc_dropout,
+                    d_model=cfg.d_model,
+                    n_layers=cfg.n_layers,
+                    n_heads=cfg.n_heads,
+                    ff_dim=cfg.ff_dim,
+                    dropout=cfg.enc_dropout,
                     max_len=max_len,
                 )
                 for m, d in self.dims.items()
             }
         )
         self.fusion = nn.Sequential(
-            nn.Linear(len(self.dims) * d_model, latent_dim),
-            nn.BatchNorm1d(latent_dim),
+            nn.Linear(len(self.dims) * cfg.d_model, cfg.latent_dim),
+            nn.BatchNorm1d(cfg.latent_dim),
             nn.ReLU(),
-            nn.Dropout(dropout),
+            nn.Dropout(cfg.dropout),
         )
 
     def forward(self, x: dict[str, Tensor], masks: dict[str, Tensor]) -> Tensor:
@@ -227,38 +223,16 @@ class SentimentClassifier(nn.Module):
 
     kind = "classifier"
 
-    def __init__(
-        self,
-        *,
-        dims: dict[str, int],
-        d_model: int,
-        n_layers: int,
-        n_heads: int,
-        ff_dim: int,
-        enc_dropout: float,
-        latent_dim: int,
-        dropout: float,
-        max_len: int,
-        head_dims: list[int],
-    ):
+    def __init__(self, cfg: ModelConfig, dims: dict[str, int], max_len: int):
+        """Args: ``cfg`` the model section, ``dims`` modality -> D_m, ``max_len`` T."""
         super().__init__()
-        enc_kwargs = dict(
-            dims=dict(dims),
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            ff_dim=ff_dim,
-            enc_dropout=enc_dropout,
-            latent_dim=latent_dim,
-            dropout=dropout,
-            max_len=max_len,
-        )
         # everything needed to rebuild this model from a checkpoint (see ``rebuild``)
-        self.init_kwargs: dict[str, Any] = {**enc_kwargs, "head_dims": list(head_dims)}
-        self.encoder = MultimodalEncoder(**enc_kwargs)
+        self.init_kwargs: dict[str, Any] = {"model": asdict(cfg), "dims": dict(dims),
+                                            "max_len": int(max_len)}  # fmt: skip
+        self.encoder = MultimodalEncoder(cfg, dims, max_len)
         layers: list[nn.Module] = []
-        width = latent_dim
-        for h in head_dims:
+        width = cfg.latent_dim
+        for h in cfg.head_dims:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
         layers.append(nn.Linear(width, 1))
@@ -318,59 +292,39 @@ class DECModel(nn.Module):
 
     kind = "dec"
 
-    def __init__(
-        self,
-        *,
-        dims: dict[str, int],
-        d_model: int,
-        n_layers: int,
-        n_heads: int,
-        ff_dim: int,
-        enc_dropout: float,
-        latent_dim: int,
-        dropout: float,
-        max_len: int,
-        n_clusters: int,
-        decoder_hidden: int,
-        alpha: float,
-        n_classes: int = 2,
-    ):
+    def __init__(self, cfg: ModelConfig, cfg_dec: DECConfig, dims: dict[str, int], max_len: int,
+                 n_classes: int = 2):  # fmt: skip
+        """Build from the model and DEC sections.
+
+        Args:
+            cfg: ``cfg.model`` (the encoder, exactly as the classifier's).
+            cfg_dec: ``cfg.dec`` (clusters, decoder width, alpha).
+            dims: modality -> D_m.
+            max_len: the padded length T.
+            n_classes: classes of the supervised term.
+        """
         super().__init__()
-        if n_clusters < 2:
-            raise ValueError(f"n_clusters={n_clusters}: need >= 2")
-        enc_kwargs = dict(
-            dims=dict(dims),
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            ff_dim=ff_dim,
-            enc_dropout=enc_dropout,
-            latent_dim=latent_dim,
-            dropout=dropout,
-            max_len=max_len,
-        )
+        if cfg_dec.n_clusters < 2:
+            raise ValueError(f"n_clusters={cfg_dec.n_clusters}: need >= 2")
         self.init_kwargs: dict[str, Any] = {
-            **enc_kwargs,
-            "n_clusters": n_clusters,
-            "decoder_hidden": decoder_hidden,
-            "alpha": alpha,
-            "n_classes": n_classes,
-        }
-        self.alpha = alpha
+            "model": asdict(cfg), "dec": asdict(cfg_dec), "dims": dict(dims),
+            "max_len": int(max_len), "n_classes": n_classes,
+        }  # fmt: skip
+        self.alpha = cfg_dec.alpha
         # same class as SentimentClassifier.encoder: weights map one-to-one (transfer_encoder)
-        self.encoder = MultimodalEncoder(**enc_kwargs)
+        self.encoder = MultimodalEncoder(cfg, dims, max_len)
         self.decoders = nn.ModuleDict(
             {
-                m: SequenceDecoder(
-                    latent_dim=latent_dim, hidden=decoder_hidden, out_dim=d, max_len=max_len
-                )
+                m: SequenceDecoder(latent_dim=cfg.latent_dim, hidden=cfg_dec.decoder_hidden,
+                                   out_dim=d, max_len=max_len)  # fmt: skip
                 for m, d in self.encoder.dims.items()
             }
         )
+        k = cfg_dec.n_clusters
         # zeros until the caller sets them from k-means on z (stage 2 start)
-        self.cluster_centers = nn.Parameter(torch.zeros(n_clusters, latent_dim))  # (K, L)
+        self.cluster_centers = nn.Parameter(torch.zeros(k, cfg.latent_dim))  # (K, L)
         # with K == 2 cluster j is class j; otherwise a small map from Q to the classes
-        self.class_head = nn.Linear(n_clusters, n_classes) if n_clusters != 2 else None
+        self.class_head = nn.Linear(k, n_classes) if k != 2 else None
 
     def forward(self, x: dict[str, Tensor], masks: dict[str, Tensor]) -> dict[str, Any]:
         """Encode, reconstruct and soft-assign a batch.
@@ -396,63 +350,48 @@ class DECModel(nn.Module):
 def build_classifier(
     cfg_model: ModelConfig, dims: dict[str, int], max_len: int
 ) -> SentimentClassifier:
-    """Build the classifier from the model config (the one config -> kwargs place).
+    """Build the classifier from the model config (kept for callers; same as the class).
 
     Args:
         cfg_model: ``cfg.model``.
         dims: modality -> feature width D_m (the data's modalities).
-        max_len: padded sequence length T (``cfg.data.max_len``).
+        max_len: padded sequence length T (``Processed.max_len``).
 
     Returns:
         A ``SentimentClassifier``; ``model.init_kwargs`` rebuilds it via ``rebuild``.
 
     """
-    return SentimentClassifier(
-        dims=dims,
-        d_model=cfg_model.d_model,
-        n_layers=cfg_model.n_layers,
-        n_heads=cfg_model.n_heads,
-        ff_dim=cfg_model.ff_dim,
-        enc_dropout=cfg_model.enc_dropout,
-        latent_dim=cfg_model.latent_dim,
-        dropout=cfg_model.dropout,
-        max_len=max_len,
-        head_dims=cfg_model.head_dims,
-    )
+    return SentimentClassifier(cfg_model, dims, max_len)
 
 
 def build_dec(
     cfg_model: ModelConfig, cfg_dec: DECConfig, dims: dict[str, int], max_len: int
 ) -> DECModel:
-    """Build the DEC model whose encoder matches ``build_classifier(cfg_model, ...)``.
-
-    Args:
-        cfg_model: ``cfg.model`` (encoder part).
-        cfg_dec: ``cfg.dec`` (clusters, decoder width, alpha).
-        dims: modality -> feature width D_m.
-        max_len: padded sequence length T.
-
-    Returns:
-        A ``DECModel``; ``model.init_kwargs`` rebuilds it via ``rebuild``.
-
-    """
-    return DECModel(
-        dims=dims,
-        d_model=cfg_model.d_model,
-        n_layers=cfg_model.n_layers,
-        n_heads=cfg_model.n_heads,
-        ff_dim=cfg_model.ff_dim,
-        enc_dropout=cfg_model.enc_dropout,
-        latent_dim=cfg_model.latent_dim,
-        dropout=cfg_model.dropout,
-        max_len=max_len,
-        n_clusters=cfg_dec.n_clusters,
-        decoder_hidden=cfg_dec.decoder_hidden,
-        alpha=cfg_dec.alpha,
-    )
+    """Build the DEC model whose encoder matches ``build_classifier(cfg_model, ...)``."""
+    return DECModel(cfg_model, cfg_dec, dims, max_len)
 
 
 _KINDS = {"classifier": SentimentClassifier, "dec": DECModel}
+
+_ENCODER_KEYS = ("d_model", "n_layers", "n_heads", "ff_dim", "enc_dropout", "latent_dim",
+                 "dropout")  # fmt: skip
+
+
+def _sections(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``init_kwargs`` grouped into config sections, as this version writes them.
+
+    Flat keyword ``init_kwargs`` of earlier checkpoints are converted (the same fields).
+    """
+    if "model" in kwargs:
+        return kwargs
+    model = {k: kwargs[k] for k in _ENCODER_KEYS}
+    model["head_dims"] = list(kwargs.get("head_dims", ModelConfig().head_dims))
+    out = {"model": model, "dims": kwargs["dims"], "max_len": kwargs["max_len"]}
+    if "n_clusters" in kwargs:
+        out["dec"] = {"n_clusters": kwargs["n_clusters"],
+                      "decoder_hidden": kwargs["decoder_hidden"], "alpha": kwargs["alpha"]}
+        out["n_classes"] = kwargs.get("n_classes", 2)
+    return out
 
 
 def rebuild(kind: str, kwargs: dict[str, Any]) -> nn.Module:
@@ -460,7 +399,8 @@ def rebuild(kind: str, kwargs: dict[str, Any]) -> nn.Module:
 
     Args:
         kind: ``"classifier"`` or ``"dec"`` (the class attribute ``model.kind``).
-        kwargs: ``model.init_kwargs``.
+        kwargs: ``model.init_kwargs`` (config sections, dims, max_len; flat keywords of
+            checkpoints written by earlier versions are read too).
 
     Returns:
         The model (load the checkpoint's state_dict into it afterwards).
@@ -468,7 +408,14 @@ def rebuild(kind: str, kwargs: dict[str, Any]) -> nn.Module:
     """
     if kind not in _KINDS:
         raise ValueError(f"model kind {kind!r}: expected one of {list(_KINDS)}")
-    return _KINDS[kind](**kwargs)
+    kw = _sections(kwargs)
+    model_cfg = ModelConfig(**kw["model"])
+    if kind == "classifier":
+        return SentimentClassifier(model_cfg, kw["dims"], kw["max_len"])
+    dec_cfg = DECConfig(**{k: v for k, v in kw["dec"].items()
+                           if k in {f.name for f in fields(DECConfig)}})  # fmt: skip
+    return DECModel(model_cfg, dec_cfg, kw["dims"], kw["max_len"],
+                    n_classes=kw.get("n_classes", 2))  # fmt: skip
 
 
 def transfer_encoder(dec: DECModel, clf: SentimentClassifier) -> dict[str, Any]:

@@ -277,52 +277,6 @@ def make_splits(
 # ----------------------------------------------------------------------------- pipeline
 
 
-def source_files(cfg: DataConfig) -> list[Path]:
-    """Files the loader reads for ``cfg`` (generating the synthetic default if needed).
-
-    For ``csd`` the synthetic marker ``SYNTHETIC.json`` counts too, when present: generated
-    files read as ``csd`` are marked synthetic, so their cache key differs from a real one's.
-    """
-    from mosi_lib.data import CSD_FILES, SYNTHETIC_MARKER
-
-    if cfg.source == "mosi_text_audio":
-        from mosi_lib import text_audio
-
-        root = Path(cfg.data_dir) if cfg.data_dir else text_audio.DEFAULT_DIR
-        files = [root / text_audio.LABELS_FILE]
-        if "text" in cfg.modalities:
-            files += [root / text_audio.TRANSCRIPTS_FILE]
-            files += text_audio.word_vector_files(cfg.word_vectors)
-        if "audio" in cfg.modalities:
-            files += [root / text_audio.AUDIO_FILE]
-        return files
-    if cfg.source in ("synthetic", "csd"):
-        if cfg.source == "synthetic":
-            from mosi_lib.synthetic import ensure_synthetic
-
-            root = Path(cfg.data_dir) if cfg.data_dir else synthetic_dir(cfg.synthetic_seed)
-            ensure_synthetic(root, cfg.synthetic_seed)
-        else:
-            root = Path(cfg.data_dir)
-        keys = ["labels", "words"] + [
-            cfg.visual_features if m == "visual" else m for m in cfg.modalities
-        ]
-        marker = [root / SYNTHETIC_MARKER] if cfg.source == "csd" else []
-        return [
-            root / CSD_FILES[k] for k in keys if k != "words" or (root / CSD_FILES[k]).exists()
-        ] + [f for f in marker if f.exists()]
-    root = Path(cfg.data_dir)
-    if root.is_file():
-        return [root]
-    name = {
-        ("mult", True): "mosi_data.pkl",
-        ("mult", False): "mosi_data_noalign.pkl",
-        ("mmsa", True): "aligned_50.pkl",
-        ("mmsa", False): "unaligned_50.pkl",
-    }[(cfg.source, cfg.aligned)]
-    return [root / name]
-
-
 def describe_data(cfg: DataConfig, raw) -> str:
     """What the data are, as every table and figure names them (``raw``: the ``RawData``)."""
     if raw.synthetic and raw.source != "synthetic":  # generated files read from data_dir
@@ -337,11 +291,6 @@ def describe_data(cfg: DataConfig, raw) -> str:
             "mult": "real CMU-MOSI (MulT pickle features)",
             "mmsa": "real CMU-MOSI (MMSA pickle features)"}.get(
                 raw.source, f"real data ({raw.source})")  # fmt: skip
-
-
-def synthetic_dir(seed: int) -> Path:
-    """Where the synthetic default with ``seed`` is written."""
-    return paths.raw_dir() / f"synthetic_s{seed}"
 
 
 def cache_key(cfg: DataConfig, files: list[Path]) -> str:
@@ -417,19 +366,21 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False) ->
     Raises:
         ValueError: a share above ``cfg.max_drop_fraction`` (nothing is cached then).
     """
-    from mosi_lib.data import check_data_quality, load_raw
+    from mosi_lib.data import check_data_quality
+    from mosi_lib.sources import load_raw, modality_files, resolve_source
 
-    files = source_files(cfg)
-    key = cache_key(cfg, files)
+    source = resolve_source(cfg)  # generates the synthetic data set once, if needed
+    key = cache_key(cfg, source.files)
     file = paths.processed_dir() / f"mosi_{key}.h5"
     if cache and file.exists() and not force:
         data = load_processed(file)
-        quality = check_data_quality(data.meta.get("report", {}), len(data), cfg)
+        quality = check_data_quality(data.meta.get("report", {}), len(data), cfg,
+                                     modality_files(cfg))  # fmt: skip
         data.meta["cache"] = {"path": str(file), "hit": True, "key": key}
         data.meta["quality"] = quality
         return data
-    data = preprocess(load_raw(cfg), cfg)
-    quality = check_data_quality(data.meta["report"], len(data), cfg)
+    data = preprocess(load_raw(cfg, source), cfg)
+    quality = check_data_quality(data.meta["report"], len(data), cfg, modality_files(cfg))
     data.meta["key"] = key
     if cache:
         save_processed(data, file)

@@ -310,13 +310,7 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
         ValueError: ``visual`` requested, or a malformed file (see the module docstring).
         FileNotFoundError: a file is missing.
     """
-    from mosi_lib.data import (
-        RawData,
-        _check_labels,
-        _check_modalities,
-        check_csd_identity,
-        read_csd,
-    )
+    from mosi_lib.data import RawData, _check_modalities, read_csd_labels
 
     mods = _check_modalities(modalities)
     if "visual" in mods:
@@ -327,16 +321,9 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
     root = Path(data_dir) if data_dir else DEFAULT_DIR
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: folder of {', '.join(FILES)} not found")
-    labels_seq = read_csd(root / LABELS_FILE)
-    check_csd_identity(labels_seq, "labels")
+    labels_seq, per_video = read_csd_labels(root / LABELS_FILE)
     ids, video, y = [], [], []
-    for vid, (feats, _) in labels_seq.data.items():
-        where = f"{labels_seq.path}: video {vid!r}"
-        if feats.ndim != 2 or feats.shape[1] < 1 or feats.dtype.kind not in "fiu":
-            raise ValueError(f"{where}: expected numeric labels (n, 1), got {feats.dtype} "
-                             f"{feats.shape}")  # fmt: skip
-        scores = feats[:, 0].astype(np.float32)
-        _check_labels(scores, where)
+    for vid, (scores, _) in per_video.items():
         ids += [f"{vid}_{i + 1}" for i in range(len(scores))]
         video += [vid] * len(scores)
         y.append(scores)

@@ -16,13 +16,13 @@ from mosi_lib.data import (
     DataQualityWarning,
     align_to_words,
     check_data_quality,
-    load_raw,
     read_csd,
     read_csd_dataset,
     read_mmsa_pickle,
     read_mult_pickle,
     write_csd,
 )
+from mosi_lib.sources import modality_files
 
 REAL_LABELS = paths.RESOURCES_DIR / "cmu_mosi" / CSD_FILES["labels"]  # vendored, real
 
@@ -366,7 +366,7 @@ def test_csd_quality_counts_and_threshold(tmp_path):
     cfg = DataConfig(source="csd", data_dir=str(tmp_path / "d"),
                      modalities=["text", "audio", "visual"], max_drop_fraction=0.3)
     with pytest.warns(DataQualityWarning) as got:
-        found = check_data_quality(rep, len(raw), cfg)
+        found = check_data_quality(rep, len(raw), cfg, modality_files(cfg))
     texts = [str(w.message) for w in got]
     assert any("segments dropped: 1 of 4 (25.0%) (segments_dropped_no_words 1)" in t
                for t in texts)
@@ -378,7 +378,7 @@ def test_csd_quality_counts_and_threshold(tmp_path):
     with pytest.warns(DataQualityWarning), pytest.raises(
             ValueError, match=r"segments dropped: 1 of 4 \(25\.0%\).*above "
                               r"data.max_drop_fraction=0.1"):  # fmt: skip
-        check_data_quality(rep, len(raw), cfg)
+        check_data_quality(rep, len(raw), cfg, modality_files(cfg))
 
 
 def test_csd_modality_entirely_nan_stops(tmp_path):
@@ -392,7 +392,7 @@ def test_csd_modality_entirely_nan_stops(tmp_path):
     with pytest.warns(DataQualityWarning), pytest.raises(
             ValueError, match=r"audio values NaN/inf, set to 0 in CMU_MOSI_COVAREP\.csd: 666 of "
                               r"666 \(100\.0%\)"):  # fmt: skip
-        check_data_quality(raw.report, len(raw), cfg)
+        check_data_quality(raw.report, len(raw), cfg, modality_files(cfg))
 
 
 def test_quality_of_oov_tokens_and_all_zero_segments():
@@ -400,7 +400,7 @@ def test_quality_of_oov_tokens_and_all_zero_segments():
     rep = {"segments_in_labels": 10, "segments_dropped_no_words": 0, "tokens": 200,
            "oov_tokens": 1, "all_zero_segments_audio": 3}
     with pytest.warns(DataQualityWarning) as got:
-        found = {f["key"]: f for f in check_data_quality(rep, 10, cfg)}
+        found = {f["key"]: f for f in check_data_quality(rep, 10, cfg, modality_files(cfg))}
     assert [str(w.message) for w in got] == [  # 0.5% OOV: no warning
         "data.source=mosi_text_audio: segments whose audio is all zero in "
         "mosi_opensmile_audio.csv: 3 of 10 (30.0%)"]
@@ -409,10 +409,10 @@ def test_quality_of_oov_tokens_and_all_zero_segments():
     with pytest.warns(DataQualityWarning), pytest.raises(
             ValueError, match=r"text tokens not in the word vectors, dropped in "
                               r"mosi_transcripts\.csv: 120 of 200 \(60\.0%\)"):  # fmt: skip
-        check_data_quality(rep, 10, cfg)
+        check_data_quality(rep, 10, cfg, modality_files(cfg))
     with pytest.warns(DataQualityWarning) as got:
         found = {f["key"]: f for f in check_data_quality(rep, 10, DataConfig(
-            source="mmsa", max_drop_fraction=1.0))}  # fmt: skip
+            source="mmsa", max_drop_fraction=1.0), {})}  # fmt: skip
     assert len(got) == 2 and "segments whose audio is all zero: 3 of 10" in str(got[1].message)
     assert found["all_zero_segments_audio"]["fraction"] == 0.3
 
@@ -560,10 +560,12 @@ def test_mmsa_pickle_round_trip(tmp_path):
         read_mmsa_pickle(path)
 
 
-# ---- load_raw
+# ---- load_raw (mosi_lib.sources)
 
 
 def test_load_raw_dispatch(tmp_path, monkeypatch):
+    from mosi_lib.sources import load_raw
+
     _mult_pickle(tmp_path / "mosi_data_noalign.pkl")
     _mmsa_pickle(tmp_path / "aligned_50.pkl")
     cfg = DataConfig(source="mult", data_dir=str(tmp_path), aligned=False)

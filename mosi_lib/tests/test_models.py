@@ -15,16 +15,8 @@ from mosi_lib.models import (
 
 DIMS = {"text": 6, "audio": 4, "visual": 3}
 T = 5
-TINY = dict(
-    d_model=8,
-    n_layers=1,
-    n_heads=2,
-    ff_dim=16,
-    enc_dropout=0.1,
-    latent_dim=4,
-    dropout=0.3,
-    max_len=T,
-)
+TINY = ModelConfig(d_model=8, n_layers=1, n_heads=2, ff_dim=16, enc_dropout=0.1, latent_dim=4,
+                   dropout=0.3, head_dims=[3])  # fmt: skip
 
 
 def make_batch(dims, b=3, t=T, seed=0):
@@ -36,12 +28,12 @@ def make_batch(dims, b=3, t=T, seed=0):
     return x, {m: mask.clone() for m in dims}
 
 
-def tiny_clf(dims=DIMS, **kw):
-    return SentimentClassifier(dims=dims, head_dims=[3], **TINY, **kw)
+def tiny_clf(dims=DIMS):
+    return SentimentClassifier(TINY, dims, T)
 
 
 def tiny_dec(dims=DIMS, n_clusters=2):
-    return DECModel(dims=dims, n_clusters=n_clusters, decoder_hidden=7, alpha=1.0, **TINY)
+    return DECModel(TINY, DECConfig(n_clusters=n_clusters, decoder_hidden=7, alpha=1.0), dims, T)
 
 
 # ---- shapes
@@ -52,7 +44,7 @@ def test_classifier_shapes():
     model = tiny_clf()
     x, masks = make_batch(DIMS)
     assert model(x, masks).shape == (3,)
-    assert model.encode(x, masks).shape == (3, TINY["latent_dim"])
+    assert model.encode(x, masks).shape == (3, TINY.latent_dim)
     assert list(model.encoder.encoders) == ["text", "audio", "visual"]
 
 
@@ -62,13 +54,13 @@ def test_dec_shapes(n_clusters):
     model = tiny_dec(n_clusters=n_clusters)
     x, masks = make_batch(DIMS)
     out = model(x, masks)
-    assert out["z"].shape == (3, TINY["latent_dim"])
+    assert out["z"].shape == (3, TINY.latent_dim)
     assert {m: tuple(r.shape) for m, r in out["recon"].items()} == {
         m: (3, T, d) for m, d in DIMS.items()
     }
     assert out["q"].shape == (3, n_clusters)
     torch.testing.assert_close(out["q"].sum(1), torch.ones(3))
-    assert model.cluster_centers.shape == (n_clusters, TINY["latent_dim"])
+    assert model.cluster_centers.shape == (n_clusters, TINY.latent_dim)
     if n_clusters == 2:
         assert model.class_head is None
     else:
@@ -91,7 +83,7 @@ def test_any_subset_of_modalities(mods):
     clf, dec = tiny_clf(dims=dims), tiny_dec(dims=dims)
     # canonical order whatever the order of dims
     assert list(clf.encoder.encoders) == [m for m in DIMS if m in mods]
-    assert clf.encoder.fusion[0].in_features == len(mods) * TINY["d_model"]
+    assert clf.encoder.fusion[0].in_features == len(mods) * TINY.d_model
     x, masks = make_batch(dims)
     assert clf(x, masks).shape == (3,)
     assert set(dec(x, masks)["recon"]) == set(mods)
@@ -132,7 +124,7 @@ def test_fully_padded_row_is_finite_and_pools_to_zero():
     assert not seen[0].all(dim=1).any()  # True = ignored key; no row ignores every key
     assert torch.equal(seen[0][0], ~masks["audio"][0])  # other rows keep their padding mask
     pooled = enc(x["audio"], masks["audio"])
-    assert torch.equal(pooled[1], torch.zeros(TINY["d_model"]))
+    assert torch.equal(pooled[1], torch.zeros(TINY.d_model))
     assert pooled[0].abs().sum() > 0
 
 
@@ -161,7 +153,7 @@ def test_bad_inputs_raise_naming_the_modality():
     with pytest.raises(ValueError, match=r"masks\['visual'\]"):
         model(x, {**masks, "visual": masks["visual"].float()})
     with pytest.raises(ValueError, match="dims"):
-        MultimodalEncoder(dims={"video": 3}, **TINY)
+        MultimodalEncoder(TINY, {"video": 3}, T)
 
 
 # ---- transfer and rebuild
@@ -233,3 +225,16 @@ def test_padding_a_short_modality_further_changes_nothing():
     padded_m = dict(masks, audio=torch.cat([masks["audio"], torch.zeros(6, 29, dtype=bool)], 1))
     with torch.no_grad():
         torch.testing.assert_close(model(x, masks), model(padded_x, padded_m))
+
+
+def test_rebuild_reads_flat_init_kwargs_of_earlier_checkpoints():
+    """Checkpoints written before the models took config sections hold flat keyword lists."""
+    flat = dict(dims=DIMS, d_model=8, n_layers=1, n_heads=2, ff_dim=16, enc_dropout=0.1,
+                latent_dim=4, dropout=0.3, max_len=T)  # fmt: skip
+    clf = rebuild("classifier", {**flat, "head_dims": [3]})
+    assert clf.init_kwargs == tiny_clf().init_kwargs
+    dec = rebuild("dec", {**flat, "n_clusters": 3, "decoder_hidden": 7, "alpha": 1.0,
+                          "n_classes": 2})  # fmt: skip
+    want = tiny_dec(n_clusters=3)
+    assert list(dec.state_dict()) == list(want.state_dict())
+    assert all(dec.state_dict()[k].shape == v.shape for k, v in want.state_dict().items())

@@ -181,8 +181,7 @@ def test_short_modality_padded_to_its_longest_sequence(raw):
 
 
 def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
-    from mosi_lib import data as data_mod
-    from mosi_lib import paths
+    from mosi_lib import paths, sources
     from mosi_lib.data import DataQualityWarning
     from mosi_lib.preprocess import prepare_data, quality_markdown
 
@@ -191,7 +190,7 @@ def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
     # 150 labelled segments, 30 without a word in the vocabulary: 20% dropped
     raw.report = {"segments_in_labels": 150, "segments_dropped_no_words": 30,
                   "tokens": 1000, "oov_tokens": 5}
-    monkeypatch.setattr(data_mod, "load_raw", lambda cfg: raw)
+    monkeypatch.setattr(sources, "load_raw", lambda cfg, source=None: raw)
     with pytest.warns(DataQualityWarning), pytest.raises(
             ValueError, match=r"data.source=mosi_text_audio: segments dropped: 30 of 150 "
                               r"\(20\.0%\) \(segments_dropped_no_words 30\): above "

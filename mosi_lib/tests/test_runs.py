@@ -278,7 +278,8 @@ def test_cli_figures_re_renders_with_the_studys_own_config(monkeypatch, capsys):
 def test_synthetic_generation_never_writes_into_a_folder_of_other_files(tmp_path):
     from mosi_lib import synthetic
     from mosi_lib.config import DataConfig
-    from mosi_lib.data import CSD_FILES, load_raw
+    from mosi_lib.data import CSD_FILES
+    from mosi_lib.sources import load_raw
 
     real = tmp_path / "real"
     real.mkdir()
@@ -319,6 +320,7 @@ def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, m
     from mosi_lib import preprocess
     from mosi_lib.config import DataConfig
     from mosi_lib.data import SYNTHETIC_MARKER, read_csd_dataset
+    from mosi_lib.sources import resolve_source
 
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
     cfg = DataConfig(source="csd", data_dir=str(generated), modalities=["text"])
@@ -327,11 +329,11 @@ def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, m
     assert data.meta["description"].startswith("SYNTHETIC")
     assert preprocess.prepare_data(cfg).synthetic is True  # also from the cache
     # the marker is part of the cache key: the same files without it are another entry
-    key = preprocess.cache_key(cfg, preprocess.source_files(cfg))
+    key = preprocess.cache_key(cfg, resolve_source(cfg).files)
     marker = generated / SYNTHETIC_MARKER
     moved = marker.rename(tmp_path / SYNTHETIC_MARKER)
     try:
-        assert preprocess.cache_key(cfg, preprocess.source_files(cfg)) != key
+        assert preprocess.cache_key(cfg, resolve_source(cfg).files) != key
         # without the marker the files' own metadata still say they are generated
         assert read_csd_dataset(generated, modalities=["text"]).synthetic is True
     finally:

@@ -8,7 +8,8 @@ import pytest
 
 from mosi_lib import synthetic
 from mosi_lib.config import DataConfig
-from mosi_lib.data import CSD_FILES, load_raw, read_csd, read_csd_dataset
+from mosi_lib.data import CSD_FILES, read_csd, read_csd_dataset
+from mosi_lib.sources import load_raw
 
 
 @pytest.fixture(scope="module")
