@@ -207,6 +207,41 @@ def evaluate_classifier(model: nn.Module, dd: DeviceData, idx: torch.Tensor, zer
 # ----------------------------------------------------------------------------- classifier
 
 
+def _new_result(model: nn.Module) -> dict[str, Any]:
+    """A training result before epoch 1: no history, the initial weights as "best"."""
+    return {"history": [], "best": {"epoch": 0, "acc": -math.inf, "loss": math.inf, "val": {}},
+            "best_state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+
+def _epoch_row(epoch: int, train_loss: float, train_acc: float, val: dict[str, Any], lr: float,
+               seconds: float) -> dict[str, Any]:  # fmt: skip
+    """One epoch's history row (the columns of ``history.csv``)."""
+    return {
+        "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+        "val_loss": val["loss"], "val_acc": val["acc"], "val_f1": val["f1"],
+        "val_acc_has0": val["acc_has0"], "val_acc_non0": val["acc_non0"], "lr": lr,
+        "seconds": seconds,
+    }  # fmt: skip
+
+
+def _select(res: dict[str, Any], epoch: int, val: dict[str, Any], model: nn.Module) -> bool:
+    """The checkpoint rule (one place): keep this epoch if it improves the selection.
+
+    Improves: higher validation accuracy, or equal accuracy with a lower validation loss. Then
+    ``res["best"]`` and ``res["best_state"]`` take this epoch and ``model``'s weights.
+
+    Returns:
+        Whether this epoch improved.
+    """
+    best = res["best"]
+    improved = val["acc"] > best["acc"] or (val["acc"] == best["acc"]
+                                            and val["loss"] < best["loss"])  # fmt: skip
+    if improved:
+        res["best"] = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"], "val": val}
+        res["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return improved
+
+
 def fit_classifier(
     model: nn.Module,
     dd: DeviceData,
@@ -258,16 +293,14 @@ def fit_classifier(
     lossf = partial(classifier_loss, objective=objective, zero_policy=zero_policy)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"epoch": 0, "acc": -math.inf, "loss": math.inf, "val": {}}
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    res = _new_result(model)
     start_epoch = 1
     if resume is not None:
         model.load_state_dict(resume["model_state"])
         opt.load_state_dict(resume["optimizer_state"])
         set_rng_state(gen, resume["rng"])
-        best, best_state = resume["best"], resume["best_state"]
-        history = list(resume["history"])
+        res = {"history": list(resume["history"]), "best": resume["best"],
+               "best_state": resume["best_state"]}  # fmt: skip
         start_epoch = resume["epoch"] + 1
     bar = tqdm(range(start_epoch, epochs + 1), desc="classifier", disable=not progress,
                initial=start_epoch - 1, total=epochs, leave=False)  # fmt: skip
@@ -288,31 +321,23 @@ def fit_classifier(
             correct += ((logits.detach() > 0).float() == y).sum()
             n_seen += len(bidx)
         val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
-        row = {
-            "epoch": epoch, "train_loss": float(tot) / n_seen,
-            "train_acc": float(correct) / n_seen, "val_loss": val["loss"], "val_acc": val["acc"],
-            "val_f1": val["f1"], "val_acc_has0": val["acc_has0"], "val_acc_non0": val["acc_non0"],
-            "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
-        }  # fmt: skip
-        history.append(row)
-        improved = val["acc"] > best["acc"] or (
-            val["acc"] == best["acc"] and val["loss"] < best["loss"]
-        )
-        if improved:
-            best = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"], "val": val}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        row = _epoch_row(epoch, float(tot) / n_seen, float(correct) / n_seen, val,
+                         opt.param_groups[0]["lr"], time.perf_counter() - t0)  # fmt: skip
+        res["history"].append(row)
+        improved = _select(res, epoch, val, model)
         state = {
             "epoch": epoch, "model_state": model.state_dict(), "optimizer_state": opt.state_dict(),
-            "rng": rng_state(gen), "best": best, "best_state": best_state, "history": history,
+            "rng": rng_state(gen), "best": res["best"], "best_state": res["best_state"],
+            "history": res["history"],
         }  # fmt: skip
         if improved:
             _fire(hooks, Event("improved", epoch, model, opt, row, state))
         _fire(hooks, Event("epoch_end", epoch, model, opt, row, state))
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val['acc']:.3f}",
-                        best=f"{best['acc']:.3f}@{best['epoch']}")  # fmt: skip
+                        best=f"{res['best']['acc']:.3f}@{res['best']['epoch']}")  # fmt: skip
     bar.close()
-    model.load_state_dict(best_state)
-    return {"history": history, "best": best, "best_state": best_state}
+    model.load_state_dict(res["best_state"])
+    return res
 
 
 # ----------------------------------------------------------------------------- seeds together
@@ -439,10 +464,7 @@ def fit_classifier_seeds(
     forward = vmap(call, randomness="different")
     opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    results = [{"history": [], "best": {"epoch": 0, "acc": -math.inf, "loss": math.inf,
-                                        "val": {}},
-                "best_state": {k: v.detach().clone() for k, v in m.state_dict().items()}}
-               for m in models_]  # fmt: skip
+    results = [_new_result(m) for m in models_]
     bar = tqdm(range(1, epochs + 1), desc=f"classifier x{n_seeds} seeds",
                disable=not progress, leave=False)  # fmt: skip
     for epoch in bar:
@@ -472,22 +494,11 @@ def fit_classifier_seeds(
             t1 = time.perf_counter()
             _seed_view(model, params, buffers, i)
             val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
-            seconds = train_seconds + time.perf_counter() - t1
-            row = {
-                "epoch": epoch, "train_loss": tot[i] / n_seen, "train_acc": correct[i] / n_seen,
-                "val_loss": val["loss"], "val_acc": val["acc"], "val_f1": val["f1"],
-                "val_acc_has0": val["acc_has0"], "val_acc_non0": val["acc_non0"],
-                "lr": opt.param_groups[0]["lr"], "seconds": seconds,
-            }  # fmt: skip
+            row = _epoch_row(epoch, tot[i] / n_seen, correct[i] / n_seen, val,
+                             opt.param_groups[0]["lr"],
+                             train_seconds + time.perf_counter() - t1)  # fmt: skip
             res["history"].append(row)
-            best = res["best"]
-            improved = val["acc"] > best["acc"] or (
-                val["acc"] == best["acc"] and val["loss"] < best["loss"]
-            )
-            if improved:
-                res["best"] = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"],
-                               "val": val}  # fmt: skip
-                res["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            improved = _select(res, epoch, val, model)
             seed_hooks = hooks[i] if hooks is not None else None
             if seed_hooks:
                 state = {

@@ -33,3 +33,17 @@ def test_parameters_cell_parses(path):
 
 def test_notebooks_found():
     assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_source_is_clean_and_uses_setup(path):
+    """The .ipynb files are the source: stored without outputs, and each loads its config,
+    study and data through ``mosi_lib.notebook.setup`` right after the parameters cell."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), (
+        f"{path.name}: clear the outputs before committing")
+    tags = [c.metadata.get("tags", []) for c in code]
+    i = next(k for k, t in enumerate(tags) if "parameters" in t)
+    assert "notebook.setup(" in code[i + 1].source, f"{path.name}: setup cell missing"
+    assert sum("notebook.setup(" in c.source for c in code) == 1
