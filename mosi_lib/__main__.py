@@ -175,20 +175,20 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("study", help="run 06_label_sweep and 07_ablations (beyond the paper)")
     sp.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED")
+    grids = "configs/experiments/{sweep,ablations}.yaml"
     sp.add_argument("--fractions", type=float, nargs="+",
-                    default=[0.05, 0.1, 0.2, 0.4, 0.6, 1.0])  # fmt: skip
+                    help=f"labeled fractions of the sweep (default: {grids})")  # fmt: skip
     sp.add_argument("--variants", nargs="+",
-                    default=["none", "ae", "dec_unsup", "dec_semi", "dec_no_disent",
-                             "dec_train_rows"])  # fmt: skip
+                    help=f"pretraining variants of the ablation (default: {grids})")  # fmt: skip
     sp.add_argument("--modality-sets", nargs="*", default=None,
                     help="modality subsets, e.g. T A TA (default: every subset the data source "
                     "provides; the option with no value skips the modality ablation)")  # fmt: skip
-    sp.add_argument("--modality-pretrain", default="best",
+    sp.add_argument("--modality-pretrain",
                     help="pretraining of the modality ablation: best (highest mean validation "
                     "accuracy in the pretraining ablation) or a variant, e.g. none")  # fmt: skip
-    sp.add_argument("--protocol", choices=PROTOCOLS, default="standard",
-                    help="protocol of the sweep and the ablations")  # fmt: skip
-    sp.add_argument("--protocols", nargs="*", default=["paper", "standard"],
+    sp.add_argument("--protocol", choices=PROTOCOLS,
+                    help=f"protocol of the sweep and the ablations (default: {grids})")
+    sp.add_argument("--protocols", nargs="*", default=None,
                     help="protocol comparison in 07 (the option with no value skips "
                     "it)")  # fmt: skip
     sp.add_argument("--only", choices=EXTRA_NOTEBOOKS, help="run one of the two notebooks")
@@ -221,9 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the whole config and the data location, before any folder or notebook
         overrides.update(parse_sets(args.set))
         if args.cmd == "study":
-            preflight(PROFILES[args.profile], {**overrides, "data.protocol": args.protocol},
-                      seeds=args.seeds, fractions=args.fractions, protocols=args.protocols,
-                      variants=args.variants if args.only != "06_label_sweep" else [])  # fmt: skip
+            from mosi_lib.experiments import load_grid
+
+            sweep = load_grid("sweep", fractions=args.fractions, protocol=args.protocol)
+            abl = load_grid("ablations", variants=args.variants, protocol=args.protocol,
+                            modality_sets=args.modality_sets, protocols=args.protocols,
+                            modality_pretrain=args.modality_pretrain)  # fmt: skip
+            for grid in (sweep, abl):
+                preflight(PROFILES[args.profile], {**overrides, "data.protocol": grid["protocol"]},
+                          seeds=args.seeds, fractions=grid.get("fractions", ()),
+                          protocols=grid.get("protocols", ()),
+                          variants=grid.get("variants", ()))  # fmt: skip
         else:
             preflight(PROFILES[args.profile], overrides, seeds=args.seeds or [args.seed])
     except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
@@ -232,17 +240,15 @@ def main(argv: list[str] | None = None) -> int:
         prefix = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
         t0 = time.perf_counter()
         for name, extra in (
-            ("06_label_sweep", {"fractions": args.fractions}),
-            ("07_ablations", {"variants": args.variants, "modality_sets": args.modality_sets,
-                              "modality_pretrain": args.modality_pretrain,
-                              "protocols": args.protocols}),
+            ("06_label_sweep", sweep),
+            ("07_ablations", abl),
         ):
             if args.only and name != args.only:
                 continue
             study_id = f"{prefix}-{name[3:]}"
             open_study(study_id, kind={"06": "sweep", "07": "ablations"}[name[:2]])
             params = {"config_file": PROFILES[args.profile], "overrides": overrides,
-                      "run_id": study_id, "seeds": args.seeds, "protocol": args.protocol,
+                      "run_id": study_id, "seeds": args.seeds,
                       "smoke": args.smoke, **extra}  # fmt: skip
             run_notebooks((name,), params)
         print(f"study {prefix}-* finished in {time.perf_counter() - t0:.0f} s; figures in "

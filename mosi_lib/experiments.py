@@ -638,6 +638,39 @@ PRETRAIN_DESCRIPTIONS: dict[str, str] = {
 reads the features (never the labels) of the rows the classifier is evaluated on; the
 from-scratch arm does not, so ``dec_train_rows`` measures what that access is worth."""
 
+GRIDS = {"sweep": ("fractions", "protocol"),
+         "ablations": ("variants", "modality_sets", "modality_pretrain", "protocols", "protocol")}
+"""Grid files under ``configs/experiments/`` and the keys each holds."""
+
+
+def load_grid(name: str, **given: Any) -> dict[str, Any]:
+    """The grid of an experiment: ``configs/experiments/<name>.yaml``, then ``given`` values.
+
+    The one place the grids of ``make study`` are defined: the CLI and notebooks 06/07 both
+    read it; a ``given`` value that is not None (a CLI option, a notebook parameter) replaces
+    the file's.
+
+    Raises:
+        ValueError: unknown grid, a key the file lacks or does not know.
+    """
+    import yaml
+
+    from mosi_lib import paths
+
+    if name not in GRIDS:
+        raise ValueError(f"grid {name!r}: expected one of {list(GRIDS)}")
+    path = paths.CONFIGS_DIR / "experiments" / f"{name}.yaml"
+    grid = yaml.safe_load(path.read_text()) or {}
+    keys = set(GRIDS[name])
+    if set(grid) != keys:
+        raise ValueError(f"{path}: expected the keys {sorted(keys)}, found {sorted(grid)}")
+    unknown = set(given) - keys
+    if unknown:
+        raise ValueError(f"grid {name!r}: unknown keys {sorted(unknown)}; known {sorted(keys)}")
+    grid.update({k: v for k, v in given.items() if v is not None})
+    return grid
+
+
 MODALITY_SETS = ("T", "A", "V", "TA", "TV", "AV", "TAV")
 """Modality ablation subsets: T text, A audio, V visual."""
 

@@ -231,3 +231,17 @@ def test_seed_workers_choice(tiny_config, monkeypatch):
     tiny_config.system.seed_workers = -1
     with pytest.raises(ValueError, match="seed_workers=-1"):
         validate(tiny_config)
+
+
+def test_grids_are_read_from_configs_experiments():
+    """One definition of the study grids (configs/experiments/*.yaml) for the CLI and notebooks."""
+    sweep = experiments.load_grid("sweep")
+    assert sweep == {"fractions": [0.05, 0.1, 0.2, 0.4, 0.6, 1.0], "protocol": "standard"}
+    assert experiments.load_grid("sweep", fractions=[0.5], protocol=None)["fractions"] == [0.5]
+    abl = experiments.load_grid("ablations", modality_sets=[])
+    assert set(abl["variants"]) == set(experiments.PRETRAIN_VARIANTS)
+    assert abl["modality_sets"] == [] and abl["protocols"] == ["paper", "standard"]
+    with pytest.raises(ValueError, match="unknown keys"):
+        experiments.load_grid("sweep", epochs=3)
+    with pytest.raises(ValueError, match="grid 'nope'"):
+        experiments.load_grid("nope")
