@@ -590,7 +590,9 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
     split = data.split[rows]
     cluster = {"all": metrics.cluster_metrics(truth, res["assign"])}
     rep = split == data.report_split
-    cluster[data.report_split] = metrics.cluster_metrics(truth[rep], res["assign"][rep])
+    # None when the pretraining rows hold no report-split row (dec.pretrain_rows="train")
+    cluster[data.report_split] = (metrics.cluster_metrics(truth[rep], res["assign"][rep])
+                                  if rep.any() else None)  # fmt: skip
     run.save_latents(z=res["z"], q=res["q"], cluster=res["assign"], label=data.labels[rows],
                      split=split, pool=data.pool[rows], ids=data.ids[rows])  # fmt: skip
     last = {k: v for k, v in res["history"][-1].items()} if res["history"] else {}

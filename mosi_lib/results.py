@@ -461,8 +461,8 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
         for k in ("seed", "data_source", "synthetic", "protocol", "n_rows", "stopped_early"):
             row[k] = _field(m, k, file)
         for part, key in (("all", "all"), ("report", splits[0])):
-            for met in ("acc", "nmi", "ari"):
-                row[f"{met}_{part}"] = float(cluster[key][met])
+            for met in ("acc", "nmi", "ari"):  # None: no report row among the DEC rows
+                row[f"{met}_{part}"] = np.nan if cluster[key] is None else float(cluster[key][met])
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 

@@ -12,30 +12,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
+from conftest import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results"]
 FIGURES = ["02_loss_curves", "03_dec_curves", "03_tsne_latent"]
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    base = tmp_path_factory.mktemp("smoke")
-    env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
-           "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
-    cmd = [sys.executable, "-m", "mosi_lib", "reproduce", "--smoke", "--run-id", "smoke",
-           "--seeds", "0", "1"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return base
+    return run_cli(tmp_path_factory.mktemp("smoke"), "reproduce", "--smoke", "--run-id", "smoke",
+                   "--seeds", "0", "1", timeout=1200)
 
 
 def test_every_notebook_ran_without_error(study):

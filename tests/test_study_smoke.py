@@ -12,35 +12,24 @@ processes (``system.seed_workers`` auto on a CPU).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    base = tmp_path_factory.mktemp("study")
-    env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
-           "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
-    cmd = [sys.executable, "-m", "mosi_lib", "study", "--smoke", "--run-id", "s",
-           "--source", "synthetic",
-           "--seeds", "0", "1", "--fractions", "0.2", "1.0",
-           "--variants", "none", "ae", "dec_semi", "--modality-sets", "T", "TAV",
-           "--modality-pretrain", "dec_semi",
-           "--protocols", "paper", "standard",
-           "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
-           "data.max_len=10", "system.seeds_together=always"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return base
+    return run_cli(tmp_path_factory.mktemp("study"), "study", "--smoke", "--run-id", "s",
+                   "--source", "synthetic",
+                   "--seeds", "0", "1", "--fractions", "0.2", "1.0",
+                   "--variants", "none", "ae", "dec_semi", "--modality-sets", "T", "TAV",
+                   "--modality-pretrain", "dec_semi",
+                   "--protocols", "paper", "standard",
+                   "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
+                   "data.max_len=10", "system.seeds_together=always")
 
 
 def test_notebooks_ran(study):

@@ -335,3 +335,19 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
                                          reuse=True)
     assert other.run_id == "c"
     assert done.run_id == "a"
+
+
+def test_dec_on_training_rows_only(tiny_config, data, tmp_path):
+    """dec.pretrain_rows="train" (the dec_train_rows ablation): the report split is not among
+    the pretraining rows, so its cluster metrics are None instead of an error."""
+    from mosi_lib import results
+
+    tiny_config.dec.pretrain_rows = "train"
+    run = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec_train")
+    m = run.metrics()
+    assert m["n_rows"] == len(data.rows("train")) and m["cluster"][data.report_split] is None
+    assert set(run.latents()["split"]) == {"train"}
+    row = results.dec_summary(tmp_path).iloc[0]
+    assert np.isnan(row["acc_report"]) and 0 <= row["acc_all"] <= 1
+    ft = experiments.train_classifier(tiny_config, data, root=tmp_path, init_run=run)
+    assert ft.metrics()["transfer"]["dec_rows"] == "train"

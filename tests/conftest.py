@@ -1,0 +1,27 @@
+"""Shared by the smoke tests: run ``python -m mosi_lib`` in a subprocess, isolated in a folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(base: Path, *args: str, timeout: int = 1800) -> Path:
+    """Run ``python -m mosi_lib <args>`` with runs, figures and data caches under ``base``.
+
+    Returns:
+        ``base`` (holding ``runs/``, ``figures/``, ``data/``).
+
+    Raises:
+        AssertionError: a non-zero exit, with the end of stdout and stderr.
+    """
+    env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
+           "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
+    proc = subprocess.run([sys.executable, "-m", "mosi_lib", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return base
