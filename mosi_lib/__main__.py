@@ -64,11 +64,16 @@ def run_notebooks(
         t0 = time.perf_counter()
         print(f"[{i}/{len(names)}] {name} ...", flush=True)
         out = out_dir / f"{name}.ipynb"
-        pm.execute_notebook(
-            str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=params,
-            kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), log_output=log_output,
-            progress_bar=False,
-        )  # fmt: skip
+        try:
+            pm.execute_notebook(
+                str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=params,
+                kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), log_output=log_output,
+                progress_bar=False,
+            )  # fmt: skip
+        except pm.PapermillExecutionError as exc:  # one line; the traceback is in the copy
+            raise SystemExit(f"python -m mosi_lib: {name} failed in cell {exc.exec_count}: "
+                             f"{exc.ename}: {exc.evalue} (executed copy with the traceback: "
+                             f"{out})") from None
         print(f"[{i}/{len(names)}] {name} done in {time.perf_counter() - t0:.0f} s -> {out}",
               flush=True)  # fmt: skip
         done.append(out)

@@ -112,3 +112,20 @@ def test_valid_input_passes_the_preflight(tmp_path, notebooks):
     assert [names for names, _ in notebooks] == [cli.NOTEBOOKS]
     assert notebooks[0][1]["overrides"]["train.batch_size"] == 2
     assert (paths.runs_dir() / "ok").is_dir()
+
+
+def test_a_failing_notebook_is_one_line_naming_it_and_its_copy(tmp_path, monkeypatch):
+    import papermill as pm
+
+    def fail(src, out, **kwargs):
+        raise pm.PapermillExecutionError(cell_index=3, exec_count=4, source="prepare_data()",
+                                         ename="ValueError", evalue="segments dropped: 30 of 150",
+                                         traceback=["..."])  # fmt: skip
+
+    monkeypatch.setattr(pm, "execute_notebook", fail)
+    with pytest.raises(SystemExit) as exc:
+        cli.run_notebooks(("01_preprocess",), {"run_id": "x"}, out_dir=tmp_path)
+    msg = str(exc.value.code)
+    assert msg == (f"python -m mosi_lib: 01_preprocess failed in cell 4: ValueError: segments "
+                   f"dropped: 30 of 150 (executed copy with the traceback: "
+                   f"{tmp_path / '01_preprocess.ipynb'})")  # fmt: skip
