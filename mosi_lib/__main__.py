@@ -136,7 +136,7 @@ def preflight(
         ValueError, KeyError, TypeError, FileNotFoundError: one line naming the field.
     """
     from mosi_lib import config
-    from mosi_lib.sources import check_data_location
+    from mosi_lib.data.sources import check_data_location
 
     cfg = config.load_config(config_file, overrides)
     for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),

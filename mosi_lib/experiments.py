@@ -23,7 +23,7 @@ import torch
 
 from mosi_lib import engine, metrics, models, runs
 from mosi_lib.config import Config, config_from_dict
-from mosi_lib.preprocess import Processed
+from mosi_lib.data.preprocess import Processed
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -787,7 +787,7 @@ def label_sweep(
     Returns:
         The classifier runs (found or trained), in grid order.
     """
-    from mosi_lib.preprocess import prepare_data
+    from mosi_lib.data.preprocess import prepare_data
 
     out = []
     for frac in fractions:
@@ -869,7 +869,7 @@ def modality_ablation(
     Returns:
         The classifier runs (found or trained).
     """
-    from mosi_lib.preprocess import prepare_data
+    from mosi_lib.data.preprocess import prepare_data
 
     if pretrain not in PRETRAIN_VARIANTS:
         raise ValueError(f"pretrain={pretrain!r}: expected one of {list(PRETRAIN_VARIANTS)}")
@@ -936,7 +936,7 @@ def protocol_comparison(
     Returns:
         The classifier runs (found or trained).
     """
-    from mosi_lib.preprocess import prepare_data
+    from mosi_lib.data.preprocess import prepare_data
 
     out = []
     for protocol in protocols:

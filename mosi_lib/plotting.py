@@ -32,7 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from mosi_lib import paths
-from mosi_lib.preprocess import SPLITS, Processed
+from mosi_lib.data.preprocess import Processed
+from mosi_lib.data.splits import SPLITS
 from mosi_lib.runs import git_info, json_default
 
 DPI = 200  # dots per inch of every saved PNG (and of rasterised parts of PDFs)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from mosi_lib import metrics
-from mosi_lib.preprocess import Processed
+from mosi_lib.data.preprocess import Processed
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 """Candidate inverse regularisation strengths, chosen on the validation rows."""

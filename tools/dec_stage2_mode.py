@@ -23,7 +23,7 @@ import yaml
 
 from mosi_lib import engine, experiments, models, runs
 from mosi_lib.config import load_config
-from mosi_lib.preprocess import prepare_data
+from mosi_lib.data.preprocess import prepare_data
 
 
 def _train_mode_disagreement(run: runs.Run, cfg, data) -> float:

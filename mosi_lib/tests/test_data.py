@@ -12,7 +12,6 @@ from mosi_lib import paths
 from mosi_lib.config import DataConfig
 from mosi_lib.data import (
     CSD_FILES,
-    CSD_IDENTITY,
     DataQualityWarning,
     align_to_words,
     check_data_quality,
@@ -22,7 +21,8 @@ from mosi_lib.data import (
     read_mult_pickle,
     write_csd,
 )
-from mosi_lib.sources import modality_files
+from mosi_lib.data.csd import CSD_IDENTITY
+from mosi_lib.data.sources import modality_files
 
 REAL_LABELS = paths.RESOURCES_DIR / "cmu_mosi" / CSD_FILES["labels"]  # vendored, real
 
@@ -560,11 +560,11 @@ def test_mmsa_pickle_round_trip(tmp_path):
         read_mmsa_pickle(path)
 
 
-# ---- load_raw (mosi_lib.sources)
+# ---- load_raw (mosi_lib.data.sources)
 
 
 def test_load_raw_dispatch(tmp_path, monkeypatch):
-    from mosi_lib.sources import load_raw
+    from mosi_lib.data.sources import load_raw
 
     _mult_pickle(tmp_path / "mosi_data_noalign.pkl")
     _mmsa_pickle(tmp_path / "aligned_50.pkl")
@@ -585,9 +585,9 @@ def test_load_raw_dispatch(tmp_path, monkeypatch):
         calls.append((out_dir, seed))
         return _write_tiny(out_dir)
 
-    fake = types.ModuleType("mosi_lib.synthetic")
+    fake = types.ModuleType("mosi_lib.data.synthetic")
     fake.ensure_synthetic = ensure_synthetic
-    monkeypatch.setitem(sys.modules, "mosi_lib.synthetic", fake)
+    monkeypatch.setitem(sys.modules, "mosi_lib.data.synthetic", fake)
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
     raw = load_raw(DataConfig(source="synthetic", synthetic_seed=3, visual_features="facet42",
                                modalities=["visual"]))

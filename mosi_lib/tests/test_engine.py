@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mosi_lib import engine, experiments, models, runs
-from mosi_lib.preprocess import preprocess
+from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mosi_lib import experiments, plotting, results, runs
-from mosi_lib.preprocess import preprocess
+from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
 
 

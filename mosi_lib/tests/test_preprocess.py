@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mosi_lib.config import DataConfig
-from mosi_lib.preprocess import (
+from mosi_lib.data.preprocess import (
     apply_scaler,
     fit_scaler,
     load_processed,
@@ -181,9 +181,9 @@ def test_short_modality_padded_to_its_longest_sequence(raw):
 
 
 def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
-    from mosi_lib import paths, sources
-    from mosi_lib.data import DataQualityWarning
-    from mosi_lib.preprocess import prepare_data, quality_markdown
+    from mosi_lib import paths
+    from mosi_lib.data import DataQualityWarning, sources
+    from mosi_lib.data.preprocess import prepare_data, quality_markdown
 
     raw = make_raw(n=120, dims={"text": 5, "audio": 3})
     raw.source = "mosi_text_audio"

@@ -6,7 +6,7 @@ import numpy as np
 
 from mosi_lib import experiments, reference, results
 from mosi_lib.config import DataConfig
-from mosi_lib.preprocess import preprocess
+from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
 
 

@@ -276,16 +276,15 @@ def test_cli_figures_re_renders_with_the_studys_own_config(monkeypatch, capsys):
 
 
 def test_synthetic_generation_never_writes_into_a_folder_of_other_files(tmp_path):
-    from mosi_lib import synthetic
     from mosi_lib.config import DataConfig
-    from mosi_lib.data import CSD_FILES
-    from mosi_lib.sources import load_raw
+    from mosi_lib.data import CSD_FILES, synthetic
+    from mosi_lib.data.sources import load_raw
 
     real = tmp_path / "real"
     real.mkdir()
     labels = real / CSD_FILES["labels"]
     labels.write_bytes(b"real labels")
-    msg = rf"{real}: holds {CSD_FILES['labels']}, not written by mosi_lib.synthetic"
+    msg = rf"{real}: holds {CSD_FILES['labels']}, not written by mosi_lib.data.synthetic"
     with pytest.raises(FileExistsError, match=msg):
         synthetic.ensure_synthetic(real, 0)
     with pytest.raises(FileExistsError, match=msg):
@@ -295,7 +294,7 @@ def test_synthetic_generation_never_writes_into_a_folder_of_other_files(tmp_path
 
 
 def test_interrupted_generation_stays_marked_and_is_regenerated(tmp_path, monkeypatch):
-    from mosi_lib import synthetic
+    from mosi_lib.data import synthetic
 
     def killed(seed):
         raise KeyboardInterrupt
@@ -311,16 +310,15 @@ def test_interrupted_generation_stays_marked_and_is_regenerated(tmp_path, monkey
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from mosi_lib import synthetic
+    from mosi_lib.data import synthetic
 
     return synthetic.generate_synthetic(tmp_path_factory.mktemp("gen") / "any_name", seed=1)
 
 
 def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, monkeypatch):
-    from mosi_lib import preprocess
     from mosi_lib.config import DataConfig
-    from mosi_lib.data import SYNTHETIC_MARKER, read_csd_dataset
-    from mosi_lib.sources import resolve_source
+    from mosi_lib.data import SYNTHETIC_MARKER, preprocess, read_csd_dataset
+    from mosi_lib.data.sources import resolve_source
 
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
     cfg = DataConfig(source="csd", data_dir=str(generated), modalities=["text"])

@@ -6,10 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from mosi_lib import synthetic
 from mosi_lib.config import DataConfig
-from mosi_lib.data import CSD_FILES, read_csd, read_csd_dataset
-from mosi_lib.sources import load_raw
+from mosi_lib.data import CSD_FILES, read_csd, read_csd_dataset, synthetic
+from mosi_lib.data.sources import load_raw
 
 
 @pytest.fixture(scope="module")

@@ -53,11 +53,11 @@ from typing import Any
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.config import MODALITIES, PROTOCOLS, DataConfig, config_hash
+from mosi_lib.config import MODALITIES, DataConfig, config_hash
+from mosi_lib.data.splits import make_splits
 from mosi_lib.metrics import binary_target
 
 PREPROCESS_VERSION = 3  # 2: meta['description']; 3: a modality is padded to min(T, longest)
-SPLITS = ("train", "valid", "test")
 
 
 # ----------------------------------------------------------------------------- container
@@ -218,62 +218,6 @@ def apply_scaler(
     return out
 
 
-def _stratified_take(rng: np.random.Generator, idx: np.ndarray, strata: np.ndarray, frac: float):
-    """Split ``idx`` into (taken, rest) with ``frac`` of each stratum taken (rounded)."""
-    taken = []
-    for s in np.unique(strata[idx]):
-        members = idx[strata[idx] == s]
-        members = rng.permutation(members)
-        taken.append(members[: int(round(frac * len(members)))])
-    taken = np.sort(np.concatenate(taken)) if taken else np.array([], int)
-    return taken, np.setdiff1d(idx, taken)
-
-
-def make_splits(
-    labels: np.ndarray, video: np.ndarray, cfg: DataConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Assign each row a split and a pool under ``cfg.protocol``.
-
-    Args:
-        labels: (N,) scores (only their has0 sign is used, to stratify the draws).
-        video: (N,) video ids (standard protocol).
-        cfg: protocol, labeled_fraction, val_fraction, split_seed.
-
-    Returns:
-        ``(split, pool)`` string arrays (N,).
-    """
-    n = len(labels)
-    rng = np.random.default_rng(cfg.split_seed)
-    strata = (labels >= 0).astype(int)
-    split = np.empty(n, dtype=object)
-    pool = np.empty(n, dtype=object)
-    if cfg.protocol in ("paper", "paper_strict"):
-        lab, unl = _stratified_take(rng, np.arange(n), strata, cfg.labeled_fraction)
-        pool[lab], pool[unl] = "labeled", "unlabeled"
-        for members in (lab, unl):
-            val, tr = _stratified_take(rng, members, strata, cfg.val_fraction)
-            split[val], split[tr] = "valid", "train"
-        if cfg.protocol == "paper_strict":  # same draws; held-out rows report, never select
-            split[(pool == "unlabeled") & (split == "valid")] = "test"
-    elif cfg.protocol == "standard":
-        folds = json.loads(paths.STD_FOLDS_FILE.read_text())
-        fold_of = {v: s for s in SPLITS for v in folds[f"standard_{s}_fold"]}
-        unknown = sorted({v for v in video if v not in fold_of})
-        if unknown:
-            raise ValueError(
-                f"protocol='standard': {len(unknown)} video ids are not in the standard folds "
-                f"({paths.STD_FOLDS_FILE.name}), e.g. {unknown[:3]}"
-            )
-        split[:] = [fold_of[v] for v in video]
-        pool[:] = "eval"
-        train = np.flatnonzero(split == "train")
-        lab, unl = _stratified_take(rng, train, strata, cfg.labeled_fraction)
-        pool[lab], pool[unl] = "labeled", "unlabeled"
-    else:
-        raise ValueError(f"protocol={cfg.protocol!r}: expected one of {list(PROTOCOLS)}")
-    return split.astype(str), pool.astype(str)
-
-
 # ----------------------------------------------------------------------------- pipeline
 
 
@@ -284,7 +228,7 @@ def describe_data(cfg: DataConfig, raw) -> str:
     if raw.synthetic:
         return f"SYNTHETIC data (generated, seed {cfg.synthetic_seed}); not CMU-MOSI"
     if raw.source == "mosi_text_audio":
-        from mosi_lib.text_audio import describe
+        from mosi_lib.data.text_audio import describe
 
         return describe(cfg.word_vectors)
     return {"csd": "real CMU-MOSI (CMU-MultimodalSDK .csd features)",
@@ -366,8 +310,9 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False) ->
     Raises:
         ValueError: a share above ``cfg.max_drop_fraction`` (nothing is cached then).
     """
-    from mosi_lib.data import check_data_quality
-    from mosi_lib.sources import load_raw, modality_files, resolve_source
+    from mosi_lib.data.sources import load_raw, modality_files, resolve_source
+
+    from mosi_lib.data.readers import check_data_quality
 
     source = resolve_source(cfg)  # generates the synthetic data set once, if needed
     key = cache_key(cfg, source.files)

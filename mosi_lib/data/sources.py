@@ -8,8 +8,8 @@ synthetic default is generated once, and a file rule (e.g. the pickle names) is 
 Sources (``data.source``):
 
 * ``mosi_text_audio`` (default): the vendored real transcripts, labels and openSMILE vectors
-  (``mosi_lib.text_audio``), or a folder holding the same files (``data.data_dir``).
-* ``synthetic``: ``mosi_lib.synthetic`` writes the ``.csd`` files (once) into ``data.data_dir``
+  (``mosi_lib.data.text_audio``), or a folder holding the same files (``data.data_dir``).
+* ``synthetic``: ``mosi_lib.data.synthetic`` writes the ``.csd`` files (once) into ``data.data_dir``
   or ``paths.raw_dir()/synthetic_s<seed>``; they are read as ``csd``.
 * ``csd``: the CMU-MultimodalSDK computational sequences in ``data.data_dir``
   (``data.read_csd_dataset``).
@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mosi_lib import paths, text_audio
+from mosi_lib import paths
+from mosi_lib.data import text_audio
 from mosi_lib.config import DATA_SOURCES, DataConfig
 from mosi_lib.data import (
     CSD_FILES,
@@ -103,7 +104,7 @@ def resolve_source(cfg: DataConfig, *, generate: bool = True) -> Source:
         root = Path(cfg.data_dir).expanduser() if cfg.data_dir else synthetic_dir(
             cfg.synthetic_seed)  # fmt: skip
         if generate:
-            from mosi_lib.synthetic import ensure_synthetic
+            from mosi_lib.data.synthetic import ensure_synthetic
 
             root = ensure_synthetic(root, cfg.synthetic_seed)
     elif not cfg.data_dir:

@@ -310,7 +310,8 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
         ValueError: ``visual`` requested, or a malformed file (see the module docstring).
         FileNotFoundError: a file is missing.
     """
-    from mosi_lib.data import RawData, _check_modalities, read_csd_labels
+    from mosi_lib.data.csd import read_csd_labels
+    from mosi_lib.data.readers import RawData, _check_modalities
 
     mods = _check_modalities(modalities)
     if "visual" in mods:
