@@ -144,12 +144,12 @@ def preflight(
         for value in values:
             config.validate(config.apply_overrides(copy.deepcopy(cfg), {key: value}))
     if cfg.system.device not in ("auto", "cpu"):
-        from mosi_lib.engine import select_device
+        from mosi_lib.train.engine import select_device
 
         select_device(cfg.system.device)
     check_data_location(cfg.data)
     if variants:
-        from mosi_lib.experiments import PRETRAIN_VARIANTS
+        from mosi_lib.study.experiments import PRETRAIN_VARIANTS
 
         unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
         if unknown:
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     fp.add_argument("--run-id", help="study folder (default: the latest)")
     args = ap.parse_args(argv)
 
-    from mosi_lib.runs import latest_study, make_study_id, open_study, study_info
+    from mosi_lib.study.runs import latest_study, make_study_id, open_study, study_info
 
     if args.run_id is not None:  # a plain folder name: never a path out of the runs folder
         try:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the whole config and the data location, before any folder or notebook
         overrides.update(parse_sets(args.set))
         if args.cmd == "study":
-            from mosi_lib.experiments import load_grid
+            from mosi_lib.study.experiments import load_grid
 
             sweep = load_grid("sweep", fractions=args.fractions, protocol=args.protocol)
             abl = load_grid("ablations", variants=args.variants, protocol=args.protocol,

@@ -28,8 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mosi_lib import engine, losses, models
+from mosi_lib import losses, models
 from mosi_lib.config import Config
+from mosi_lib.train import engine
 
 # ----------------------------------------------------------------------------- data
 
@@ -204,7 +205,7 @@ def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from mosi_lib.experiments import worker_threads
+    from mosi_lib.study.experiments import worker_threads
 
     shares = [seeds[i::workers] for i in range(workers) if seeds[i::workers]]
     with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn"),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mosi_lib import config, runs
+from mosi_lib import config
 from mosi_lib.config import Config
 from mosi_lib.data import preprocess
 from mosi_lib.data.preprocess import Processed
+from mosi_lib.study import runs
 
 
 def setup(

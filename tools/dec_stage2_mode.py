@@ -21,9 +21,11 @@ import pandas as pd
 import torch
 import yaml
 
-from mosi_lib import engine, experiments, models, runs
+from mosi_lib import models
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
+from mosi_lib.study import experiments, runs
+from mosi_lib.train import engine
 
 
 def _train_mode_disagreement(run: runs.Run, cfg, data) -> float:

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 import yaml
 
-from mosi_lib import engine, models
+from mosi_lib import models
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
+from mosi_lib.train import engine
 
 RANGES = ((0, 10), (10, 30), (30, 60), (60, 100), (100, 150), (150, 200), (200, 300),
           (300, 400), (400, 500))  # fmt: skip

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from mosi_lib import engine, experiments, models, runs
+from mosi_lib import models
 from mosi_lib.data.preprocess import preprocess
+from mosi_lib.study import experiments, runs
 from mosi_lib.tests.conftest import make_raw
+from mosi_lib.train import engine
 
 
 @pytest.fixture
@@ -304,7 +306,7 @@ def test_seeds_together_reject_mismatched_inputs(tiny_config, data):
 
 def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path, monkeypatch):
     """Issue 10 item 9: an interrupted run was not marked, and a rerun counted runs twice."""
-    from mosi_lib import results
+    from mosi_lib.report import results
 
     tiny_config.train.epochs = 1
     done = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a", reuse=True)
@@ -340,7 +342,7 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
 def test_dec_on_training_rows_only(tiny_config, data, tmp_path):
     """dec.pretrain_rows="train" (the dec_train_rows ablation): the report split is not among
     the pretraining rows, so its cluster metrics are None instead of an error."""
-    from mosi_lib import results
+    from mosi_lib.report import results
 
     tiny_config.dec.pretrain_rows = "train"
     run = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec_train")

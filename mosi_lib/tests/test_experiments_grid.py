@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mosi_lib import experiments, plotting, results, runs
 from mosi_lib.data.preprocess import preprocess
+from mosi_lib.report import plotting, results
+from mosi_lib.study import experiments, runs
 from mosi_lib.tests.conftest import make_raw
 
 

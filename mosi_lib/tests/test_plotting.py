@@ -10,8 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
-from mosi_lib import plotting
 from mosi_lib.data.preprocess import preprocess
+from mosi_lib.report import plotting
 from mosi_lib.tests.conftest import make_raw
 
 matplotlib.use("Agg")  # never a GUI; plotting builds Figures without pyplot anyway

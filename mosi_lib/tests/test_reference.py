@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mosi_lib import experiments, reference, results
+from mosi_lib import reference
 from mosi_lib.config import DataConfig
 from mosi_lib.data.preprocess import preprocess
+from mosi_lib.report import results
+from mosi_lib.study import experiments
 from mosi_lib.tests.conftest import make_raw
 
 

@@ -5,8 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from mosi_lib import paths, runs
+from mosi_lib import paths
 from mosi_lib.config import Config
+from mosi_lib.study import runs
 
 
 def test_create_run_writes_config_and_refuses_overwrite(tmp_path):
@@ -88,7 +89,7 @@ def test_failed_checkpoint_write_keeps_previous_and_leaves_no_temp(tmp_path, mon
 
 
 def test_load_checkpoint_names_missing_empty_and_damaged_files(tmp_path):
-    from mosi_lib import experiments
+    from mosi_lib.study import experiments
 
     empty = tmp_path / "last.pt"
     empty.touch()
@@ -169,7 +170,7 @@ def test_find_same_matches_the_recipe(tmp_path):
 
 
 def test_collect_runs_skips_unfinished_runs_and_says_how_many(tmp_path, capsys):
-    from mosi_lib import results
+    from mosi_lib.report import results
 
     rep = {"acc_has0": 0.7, "f1_has0": 0.6, "acc_non0": 0.7, "f1_non0": 0.6,
            "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}  # fmt: skip

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mosi_lib import results, stats
+from mosi_lib.report import results, stats
 
 
 def test_mean_ci_hand_computed():

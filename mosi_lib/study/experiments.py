@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from mosi_lib import engine, metrics, models, runs
+from mosi_lib import metrics, models
 from mosi_lib.config import Config, config_from_dict
 from mosi_lib.data.preprocess import Processed
+from mosi_lib.study import runs
+from mosi_lib.train import engine
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -906,7 +908,7 @@ def best_pretrain(choice: str, cfg: Config, root):
     Returns:
         ``(variant, table)``: the table ranks the variants (None when ``choice`` is explicit).
     """
-    from mosi_lib import results
+    from mosi_lib.report import results
 
     if choice != "best":
         if choice not in PRETRAIN_VARIANTS:

@@ -1,8 +1,8 @@
 """Training loops: the classifier recipe (paper section 4.2) and two-stage DEC (section 4.3).
 
 The loops know nothing of run folders or plotting: they report through hooks (callables called
-with an ``Event``) and return the history. ``mosi_lib.experiments`` attaches the hooks that write
-``runs/<run_id>/``.
+with an ``Event``) and return the history. ``mosi_lib.study.experiments`` attaches the hooks
+that write ``runs/<run_id>/``.
 
 Speed choices (measured in ``mosi_lib.bench``): the whole data set lives on the device as tensors
 and mini-batches are gathered with ``index_select`` (no ``DataLoader``, no per-batch host copies);

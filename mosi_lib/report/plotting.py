@@ -34,7 +34,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from mosi_lib import paths
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.data.splits import SPLITS
-from mosi_lib.runs import git_info, json_default
+from mosi_lib.study.runs import git_info, json_default
 
 DPI = 200  # dots per inch of every saved PNG (and of rasterised parts of PDFs)
 SIZE_SINGLE = (6.4, 4.0)  # inches: one panel

@@ -7,7 +7,7 @@
 * ``comparison_table``: our runs aggregated over seeds (mean ± sample std, ddof=1) next to the
   reported rows; every measured row says whether its data were synthetic.
 * ``paired_table``: DEC-initialised vs from-scratch classifiers over the seeds both have (paired
-  t-test and Wilcoxon, ``mosi_lib.stats``).
+  t-test and Wilcoxon, ``mosi_lib.report.stats``).
 * ``save_table``: CSV (for machines), Markdown (for the README) and LaTeX, regenerated, never
   hand-edited (style guide section 5).
 * ``dec_summary``: cluster metrics of the DEC runs.
@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mosi_lib import config, paths, runs, stats
+from mosi_lib import config, paths
+from mosi_lib.report import stats
+from mosi_lib.study import runs
 
 # ----------------------------------------------------------------------------- literature
 
@@ -607,7 +609,7 @@ def paired_vs(
 
     Returns:
         One row per variant and metric: ``variant``, ``reference``, ``metric``, ``synthetic``,
-        ``seeds``, ``n`` and the ``mosi_lib.stats.paired_test`` fields (variant minus reference).
+        ``seeds``, ``n`` and the ``stats.paired_test`` fields (variant minus reference).
         Empty when the reference has no run.
     """
     cols = ["variant", "reference", "metric", "synthetic", "seeds", "n", "mean_diff", "ci_low",

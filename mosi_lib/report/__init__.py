@@ -1,0 +1,1 @@
+"""Reporting from ``runs/`` alone: ``results`` (tables), ``plotting`` (figures), ``stats``."""

@@ -1,0 +1,1 @@
+"""Studies: ``runs`` (folders, status, checkpoints), ``experiments`` (runs, grids, resume)."""

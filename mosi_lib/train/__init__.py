@@ -1,0 +1,1 @@
+"""Training: the loops (``engine``: classifier, seeds together, DEC), on device-resident data."""
