@@ -106,3 +106,10 @@ def test_run_metrics_are_finite(study):
         if m["kind"] == "classifier":
             assert m["data_description"] == DESCRIPTION
             assert all(math.isfinite(m["report"][k]) for k in ("acc_has0", "f1_has0"))
+
+
+def test_dec_cluster_table(study):
+    table = pd.read_csv(study / "figures" / "05_dec_clusters.csv")
+    assert len(table) == 2 and sorted(table["seed"]) == [0, 1]  # one DEC run per seed
+    assert (table["n_rows"] == 2199).all() and table["stage2_epochs_run"].between(1, 2).all()
+    assert table["acc_all"].between(0.5, 1.0).all()  # Hungarian accuracy of 2 clusters >= 0.5

@@ -441,11 +441,13 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
         One row per run: run_id, seed, data_source, synthetic, protocol, n_rows, report_split,
         ``{acc,nmi,ari}_all`` (every pretraining row) and ``{acc,nmi,ari}_report`` (the report
         split's rows) against the has0 classes, cluster_sizes (e.g. ``"812/1387"``),
-        min_cluster_share, n_target_updates, stopped_early.
+        min_cluster_share, n_target_updates, stopped_early, stage2_epochs_run (NaN for runs
+        written before it was recorded).
     """
     cols = ["run_id", "seed", "data_source", "synthetic", "protocol", "n_rows", "report_split",
             "acc_all", "nmi_all", "ari_all", "acc_report", "nmi_report", "ari_report",
-            "cluster_sizes", "min_cluster_share", "n_target_updates", "stopped_early"]  # fmt: skip
+            "cluster_sizes", "min_cluster_share", "n_target_updates", "stopped_early",
+            "stage2_epochs_run"]  # fmt: skip
     rows = []
     for run in runs.find_runs(root, kind="dec"):
         m = run.metrics()
@@ -459,7 +461,8 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
         row = {"run_id": run.run_id, "report_split": splits[0],
                "cluster_sizes": "/".join(map(str, sizes)),
                "min_cluster_share": min(sizes) / max(sum(sizes), 1),
-               "n_target_updates": len(m.get("target_updates") or [])}  # fmt: skip
+               "n_target_updates": len(m.get("target_updates") or []),
+               "stage2_epochs_run": m.get("stage2_epochs_run", np.nan)}  # fmt: skip
         for k in ("seed", "data_source", "synthetic", "protocol", "n_rows", "stopped_early"):
             row[k] = _field(m, k, file)
         for part, key in (("all", "all"), ("report", splits[0])):
