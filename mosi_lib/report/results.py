@@ -539,9 +539,10 @@ def paired_table(
         frac = float(g["labeled_fraction"].iloc[0])
         first = g.iloc[0]
         for labels in ("labeled", "all"):
-            name = (f"{variant_name('dec', labels, frac, frac)} vs "
-                    f"{variant_name('scratch', labels, frac)}")  # fmt: skip
             same = g[g["labels"] == labels]
+            decs = same.loc[same["init"] == "dec", "dec_fraction"].dropna()
+            name = (f"{variant_name('dec', labels, frac, decs.iloc[0] if len(decs) else None)} "
+                    f"vs {variant_name('scratch', labels, frac)}")  # fmt: skip
             for row in _paired_rows(same[same["init"] == "dec"], same[same["init"] == "scratch"],
                                     metrics, skip_unpaired=True):  # fmt: skip
                 rows.append({"comparison": name,

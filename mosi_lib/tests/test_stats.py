@@ -94,3 +94,12 @@ def test_comparison_table_ci_column():
     # mean 72, sd 2, t_{0.975, 2} = 4.302653: half = 4.302653 * 2 / sqrt(3) = 4.968276
     assert row["95% CI has0"] == "[67.03, 76.97]"
     assert np.isclose(float(row["Acc-2 has0"].split(" ± ")[0]), 72.0)
+
+
+def test_paired_table_names_the_dec_label_share_of_the_all_labels_pair():
+    df = _runs([("dec", "all", 0, 0.80), ("dec", "all", 1, 0.81),
+                ("scratch", "all", 0, 0.79), ("scratch", "all", 1, 0.78)])
+    df["labeled_fraction"], df.loc[df["init"] == "dec", "dec_fraction"] = 1.0, 0.4
+    table = results.paired_table(df)
+    assert set(table["comparison"]) == {
+        "Transformer + DEC (all labels; DEC pretrained with 40%) vs Transformer (all labels)"}
