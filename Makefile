@@ -33,7 +33,7 @@ reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the embedded
 study: $(STAMP) ## beyond the paper: label sweep (06) and ablations (07) over SEEDS (default 0..4)
 	$(PY) -m mosi_lib study --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID))
 
-figures: $(STAMP) ## re-render figures and tables from the latest study (05_results only, no training)
+figures: $(STAMP) ## redraw figures and tables from runs/ (no training): the latest study (05) and the latest label sweep and ablations (06, 07)
 	$(PY) -m mosi_lib figures $(if $(RUN_ID),--run-id $(RUN_ID))
 
 test: $(STAMP) ## unit tests (pytest mosi_lib) and notebook smoke tests (pytest tests)

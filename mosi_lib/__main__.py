@@ -19,6 +19,8 @@ from mosi_lib.config import DATA_SOURCES, PROTOCOLS
 
 NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
+STUDY_NOTEBOOKS = {"06_label_sweep": "sweep", "07_ablations": "ablations"}
+"""Notebooks of ``study`` -> their study kind (``runs.open_study``)."""
 PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
 
 
@@ -202,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--run-id", help="prefix of the two study folders (default: time + profile)")
     sp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
     sp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    fp = sub.add_parser("figures", help="re-run 05_results on an existing study (no training)")
-    fp.add_argument("--run-id", help="study folder (default: the latest)")
+    fp = sub.add_parser("figures", help="redraw figures and tables from runs/ (no training): "
+                        "05 on a study; without --run-id also the latest 06/07 studies")
+    fp.add_argument("--run-id", help="study folder of 01..05 (default: the latest, and the "
+                    "latest label sweep and ablations too)")  # fmt: skip
     args = ap.parse_args(argv)
 
     from mosi_lib.study.runs import latest_study, make_study_id, open_study, study_info
@@ -220,6 +224,15 @@ def main(argv: list[str] | None = None) -> int:
                      else f"no study under {paths.runs_dir()}; run reproduce first")  # fmt: skip
         params = figures_params(study_info(study).get("params"), study)
         run_notebooks(("05_results",), {**params, "run_id": study.name})
+        if not args.run_id:  # and the latest label sweep and ablations, drawn from runs/ alone
+            for name, kind in STUDY_NOTEBOOKS.items():
+                extra = latest_study(kind=kind)
+                stored = study_info(extra).get("params") if extra is not None else None
+                if stored:
+                    run_notebooks((name,), {**stored, "run_id": extra.name, "train": False})
+                elif extra is not None:
+                    print(f"{extra}: study.json holds no grid (an older study); run "
+                          f"`python -m mosi_lib study --only {name}` on it to redraw", flush=True)
         return 0
     overrides = data_overrides(args.source, args.data_dir)
     cmd_ap = rp if args.cmd == "reproduce" else sp
@@ -251,11 +264,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and name != args.only:
                 continue
             study_id = f"{prefix}-{name[3:]}"
-            open_study(study_id, kind={"06": "sweep", "07": "ablations"}[name[:2]])
             params = {"config_file": PROFILES[args.profile], "overrides": overrides,
-                      "run_id": study_id, "seeds": args.seeds,
-                      "smoke": args.smoke, **extra}  # fmt: skip
-            run_notebooks((name,), params)
+                      "seeds": args.seeds, "smoke": args.smoke, **extra}  # fmt: skip
+            try:  # study.json keeps the grid and config so that `figures` redraws with them
+                open_study(study_id, kind=STUDY_NOTEBOOKS[name], params=params,
+                           free=("seeds", *extra))  # fmt: skip
+            except ValueError as exc:
+                ap.error(str(exc))
+            run_notebooks((name,), {**params, "run_id": study_id})
         print(f"study {prefix}-* finished in {time.perf_counter() - t0:.0f} s; figures in "
               f"{paths.figures_dir()}")  # fmt: skip
         return 0

@@ -310,9 +310,8 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False) ->
     Raises:
         ValueError: a share above ``cfg.max_drop_fraction`` (nothing is cached then).
     """
-    from mosi_lib.data.sources import load_raw, modality_files, resolve_source
-
     from mosi_lib.data.readers import check_data_quality
+    from mosi_lib.data.sources import load_raw, modality_files, resolve_source
 
     source = resolve_source(cfg)  # generates the synthetic data set once, if needed
     key = cache_key(cfg, source.files)

@@ -9,8 +9,8 @@ Sources (``data.source``):
 
 * ``mosi_text_audio`` (default): the vendored real transcripts, labels and openSMILE vectors
   (``mosi_lib.data.text_audio``), or a folder holding the same files (``data.data_dir``).
-* ``synthetic``: ``mosi_lib.data.synthetic`` writes the ``.csd`` files (once) into ``data.data_dir``
-  or ``paths.raw_dir()/synthetic_s<seed>``; they are read as ``csd``.
+* ``synthetic``: ``mosi_lib.data.synthetic`` writes the ``.csd`` files (once) into
+  ``data.data_dir`` or ``paths.raw_dir()/synthetic_s<seed>``; they are read as ``csd``.
 * ``csd``: the CMU-MultimodalSDK computational sequences in ``data.data_dir``
   (``data.read_csd_dataset``).
 * ``mult`` / ``mmsa``: the MulT or MMSA pickle, ``data.data_dir`` itself or the file named by
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mosi_lib import paths
-from mosi_lib.data import text_audio
 from mosi_lib.config import DATA_SOURCES, DataConfig
 from mosi_lib.data import (
     CSD_FILES,
@@ -35,6 +34,7 @@ from mosi_lib.data import (
     read_csd_dataset,
     read_mmsa_pickle,
     read_mult_pickle,
+    text_audio,
 )
 
 PICKLE_NAMES = {

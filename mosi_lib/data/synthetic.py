@@ -64,9 +64,10 @@ Signal design (what carries the sentiment):
 * Noise: per-segment offsets of the face and voice latents, smooth (AR(1)) frame noise and white
   noise per dimension.
 
-What a good model should reach: ``python -m mosi_lib.data.synthetic --seed S`` prints the accuracy of
-``probe_accuracy`` (logistic regression on features mean-pooled over each segment's words, read
-back through ``read_csd_dataset``; binary y >= 0; 5-fold speaker-independent CV; about 20 s).
+What a good model should reach: ``python -m mosi_lib.data.synthetic --seed S`` prints the
+accuracy of ``probe_accuracy`` (logistic regression on features mean-pooled over each segment's
+words, read back through ``read_csd_dataset``; binary y >= 0; 5-fold speaker-independent CV;
+about 20 s).
 Measured (generator version 2):
 
 =====  ========  =====  =====  ======  =====
@@ -254,7 +255,8 @@ def check_target(out_dir: str | Path) -> None:
     first = (clash or names)[0]
     more = f" and {len(names) - 1} more" if len(names) > 1 else ""
     raise FileExistsError(
-        f"{out_dir}: holds {first}{more}, not written by mosi_lib.data.synthetic (no {MARKER_FILE}); "
+        f"{out_dir}: holds {first}{more}, not written by mosi_lib.data.synthetic "
+        f"(no {MARKER_FILE}); "
         "synthetic data are generated only into an empty folder or one holding "
         f"{MARKER_FILE}: point data.data_dir elsewhere or leave it unset"
     )
@@ -745,7 +747,8 @@ def main(argv: list[str] | None = None) -> None:
     """Generate (or reuse) the synthetic data set for a seed and print the difficulty probe."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m mosi_lib.data.synthetic", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mosi_lib.data.synthetic",
+                                     description=main.__doc__)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder (default data/raw/synthetic_s<seed>)")
     args = parser.parse_args(argv)

@@ -469,6 +469,7 @@ def open_study(
     root=None,
     kind: str = "main",
     params: dict[str, Any] | None = None,
+    free: tuple[str, ...] = ("seed", "seeds"),
 ) -> Path:
     """Folder ``runs/<run_id>/`` that groups one study's runs, notebooks and summaries.
 
@@ -485,13 +486,15 @@ def open_study(
         params: how the study is run (the CLI passes ``config_file``, ``overrides``,
             ``smoke``, ``seed``), stored in ``study.json`` so ``figures`` re-renders it with
             its own config. ``None`` leaves what is stored.
+        free: ``params`` keys that may change between calls (the latest is stored); every
+            other stored param must match (default: the seeds; the grids of 06/07 add theirs).
 
     Returns:
         The study folder (exists on return).
 
     Raises:
         ValueError: ``run_id`` is not a plain name, or ``params`` differ from those the study
-            was opened with (one study, one config; ``STUDY_FREE_PARAMS`` may change).
+            was opened with (one study, one config; ``free`` keys may change).
     """
     root = Path(root) if root else paths.runs_dir()
     if run_id is None:
@@ -511,7 +514,7 @@ def open_study(
         new = json.loads(json.dumps(params, default=json_default))
         diff = [] if old is None else sorted(
             k for k in set(old) | set(new)
-            if k not in STUDY_FREE_PARAMS and old.get(k) != new.get(k))  # fmt: skip
+            if k not in free and old.get(k) != new.get(k))  # fmt: skip
         if diff:
             was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
             now = ", ".join(f"{k}={new.get(k)!r}" for k in diff)
@@ -521,11 +524,6 @@ def open_study(
     if not file.exists() or params is not None:
         write_text_atomic(file, json.dumps(info, indent=2) + "\n")
     return path
-
-
-STUDY_FREE_PARAMS = ("seed", "seeds")
-"""``open_study`` params that may change between calls on one study (the latest is stored);
-every other stored param must match."""
 
 
 def latest_study(root: str | Path | None = None, *, kind: str = "main") -> Path | None:

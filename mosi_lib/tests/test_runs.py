@@ -273,6 +273,32 @@ def test_cli_figures_re_renders_with_the_studys_own_config(monkeypatch, capsys):
     assert not (paths.runs_dir() / "nothing").exists()
 
 
+def test_study_stores_its_grid_and_figures_redraws_06_07_without_training(monkeypatch):
+    from mosi_lib import __main__ as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "run_notebooks", lambda names, params, **k: calls.append(
+        (names, params)))  # fmt: skip
+    runs.open_study("m", params={"config_file": "quick.yaml", "overrides": {}, "smoke": True,
+                                 "seed": 0})  # fmt: skip
+    assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0",
+                     "--fractions", "0.5", "1.0", "--variants", "none"]) == 0
+    stored = runs.study_info(paths.runs_dir() / "g-label_sweep")["params"]
+    assert stored["fractions"] == [0.5, 1.0] and stored["seeds"] == [0] and stored["smoke"]
+    # more seeds or another grid on the same study are fine; another profile is refused
+    assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0", "1",
+                     "--fractions", "0.2", "--only", "06_label_sweep"]) == 0
+    with pytest.raises(SystemExit):
+        cli.main(["study", "--run-id", "g", "--seeds", "0", "--only", "06_label_sweep"])
+    calls.clear()
+    assert cli.main(["figures"]) == 0
+    assert [names for names, _ in calls] == [("05_results",), ("06_label_sweep",),
+                                             ("07_ablations",)]  # fmt: skip
+    sweep = calls[1][1]
+    assert sweep["train"] is False and sweep["run_id"] == "g-label_sweep"
+    assert sweep["fractions"] == [0.2] and sweep["seeds"] == [0, 1]  # the latest call's grid
+
+
 # ----------------------------------------------------------------------------- synthetic data
 
 
