@@ -105,12 +105,12 @@ def _field(metrics: dict[str, Any], key: str, file: Path) -> Any:
     return metrics[key]
 
 
-def _run_recipe(cfg: dict[str, Any], init: str) -> str:
-    """``config.recipe_hash`` of a run's config; the logistic reference depends on data only."""
+def _run_recipe(run: runs.Run, cfg: dict[str, Any], init: str) -> str:
+    """``Run.recipe``; the logistic reference depends on the data section only."""
     if init == "logreg":
         data = {k: v for k, v in cfg.get("data", {}).items() if k != "data_dir"}
         return config.config_hash(data)
-    return config.recipe_hash(cfg)
+    return run.recipe()
 
 
 _SAME_RUN = ("recipe", "data_key", "init", "labels", "tag", "seed")
@@ -176,7 +176,7 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         row = {"run_id": run.run_id, "init": init, "labels": labels, "labeled_fraction": frac,
                "variant": variant_name(init, labels, frac,
                                        dec_frac if init == "dec" else None),
-               "recipe": _run_recipe(cfg, init),
+               "recipe": _run_recipe(run, cfg, init),
                "created": str(cfg.get("provenance", {}).get("created", "")),
                "n_train": m.get("n_train", np.nan),
                "n_select": (m.get("valid") or {}).get("n_has0", np.nan),

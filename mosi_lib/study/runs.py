@@ -286,13 +286,13 @@ class Run:
     def recipe(self) -> str | None:
         """The run's recipe hash (``config.recipe_hash``); None without ``config.yaml``.
 
-        Read from ``provenance.recipe`` of ``config.yaml``; older runs: computed from it.
+        Computed from ``config.yaml`` (runs of any version compare alike, whatever
+        ``provenance.recipe`` was stored at creation); the one place runs are matched by recipe.
         """
         if not (self.path / "config.yaml").exists():
             return None
         cfg = self.config()
-        prov = cfg.get("provenance") or {}
-        return prov.get("recipe") or recipe_hash(cfg, _recipe_kind(prov.get("kind")))
+        return recipe_hash(cfg, _recipe_kind((cfg.get("provenance") or {}).get("kind")))
 
     def config(self) -> dict[str, Any]:
         """The resolved config plus provenance, as a dict."""
@@ -427,8 +427,7 @@ def find_same(root: str | Path | None, cfg: Config | dict[str, Any], *, kind: st
     with a run of another recipe does train: nothing is shown under a title it did not run.
     """
     want = recipe_hash(cfg, _recipe_kind(kind))
-    return [r for r in find_runs(root, kind=kind, seed=seed, **match)
-            if recipe_hash(r.config(), _recipe_kind(kind)) == want]  # fmt: skip
+    return [r for r in find_runs(root, kind=kind, seed=seed, **match) if r.recipe() == want]
 
 
 def unfinished_runs(root: str | Path | None = None, kind: str | None = None) -> list[Run]:
