@@ -8,14 +8,20 @@ ways, same model, same process:
 * ``dataloader``: a plain ``torch.utils.data.DataLoader`` over a map-style dataset of host
   tensors (per-row ``__getitem__``, default collate, ``.to(device)`` per batch).
 
-Table 2 (``--only seeds``) times E classifier seeds (``--seeds``, default 5) trained one after
-the other with ``engine.fit_classifier`` against all E in one ``engine.fit_classifier_seeds``
-loop (``torch.func.vmap`` over stacked parameters) and against the seeds shared out over
-``--workers`` processes (``system.seed_workers``), validation included (``time_seeds``).
+Table 2 (``--only seeds``) times one classifier alone, then E classifier seeds (``--seeds``,
+default 5) trained one after the other with ``engine.fit_classifier``, all E in one
+``engine.fit_classifier_seeds`` loop (``torch.func.vmap`` over stacked parameters), and the seeds
+shared out over ``--workers`` processes (``system.seed_workers``), validation included
+(``time_seeds``). The last column divides by the one-classifier time: what E seeds cost
+against one.
+
+Table 3 (``--only precision``, CUDA only: autocast is a no-op elsewhere) times the resident
+classifier loop with bf16 autocast (``system.amp``) and ``torch.compile`` (``system.compile``)
+each on and off; the compiled rows' warm-up epoch holds the compilation (reported apart).
 
 Data are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47 features): speed
-does not depend on the values. Prints seconds per epoch, samples/s and ratios (> 1 means the
-engine's way is faster).
+does not depend on the values. Prints seconds per epoch, samples/s and ratios (> 1 means faster
+than the row it is compared with).
 """
 
 from __future__ import annotations
@@ -87,8 +93,13 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, cfg: Config):
-    """Seconds per epoch (median over ``epochs`` after one warm-up epoch)."""
+def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, cfg: Config,
+                compile: bool = False, warmup: list[float] | None = None) -> float:
+    """Seconds per epoch (median over ``epochs`` after one warm-up epoch).
+
+    ``compile``: ``torch.compile`` the model first (``nn.Module.compile``, as the study's
+    ``system.compile``); the warm-up epoch's seconds are appended to ``warmup`` when given.
+    """
     x, masks, y = data
     dims = {m: v.shape[2] for m, v in x.items()}
     torch.manual_seed(0)
@@ -96,6 +107,8 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         model = models.build_classifier(cfg.model, dims, x["text"].shape[1]).to(device)
     else:
         model = models.build_dec(cfg.model, cfg.dec, dims, x["text"].shape[1]).to(device)
+    if compile:
+        model.compile()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     n, bs = len(y), cfg.train.batch_size
     p_all = torch.full((n, cfg.dec.n_clusters), 1.0 / cfg.dec.n_clusters, device=device)
@@ -133,8 +146,10 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
                 _dec_step(model, opt, xb, mb, p_all.index_select(0, b), yb, amp, device,
                           losses.dec_stage_weights(cfg.dec, 2))
         _sync(device)
-        if epoch:  # epoch 0 warms up kernels and allocators
+        if epoch:  # epoch 0 warms up kernels and allocators (and compiles)
             times.append(time.perf_counter() - t0)
+        elif warmup is not None:
+            warmup.append(time.perf_counter() - t0)
     return float(np.median(times))
 
 
@@ -233,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=None,
                     help="worker processes of the seeds table's 'processes' row (default: one "
                     "per seed, as system.seed_workers auto on a CPU)")  # fmt: skip
-    ap.add_argument("--only", choices=("loops", "seeds"), default=None,
+    ap.add_argument("--only", choices=("loops", "seeds", "precision"), default=None,
                     help="print one table only")
     args = ap.parse_args(argv)
     args.workers = args.workers or max(1, min(args.seeds, 8))
@@ -245,24 +260,50 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device: {device} ({name}), torch {torch.__version__}, threads "
           f"{torch.get_num_threads()}, amp {amp}, N={args.n}, batch {cfg.train.batch_size}, "
           f"{args.epochs} timed epochs per cell (loops: median, seeds: mean)")  # fmt: skip
-    if args.only != "seeds":
+    if args.only in (None, "loops"):
         _loops_table(args, device, amp, data, cfg)
-    if args.only != "loops" and args.seeds:
+    if args.only in (None, "seeds") and args.seeds:
         _seeds_table(args, device, amp, data, cfg)
+    if args.only in (None, "precision"):
+        _precision_table(args, device, data, cfg)
 
 
 def _seeds_table(args, device, amp, data, cfg) -> None:
     print(f"\nclassifier, {args.seeds} seeds, train {int(0.8 * args.n)} + validate "
-          f"{args.n - int(0.8 * args.n)} rows per epoch")  # fmt: skip
-    print("| seeds | loop | s/epoch (all seeds) | s/epoch per seed | speed-up vs sequential |")
-    print("|---|---|---|---|---|")
+          f"{args.n - int(0.8 * args.n)} rows per epoch per seed")  # fmt: skip
+    print("| seeds | loop | s/epoch (all seeds) | s/epoch per seed | speed-up vs sequential "
+          "| time vs one seed |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    one = time_seeds("sequential", n_seeds=1, epochs=args.epochs, device=device, amp=amp,
+                     data=data, cfg=cfg)  # fmt: skip
+    print(f"| 1 | alone | {one:.3f} | {one:.3f} | | 1.00x |", flush=True)
     res = {}
     for mode in ("sequential", "together", "processes"):
         res[mode] = time_seeds(mode, n_seeds=args.seeds, epochs=args.epochs, device=device,
                                amp=amp, data=data, cfg=cfg, workers=args.workers)  # fmt: skip
         label = f"{args.workers} processes" if mode == "processes" else mode
         print(f"| {args.seeds} | {label} | {res[mode]:.3f} | {res[mode] / args.seeds:.3f} | "
-              f"{res['sequential'] / res[mode]:.2f}x |", flush=True)  # fmt: skip
+              f"{res['sequential'] / res[mode]:.2f}x | {res[mode] / one:.2f}x |",
+              flush=True)  # fmt: skip
+
+
+def _precision_table(args, device, data, cfg) -> None:
+    if device.type != "cuda":
+        print(f"\nprecision/compile table: CUDA only (bf16 autocast is off on {device.type}); "
+              "skipped")  # fmt: skip
+        return
+    print("\nclassifier, resident loop: bf16 autocast and torch.compile")
+    print("| amp (bf16) | compile | s/epoch | samples/s | speed-up vs fp32 eager | "
+          "warm-up epoch s |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    base = None
+    for amp, comp in ((False, False), (True, False), (False, True), (True, True)):
+        warm: list[float] = []
+        sec = time_epochs("classifier", "resident", epochs=args.epochs, device=device, amp=amp,
+                          data=data, cfg=cfg, compile=comp, warmup=warm)  # fmt: skip
+        base = base or sec
+        print(f"| {'on' if amp else 'off'} | {'on' if comp else 'off'} | {sec:.4f} | "
+              f"{args.n / sec:,.0f} | {base / sec:.2f}x | {warm[0]:.2f} |", flush=True)
 
 
 def _loops_table(args, device, amp, data, cfg) -> None:

@@ -20,3 +20,32 @@ def test_time_seeds_bad_mode(tiny_config):
     with pytest.raises(ValueError, match="mode='parallel'"):
         bench.time_seeds("parallel", n_seeds=2, epochs=1, device=torch.device("cpu"), amp=False,
                          data=data, cfg=tiny_config)  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["classifier", "dec"])
+@pytest.mark.parametrize("mode", ["resident", "dataloader"])
+def test_time_epochs_loops(tiny_config, task, mode):
+    data = bench._fake_data(20, tiny_config.data.max_len, {"text": 5, "audio": 3})
+    warm = []
+    sec = bench.time_epochs(task, mode, epochs=2, device=torch.device("cpu"), amp=False,
+                            data=data, cfg=tiny_config, warmup=warm)  # fmt: skip
+    assert sec > 0 and len(warm) == 1 and warm[0] > 0
+
+
+def test_main_prints_every_table_and_skips_precision_off_cuda(tiny_config, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "Config", lambda: tiny_config)
+    bench.main(["--device", "cpu", "--n", "24", "--epochs", "1", "--seeds", "2",
+                "--workers", "1"])
+    out = capsys.readouterr().out
+    assert "| classifier | resident |" in out and "| dec | dataloader |" in out
+    assert "| 1 | alone |" in out and "| 2 | together |" in out and "| 2 | 1 processes |" in out
+    assert "precision/compile table: CUDA only" in out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_precision_table_on_cuda(tiny_config, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "Config", lambda: tiny_config)
+    bench.main(["--device", "cuda", "--n", "64", "--epochs", "1", "--only", "precision"])
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| o")]
+    assert len(rows) == 4

@@ -252,7 +252,7 @@ def test_seeds_together_equal_seeds_alone_without_dropout(tiny_config, data):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res_t = engine.fit_classifier_seeds(together, dd, seeds=seeds, **kw)
-    # the CPU attention kernel's vmap fallback warning is filtered (engine._quiet_vmap_attention)
+    # the CPU attention kernel's vmap fallback warning is filtered (engine._vmap_attention)
     assert not [w for w in caught if "batching rule" in str(w.message)]
     for s, m_alone, m_together, r_t in zip(seeds, alone, together, res_t, strict=True):
         r_a = engine.fit_classifier(m_alone, dd, seed=s, **kw)
@@ -262,6 +262,35 @@ def test_seeds_together_equal_seeds_alone_without_dropout(tiny_config, data):
         assert m_together.state_dict().keys() == m_alone.state_dict().keys()
     # the seeds really are different models
     assert not torch.equal(together[0].head[-1].weight, together[1].head[-1].weight)
+
+
+def test_vmap_attention_picks_the_math_kernel_on_cuda_only():
+    """Under vmap on CUDA the efficient/flash kernels fail in backward (seen on an H200):
+    the seeds-together loop must select the math kernel there, and only there."""
+    flags = (torch.backends.cuda.flash_sdp_enabled, torch.backends.cuda.mem_efficient_sdp_enabled,
+             torch.backends.cuda.math_sdp_enabled)  # fmt: skip
+    before = [f() for f in flags]
+    with engine._vmap_attention(torch.device("cuda")):
+        assert [f() for f in flags] == [False, False, True]
+    assert [f() for f in flags] == before
+    with engine._vmap_attention(torch.device("cpu")):
+        assert [f() for f in flags] == before
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_seeds_together_on_cuda(tiny_config, data):
+    seeds = [0, 1]
+    dd = engine.DeviceData(data, torch.device("cuda"))
+    kw = dict(train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"), epochs=3,
+              batch_size=32, lr=3e-3, weight_decay=1e-2, progress=False)  # fmt: skip
+    together = [m.cuda() for m in _no_dropout_models(tiny_config, data, seeds)]
+    alone = [copy.deepcopy(m) for m in together]
+    res_t = engine.fit_classifier_seeds(together, dd, seeds=seeds, **kw)
+    for s, m_alone, r_t in zip(seeds, alone, res_t, strict=True):
+        r_a = engine.fit_classifier(m_alone, dd, seed=s, **kw)
+        np.testing.assert_allclose([h["train_loss"] for h in r_t["history"]],
+                                   [h["train_loss"] for h in r_a["history"]], rtol=1e-3)
 
 
 def test_seeds_together_checkpoint_resumes_alone(tiny_config, data):

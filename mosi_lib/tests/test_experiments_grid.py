@@ -150,6 +150,10 @@ def test_train_classifiers_together_writes_one_run_per_seed(tiny_config, tmp_pat
     data = preprocess(make_raw(n=120), tiny_config.data)
     assert experiments.seeds_together(tiny_config, 2)
     assert not experiments.seeds_together(tiny_config, 1)
+    tiny_config.system.seeds_together = "auto"  # measured slower than processes on CPU and CUDA
+    assert [experiments.seeds_together(tiny_config, 2, torch.device(d))
+            for d in ("cpu", "cuda", "mps")] == [False, False, True]
+    tiny_config.system.seeds_together = "always"
     dec = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec")
     got = experiments.train_classifiers(tiny_config, data, seeds=[3, 4], init_runs=[dec, dec],
                                         run_ids=["c3", "c4"], root=tmp_path, tag="t")
@@ -220,7 +224,8 @@ def test_seed_workers_choice(tiny_config, monkeypatch):
     assert tiny_config.system.seed_workers == 0  # auto by default
     assert experiments.seed_workers(tiny_config, 3, cpu) == 3  # one process per seed on a CPU
     assert experiments.seed_workers(tiny_config, 20, cpu) == experiments.MAX_AUTO_WORKERS
-    assert experiments.seed_workers(tiny_config, 3, gpu) == 1  # a GPU trains seeds together
+    assert experiments.seed_workers(tiny_config, 3, gpu) == 3  # processes share a GPU too
+    assert experiments.seed_workers(tiny_config, 3, torch.device("mps")) == 1  # seeds together
     assert experiments.seed_workers(tiny_config, 1, cpu) == 1
     tiny_config.system.seed_workers = 2
     assert experiments.seed_workers(tiny_config, 5, gpu) == 2  # explicit: taken as is

@@ -375,19 +375,29 @@ def _seed_optimizer_state(opt: torch.optim.Optimizer, model: nn.Module,
 
 
 @contextlib.contextmanager
-def _quiet_vmap_attention():
-    """Silence PyTorch's warning that vmap runs the CPU flash-attention kernel once per seed.
+def _vmap_attention(device: torch.device):
+    """Attention that works under ``vmap``: the math kernel on CUDA; quiet fallback on CPU.
 
-    That kernel has no vmap batching rule, so under ``vmap`` it falls back to a loop over the
-    stacked seeds (PyTorch warns at each call site). Measured on the 2-core CPU: forcing the
-    math attention backend, which batches, was no faster (the epoch time goes to the batched
-    linear layers and dropout masks; README, "Seeds together"), so the fallback is kept and
-    the warning, which a notebook would print for every run, is filtered.
+    CUDA: the memory-efficient and flash SDPA kernels fail in the backward pass under ``vmap``
+    ("LSE is not correctly aligned (strideH)", seen on an H200 with torch 2.11), so the
+    seeds-together loop selects the math backend, which is made of batchable ops.
+
+    CPU: the flash-attention kernel has no vmap batching rule, so under ``vmap`` it falls back
+    to a loop over the stacked seeds (PyTorch warns at each call site). Measured on the 2-core
+    CPU: forcing the math backend was no faster (the epoch time goes to the batched linear
+    layers and dropout masks; README, "Seeds together"), so the fallback is kept and the
+    warning, which a notebook would print for every run, is filtered.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not yet implemented the batching rule for "
                                 "aten::_scaled_dot_product_flash_attention_for_cpu.*")  # fmt: skip
-        yield
+        if device.type == "cuda":
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            with sdpa_kernel([SDPBackend.MATH]):
+                yield
+        else:
+            yield
 
 
 def fit_classifier_seeds(
@@ -473,7 +483,7 @@ def fit_classifier_seeds(
         tot = torch.zeros(n_seeds, device=device)
         correct = torch.zeros(n_seeds, device=device)
         n_seen = 0
-        with _quiet_vmap_attention():
+        with _vmap_attention(device):
             for chunks in zip(*(minibatches(tr, batch_size, g) for g in gens), strict=True):
                 bidx = torch.stack(chunks)  # (E, B): every seed's own batch
                 x = {m: v[bidx] for m, v in dd.x.items()}  # (E, B, T, D)

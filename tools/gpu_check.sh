@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The GPU measurements of the README ("On a GPU runtime"), as run on a lent GPU machine that has
+# PyTorch but no package index: the notebook stack travels as wheels in .dev/whl and GloVe 6B 50d
+# as the transcripts' vocabulary cut from it (.dev/glove.6B.50d.mosi-vocab.txt, written and
+# checked identical by tools/glove_subset.py --check). Prepare here, from the repo root:
+#   pip download ... -d .dev/whl papermill==2.7.0 ... (the notebook stack, no deps, cp312)
+#   python tools/glove_subset.py .dev/glove.6B.50d.mosi-vocab.txt --check
+# then run this script there (carry .dev). Writes logs and tables to $OUT (or ./gpu_out).
+# SMOKE=1 runs the same chain with tiny epochs (to try the script on a CPU first).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu_out}
+mkdir -p "$OUT"
+PY=${PY:-python3}
+if [ -d .dev/whl ] && ! $PY -c "import papermill, ipykernel" 2>/dev/null; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .dev/whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/device.txt"
+$PY -c "import torch, sys; print(sys.version.split()[0], 'torch', torch.__version__,
+torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA')" | tee -a "$OUT/device.txt"
+
+WV="$PWD/.dev/glove.6B.50d.mosi-vocab.txt"
+if [ "${SMOKE:-0}" = 1 ]; then
+    ARGS=(--smoke); BENCH=(--epochs 1 --n 256 --seeds 2 --workers 2)
+else
+    ARGS=(--profile paper); BENCH=(--epochs 5)
+fi
+echo "== reproduce: ${ARGS[*]} (notebooks 01..05, paper protocol, seed 0)"
+t0=$(date +%s)
+timeout "${REPRODUCE_LIMIT:-420}" $PY -m mosi_lib reproduce "${ARGS[@]}" --run-id gpu-check \
+    --set "data.word_vectors=$WV" system.progress=false 2>&1 | tee "$OUT/reproduce.txt"
+echo "reproduce exit $? after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/reproduce.txt"
+cp figures/05_comparison_table.md "$OUT/" 2>/dev/null
+tar czf "$OUT/runs.tgz" --exclude='*.pt' runs/gpu-check* 2>/dev/null
+
+echo "== bench: ${BENCH[*]}"
+timeout "${BENCH_LIMIT:-240}" $PY -m mosi_lib.bench "${BENCH[@]}" 2>&1 | tee "$OUT/bench.txt"
+echo "bench exit $?"
