@@ -12,7 +12,7 @@ SOURCE ?=
 RUN_ID ?=
 SEEDS ?=
 
-.PHONY: help install reproduce study figures test test-unit smoke lint bench clean
+.PHONY: help install data reproduce study figures test test-unit smoke lint bench clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -26,6 +26,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv if needed and install mosi_lib with pinned dependencies
+
+data: $(STAMP) ## download the CMU-MultimodalSDK's CMU-MOSI .csd files (resumable, checked) into DATA_DIR (default data/cmu_mosi_sdk)
+	$(PY) -m mosi_lib download $(if $(DATA_DIR),--to $(DATA_DIR))
 
 reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the embedded real CMU-MOSI text + audio (PROFILE=quick)
 	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SEEDS),--seeds $(SEEDS))

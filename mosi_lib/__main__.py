@@ -1,9 +1,10 @@
-"""Command line: ``python -m mosi_lib reproduce|study|figures``.
+"""Command line: ``python -m mosi_lib reproduce|study|figures|download``.
 
 ``reproduce`` executes notebooks 01..05 headless with papermill into
 ``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``.
 ``study`` executes 06_label_sweep and 07_ablations (beyond the paper), each into its own study
-folder. ``figures`` re-runs only 05 on an existing study (no training).
+folder. ``figures`` re-runs only 05 on an existing study (no training). ``download`` fetches
+the SDK's CMU-MOSI ``.csd`` files (``mosi_lib.data.download``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from mosi_lib import paths
 from mosi_lib.config import DATA_SOURCES, PROTOCOLS
+from mosi_lib.data.csd import CSD_FILES
 
 NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
@@ -131,7 +133,7 @@ def preflight(
     Loads the config as the notebooks do (profile, then ``overrides``) and validates it
     (``config.validate``: unknown keys, types, ranges) once per seed (``system.seed``),
     labeled fraction and protocol the notebooks will set; checks that ``system.device`` exists
-    on this machine (``engine.select_device``), the data paths (``sources.check_data_location``)
+    on this machine (``system.select_device``), the data paths (``sources.check_data_location``)
     and the ``study`` command's pretraining variants.
 
     Raises:
@@ -146,12 +148,12 @@ def preflight(
         for value in values:
             config.validate(config.apply_overrides(copy.deepcopy(cfg), {key: value}))
     if cfg.system.device not in ("auto", "cpu"):
-        from mosi_lib.train.engine import select_device
+        from mosi_lib.train.system import select_device
 
         select_device(cfg.system.device)
     check_data_location(cfg.data)
     if variants:
-        from mosi_lib.study.experiments import PRETRAIN_VARIANTS
+        from mosi_lib.study.grids import PRETRAIN_VARIANTS
 
         unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
         if unknown:
@@ -208,7 +210,25 @@ def main(argv: list[str] | None = None) -> int:
                         "05 on a study; without --run-id also the latest 06/07 studies")
     fp.add_argument("--run-id", help="study folder of 01..05 (default: the latest, and the "
                     "latest label sweep and ablations too)")  # fmt: skip
+    dp = sub.add_parser("download", help="fetch the CMU-MultimodalSDK's CMU-MOSI .csd files "
+                        "(resumable, checked) for --source csd")  # fmt: skip
+    dp.add_argument("--to", metavar="DIR", help="destination folder (default: data/cmu_mosi_sdk, "
+                    "or $MOSI_DATA_DIR/cmu_mosi_sdk)")  # fmt: skip
+    dp.add_argument("--files", nargs="+", choices=list(CSD_FILES), metavar="KEY",
+                    help=f"files to fetch, some of {', '.join(CSD_FILES)} (default: labels "
+                    "text words audio facet41)")  # fmt: skip
+    dp.add_argument("--base-url", metavar="URL", help="a mirror holding the SDK's paths "
+                    "(default: $MOSI_SDK_BASE_URL or the SDK's server, "
+                    "http://immortal.multicomp.cs.cmu.edu)")  # fmt: skip
+    dp.add_argument("--force", action="store_true",
+                    help="download again files in place that fail their check")  # fmt: skip
+    dp.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
+    if args.cmd == "download":  # no study, no config: its own errors exit with 1
+        from mosi_lib.data.download import run_download
+
+        return run_download(keys=args.files, to=args.to, base_url=args.base_url,
+                            force=args.force, progress=not args.no_progress)  # fmt: skip
 
     from mosi_lib.study.runs import latest_study, make_study_id, open_study, study_info
 
@@ -239,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the whole config and the data location, before any folder or notebook
         overrides.update(parse_sets(args.set))
         if args.cmd == "study":
-            from mosi_lib.study.experiments import load_grid
+            from mosi_lib.study.grids import load_grid
 
             sweep = load_grid("sweep", fractions=args.fractions, protocol=args.protocol)
             abl = load_grid("ablations", variants=args.variants, protocol=args.protocol,

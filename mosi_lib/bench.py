@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from mosi_lib import losses, models
 from mosi_lib.config import Config
-from mosi_lib.train import engine
+from mosi_lib.train import engine, system
 
 # ----------------------------------------------------------------------------- data
 
@@ -69,7 +69,7 @@ def _fake_data(n: int, t: int, dims: dict[str, int], seed: int = 0):
 
 
 def _clf_step(model, opt, x, masks, y, amp, device):
-    with engine.autocast(device, amp):
+    with system.autocast(device, amp):
         logits = model(x, masks).float()
     loss = F.binary_cross_entropy_with_logits(logits, y)
     opt.zero_grad(set_to_none=True)
@@ -79,7 +79,7 @@ def _clf_step(model, opt, x, masks, y, amp, device):
 
 def _dec_step(model, opt, x, masks, p, y, amp, device, weights):
     """One stage-2 DEC step (``losses.dec_objective``, every row labeled)."""
-    with engine.autocast(device, amp):
+    with system.autocast(device, amp):
         out = model(x, masks)
     loss = losses.dec_objective(out, x, masks, weights=weights, p=p, y=y.long(),
                                 class_head=model.class_head)["loss"]  # fmt: skip
@@ -220,7 +220,7 @@ def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from mosi_lib.study.experiments import worker_threads
+    from mosi_lib.study.workers import worker_threads
 
     shares = [seeds[i::workers] for i in range(workers) if seeds[i::workers]]
     with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn"),
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="print one table only")
     args = ap.parse_args(argv)
     args.workers = args.workers or max(1, min(args.seeds, 8))
-    device = engine.select_device(args.device)
+    device = system.select_device(args.device)
     cfg = Config()
     amp = cfg.system.amp and device.type == "cuda"
     data = _fake_data(args.n, cfg.data.max_len, {"text": 300, "audio": 74, "visual": 47})

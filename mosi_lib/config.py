@@ -202,7 +202,7 @@ _CHOICES = {
 }
 
 
-_SEED_RANGE = "[0, 4294967295]"  # numpy's legacy seeding (engine.seed_everything) needs < 2**32
+_SEED_RANGE = "[0, 4294967295]"  # numpy's legacy seeding (system.seed_everything) needs < 2**32
 _RANGES = {
     "data.split_seed": ">= 0",
     "data.synthetic_seed": ">= 0",
@@ -245,7 +245,7 @@ _RANGES = {
 _ONE_ROW = " (engine.minibatches skips a batch of one row: BatchNorm cannot train on it)"
 _WHY = {"dec.batch_size": _ONE_ROW, "train.batch_size": _ONE_ROW}
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
-"""What ``system.device`` may name (``engine.select_device`` refuses one this machine lacks)."""
+"""What ``system.device`` may name (``system.select_device`` refuses one this machine lacks)."""
 
 
 def _in_range(value: float, rule: str) -> bool:

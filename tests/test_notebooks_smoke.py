@@ -18,8 +18,10 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
+from mosi_lib.report.outputs import of_notebook
+
 NOTEBOOKS = ["01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results"]
-FIGURES = ["02_loss_curves", "03_dec_curves", "03_tsne_latent"]
+FIGURES = [o.stem for o in of_notebook("05_results") if o.kind == "figure"]
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,16 @@ def test_every_notebook_ran_without_error(study):
 
 DESCRIPTION = ("real CMU-MOSI (transcripts + GloVe 6B 50d, openSMILE); not the paper's SDK "
                "features")
+
+
+def test_every_registered_output_written(study):
+    """Each output ``outputs.OUTPUTS`` gives notebooks 01 and 05 is on disk under its name."""
+    folders = {"figures": study / "figures", "study": study / "runs" / "smoke" / "01_preprocess"}
+    outs = of_notebook("01_preprocess") + of_notebook("05_results")
+    assert len(outs) == 9
+    for o in outs:
+        for f in o.files:
+            assert (folders[o.where] / f).stat().st_size > 0, f
 
 
 def test_figures_written_and_name_the_real_data(study):

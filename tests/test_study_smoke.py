@@ -19,6 +19,8 @@ import pytest
 import yaml
 from conftest import run_cli
 
+from mosi_lib.report.outputs import of_notebook
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
@@ -38,6 +40,12 @@ def test_notebooks_ran(study):
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                   if o.output_type == "error"]
         assert not errors, name
+
+
+def test_every_registered_output_written(study):
+    for o in of_notebook("06_label_sweep") + of_notebook("07_ablations"):
+        for f in o.files:
+            assert (study / "figures" / f).stat().st_size > 0, f
 
 
 def test_sweep_outputs(study):

@@ -26,7 +26,7 @@ import yaml
 from mosi_lib import models
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.train import engine
+from mosi_lib.train import engine, system
 
 RANGES = ((0, 10), (10, 30), (30, 60), (60, 100), (100, 150), (150, 200), (200, 300),
           (300, 400), (400, 500))  # fmt: skip
@@ -48,7 +48,7 @@ def main() -> None:
     cfg = load_config(args.config, overrides)
     torch.set_num_threads(args.threads)
     data = prepare_data(cfg.data)
-    engine.seed_everything(cfg.system.seed)
+    system.seed_everything(cfg.system.seed)
     dd = engine.DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(cfg.model, data.dims, data.max_len)
     report = torch.as_tensor(data.rows(data.report_split))

@@ -34,6 +34,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from mosi_lib import paths
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.data.splits import SPLITS
+from mosi_lib.report.outputs import Output, stem_of
 from mosi_lib.study.runs import git_info, json_default
 
 DPI = 200  # dots per inch of every saved PNG (and of rasterised parts of PDFs)
@@ -507,7 +508,7 @@ def plot_tsne_latent(
 
 def save_figure(
     fig: Figure,
-    name: str,
+    name: str | Output,
     *,
     runs: list[str],
     synthetic: bool,
@@ -521,7 +522,8 @@ def save_figure(
 
     Args:
         fig: the figure (its size is kept).
-        name: file stem, e.g. ``02_loss_curves`` (number = notebook that made it).
+        name: an ``outputs.OUTPUTS`` entry (how the study names its figures), or a file stem
+            for a figure of your own.
         runs: run ids (or study names) the figure was drawn from.
         synthetic: whether the data are synthetic; required so that it cannot be forgotten.
             True adds the "SYNTHETIC DATA" mark to the figure before saving.
@@ -535,9 +537,10 @@ def save_figure(
         ``{"<name>.png": path, "<name>.pdf": path, "<name>.json": path}``.
 
     Raises:
-        ValueError: bad name, ``runs`` not a list of strings, or ``synthetic=False`` for a figure
-            drawn from synthetic data.
+        ValueError: bad name (or a table's entry), ``runs`` not a list of strings, or
+            ``synthetic=False`` for a figure drawn from synthetic data.
     """
+    name = stem_of(name, "figure")
     paths.check_stem(name, "02_loss_curves")
     if isinstance(runs, str) or not all(isinstance(r, str) for r in runs):
         raise ValueError(f"runs={runs!r}: expected a list of run id strings")

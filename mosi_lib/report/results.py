@@ -24,6 +24,7 @@ import pandas as pd
 
 from mosi_lib import config, paths
 from mosi_lib.report import stats
+from mosi_lib.report.outputs import Output, stem_of
 from mosi_lib.study import runs
 
 # ----------------------------------------------------------------------------- literature
@@ -395,7 +396,7 @@ def _tex(text: Any) -> str:
 
 
 def save_table(
-    df: pd.DataFrame, name: str, out_dir: str | Path | None = None, *, caption: str
+    df: pd.DataFrame, name: str | Output, out_dir: str | Path | None = None, *, caption: str
 ) -> dict[str, Path]:
     """Write ``<name>.csv``, ``<name>.md`` and ``<name>.tex``.
 
@@ -405,13 +406,15 @@ def save_table(
 
     Args:
         df: the table (e.g. ``comparison_table`` output).
-        name: file stem, e.g. ``05_comparison_table``.
+        name: an ``outputs.OUTPUTS`` entry (how the study names its tables), or a file stem
+            for a table of your own.
         out_dir: folder; None uses ``paths.figures_dir()``.
         caption: what the table shows (and the command or notebook that made it).
 
     Returns:
         ``{"<name>.csv": path, "<name>.md": path, "<name>.tex": path}``.
     """
+    name = stem_of(name, "table")
     paths.check_stem(name, "05_comparison_table")
     out = Path(out_dir) if out_dir is not None else paths.figures_dir()
     out.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,9 @@ import torch
 
 from mosi_lib import models
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.study import experiments, runs
+from mosi_lib.study import experiments, recipes, runs
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train import engine
+from mosi_lib.train import engine, system
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def test_minibatches_cover_rows_once_and_drop_lone_row():
 
 
 def test_training_lowers_loss(tiny_config, data):
-    engine.seed_everything(0)
+    system.seed_everything(0)
     dd = engine.DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     res = engine.fit_classifier(
@@ -45,7 +45,7 @@ def test_training_lowers_loss(tiny_config, data):
 
 
 def test_l1_objective_lowers_its_loss_and_learns_the_sign(tiny_config, data):
-    engine.seed_everything(0)
+    system.seed_everything(0)
     dd = engine.DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     res = engine.fit_classifier(
@@ -116,14 +116,14 @@ def test_classifier_run_folder(tiny_config, data, tmp_path):
         experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
 
 
-def test_resume_equals_uninterrupted(tiny_config, data, tmp_path):
+def test_resume_equals_uninterrupted(tiny_config, data, tmp_path, monkeypatch):
     tiny_config.train.epochs = 6
     full = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="full")
 
     class Stop(Exception):
         pass
 
-    orig = experiments._classifier_hooks
+    orig = recipes._classifier_hooks
 
     def interrupting(run, cfg, model):
         hooks = orig(run, cfg, model)
@@ -134,12 +134,10 @@ def test_resume_equals_uninterrupted(tiny_config, data, tmp_path):
 
         return [*hooks, stop]
 
-    experiments._classifier_hooks = interrupting
-    try:
-        with pytest.raises(Stop):
-            experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="cut")
-    finally:
-        experiments._classifier_hooks = orig
+    monkeypatch.setattr(recipes, "_classifier_hooks", interrupting)
+    with pytest.raises(Stop):
+        experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="cut")
+    monkeypatch.undo()
     cut = runs.load_run(tmp_path / "cut")
     assert len(cut.history()) == 3 and not cut.metrics()
     assert cut.status() == "failed"  # marked, never in a table

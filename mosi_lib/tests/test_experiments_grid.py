@@ -9,8 +9,9 @@ import torch
 
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.report import plotting, results
-from mosi_lib.study import experiments, runs
+from mosi_lib.study import experiments, grids, recipes, runs, workers
 from mosi_lib.tests.conftest import make_raw
+from mosi_lib.train import engine
 
 
 def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
@@ -167,8 +168,8 @@ def test_train_classifiers_together_writes_one_run_per_seed(tiny_config, tmp_pat
         # validation accuracy recorded in metrics.json
         ckpt = experiments.load_checkpoint(run.checkpoints / "best.pt")
         model = experiments.model_from_checkpoint(ckpt)
-        dd = experiments.engine.DeviceData(data, torch.device("cpu"))
-        ev = experiments.engine.evaluate_classifier(
+        dd = engine.DeviceData(data, torch.device("cpu"))
+        ev = engine.evaluate_classifier(
             model, dd, torch.as_tensor(data.rows("valid")), tiny_config.data.zero_policy)
         assert ev["acc"] == m["valid"]["acc"]
     w = [experiments.load_checkpoint(r.checkpoints / "last.pt")["model_state"] for r in got]
@@ -179,7 +180,7 @@ def test_train_classifiers_together_writes_one_run_per_seed(tiny_config, tmp_pat
                                       root=tmp_path)
     tiny_config.system.seeds_together = "sometimes"
     with pytest.raises(ValueError, match="system.seeds_together"):
-        experiments._variant_cfg(tiny_config, {})
+        recipes._variant_cfg(tiny_config, {})
 
 
 def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
@@ -190,12 +191,12 @@ def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
     tiny_config.system.num_threads = 1  # the workers' thread count on a 2-core machine
     alone = experiments.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "a",
                                           tag="t")  # fmt: skip
-    decs_alone = experiments._decs_for(tiny_config, data, root=tmp_path / "a", seeds=[0, 1],
+    decs_alone = grids._decs_for(tiny_config, data, root=tmp_path / "a", seeds=[0, 1],
                                        tag="d", what="test", prefix="p")  # fmt: skip
     tiny_config.system.seed_workers = 2
     par = experiments.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "w",
                                         tag="t")  # fmt: skip
-    decs_par = experiments._decs_for(tiny_config, data, root=tmp_path / "w", seeds=[0, 1],
+    decs_par = grids._decs_for(tiny_config, data, root=tmp_path / "w", seeds=[0, 1],
                                      tag="d", what="test", prefix="p")  # fmt: skip
     for a, w in [*zip(alone, par, strict=True),
                  *zip(decs_alone.values(), decs_par.values(), strict=True)]:  # fmt: skip
@@ -212,7 +213,7 @@ def test_in_workers_errors(tiny_config, tmp_path):
     data = preprocess(make_raw(n=60), tiny_config.data)
     with pytest.raises(ValueError, match="kind='bogus'"):
         experiments.in_workers("bogus", [], data, 2)
-    jobs = [(experiments._variant_cfg(tiny_config, {"system.seed": s}),
+    jobs = [(recipes._variant_cfg(tiny_config, {"system.seed": s}),
              dict(labels="some", root=tmp_path)) for s in (0, 1)]  # fmt: skip
     with pytest.raises(ValueError, match="labels"):  # raised in the worker, re-raised here
         experiments.in_workers("classifier", jobs, data, 2)
@@ -230,7 +231,7 @@ def test_seed_workers_choice(tiny_config, monkeypatch):
     tiny_config.system.seed_workers = 2
     assert experiments.seed_workers(tiny_config, 5, gpu) == 2  # explicit: taken as is
     assert experiments.seed_workers(tiny_config, 1, cpu) == 1
-    monkeypatch.setattr(experiments.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
     assert experiments.worker_threads(5) == 3 and experiments.worker_threads(32) == 1
     from mosi_lib.config import validate
 

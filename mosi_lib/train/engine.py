@@ -1,7 +1,7 @@
 """Training loops: the classifier recipe (paper section 4.2) and two-stage DEC (section 4.3).
 
 The loops know nothing of run folders or plotting: they report through hooks (callables called
-with an ``Event``) and return the history. ``mosi_lib.study.experiments`` attaches the hooks
+with an ``Event``) and return the history. ``mosi_lib.study.recipes`` attaches the hooks
 that write ``runs/<run_id>/``.
 
 Speed choices (measured in ``mosi_lib.bench``): the whole data set lives on the device as tensors
@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
-import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -33,54 +31,7 @@ from torch import nn
 
 from mosi_lib import losses, metrics
 from mosi_lib.losses import classifier_loss
-
-# ----------------------------------------------------------------------------- system
-
-
-def select_device(preference: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``.
-
-    Raises:
-        ValueError: ``preference`` (``system.device``) names a device this machine lacks.
-    """
-    if preference != "auto":
-        dev = torch.device(preference)
-        has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"system.device={preference!r}: CUDA is not available on this "
-                             "machine (use auto or cpu)")  # fmt: skip
-        if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
-            n = torch.cuda.device_count()
-            raise ValueError(f"system.device={preference!r}: this machine has {n} CUDA "
-                             "device(s), numbered from 0")  # fmt: skip
-        if dev.type == "mps" and not has_mps:
-            raise ValueError(f"system.device={preference!r}: MPS is not available on this "
-                             "machine (use auto or cpu)")  # fmt: skip
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch; optionally force deterministic kernels."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-
-
-def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
+from mosi_lib.train.system import autocast
 
 # ----------------------------------------------------------------------------- data on device
 

@@ -1,0 +1,122 @@
+"""How several seeds of one grid point share the machine: one vmapped loop or worker processes.
+
+* ``seeds_together``: whether ``train_classifiers`` stacks the seeds in one vmapped loop;
+* ``seed_workers`` / ``worker_threads``: how many spawned processes, with how many threads;
+* ``in_workers``: run ``pretrain_dec`` / ``train_classifier`` calls in those processes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from mosi_lib.config import Config, config_from_dict
+from mosi_lib.data.preprocess import Processed
+from mosi_lib.study import runs
+from mosi_lib.train import system
+
+
+def seeds_together(cfg: Config, n_seeds: int, device: torch.device | None = None) -> bool:
+    """Whether ``train_classifiers`` trains ``n_seeds`` seeds in one vmapped loop.
+
+    ``system.seeds_together``: ``always``, ``never``, or ``auto``: off on a CPU and on CUDA, on
+    for MPS (not measured there). ``make bench`` measured the batched loop slower than worker
+    processes on both: on the 2-core CPU (0.89x of seeds one after the other; processes
+    1.27x) and on an H200 (5 seeds together 2.17x faster than one after the other, 5
+    processes 3.73x: the small model is launch-bound, and processes spread the kernel
+    launches over CPU cores; README, "On a GPU runtime"). Never for a single seed.
+    """
+    mode = cfg.system.seeds_together
+    if n_seeds < 2 or mode == "never":
+        return False
+    if mode == "always":
+        return True
+    device = device or system.select_device(cfg.system.device)
+    return device.type == "mps"
+
+
+# ----------------------------------------------------------------------------- worker processes
+
+_WORKER: dict[str, Any] = {}  # per worker process: the data set and the torch thread count
+
+
+MAX_AUTO_WORKERS = 8
+"""``system.seed_workers=0`` (auto) starts at most this many processes (memory: each holds the
+data set and a torch runtime, about 0.5 GB for CMU-MOSI's shape)."""
+
+
+def seed_workers(cfg: Config, n_jobs: int, device: torch.device | None = None) -> int:
+    """Worker processes for ``n_jobs`` independent seed runs (1: run them in this process).
+
+    ``system.seed_workers`` > 0 is taken as is (capped at ``n_jobs``); 0 (auto) gives one
+    process per job, at most ``MAX_AUTO_WORKERS``, on a CPU and on CUDA (processes sharing
+    one GPU measured fastest there: ``seeds_together``), and 1 on MPS (seeds train together).
+    """
+    if n_jobs < 2:
+        return 1
+    n = cfg.system.seed_workers
+    if n == 0:
+        device = device or system.select_device(cfg.system.device)
+        n = min(n_jobs, MAX_AUTO_WORKERS) if device.type in ("cpu", "cuda") else 1
+    return max(1, min(n, n_jobs))
+
+
+def worker_threads(workers: int) -> int:
+    """Torch threads per worker: the CPU cores shared out (at least one)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _worker_init(data: Processed, threads: int) -> None:
+    _WORKER.update(data=data, threads=threads)
+
+
+def _job_fn(kind: str):
+    from mosi_lib.study.recipes import pretrain_dec, train_classifier  # recipes import this module
+
+    return {"dec": pretrain_dec, "classifier": train_classifier}[kind]
+
+
+def _worker_job(kind: str, cfg_dict: dict[str, Any], kwargs: dict[str, Any]) -> str:
+    """One seed's run inside a worker: ``pretrain_dec`` or ``train_classifier``; its folder."""
+    cfg = config_from_dict(cfg_dict)
+    cfg.system.num_threads = _WORKER["threads"]  # set by _setup; recorded in config.yaml
+    cfg.system.progress = False  # bars of parallel workers would interleave
+    return str(_job_fn(kind)(cfg, _WORKER["data"], **kwargs).path)
+
+
+def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Processed,
+               workers: int) -> list[runs.Run]:  # fmt: skip
+    """Run independent ``pretrain_dec`` / ``train_classifier`` calls, in worker processes.
+
+    ``min(workers, len(jobs))`` processes (``spawn``: safe under Jupyter and with threads),
+    each with ``worker_threads`` torch threads; the data set is sent once per worker, and each
+    run's provenance (``extra``) records ``seed_workers``. A run trained in a worker equals one
+    trained in this process up to the rounding of its thread count. An exception in a job is
+    raised here. With one worker (or one job) the calls run here, one after the other.
+
+    Args:
+        kind: ``dec`` or ``classifier``.
+        jobs: ``(cfg, kwargs)`` per run; kwargs as the function's (``root`` and ``init_run`` as
+            paths or ``Run``).
+        workers: from ``seed_workers``.
+
+    Returns:
+        The finished runs, in job order.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if kind not in ("dec", "classifier"):
+        raise ValueError(f"kind={kind!r}: expected 'dec' or 'classifier'")
+    workers = max(1, min(int(workers), len(jobs)))
+    if workers == 1:
+        return [_job_fn(kind)(c, data, **kw) for c, kw in jobs]
+    jobs = [(c, {**kw, "extra": {**(kw.get("extra") or {}), "seed_workers": workers}})
+            for c, kw in jobs]  # fmt: skip
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(data, worker_threads(workers))) as pool:  # fmt: skip
+        futures = [pool.submit(_worker_job, kind, c.to_dict(), kw) for c, kw in jobs]
+        return [runs.load_run(f.result()) for f in futures]

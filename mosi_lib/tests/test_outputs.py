@@ -1,0 +1,67 @@
+"""Every output of the study is named once (``report.outputs.OUTPUTS``) and used by that name."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from mosi_lib import paths
+from mosi_lib.report import plotting, results
+from mosi_lib.report.outputs import OUTPUTS, of_notebook
+
+SAVE_CALL = re.compile(r"save_(figure|table)\(\s*[^,]+,\s*([^,]+),")
+
+
+def _notebook_sources():
+    for nb in sorted((paths.PROJECT_ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        yield nb.stem, "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def test_stems_unique_per_kind_and_files_named():
+    for kind in ("figure", "table"):
+        stems = [o.stem for o in OUTPUTS.values() if o.kind == kind]
+        assert len(stems) == len(set(stems)), kind
+    assert OUTPUTS["loss_curves"].files == ("02_loss_curves.png", "02_loss_curves.pdf",
+                                            "02_loss_curves.json")  # fmt: skip
+    assert OUTPUTS["comparison_table"].files[1] == "05_comparison_table.md"
+
+
+def test_notebooks_save_only_registered_outputs():
+    """No notebook writes a file name of its own: every save call passes ``OUTPUTS[key]`` with
+    a known key, and every registered output is saved by the notebook it names."""
+    saved = set()
+    for name, src in _notebook_sources():
+        for kind, arg in SAVE_CALL.findall(src):
+            m = re.fullmatch(r'OUTPUTS\[(?:"(\w+)"|(name))\]', arg.strip())
+            assert m, f"{name}: save_{kind}(..., {arg.strip()}) names a file outside OUTPUTS"
+            keys = [m.group(1)] if m.group(1) else [k for k, o in OUTPUTS.items()
+                                                    if o.notebook == name]  # fmt: skip
+            for key in keys:
+                assert OUTPUTS[key].kind == kind and OUTPUTS[key].notebook == name, key
+                saved.add(key)
+    assert saved == set(OUTPUTS)
+
+
+def test_readme_lists_every_output():
+    readme = (paths.PROJECT_ROOT / "README.md").read_text()
+    missing = [o.stem for o in OUTPUTS.values() if o.stem not in readme]
+    assert not missing
+
+
+def test_save_by_entry_and_kind_mismatch(tmp_path):
+    files = plotting.save_figure(Figure(), OUTPUTS["tsne_latent"], runs=["r"], synthetic=False,
+                                 out_dir=tmp_path)  # fmt: skip
+    assert sorted(files) == sorted(OUTPUTS["tsne_latent"].files)
+    files = results.save_table(pd.DataFrame({"a": [1]}), OUTPUTS["protocols"], tmp_path,
+                               caption="c")  # fmt: skip
+    assert sorted(files) == sorted(OUTPUTS["protocols"].files)
+    with pytest.raises(ValueError, match="'07_protocols' is a table, saved as a figure"):
+        plotting.save_figure(Figure(), OUTPUTS["protocols"], runs=["r"], synthetic=False,
+                             out_dir=tmp_path)  # fmt: skip
+    with pytest.raises(ValueError, match="is a figure, saved as a table"):
+        results.save_table(pd.DataFrame({"a": [1]}), OUTPUTS["loss_curves"], tmp_path,
+                           caption="c")  # fmt: skip
+    assert len(of_notebook("05_results")) == 6

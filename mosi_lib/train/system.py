@@ -1,0 +1,61 @@
+"""Where and how a run computes (the config's ``system`` section): device, seeds, precision.
+
+* ``select_device``: ``system.device`` (``auto``: cuda, then mps, then cpu), refused when this
+  machine lacks it;
+* ``seed_everything``: python, numpy and torch seeds, deterministic kernels on request;
+* ``autocast``: bf16 autocast on CUDA (``system.amp``), a no-op elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``.
+
+    Raises:
+        ValueError: ``preference`` (``system.device``) names a device this machine lacks.
+    """
+    if preference != "auto":
+        dev = torch.device(preference)
+        has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"system.device={preference!r}: CUDA is not available on this "
+                             "machine (use auto or cpu)")  # fmt: skip
+        if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+            n = torch.cuda.device_count()
+            raise ValueError(f"system.device={preference!r}: this machine has {n} CUDA "
+                             "device(s), numbered from 0")  # fmt: skip
+        if dev.type == "mps" and not has_mps:
+            raise ValueError(f"system.device={preference!r}: MPS is not available on this "
+                             "machine (use auto or cpu)")  # fmt: skip
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch; optionally force deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
