@@ -193,6 +193,34 @@ def _select(res: dict[str, Any], epoch: int, val: dict[str, Any], model: nn.Modu
     return improved
 
 
+
+def _end_epoch(model: nn.Module, dd: DeviceData, va: torch.Tensor, res: dict[str, Any],
+               epoch: int, *, train_loss: float, train_acc: float, lr: float, t0: float,
+               before: float = 0.0, hooks: list[Hook] | None, opt, state: Callable[[], dict],
+               zero_policy: str, amp: bool, objective: str) -> dict[str, Any]:  # fmt: skip
+    """The end of one model's epoch, the same in both classifier loops.
+
+    Validates, appends the history row (``seconds`` = ``before`` + the time since ``t0``),
+    applies the checkpoint rule (``_select``) and, when there are hooks, fires ``improved`` and
+    ``epoch_end`` with what a checkpoint needs: ``state()`` adds the optimizer state and the
+    random-number state of the loop that called.
+
+    Returns:
+        The history row.
+    """
+    val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
+    row = _epoch_row(epoch, train_loss, train_acc, val, lr, before + time.perf_counter() - t0)
+    res["history"].append(row)
+    improved = _select(res, epoch, val, model)
+    if hooks:
+        ckpt = {"epoch": epoch, "model_state": model.state_dict(), **state(), "best": res["best"],
+                "best_state": res["best_state"], "history": res["history"]}  # fmt: skip
+        if improved:
+            _fire(hooks, Event("improved", epoch, model, opt, row, ckpt))
+        _fire(hooks, Event("epoch_end", epoch, model, opt, row, ckpt))
+    return row
+
+
 def fit_classifier(
     model: nn.Module,
     dd: DeviceData,
@@ -271,20 +299,13 @@ def fit_classifier(
             tot += loss.detach() * len(bidx)
             correct += ((logits.detach() > 0).float() == y).sum()
             n_seen += len(bidx)
-        val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
-        row = _epoch_row(epoch, float(tot) / n_seen, float(correct) / n_seen, val,
-                         opt.param_groups[0]["lr"], time.perf_counter() - t0)  # fmt: skip
-        res["history"].append(row)
-        improved = _select(res, epoch, val, model)
-        state = {
-            "epoch": epoch, "model_state": model.state_dict(), "optimizer_state": opt.state_dict(),
-            "rng": rng_state(gen), "best": res["best"], "best_state": res["best_state"],
-            "history": res["history"],
-        }  # fmt: skip
-        if improved:
-            _fire(hooks, Event("improved", epoch, model, opt, row, state))
-        _fire(hooks, Event("epoch_end", epoch, model, opt, row, state))
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val['acc']:.3f}",
+        row = _end_epoch(model, dd, va, res, epoch, train_loss=float(tot) / n_seen,
+                         train_acc=float(correct) / n_seen, lr=opt.param_groups[0]["lr"],
+                         t0=t0, hooks=hooks, opt=opt, zero_policy=zero_policy, amp=amp,
+                         objective=objective,
+                         state=lambda: {"optimizer_state": opt.state_dict(),
+                                        "rng": rng_state(gen)})  # fmt: skip
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}",
                         best=f"{res['best']['acc']:.3f}@{res['best']['epoch']}")  # fmt: skip
     bar.close()
     model.load_state_dict(res["best_state"])
@@ -454,24 +475,14 @@ def fit_classifier_seeds(
         for i, (model, res) in enumerate(zip(models_, results, strict=True)):
             t1 = time.perf_counter()
             _seed_view(model, params, buffers, i)
-            val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
-            row = _epoch_row(epoch, tot[i] / n_seen, correct[i] / n_seen, val,
-                             opt.param_groups[0]["lr"],
-                             train_seconds + time.perf_counter() - t1)  # fmt: skip
-            res["history"].append(row)
-            improved = _select(res, epoch, val, model)
-            seed_hooks = hooks[i] if hooks is not None else None
-            if seed_hooks:
-                state = {
-                    "epoch": epoch, "model_state": model.state_dict(),
-                    "optimizer_state": _seed_optimizer_state(opt, model, params, i),
-                    "rng": {"shuffle": gens[i].get_state(), "torch": torch.get_rng_state()},
-                    "best": res["best"], "best_state": res["best_state"],
-                    "history": res["history"],
-                }  # fmt: skip
-                if improved:
-                    _fire(seed_hooks, Event("improved", epoch, model, None, row, state))
-                _fire(seed_hooks, Event("epoch_end", epoch, model, None, row, state))
+            _end_epoch(model, dd, va, res, epoch, train_loss=tot[i] / n_seen,
+                       train_acc=correct[i] / n_seen, lr=opt.param_groups[0]["lr"], t0=t1,
+                       before=train_seconds, hooks=hooks[i] if hooks is not None else None,
+                       opt=None, zero_policy=zero_policy, amp=amp, objective=objective,
+                       state=lambda i=i, model=model: {
+                           "optimizer_state": _seed_optimizer_state(opt, model, params, i),
+                           "rng": {"shuffle": gens[i].get_state(),
+                                   "torch": torch.get_rng_state()}})  # fmt: skip
         bar.set_postfix(best=" ".join(f"{r['best']['acc']:.3f}" for r in results))
     bar.close()
     for model, res in zip(models_, results, strict=True):
