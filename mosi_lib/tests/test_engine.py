@@ -68,13 +68,7 @@ def test_seeds_together_l1_equal_seeds_alone_without_dropout(tiny_config, data):
     dd = engine.DeviceData(data, torch.device("cpu"))
     kw = dict(train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"), epochs=3,
               batch_size=32, lr=3e-3, weight_decay=1e-2, progress=False, objective="l1")
-    together = _no_dropout_models(tiny_config, data, seeds)
-    alone = [copy.deepcopy(m) for m in together]
-    res_t = engine.fit_classifier_seeds(together, dd, seeds=seeds, **kw)
-    for s, m_alone, r_t in zip(seeds, alone, res_t, strict=True):
-        r_a = engine.fit_classifier(m_alone, dd, seed=s, **kw)
-        np.testing.assert_allclose([h["train_loss"] for h in r_t["history"]],
-                                   [h["train_loss"] for h in r_a["history"]], rtol=1e-5)
+    _together_equals_alone(_no_dropout_models(tiny_config, data, seeds), dd, seeds, kw, 1e-5)
 
 
 def test_best_checkpoint_ties_go_to_lower_loss(tiny_config, data):
@@ -232,6 +226,16 @@ def _no_dropout_models(cfg, data, seeds):
     return out
 
 
+def _together_equals_alone(together, dd, seeds, kw, rtol):
+    """Seeds trained in one vmapped loop give the training losses of the same seeds alone."""
+    alone = [copy.deepcopy(m) for m in together]
+    res_t = engine.fit_classifier_seeds(together, dd, seeds=seeds, **kw)
+    for s, m_alone, r_t in zip(seeds, alone, res_t, strict=True):
+        r_a = engine.fit_classifier(m_alone, dd, seed=s, **kw)
+        np.testing.assert_allclose([h["train_loss"] for h in r_t["history"]],
+                                   [h["train_loss"] for h in r_a["history"]], rtol=rtol)
+
+
 def test_seeds_together_equal_seeds_alone_without_dropout(tiny_config, data):
     """With dropout 0 nothing random is shared, so the batched loop must reproduce E solo runs:
     same batch order per seed, same gradients, same Adam moments, same BatchNorm statistics.
@@ -282,13 +286,8 @@ def test_seeds_together_on_cuda(tiny_config, data):
     dd = engine.DeviceData(data, torch.device("cuda"))
     kw = dict(train_idx=data.train_rows("all", "has0"), val_idx=data.rows("valid"), epochs=3,
               batch_size=32, lr=3e-3, weight_decay=1e-2, progress=False)  # fmt: skip
-    together = [m.cuda() for m in _no_dropout_models(tiny_config, data, seeds)]
-    alone = [copy.deepcopy(m) for m in together]
-    res_t = engine.fit_classifier_seeds(together, dd, seeds=seeds, **kw)
-    for s, m_alone, r_t in zip(seeds, alone, res_t, strict=True):
-        r_a = engine.fit_classifier(m_alone, dd, seed=s, **kw)
-        np.testing.assert_allclose([h["train_loss"] for h in r_t["history"]],
-                                   [h["train_loss"] for h in r_a["history"]], rtol=1e-3)
+    models_ = [m.cuda() for m in _no_dropout_models(tiny_config, data, seeds)]
+    _together_equals_alone(models_, dd, seeds, kw, 1e-3)  # other attention kernels: 1e-3
 
 
 def test_seeds_together_checkpoint_resumes_alone(tiny_config, data):
