@@ -6,7 +6,9 @@
 #   pip download ... -d .dev/whl papermill==2.7.0 ... (the notebook stack, no deps, cp312)
 #   python tools/glove_subset.py .dev/glove.6B.50d.mosi-vocab.txt --check
 # then run this script there (carry .dev). Writes logs and tables to $OUT (or ./gpu_out).
-# SMOKE=1 runs the same chain with tiny epochs (to try the script on a CPU first).
+# SMOKE=1 runs the same chain with tiny epochs (to try the script on a CPU first); SET="k=v ..."
+# adds config overrides (e.g. SET="system.compile=true"); REPRODUCE_LIMIT / BENCH_LIMIT (seconds)
+# stop each part (the H200 needed about 8-9 minutes for the paper profile of one seed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
@@ -31,7 +33,7 @@ fi
 echo "== reproduce: ${ARGS[*]} (notebooks 01..05, paper protocol, seed 0)"
 t0=$(date +%s)
 timeout "${REPRODUCE_LIMIT:-420}" $PY -m mosi_lib reproduce "${ARGS[@]}" --run-id gpu-check \
-    --set "data.word_vectors=$WV" system.progress=false 2>&1 | tee "$OUT/reproduce.txt"
+    --set "data.word_vectors=$WV" system.progress=false ${SET:-} 2>&1 | tee "$OUT/reproduce.txt"
 echo "reproduce exit $? after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/reproduce.txt"
 cp figures/05_comparison_table.md "$OUT/" 2>/dev/null
 tar czf "$OUT/runs.tgz" --exclude='*.pt' runs/gpu-check* 2>/dev/null
