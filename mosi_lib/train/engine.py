@@ -8,9 +8,9 @@ Speed choices (measured in ``mosi_lib.bench``): the whole data set lives on the 
 and mini-batches are gathered with ``index_select`` (no ``DataLoader``, no per-batch host copies);
 mixed precision (bf16 autocast) on CUDA; optional ``torch.compile``.
 
-Reproducibility: ``seed_everything`` seeds python, numpy and torch; the shuffling generator and the
-global torch RNG state are stored in every checkpoint so a resumed run continues exactly where an
-uninterrupted one would (bit-identical on CPU with ``system.deterministic``).
+Reproducibility: ``system.seed_everything`` seeds python, numpy and torch; the shuffling
+generator and the global torch RNG state are stored in every checkpoint so a resumed run continues
+exactly where an uninterrupted one would (bit-identical on CPU with ``system.deterministic``).
 """
 
 from __future__ import annotations
@@ -191,7 +191,6 @@ def _select(res: dict[str, Any], epoch: int, val: dict[str, Any], model: nn.Modu
         res["best"] = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"], "val": val}
         res["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return improved
-
 
 
 def _end_epoch(model: nn.Module, dd: DeviceData, va: torch.Tensor, res: dict[str, Any],
