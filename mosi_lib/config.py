@@ -157,6 +157,10 @@ class SystemConfig:
     # On 2 CPU cores 3 single-thread workers train 3 seeds 1.30x faster than one 2-thread
     # process; on an H200 5 processes train 5 seeds in 1.44x the time of one seed
     seed_workers: int = 0
+    # classifier runs write checkpoints/last.pt (and best.pt when it changed) after epoch 1, then
+    # at most every this many seconds, and after the last epoch; 0 = every epoch. A resumed run
+    # repeats at most this much training (recipes._classifier_hooks)
+    checkpoint_every_s: float = 30.0
 
 
 @dataclass
@@ -237,6 +241,7 @@ _RANGES = {
     "train.weight_decay": ">= 0",
     "system.seed": _SEED_RANGE,
     "system.num_threads": ">= 0",
+    "system.checkpoint_every_s": ">= 0",
     "report.tsne_perplexity": "> 0",
     "report.tsne_seed": _SEED_RANGE,
     "report.tsne_max_points": ">= 2",
@@ -469,6 +474,7 @@ def config_hash(obj: Any) -> str:
 
 RECIPE_EXCLUDED = ("name", "data.data_dir", "system.device", "system.progress",
                    "system.num_threads", "system.seed_workers", "system.seeds_together",
+                   "system.checkpoint_every_s",
                    "system.seed", "report", "data.max_drop_fraction")  # fmt: skip
 """Config fields left out of ``recipe_hash``: where/how fast a run trains, its seed (matched on
 its own) and the figures. ``data.data_dir`` is left out because the data themselves are matched by

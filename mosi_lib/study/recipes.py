@@ -109,16 +109,37 @@ def model_from_checkpoint(ckpt: dict[str, Any], which: str = "model_state") -> t
 
 
 def _classifier_hooks(run: runs.Run, cfg: Config, model) -> list[engine.Hook]:
+    """The run folder's hooks: ``history.csv`` every epoch, checkpoints at a time cadence.
+
+    ``checkpoints/last.pt`` (everything a resume needs, the best weights included) is written
+    after epoch 1, then whenever ``system.checkpoint_every_s`` seconds have passed since the
+    last write, and after the final epoch; ``best.pt`` is written with it when the selected
+    epoch changed since. Each write costs tens of milliseconds (9 MB for the paper's model with
+    its Adam moments, 18 ms on the 2-core CPU), a real share of a GPU epoch; an interrupted run
+    resumes from ``last.pt`` and so repeats at most that many seconds of training.
+    ``checkpoint_every_s = 0`` writes both every epoch.
+    """
+    every = cfg.system.checkpoint_every_s
+    pending_best: dict[str, Any] | None = None
+    saved_at = -float("inf")
+
     def on_event(ev: engine.Event) -> None:
-        if ev.name == "epoch_end":
+        nonlocal pending_best, saved_at
+        if ev.name == "improved":
+            # best_state is replaced, never mutated, by a later improvement: safe to hold
+            pending_best = {"epoch": ev.epoch, "model_state": ev.state["best_state"],
+                            "best": ev.state["best"]}  # fmt: skip
+        elif ev.name == "epoch_end":
             run.append_history(ev.row)
-            ckpt = _checkpoint("classifier", model, cfg, ev.state)
-            runs.save_checkpoint(ckpt, run.checkpoints / "last.pt")
-        elif ev.name == "improved":
-            state = {"epoch": ev.epoch, "model_state": ev.state["best_state"],
-                     "best": ev.state["best"]}  # fmt: skip
-            runs.save_checkpoint(_checkpoint("classifier", model, cfg, state),
-                                 run.checkpoints / "best.pt")
+            due = time.monotonic() - saved_at >= every
+            if ev.epoch == 1 or ev.epoch >= cfg.train.epochs or due:
+                if pending_best is not None:
+                    runs.save_checkpoint(_checkpoint("classifier", model, cfg, pending_best),
+                                         run.checkpoints / "best.pt")  # fmt: skip
+                    pending_best = None
+                runs.save_checkpoint(_checkpoint("classifier", model, cfg, ev.state),
+                                     run.checkpoints / "last.pt")  # fmt: skip
+                saved_at = time.monotonic()
 
     return [on_event]
 

@@ -110,6 +110,37 @@ def test_classifier_run_folder(tiny_config, data, tmp_path):
         experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
 
 
+@pytest.mark.parametrize("every", [0.0, 3600.0])
+def test_checkpoint_cadence(tiny_config, data, tmp_path, monkeypatch, every):
+    """last.pt after epoch 1, on the time cadence and after the last epoch; best.pt with it."""
+    tiny_config.train.epochs = 6
+    tiny_config.system.checkpoint_every_s = every
+    saved = []
+    orig = runs.save_checkpoint
+
+    def record(obj, path):
+        saved.append((path.name, obj["epoch"]))
+        return orig(obj, path)
+
+    monkeypatch.setattr(runs, "save_checkpoint", record)
+    run = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c")
+    last = [e for name, e in saved if name == "last.pt"]
+    best = [e for name, e in saved if name == "best.pt"]
+    assert last == ([1, 2, 3, 4, 5, 6] if every == 0 else [1, 6])
+    on_disk = experiments.load_checkpoint(run.checkpoints / "best.pt")["epoch"]
+    assert best[-1] == on_disk == run.metrics()["best_epoch"]
+    if every == 0:  # every improvement, as it happens
+        improved, top = [], -1.0
+        for row in run.history().itertuples():
+            if row.val_acc > top:
+                improved.append(row.epoch)
+            top = max(top, row.val_acc)
+        assert set(improved) <= set(best)
+    else:  # at most one best.pt per last.pt write
+        assert len(best) <= 2
+    assert len(run.history()) == 6  # the history is written every epoch regardless
+
+
 def test_resume_equals_uninterrupted(tiny_config, data, tmp_path, monkeypatch):
     tiny_config.train.epochs = 6
     full = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="full")

@@ -536,6 +536,10 @@ def init_centers(model: nn.Module, z: torch.Tensor, *, n_clusters: int, n_init: 
     return assign
 
 
+_DEC_TERMS = ("loss", "kl", "recon", "sup", "disent")
+"""The terms of ``losses.dec_objective`` averaged into each DEC history row."""
+
+
 def fit_dec(
     model: nn.Module,
     dd: DeviceData,
@@ -591,7 +595,9 @@ def fit_dec(
         # stage 2 in eval mode: the batch Q is computed as P's Q was (no dropout, BatchNorm
         # running statistics), so KL(P || Q) compares like with like
         model.train(stage == 1 or cfg_dec.stage2_mode == "train")
-        sums = {"loss": 0.0, "kl": 0.0, "recon": 0.0, "sup": 0.0, "disent": 0.0}
+        # the terms' running sums stay on the device: one host sync per epoch, not per batch
+        sums = torch.zeros(len(_DEC_TERMS), dtype=torch.float64 if device.type != "mps"
+                           else torch.float32, device=device)  # fmt: skip
         n = 0
         for bidx in minibatches(torch.arange(len(all_idx), device=device), cfg_dec.batch_size,
                                 gen):  # fmt: skip
@@ -607,10 +613,10 @@ def fit_dec(
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
-            for k, v in terms.items():
-                sums[k] += float(v.detach()) * len(bidx)
+            sums += torch.stack([terms[k].detach() for k in _DEC_TERMS]).to(sums.dtype) * len(bidx)
             n += len(bidx)
-        row = {"stage": stage, "epoch": epoch, **{k: v / n for k, v in sums.items()},
+        row = {"stage": stage, "epoch": epoch,
+               **{k: v / n for k, v in zip(_DEC_TERMS, sums.tolist(), strict=True)},
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
         history.append(row)
         return row
