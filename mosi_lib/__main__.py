@@ -1,7 +1,8 @@
 """Command line: ``python -m mosi_lib reproduce|study|figures|download``.
 
 ``reproduce`` executes notebooks 01..05 headless with papermill into
-``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``.
+``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``. 02 and 03
+do not depend on each other and run at the same time (``STAGES``).
 ``study`` executes 06_label_sweep and 07_ablations (beyond the paper), each into its own study
 folder. ``figures`` re-runs only 05 on an existing study (no training). ``download`` fetches
 the SDK's CMU-MOSI ``.csd`` files (``mosi_lib.data.download``).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +22,9 @@ from mosi_lib.config import DATA_SOURCES, PROTOCOLS
 from mosi_lib.data.csd import CSD_FILES
 
 NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
+STAGES = ("01_preprocess", ("02_baseline", "03_dec_pretrain"), "04_finetune", "05_results")
+"""``NOTEBOOKS`` in the order ``reproduce`` runs them: a tuple is a group run at the same time
+(02 trains the baseline, 03 pretrains DEC; 04 needs 03's run, 05 every run)."""
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
 STUDY_NOTEBOOKS = {"06_label_sweep": "sweep", "07_ablations": "ablations"}
 """Notebooks of ``study`` -> their study kind (``runs.open_study``)."""
@@ -44,7 +49,7 @@ def data_overrides(source: str | None, data_dir: str | None) -> dict:
 
 
 def run_notebooks(
-    names: tuple[str, ...],
+    names: tuple[str | tuple[str, ...], ...],
     params: dict,
     *,
     out_dir: Path | None = None,
@@ -53,35 +58,94 @@ def run_notebooks(
     """Execute ``names`` in order with papermill; return the executed copies' paths.
 
     Args:
-        names: notebook stems under ``notebooks/``.
+        names: notebook stems under ``notebooks/``; an item that is a tuple of stems is a group
+            executed at the same time, each in its own kernel (``_run_group``).
         params: papermill parameters of every notebook; ``params["run_id"]`` is the study
             folder under the runs dir (01..05 take ``seed``, 06/07 take ``seeds``).
         out_dir: where executed copies go (default ``runs/<run_id>/notebooks``).
-        log_output: stream cell output (progress bars, prints) to this terminal.
+        log_output: stream cell output (progress bars, prints) to this terminal (not for a
+            group, whose outputs would interleave: they stay in the executed copies).
     """
-    import papermill as pm
-
     out_dir = out_dir or paths.runs_dir() / params["run_id"] / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = []
-    for i, name in enumerate(names, 1):
+    total = sum(len(item) if isinstance(item, tuple) else 1 for item in names)
+    done: list[Path] = []
+    for item in names:
+        group = item if isinstance(item, tuple) else (item,)
+        first = len(done) + 1
+        if len(group) > 1:
+            done += _run_group(group, params, out_dir, first, total)
+            continue
         t0 = time.perf_counter()
-        print(f"[{i}/{len(names)}] {name} ...", flush=True)
-        out = out_dir / f"{name}.ipynb"
-        try:
-            pm.execute_notebook(
-                str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=params,
-                kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), log_output=log_output,
-                progress_bar=False,
-            )  # fmt: skip
-        except pm.PapermillExecutionError as exc:  # one line; the traceback is in the copy
-            raise SystemExit(f"python -m mosi_lib: {name} failed in cell {exc.exec_count}: "
-                             f"{exc.ename}: {exc.evalue} (executed copy with the traceback: "
-                             f"{out})") from None
-        print(f"[{i}/{len(names)}] {name} done in {time.perf_counter() - t0:.0f} s -> {out}",
+        print(f"[{first}/{total}] {group[0]} ...", flush=True)
+        out = _execute(group[0], params, out_dir, log_output=log_output)
+        print(f"[{first}/{total}] {group[0]} done in {time.perf_counter() - t0:.0f} s -> {out}",
               flush=True)  # fmt: skip
         done.append(out)
     return done
+
+
+def _execute(name: str, params: dict, out_dir: Path, *, log_output: bool) -> Path:
+    """One notebook through papermill; a failing cell becomes one line naming the copy."""
+    import papermill as pm
+
+    out = out_dir / f"{name}.ipynb"
+    try:
+        pm.execute_notebook(
+            str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=params,
+            kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), log_output=log_output,
+            progress_bar=False,
+        )  # fmt: skip
+    except pm.PapermillExecutionError as exc:  # one line; the traceback is in the copy
+        raise SystemExit(f"python -m mosi_lib: {name} failed in cell {exc.exec_count}: "
+                         f"{exc.ename}: {exc.evalue} (executed copy with the traceback: "
+                         f"{out})") from None
+    return out
+
+
+def _run_group(group: tuple[str, ...], params: dict, out_dir: Path, first: int,
+               total: int) -> list[Path]:  # fmt: skip
+    """Execute independent notebooks at the same time, each in its own kernel process.
+
+    The kernels share the CPU cores: unless ``OMP_NUM_THREADS`` is set already, it is set to
+    ``cpu_count // len(group)`` (at least 1) for them, so two kernels on a 2-core machine run
+    one thread each instead of fighting over the cores (oversubscribed, PyTorch slows down
+    many times). A config's ``system.num_threads`` still wins inside a kernel. Every notebook
+    of the group runs to its end; then the first failure is raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // len(group))
+    before = os.environ.get("OMP_NUM_THREADS")
+    if before is None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read by the kernels as they start
+    t0 = time.perf_counter()
+    print(f"[{first}-{first + len(group) - 1}/{total}] {' + '.join(group)} at the same time "
+          f"(OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} each; cell output in the executed "
+          "copies) ...", flush=True)  # fmt: skip
+    outs: dict[str, Path] = {}
+    errors: dict[str, BaseException] = {}
+    try:
+        with ThreadPoolExecutor(len(group)) as pool:
+            futures = {pool.submit(_execute, name, params, out_dir, log_output=False): name
+                       for name in group}  # fmt: skip
+            for fut in as_completed(futures):
+                name = futures[fut]
+                try:
+                    outs[name] = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - raised below, after the others
+                    errors[name] = exc
+                    print(f"[{first + group.index(name)}/{total}] {name} failed", flush=True)
+                    continue
+                print(f"[{first + group.index(name)}/{total}] {name} done in "
+                      f"{time.perf_counter() - t0:.0f} s -> {outs[name]}", flush=True)  # fmt: skip
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+    for name in group:
+        if name in errors:
+            raise errors[name]
+    return [outs[name] for name in group]
 
 
 def figures_params(stored: dict | None, study: Path) -> dict:
@@ -308,14 +372,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     t0 = time.perf_counter()
     if len(seeds) == 1:
-        run_notebooks(NOTEBOOKS, {**common, "seed": seeds[0]})
+        run_notebooks(STAGES, {**common, "seed": seeds[0]})
     else:  # preprocessing does not depend on the training seed (data.split_seed does)
-        run_notebooks(NOTEBOOKS[:1], {**common, "seed": seeds[0]})
+        run_notebooks(STAGES[:1], {**common, "seed": seeds[0]})
         for seed in seeds:
             print(f"== seed {seed} ==", flush=True)
             out = paths.runs_dir() / run_id / "notebooks" / f"seed{seed}"
-            run_notebooks(NOTEBOOKS[1:4], {**common, "seed": seed}, out_dir=out)
-        run_notebooks(NOTEBOOKS[4:], {**common, "seed": seeds[0]})
+            run_notebooks(STAGES[1:3], {**common, "seed": seed}, out_dir=out)
+        run_notebooks(STAGES[3:], {**common, "seed": seeds[0]})
     print(f"study {run_id} finished in {time.perf_counter() - t0:.0f} s; "
           f"runs in {paths.runs_dir() / run_id}, figures in {paths.figures_dir()}")  # fmt: skip
     return 0

@@ -15,9 +15,14 @@ shared out over ``--workers`` processes (``system.seed_workers``), validation in
 (``time_seeds``). The last column divides by the one-classifier time: what E seeds cost
 against one.
 
+``--compile MODE`` compiles the model of both loops of table 1 with ``torch.compile`` in that
+mode (``system.compile_mode``): with ``reduce-overhead`` (CUDA graphs) the step stops being
+launch-bound, which is where the two data paths can differ most.
+
 Table 3 (``--only precision``, CUDA only: autocast is a no-op elsewhere) times the resident
-classifier loop with bf16 autocast (``system.amp``) and ``torch.compile`` (``system.compile``)
-each on and off; the compiled rows' warm-up epoch holds the compilation (reported apart).
+classifier loop with bf16 autocast (``system.amp``) on and off, each eager and compiled in the
+``default`` and ``reduce-overhead`` modes (``system.compile``, ``system.compile_mode``); the
+compiled rows' warm-up epoch holds the compilation (reported apart).
 
 Data are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47 features): speed
 does not depend on the values. Prints seconds per epoch, samples/s and ratios (> 1 means faster
@@ -35,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from mosi_lib import losses, models
-from mosi_lib.config import Config
+from mosi_lib.config import COMPILE_MODES, Config
 from mosi_lib.train import engine, system
 
 # ----------------------------------------------------------------------------- data
@@ -94,11 +99,12 @@ def _sync(device):
 
 
 def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, cfg: Config,
-                compile: bool = False, warmup: list[float] | None = None) -> float:
+                compile: str | None = None, warmup: list[float] | None = None) -> float:
     """Seconds per epoch (median over ``epochs`` after one warm-up epoch).
 
-    ``compile``: ``torch.compile`` the model first (``nn.Module.compile``, as the study's
-    ``system.compile``); the warm-up epoch's seconds are appended to ``warmup`` when given.
+    ``compile``: a ``torch.compile`` mode (``COMPILE_MODES``) to compile the model with first
+    (``nn.Module.compile``, as the study's ``system.compile`` + ``system.compile_mode``), None
+    for eager; the warm-up epoch's seconds are appended to ``warmup`` when given.
     """
     x, masks, y = data
     dims = {m: v.shape[2] for m, v in x.items()}
@@ -107,8 +113,10 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         model = models.build_classifier(cfg.model, dims, x["text"].shape[1]).to(device)
     else:
         model = models.build_dec(cfg.model, cfg.dec, dims, x["text"].shape[1]).to(device)
-    if compile:
-        model.compile()
+    if compile is not None:
+        if compile not in COMPILE_MODES:
+            raise ValueError(f"compile={compile!r}: expected None or one of {list(COMPILE_MODES)}")
+        model.compile(mode=compile)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     n, bs = len(y), cfg.train.batch_size
     p_all = torch.full((n, cfg.dec.n_clusters), 1.0 / cfg.dec.n_clusters, device=device)
@@ -250,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
                     "per seed, as system.seed_workers auto on a CPU)")  # fmt: skip
     ap.add_argument("--only", choices=("loops", "seeds", "precision"), default=None,
                     help="print one table only")
+    ap.add_argument("--compile", choices=COMPILE_MODES, default=None, metavar="MODE",
+                    help="torch.compile both loops of the loops table in this mode "
+                    f"({', '.join(COMPILE_MODES)}; default: eager)")  # fmt: skip
     args = ap.parse_args(argv)
     args.workers = args.workers or max(1, min(args.seeds, 8))
     device = system.select_device(args.device)
@@ -297,22 +308,26 @@ def _precision_table(args, device, data, cfg) -> None:
           "warm-up epoch s |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     base = None
-    for amp, comp in ((False, False), (True, False), (False, True), (True, True)):
-        warm: list[float] = []
-        sec = time_epochs("classifier", "resident", epochs=args.epochs, device=device, amp=amp,
-                          data=data, cfg=cfg, compile=comp, warmup=warm)  # fmt: skip
-        base = base or sec
-        print(f"| {'on' if amp else 'off'} | {'on' if comp else 'off'} | {sec:.4f} | "
-              f"{args.n / sec:,.0f} | {base / sec:.2f}x | {warm[0]:.2f} |", flush=True)
+    for comp in (None, "default", "reduce-overhead"):
+        for amp in (False, True):
+            warm: list[float] = []
+            sec = time_epochs("classifier", "resident", epochs=args.epochs, device=device,
+                              amp=amp, data=data, cfg=cfg, compile=comp,
+                              warmup=warm)  # fmt: skip
+            base = base or sec
+            print(f"| {'on' if amp else 'off'} | {comp or 'off'} | {sec:.4f} | "
+                  f"{args.n / sec:,.0f} | {base / sec:.2f}x | {warm[0]:.2f} |", flush=True)
 
 
 def _loops_table(args, device, amp, data, cfg) -> None:
+    how = "eager" if args.compile is None else f"torch.compile mode {args.compile}"
+    print(f"\nresident loop vs DataLoader loop, model {how}")
     print("| task | loop | s/epoch | samples/s | speed-up vs DataLoader |")
     print("|---|---|---|---|---|")
     for task in ("classifier", "dec"):
         res = {
             mode: time_epochs(task, mode, epochs=args.epochs, device=device, amp=amp, data=data,
-                              cfg=cfg)
+                              cfg=cfg, compile=args.compile)
             for mode in ("dataloader", "resident")
         }  # fmt: skip
         for mode in ("dataloader", "resident"):

@@ -41,6 +41,8 @@ SCALINGS = ("minmax_zscore", "zscore", "minmax", "none")
 OBJECTIVES = ("bce", "l1")
 """Classifier objectives (``train.objective``; ``losses.classifier_loss`` says what each does)."""
 VISUAL_FEATURES = ("facet41", "facet42")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+"""``torch.compile`` modes ``system.compile_mode`` may name."""
 
 
 @dataclass
@@ -143,6 +145,12 @@ class SystemConfig:
     device: str = "auto"  # auto: cuda, then mps, then cpu
     amp: bool = True  # mixed precision (bf16 autocast) on CUDA only
     compile: bool = False  # torch.compile the model
+    # torch.compile's mode when compile is on: default (kernel fusion), reduce-overhead (fusion
+    # plus CUDA graphs: a few graph launches per step instead of thousands of kernel launches;
+    # the GPU step of this small model is launch-bound, README "Speed"), max-autotune,
+    # max-autotune-no-cudagraphs. How kernels are launched, not what they compute: not part of
+    # the recipe hash (compile itself is)
+    compile_mode: str = "default"
     deterministic: bool = False  # torch.use_deterministic_algorithms + cudnn settings
     seed: int = 0
     progress: bool = True  # tqdm bars; set False under papermill to keep outputs small
@@ -151,9 +159,10 @@ class SystemConfig:
     # auto = on for mps only; off on cpu and cuda, where `make bench` measured worker processes
     # faster (2-core CPU; H200); always | never (not on/off: YAML reads those as booleans)
     seeds_together: str = "auto"
-    # seeds of one grid point (DEC pretraining, and classifiers not trained together) in this many
-    # worker processes, each with max(1, cpu_count // workers) torch threads; 1 = in this
-    # process; 0 = auto: on a CPU or CUDA one process per seed to train (at most 8), on mps 1.
+    # independent runs (the seeds of one grid point: DEC pretraining, and classifiers not trained
+    # together; notebook 04's three classifiers) in this many worker processes, each with
+    # max(1, cpu_count // workers) torch threads; 1 = in this process; 0 = auto: on a CPU or
+    # CUDA one process per run (at most 8), on mps 1.
     # On 2 CPU cores 3 single-thread workers train 3 seeds 1.30x faster than one 2-thread
     # process; on an H200 5 processes train 5 seeds in 1.44x the time of one seed
     seed_workers: int = 0
@@ -203,6 +212,7 @@ _CHOICES = {
     "train.objective": OBJECTIVES,
     "report.tsne_init": ("pca", "random"),
     "system.seeds_together": ("auto", "always", "never"),
+    "system.compile_mode": COMPILE_MODES,
 }
 
 
@@ -474,7 +484,7 @@ def config_hash(obj: Any) -> str:
 
 RECIPE_EXCLUDED = ("name", "data.data_dir", "system.device", "system.progress",
                    "system.num_threads", "system.seed_workers", "system.seeds_together",
-                   "system.checkpoint_every_s",
+                   "system.checkpoint_every_s", "system.compile_mode",
                    "system.seed", "report", "data.max_drop_fraction")  # fmt: skip
 """Config fields left out of ``recipe_hash``: where/how fast a run trains, its seed (matched on
 its own) and the figures. ``data.data_dir`` is left out because the data themselves are matched by

@@ -7,8 +7,11 @@
 #   python tools/glove_subset.py .dev/glove.6B.50d.mosi-vocab.txt --check
 # then run this script there (carry .dev). Writes logs and tables to $OUT (or ./gpu_out).
 # SMOKE=1 runs the same chain with tiny epochs (to try the script on a CPU first); SET="k=v ..."
-# adds config overrides (e.g. SET="system.compile=true"); REPRODUCE_LIMIT / BENCH_LIMIT (seconds)
-# stop each part (the H200 needed about 8-9 minutes for the paper profile of one seed).
+# adds config overrides (e.g. SET="system.compile=true system.compile_mode=reduce-overhead");
+# PARTS picks what runs, in order (default "tests reproduce bench": the gpu-marked tests, the
+# paper profile, make bench); BENCH_ARGS replaces the bench's options (e.g. "--epochs 5 --only
+# loops --compile reduce-overhead"); REPRODUCE_LIMIT / BENCH_LIMIT / TESTS_LIMIT (seconds) stop
+# each part (the H200 needed about 8-9 minutes for the eager paper profile of one seed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
@@ -30,14 +33,32 @@ if [ "${SMOKE:-0}" = 1 ]; then
 else
     ARGS=(--profile paper); BENCH=(--epochs 5)
 fi
-echo "== reproduce: ${ARGS[*]} (notebooks 01..05, paper protocol, seed 0)"
-t0=$(date +%s)
-timeout "${REPRODUCE_LIMIT:-420}" $PY -m mosi_lib reproduce "${ARGS[@]}" --run-id gpu-check \
-    --set "data.word_vectors=$WV" system.progress=false ${SET:-} 2>&1 | tee "$OUT/reproduce.txt"
-echo "reproduce exit $? after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/reproduce.txt"
-cp figures/05_comparison_table.md "$OUT/" 2>/dev/null
-tar czf "$OUT/runs.tgz" --exclude='*.pt' runs/gpu-check* 2>/dev/null
+[ -n "${BENCH_ARGS:-}" ] && read -r -a BENCH <<< "$BENCH_ARGS"
 
-echo "== bench: ${BENCH[*]}"
-timeout "${BENCH_LIMIT:-240}" $PY -m mosi_lib.bench "${BENCH[@]}" 2>&1 | tee "$OUT/bench.txt"
-echo "bench exit $?"
+for part in ${PARTS:-tests reproduce bench}; do
+    t0=$(date +%s)
+    case $part in
+    tests)
+        echo "== gpu-marked tests"
+        timeout "${TESTS_LIMIT:-240}" $PY -m pytest -q -p no:cacheprovider -m gpu \
+            mosi_lib/tests/test_engine.py mosi_lib/tests/test_bench.py 2>&1 | tee "$OUT/tests.txt"
+        echo "tests exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/tests.txt"
+        ;;
+    reproduce)
+        echo "== reproduce: ${ARGS[*]} ${SET:-} (notebooks 01..05, paper protocol, seed 0)"
+        timeout "${REPRODUCE_LIMIT:-420}" $PY -m mosi_lib reproduce "${ARGS[@]}" \
+            --run-id gpu-check --set "data.word_vectors=$WV" system.progress=false ${SET:-} 2>&1 \
+            | tee "$OUT/reproduce.txt"
+        echo "reproduce exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" \
+            | tee -a "$OUT/reproduce.txt"
+        cp figures/05_comparison_table.md "$OUT/" 2>/dev/null
+        tar czf "$OUT/runs.tgz" --exclude='*.pt' runs/gpu-check* 2>/dev/null
+        ;;
+    bench)
+        echo "== bench: ${BENCH[*]}"
+        timeout "${BENCH_LIMIT:-240}" $PY -m mosi_lib.bench "${BENCH[@]}" 2>&1 | tee "$OUT/bench.txt"
+        echo "bench exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/bench.txt"
+        ;;
+    *) echo "unknown part $part: expected tests, reproduce or bench"; exit 2 ;;
+    esac
+done

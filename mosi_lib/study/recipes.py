@@ -85,9 +85,13 @@ def _reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=None,
 
 
 def _maybe_compile(model: torch.nn.Module, cfg: Config) -> torch.nn.Module:
-    # nn.Module.compile works in place: state_dict keys stay free of the "_orig_mod." prefix
+    """``torch.compile`` ``model`` in place with ``system.compile_mode`` when ``system.compile``.
+
+    ``nn.Module.compile`` keeps the state_dict keys free of the ``_orig_mod.`` prefix, so
+    checkpoints of compiled and eager runs are interchangeable.
+    """
     if cfg.system.compile:
-        model.compile()
+        model.compile(mode=cfg.system.compile_mode)
     return model
 
 

@@ -15,6 +15,13 @@ def test_time_seeds_modes(tiny_config, mode):
     assert sec > 0
 
 
+def test_time_epochs_refuses_an_unknown_compile_mode(tiny_config):
+    data = bench._fake_data(8, 4, {"text": 2})
+    with pytest.raises(ValueError, match="compile='fast'"):
+        bench.time_epochs("classifier", "resident", epochs=1, device=torch.device("cpu"),
+                          amp=False, data=data, cfg=tiny_config, compile="fast")  # fmt: skip
+
+
 def test_time_seeds_bad_mode(tiny_config):
     data = bench._fake_data(8, 4, {"text": 2})
     with pytest.raises(ValueError, match="mode='parallel'"):
@@ -48,4 +55,15 @@ def test_precision_table_on_cuda(tiny_config, monkeypatch, capsys):
     monkeypatch.setattr(bench, "Config", lambda: tiny_config)
     bench.main(["--device", "cuda", "--n", "64", "--epochs", "1", "--only", "precision"])
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| o")]
-    assert len(rows) == 4
+    assert [r.split(" | ")[1] for r in rows] == ["off", "off", "default", "default",
+                                                 "reduce-overhead", "reduce-overhead"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_loops_table_compiled_on_cuda(tiny_config, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "Config", lambda: tiny_config)
+    bench.main(["--device", "cuda", "--n", "64", "--epochs", "1", "--only", "loops",
+                "--compile", "reduce-overhead"])
+    out = capsys.readouterr().out
+    assert "torch.compile mode reduce-overhead" in out and "| dec | resident |" in out

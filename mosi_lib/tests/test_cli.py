@@ -1,5 +1,9 @@
 """Tests for the command line (``python -m mosi_lib``): bad input is refused before any work."""
 
+import os
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -109,7 +113,7 @@ def test_valid_input_passes_the_preflight(tmp_path, notebooks):
         (csd / CSD_FILES[key]).write_text("")  # only their presence is checked before 01
     assert cli.main(["reproduce", "--smoke", "--run-id", "ok", "--data-dir", str(csd),
                      "--set", "dec.stage2_epochs=0", "train.batch_size=2"]) == 0  # fmt: skip
-    assert [names for names, _ in notebooks] == [cli.NOTEBOOKS]
+    assert [names for names, _ in notebooks] == [cli.STAGES]
     assert notebooks[0][1]["overrides"]["train.batch_size"] == 2
     assert (paths.runs_dir() / "ok").is_dir()
 
@@ -129,3 +133,53 @@ def test_a_failing_notebook_is_one_line_naming_it_and_its_copy(tmp_path, monkeyp
     assert msg == (f"python -m mosi_lib: 01_preprocess failed in cell 4: ValueError: segments "
                    f"dropped: 30 of 150 (executed copy with the traceback: "
                    f"{tmp_path / '01_preprocess.ipynb'})")  # fmt: skip
+
+
+def test_stages_run_every_notebook_once_in_order():
+    flat = [n for item in cli.STAGES for n in (item if isinstance(item, tuple) else (item,))]
+    assert tuple(flat) == cli.NOTEBOOKS
+
+
+def test_a_group_runs_at_the_same_time_with_shared_threads(tmp_path, monkeypatch):
+    import threading
+
+    import papermill as pm
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 4)
+    both = threading.Barrier(2, timeout=10)  # each call waits for the other: they overlap
+    seen = {}
+
+    def fake(src, out, **kwargs):
+        seen[Path(src).stem] = os.environ.get("OMP_NUM_THREADS")
+        if Path(src).stem != "01_preprocess":
+            both.wait()
+        Path(out).write_text("{}")
+
+    monkeypatch.setattr(pm, "execute_notebook", fake)
+    got = cli.run_notebooks(("01_preprocess", ("02_baseline", "03_dec_pretrain")),
+                            {"run_id": "x"}, out_dir=tmp_path)  # fmt: skip
+    assert [p.name for p in got] == ["01_preprocess.ipynb", "02_baseline.ipynb",
+                                     "03_dec_pretrain.ipynb"]  # fmt: skip
+    assert seen == {"01_preprocess": None, "02_baseline": "2", "03_dec_pretrain": "2"}
+    assert "OMP_NUM_THREADS" not in os.environ  # restored
+
+
+def test_a_failing_notebook_of_a_group_lets_the_other_finish(tmp_path, monkeypatch):
+    import papermill as pm
+
+    finished = []
+
+    def fake(src, out, **kwargs):
+        if Path(src).stem == "02_baseline":
+            raise pm.PapermillExecutionError(cell_index=1, exec_count=2, source="x",
+                                             ename="RuntimeError", evalue="boom",
+                                             traceback=[])  # fmt: skip
+        time.sleep(0.2)
+        finished.append(Path(src).stem)
+
+    monkeypatch.setattr(pm, "execute_notebook", fake)
+    with pytest.raises(SystemExit, match="02_baseline failed in cell 2: RuntimeError: boom"):
+        cli.run_notebooks((("02_baseline", "03_dec_pretrain"),), {"run_id": "x"},
+                          out_dir=tmp_path)  # fmt: skip
+    assert finished == ["03_dec_pretrain"]

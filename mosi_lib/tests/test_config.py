@@ -85,7 +85,8 @@ def test_int_widens_to_float():
     "key,value,match",
     [("data.zero_policy", "drop", "zero_policy"), ("data.protocol", "random", "protocol"),
      ("data.modalities", ["text", "smell"], "modalities"), ("data.labeled_fraction", 0.0,
-     "labeled_fraction"), ("model.d_model", 30, "divisible"), ("data.source", "csd", "data_dir")])
+     "labeled_fraction"), ("model.d_model", 30, "divisible"), ("data.source", "csd", "data_dir"),
+     ("system.compile_mode", "fast", "system.compile_mode='fast': expected one of")])
 def test_invalid_options_raise(key, value, match):
     with pytest.raises(ValueError, match=match):
         load_config(overrides={key: value})
@@ -154,3 +155,18 @@ def test_unknown_override_key_is_named_by_load_config():
 def test_smoke_keeps_configs_valid(profile):
     cfg = smoke(load_config(profile))
     assert validate(cfg) is cfg and cfg.train.epochs >= 1 and cfg.dec.stage1_epochs >= 1
+
+
+def test_recipe_hash_ignores_how_a_run_trains_not_what():
+    from mosi_lib.config import recipe_hash
+
+    base = Config()
+    how = Config()
+    how.system.checkpoint_every_s, how.system.compile_mode = 0.0, "reduce-overhead"
+    assert recipe_hash(how) == recipe_hash(base)
+    older = base.to_dict()  # a run recorded before these two fields existed
+    del older["system"]["checkpoint_every_s"], older["system"]["compile_mode"]
+    assert recipe_hash(older) == recipe_hash(base)
+    what = Config()
+    what.system.compile = True
+    assert recipe_hash(what) != recipe_hash(base)

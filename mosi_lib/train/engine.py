@@ -129,7 +129,9 @@ def predict_logits(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: 
     for start in range(0, len(idx), chunk):
         x, masks = dd.batch(idx[start : start + chunk])
         with autocast(dd.device, amp):
-            out.append(model(x, masks).float())
+            # clone: under CUDA graphs (system.compile_mode=reduce-overhead) the next call
+            # overwrites a graph's output in place
+            out.append(model(x, masks).float().clone())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, device=dd.device)
 
@@ -503,8 +505,8 @@ def dec_forward_all(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp:
         x, masks = dd.batch(idx[start : start + chunk])
         with autocast(dd.device, amp):
             out = model(x, masks)
-        zs.append(out["z"].float())
-        qs.append(out["q"].float())
+        zs.append(out["z"].float().clone())  # clone: see predict_logits
+        qs.append(out["q"].float().clone())
     model.train(was_training)
     return {"z": torch.cat(zs), "q": torch.cat(qs)}
 
