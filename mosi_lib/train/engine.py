@@ -615,7 +615,7 @@ def fit_dec(
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
-            sums += torch.stack([terms[k].detach() for k in _DEC_TERMS]).to(sums.dtype) * len(bidx)
+            sums += torch.stack([terms[k].detach().to(sums.dtype) for k in _DEC_TERMS]) * len(bidx)
             n += len(bidx)
         row = {"stage": stage, "epoch": epoch,
                **{k: v / n for k, v in zip(_DEC_TERMS, sums.tolist(), strict=True)},
