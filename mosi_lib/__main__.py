@@ -21,10 +21,11 @@ from mosi_lib import paths
 from mosi_lib.config import DATA_SOURCES, PROTOCOLS
 from mosi_lib.data.csd import CSD_FILES
 
-NOTEBOOKS = ("01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results")
 STAGES = ("01_preprocess", ("02_baseline", "03_dec_pretrain"), "04_finetune", "05_results")
-"""``NOTEBOOKS`` in the order ``reproduce`` runs them: a tuple is a group run at the same time
-(02 trains the baseline, 03 pretrains DEC; 04 needs 03's run, 05 every run)."""
+"""Notebooks 01..05 in the order ``reproduce`` runs them: a tuple is a group run at the same
+time (02 trains the baseline, 03 pretrains DEC; 04 needs 03's run, 05 every run)."""
+NOTEBOOKS = tuple(n for item in STAGES for n in (item if isinstance(item, tuple) else (item,)))
+"""The notebooks of ``STAGES``, one after the other."""
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
 STUDY_NOTEBOOKS = {"06_label_sweep": "sweep", "07_ablations": "ablations"}
 """Notebooks of ``study`` -> their study kind (``runs.open_study``)."""
