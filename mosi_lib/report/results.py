@@ -395,6 +395,9 @@ def _tex(text: Any) -> str:
     return s.replace("±", r"$\pm$")
 
 
+EMPTY_NOTE = "EMPTY: no finished run of this part in the study (skipped, or not run yet)."
+
+
 def save_table(
     df: pd.DataFrame, name: str | Output, out_dir: str | Path | None = None, *, caption: str
 ) -> dict[str, Path]:
@@ -402,7 +405,9 @@ def save_table(
 
     The Markdown starts with the caption line (``Table: ...``); the LaTeX is a ``table`` with the
     caption and label ``tab:<name>``. When ``has_synthetic(df)``, both captions start with
-    "SYNTHETIC DATA" (unless the caption already starts so).
+    "SYNTHETIC DATA" (unless the caption already starts so). A table without rows (a part of
+    the study that was skipped or has not finished a run yet) is still written, so that no table
+    of an earlier study stays under its name, and its caption ends with ``EMPTY_NOTE``.
 
     Args:
         df: the table (e.g. ``comparison_table`` output).
@@ -422,6 +427,8 @@ def save_table(
         caption = (
             f"SYNTHETIC DATA: measured rows come from generated data, not CMU-MOSI. {caption}"
         )
+    if df.empty:
+        caption = f"{caption} {EMPTY_NOTE}"
     files = {f"{name}.{ext}": out / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
     df.to_csv(files[f"{name}.csv"], index=False)
     files[f"{name}.md"].write_text(f"Table: {caption}\n\n{to_markdown(df)}")

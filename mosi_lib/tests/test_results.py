@@ -336,6 +336,17 @@ def test_save_table_real_and_already_synthetic_captions(tmp_path):
     assert files["t_syn2.md"].read_text().startswith("Table: SYNTHETIC DATA: measured rows")
 
 
+def test_save_table_empty_says_so(tmp_path):
+    # a skipped part (e.g. --modality-sets with no value) writes a table that says it is empty
+    empty = pd.DataFrame(columns=["tag", "acc_has0_mean"])
+    files = results.save_table(empty, "07_modality_ablation", tmp_path, caption="Mod, study s")
+    first = files["07_modality_ablation.md"].read_text().split("\n", 1)[0]
+    assert first == f"Table: Mod, study s {results.EMPTY_NOTE}"
+    assert "EMPTY: no finished run" in files["07_modality_ablation.tex"].read_text()
+    files = results.save_table(pd.DataFrame({"tag": ["a"]}), "t", tmp_path, caption="c")
+    assert "EMPTY" not in files["t.md"].read_text()
+
+
 def test_save_table_default_dir_and_bad_name(tmp_path):
     df = pd.DataFrame({"a": [1]})
     files = results.save_table(df, "t", caption="c")
