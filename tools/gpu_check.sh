@@ -11,10 +11,13 @@
 # PARTS picks what runs, in order (default "tests reproduce bench": the gpu-marked tests, the
 # paper profile, make bench); BENCH_ARGS replaces the bench's options (e.g. "--epochs 5 --only
 # loops --compile reduce-overhead"); REPRODUCE_LIMIT / BENCH_LIMIT / TESTS_LIMIT (seconds) stop
-# each part (the H200 needed about 8-9 minutes for the eager paper profile of one seed).
+# each part (the H200 needed about 8-9 minutes for the eager paper profile of one seed, before
+# 02/03 ran together and 04's runs in processes); RUN_ID names the study (default gpu-check; a
+# second reproduce with other SET values on the same machine needs another RUN_ID).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
+RUN_ID=${RUN_ID:-gpu-check}
 mkdir -p "$OUT"
 PY=${PY:-python3}
 if [ -d .dev/whl ] && ! $PY -c "import papermill, ipykernel" 2>/dev/null; then
@@ -47,12 +50,12 @@ for part in ${PARTS:-tests reproduce bench}; do
     reproduce)
         echo "== reproduce: ${ARGS[*]} ${SET:-} (notebooks 01..05, paper protocol, seed 0)"
         timeout "${REPRODUCE_LIMIT:-420}" $PY -m mosi_lib reproduce "${ARGS[@]}" \
-            --run-id gpu-check --set "data.word_vectors=$WV" system.progress=false ${SET:-} 2>&1 \
+            --run-id "$RUN_ID" --set "data.word_vectors=$WV" system.progress=false ${SET:-} 2>&1 \
             | tee "$OUT/reproduce.txt"
         echo "reproduce exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" \
             | tee -a "$OUT/reproduce.txt"
         cp figures/05_comparison_table.md "$OUT/" 2>/dev/null
-        tar czf "$OUT/runs.tgz" --exclude='*.pt' runs/gpu-check* 2>/dev/null
+        tar czf "$OUT/runs.tgz" --exclude='*.pt' "runs/$RUN_ID"* 2>/dev/null
         ;;
     bench)
         echo "== bench: ${BENCH[*]}"
