@@ -355,7 +355,7 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
     unknown = sorted(set(summary["init"]) - set(_INIT_STYLE))
     if unknown:
         raise ValueError(f"plot_label_sweep: unknown init {unknown}; expected scratch/dec/logreg")
-    fig = _new_figure(SIZE_SINGLE)
+    fig = _new_figure((SIZE_SINGLE[0], SIZE_SINGLE[1] + 1.2))
     ax = fig.subplots()
     any_band = False
     for init, (label, color, marker) in _INIT_STYLE.items():
@@ -400,7 +400,8 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
 
         handles.append(Patch(color="0.5", alpha=0.3, linewidth=0,
                              label="shaded: 95% interval of the mean over seeds"))  # fmt: skip
-    ax.legend(handles=handles, loc="lower right")
+    # below the panel: inside it, the legend covered the low-label points and their bands
+    fig.legend(handles=handles, loc="outside lower center")
     fig.suptitle(title)
     if summary["synthetic"].astype(bool).any():
         mark_synthetic(fig)
