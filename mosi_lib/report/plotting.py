@@ -401,7 +401,8 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
         handles.append(Patch(color="0.5", alpha=0.3, linewidth=0,
                              label="shaded: 95% interval of the mean over seeds"))  # fmt: skip
     # below the panel: inside it, the legend covered the low-label points and their bands
-    fig.legend(handles=handles, loc="outside lower center")
+    # (an axes legend, so that the constrained layout makes room for it above the data note)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.suptitle(title)
     if summary["synthetic"].astype(bool).any():
         mark_synthetic(fig)

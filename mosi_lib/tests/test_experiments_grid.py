@@ -126,8 +126,10 @@ def test_summary_table_hand_computed():
     fig = plotting.plot_label_sweep(results.summary_table(df, ["init", "labeled_fraction"]),
                                     title="t")
     assert "SYNTHETIC" in fig.get_suptitle()
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert fig.axes[0].get_legend() is None  # below the panel, not over the points
+    leg = fig.axes[0].get_legend()
+    legend = [t.get_text() for t in leg.get_texts()]
+    fig.canvas.draw()  # the legend sits below the panel, not over the points
+    assert leg.get_window_extent().y1 < fig.axes[0].get_window_extent().y0
     assert "Transformer + DEC (3 seeds)" in legend  # dec: 3 seeds, so a band is drawn
     assert "shaded: 95% interval of the mean over seeds" in legend
     lo, hi = fig.axes[0].get_ylim()
