@@ -492,6 +492,17 @@ its own) and the figures. ``data.data_dir`` is left out because the data themsel
 data are accepted."""
 
 
+def result_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """``overrides`` as dotted keys, without the fields ``recipe_hash`` leaves out.
+
+    What a study compares when it is opened again: ``system.progress=false`` or another thread
+    count does not make it another study.
+    """
+    flat = _flatten_overrides(overrides or {})
+    return {k: v for k, v in flat.items()
+            if not any(k == x or k.startswith(f"{x}.") for x in RECIPE_EXCLUDED)}  # fmt: skip
+
+
 def recipe_hash(cfg: Config | dict[str, Any], kind: str = "classifier") -> str:
     """Hash of every config field that changes a trained result, seed excluded.
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.config import Config, recipe_hash, save_config
+from mosi_lib.config import Config, recipe_hash, result_overrides, save_config
 
 STATUS_FILE = "status.json"
 STATES = ("running", "finished", "failed", "unknown")
@@ -486,7 +486,9 @@ def open_study(
             ``smoke``, ``seed``), stored in ``study.json`` so ``figures`` re-renders it with
             its own config. ``None`` leaves what is stored.
         free: ``params`` keys that may change between calls (the latest is stored); every
-            other stored param must match (default: the seeds; the grids of 06/07 add theirs).
+            other stored param must match (default: the seeds; the grids of 06/07 add theirs),
+            ``overrides`` only in the keys that change results (``config.result_overrides``:
+            another thread count or ``system.progress`` is the same study).
 
     Returns:
         The study folder (exists on return).
@@ -511,9 +513,11 @@ def open_study(
     if params is not None:
         old = info.get("params")
         new = json.loads(json.dumps(params, default=json_default))
+        same = {"overrides": lambda a, b: result_overrides(a) == result_overrides(b)}
         diff = [] if old is None else sorted(
             k for k in set(old) | set(new)
-            if k not in free and old.get(k) != new.get(k))  # fmt: skip
+            if k not in free
+            and not same.get(k, lambda a, b: a == b)(old.get(k), new.get(k)))  # fmt: skip
         if diff:
             was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
             now = ", ".join(f"{k}={new.get(k)!r}" for k in diff)

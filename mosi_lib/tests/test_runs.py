@@ -237,6 +237,14 @@ def test_open_study_stores_params_and_refuses_another_config(tmp_path):
     with pytest.raises(ValueError, match=r"study .*s: was run with config_file='paper.yaml'"):
         runs.open_study("s", root=tmp_path, params={**params, "config_file": "quick.yaml"})
     assert runs.study_info(study)["params"]["config_file"] == "paper.yaml"
+    # overrides that do not change a result (recipe_hash leaves them out) are the same study
+    free = {"train.epochs": 3, "system.progress": False, "system": {"num_threads": 1}}
+    runs.open_study("s", root=tmp_path, params={**params, "overrides": free})
+    assert runs.study_info(study)["params"]["overrides"] == free
+    with pytest.raises(ValueError, match=r"was run with overrides=.*'train.epochs': 3"):
+        runs.open_study("s", root=tmp_path, params={**params, "overrides": {"train.epochs": 4}})
+    with pytest.raises(ValueError, match="was run with overrides="):  # a result key dropped
+        runs.open_study("s", root=tmp_path, params={**params, "overrides": {}})
 
 
 # ----------------------------------------------------------------------------- CLI
