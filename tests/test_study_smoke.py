@@ -72,9 +72,14 @@ def test_sweep_outputs(study):
     clf = [m for m in runs if m["kind"] == "classifier" and m["init"] != "logreg"]
     assert len(clf) == 8 and all(m["seeds_together"] == 2 for m in clf)  # 2 x 2 x 2 seeds
     # on a CPU the two DEC seeds of a grid point pretrain in two worker processes (auto)
-    decs = list((study / "runs" / "s-label_sweep").glob("*_dec_s*/metrics.json"))
-    decs = [p.parent for p in decs if json.loads(p.read_text())["kind"] == "dec"]
-    assert len(decs) == 4
+    names = {p.name: json.loads((p / "metrics.json").read_text())
+             for p in (study / "runs" / "s-label_sweep").glob("*_s[0-9]")}
+    # run folder names say what they hold: DEC pretraining, from scratch, DEC-initialised
+    for suffix, kind, init in (("_dec_s", "dec", None), ("_scratch_s", "classifier", "scratch"),
+                               ("_fromdec_s", "classifier", "dec")):
+        hits = [m for n, m in names.items() if suffix in n]
+        assert len(hits) == 4 and all(m["kind"] == kind and m.get("init") == init for m in hits)
+    decs = [study / "runs" / "s-label_sweep" / n for n in names if "_dec_s" in n]
     for path in decs:
         cfg = yaml.safe_load((path / "config.yaml").read_text())
         assert cfg["provenance"]["seed_workers"] == 2, path.name

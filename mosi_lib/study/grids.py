@@ -142,7 +142,8 @@ def _scratch_and_dec(
 ) -> list[runs.Run]:
     """One grid point of the main comparison: DEC, then classifiers from scratch and from DEC.
 
-    Per seed a DEC run, then the classifiers on the labeled pool; each run is found under
+    Per seed a DEC run (``<prefix>_dec_s<seed>``), then the classifiers on the labeled pool
+    (``<prefix>_scratch_s<seed>``, ``<prefix>_fromdec_s<seed>``); each run is found under
     ``root`` by tag, seed and labeled fraction, or trained (missing seeds together where
     ``seeds_together``, else in worker processes where ``seed_workers``).
 
@@ -156,7 +157,7 @@ def _scratch_and_dec(
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "scratch"},
                           what=f"{what} (scratch)", prefix=f"{prefix}_scratch"),
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "dec"},
-                          what=f"{what} (dec)", prefix=f"{prefix}_dec", init_runs=decs),
+                          what=f"{what} (dec)", prefix=f"{prefix}_fromdec", init_runs=decs),
     ]  # fmt: skip
 
 
