@@ -13,6 +13,8 @@ Recipe, every choice a ``DataConfig`` field:
   an affine min-max equals a z-score of the raw values up to floating point; we keep both steps
   because the paper lists both, and ``scaling="zscore"``/``"minmax"``/``"none"`` are available.
   Constant features (zero spread) are divided by 1 instead of 0. Padded steps stay 0 after scaling.
+  ``clip`` (None: the paper's recipe) then clips every value to ``[-clip, clip]``: a constant,
+  so no evaluation row informs it; it bounds rows far outside the training range.
 * **Binary target** (``zero_policy``): ``has0`` trains on every labeled row with positive = score
   >= 0; ``non0`` drops exact zeros from the supervised loss (they still count as unlabeled rows for
   pretraining) with positive = score > 0. Evaluation reports both conventions either way
@@ -197,9 +199,13 @@ def fit_scaler(x: np.ndarray, mask: np.ndarray, rows: np.ndarray) -> dict[str, n
 
 
 def apply_scaler(
-    x: np.ndarray, mask: np.ndarray, stats: dict[str, np.ndarray], scaling: str
+    x: np.ndarray, mask: np.ndarray, stats: dict[str, np.ndarray], scaling: str,
+    clip: float | None = None,
 ) -> np.ndarray:
-    """Scale ``x`` (N, T, D) with fitted ``stats``; padded steps are set back to 0."""
+    """Scale ``x`` (N, T, D) with fitted ``stats``; padded steps are set back to 0.
+
+    ``clip``: then clip every value to ``[-clip, clip]`` (``DataConfig.clip``; None: not).
+    """
     lo, hi = stats["min"], stats["max"]
     span = np.where(hi > lo, hi - lo, 1.0)
     if scaling == "none":
@@ -214,6 +220,8 @@ def apply_scaler(
     else:
         raise ValueError(f"scaling={scaling!r}: expected minmax_zscore, zscore, minmax or none")
     out = out.astype(np.float32)
+    if clip is not None:
+        np.clip(out, -clip, clip, out=out)
     out[~mask] = 0.0
     return out
 
@@ -274,7 +282,7 @@ def preprocess(raw, cfg: DataConfig) -> Processed:
         longest = max(len(s) for s in raw.features[m])
         xm, mask, n_trunc[m] = pad_truncate(raw.features[m], min(cfg.max_len, longest))
         stats[m] = fit_scaler(xm, mask, train)
-        x[m] = apply_scaler(xm, mask, stats[m], cfg.scaling)
+        x[m] = apply_scaler(xm, mask, stats[m], cfg.scaling, clip=cfg.clip)
         masks[m] = mask
     labeled = (split == "train") & (pool == "labeled")
     report = dict(raw.report)

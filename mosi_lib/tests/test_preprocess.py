@@ -40,6 +40,39 @@ def test_scaler_hand_values_and_train_rows_only():
     np.testing.assert_allclose(apply_scaler(x, mask, st, "minmax")[0, :, 0], [0.0, 0.5])
 
 
+def test_clip_bounds_scaled_values_and_keeps_the_rest():
+    x = np.array([[[0.0], [2.0]], [[4.0], [0.0]], [[100.0], [-100.0]]], np.float32)
+    mask = np.array([[1, 1], [1, 0], [1, 1]], bool)
+    st = fit_scaler(x, mask, np.array([0, 1]))
+    plain = apply_scaler(x, mask, st, "minmax_zscore")
+    # min-max on the training range [0, 4], then z-score (mean .5, std sqrt(1/6)): 100 -> 60.0
+    sd = np.sqrt(1 / 6)
+    np.testing.assert_allclose(plain[2, :, 0], [(25 - 0.5) / sd, (-25 - 0.5) / sd], rtol=1e-5)
+    out = apply_scaler(x, mask, st, "minmax_zscore", clip=3.0)
+    np.testing.assert_array_equal(out[2, :, 0], [3.0, -3.0])
+    np.testing.assert_array_equal(out[:2], plain[:2])  # within [-3, 3]: unchanged
+    assert out[1, 1, 0] == 0.0  # padded step stays zero
+
+
+def test_clip_none_is_the_earlier_recipe_and_bad_clip_refused():
+    from mosi_lib.config import Config, recipe_hash, validate
+
+    raw = make_raw(n=60, seed=0)
+    base = preprocess(raw, DataConfig())
+    clipped = preprocess(raw, DataConfig(clip=0.5))
+    for m in base.x:
+        assert np.abs(clipped.x[m]).max() <= 0.5 < np.abs(base.x[m]).max()
+    older = Config().to_dict()  # a run recorded before data.clip existed
+    del older["data"]["clip"]
+    assert recipe_hash(older) == recipe_hash(Config())
+    cfg = Config()
+    cfg.data.clip = 5.0
+    assert recipe_hash(cfg) != recipe_hash(Config())
+    cfg.data.clip = 0.0
+    with pytest.raises(ValueError, match=r"data.clip=0.0: need > 0"):
+        validate(cfg)
+
+
 def test_constant_feature_does_not_divide_by_zero():
     x = np.full((3, 2, 1), 7.0, np.float32)
     mask = np.ones((3, 2), bool)
