@@ -505,12 +505,14 @@ left out of ``recipe_hash`` while at that default, so runs recorded before them 
 def result_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
     """``overrides`` as dotted keys, without the fields ``recipe_hash`` leaves out.
 
-    What a study compares when it is opened again: ``system.progress=false`` or another thread
-    count does not make it another study.
+    ``ADDED_AT_DEFAULT`` fields are left out when at that default. What a study compares when
+    it is opened again: ``system.progress=false`` or another thread count does not make it
+    another study.
     """
     flat = _flatten_overrides(overrides or {})
     return {k: v for k, v in flat.items()
-            if not any(k == x or k.startswith(f"{x}.") for x in RECIPE_EXCLUDED)}  # fmt: skip
+            if not any(k == x or k.startswith(f"{x}.") for x in RECIPE_EXCLUDED)
+            and not (k in ADDED_AT_DEFAULT and v == ADDED_AT_DEFAULT[k])}  # fmt: skip
 
 
 def recipe_hash(cfg: Config | dict[str, Any], kind: str = "classifier") -> str:
