@@ -513,11 +513,12 @@ def open_study(
     if params is not None:
         old = info.get("params")
         new = json.loads(json.dumps(params, default=json_default))
-        same = {"overrides": lambda a, b: result_overrides(a) == result_overrides(b)}
+        def what(k: str, v: Any) -> Any:  # the part of a param that decides the study
+            return result_overrides(v) if k == "overrides" else v
+
         diff = [] if old is None else sorted(
             k for k in set(old) | set(new)
-            if k not in free
-            and not same.get(k, lambda a, b: a == b)(old.get(k), new.get(k)))  # fmt: skip
+            if k not in free and what(k, old.get(k)) != what(k, new.get(k)))  # fmt: skip
         if diff:
             was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
             now = ", ".join(f"{k}={new.get(k)!r}" for k in diff)
