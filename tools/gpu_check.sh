@@ -13,7 +13,8 @@
 # loops --compile reduce-overhead"); REPRODUCE_LIMIT / BENCH_LIMIT / TESTS_LIMIT (seconds) stop
 # each part (the H200 needed about 8-9 minutes for the eager paper profile of one seed, before
 # 02/03 ran together and 04's runs in processes); RUN_ID names the study (default gpu-check; a
-# second reproduce with other SET values on the same machine needs another RUN_ID).
+# second reproduce with other SET values on the same machine needs another RUN_ID); TESTS_K
+# picks gpu-marked tests by pytest -k expression.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
@@ -42,10 +43,22 @@ for part in ${PARTS:-tests reproduce bench}; do
     t0=$(date +%s)
     case $part in
     tests)
-        echo "== gpu-marked tests"
-        timeout "${TESTS_LIMIT:-240}" $PY -m pytest -q -p no:cacheprovider -m gpu \
-            mosi_lib/tests/test_engine.py mosi_lib/tests/test_bench.py 2>&1 | tee "$OUT/tests.txt"
-        echo "tests exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/tests.txt"
+        # one pytest per test, so that a failure's traceback is printed before the next test
+        # starts (one pytest for all, stopped by its limit, printed a bare F and nothing else)
+        echo "== gpu-marked tests" | tee "$OUT/tests.txt"
+        mapfile -t ids < <($PY -m pytest -q -p no:cacheprovider -m gpu --collect-only \
+            ${TESTS_K:+-k "$TESTS_K"} mosi_lib/tests 2>/dev/null | grep '::')
+        for id in "${ids[@]}"; do
+            left=$(( ${TESTS_LIMIT:-240} - ($(date +%s) - t0) ))
+            if [ "$left" -le 0 ]; then echo "not run (TESTS_LIMIT): $id" | tee -a "$OUT/tests.txt"; continue; fi
+            t1=$(date +%s)
+            timeout "$left" $PY -m pytest -q -p no:cacheprovider --tb=short "$id" >"$OUT/test.log" 2>&1
+            rc=$?
+            [ $rc = 0 ] || grep -v "^DEBUG\|^$" "$OUT/test.log" | tail -40 | tee -a "$OUT/tests.txt"
+            echo "$id: exit $rc after $(( $(date +%s) - t1 )) s" | tee -a "$OUT/tests.txt"
+        done
+        rm -f "$OUT/test.log"
+        echo "tests done after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/tests.txt"
         ;;
     reproduce)
         echo "== reproduce: ${ARGS[*]} ${SET:-} (notebooks 01..05, paper protocol, seed 0)"

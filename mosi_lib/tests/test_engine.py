@@ -218,6 +218,28 @@ def test_dec_uses_only_labeled_training_labels(tiny_config, data, monkeypatch):
     assert seen["n"] == len(lab)
 
 
+def test_dec_stage1_gives_the_centres_no_gradient(tiny_config, data):
+    """Stage 1 leaves the centres without a gradient, also when the model is compiled (AOT
+    autograd makes the whole forward one autograd node, whose backward also returns a zero
+    gradient for the unused centres; kept outside the optimizer, it would accumulate), and
+    stage 2 trains them."""
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 2, 1
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    model = models.build_dec(tiny_config.model, tiny_config.dec, data.dims, data.max_len)
+    model.compile(backend="aot_eager")  # AOT autograd as under inductor, without its compile
+    seen = {}
+
+    def on_event(ev):
+        if ev.name == "epoch_end" and ev.row["stage"] == 1:  # the last one is kept
+            c = model.cluster_centers
+            seen.update(grad=c.grad, requires_grad=c.requires_grad)
+
+    engine.fit_dec(model, dd, rows=np.arange(len(data)), labeled_rows=data.train_rows(
+        "labeled", "has0"), cfg_dec=tiny_config.dec, progress=False, hooks=[on_event])
+    assert seen["grad"] is None and seen["requires_grad"] is False
+    assert model.cluster_centers.requires_grad and model.cluster_centers.grad is not None
+
+
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_dec_stage2_q_in_the_mode_of_p(tiny_config, data, mode):
     """Stage 2's batch Q comes from the same (eval-mode) function as P unless told otherwise."""
@@ -350,6 +372,25 @@ def test_cuda_graphs_train_and_keep_every_output(tiny_config, data):
                                 weight_decay=0.0, progress=False)  # fmt: skip
     losses_ = [h["train_loss"] for h in res["history"]]
     assert all(np.isfinite(losses_)) and losses_[-1] < losses_[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graphs_train_dec_both_stages(tiny_config, data):
+    """DEC under CUDA graphs (reduce-overhead), both stages: it stopped in stage 1 on an H100
+    before the centres were kept out of stage 1's backward."""
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 3, 2
+    tiny_config.dec.tol = 0.0  # never stop early
+    dd = engine.DeviceData(data, torch.device("cuda"))
+    torch.manual_seed(0)
+    model = models.build_dec(tiny_config.model, tiny_config.dec, data.dims, data.max_len).cuda()
+    model.compile(mode="reduce-overhead")
+    res = engine.fit_dec(model, dd, rows=np.arange(len(data)), labeled_rows=data.train_rows(
+        "labeled", "has0"), cfg_dec=tiny_config.dec, amp=True, progress=False)
+    recon = [h["recon"] for h in res["history"] if h["stage"] == 1]
+    assert [h["stage"] for h in res["history"]] == [1, 1, 1, 2, 2]
+    assert all(np.isfinite(recon)) and recon[-1] < recon[0]
+    assert np.allclose(res["q"].sum(1), 1.0, atol=1e-4)
 
 
 def test_seeds_together_checkpoint_resumes_alone(tiny_config, data):

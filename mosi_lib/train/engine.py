@@ -557,14 +557,15 @@ def fit_dec(
 ) -> dict[str, Any]:
     """Two-stage multimodal semi-supervised DEC pretraining (paper section 4.3).
 
-    Stage 1 trains the autoencoder: ``a * masked_mse + g * disentanglement``. Stage 2 initialises
-    the centres by k-means on ``z`` of every row in ``rows``, then minimises ``KL(P || Q) +
-    a * mse + b * CE(label, Q) + g * disentanglement``; with ``stage2_mode="eval"`` (default) its
-    forward passes run in eval mode (no dropout, BatchNorm running statistics), the mode in which
-    P is computed, else in train mode. P is computed over all ``rows`` every
-    ``update_interval`` epochs and held fixed in between (Xie et al. 2016); training stops early
-    when fewer than ``tol`` of the hard assignments change between two updates. Cluster sizes are
-    logged at each update and a warning is raised when a cluster holds < 2% of rows (collapse).
+    Stage 1 trains the autoencoder: ``a * masked_mse + g * disentanglement`` (the centres get
+    no gradient). Stage 2 initialises the centres by k-means on ``z`` of every row in ``rows``,
+    then minimises ``KL(P || Q) + a * mse + b * CE(label, Q) + g * disentanglement``; with
+    ``stage2_mode="eval"`` (default) its forward passes run in eval mode (no dropout, BatchNorm
+    running statistics), the mode in which P is computed, else in train mode. P is computed
+    over all ``rows`` every ``update_interval`` epochs and held fixed in between (Xie et al.
+    2016); training stops early when fewer than ``tol`` of the hard assignments change between
+    two updates. Cluster sizes are logged at each update and a warning is raised when a cluster
+    holds < 2% of rows (collapse).
 
     Args:
         model: a ``DECModel`` (forward -> dict z, recon, q; ``cluster_centers``).
@@ -623,16 +624,23 @@ def fit_dec(
         history.append(row)
         return row
 
-    # -- stage 1: autoencoder only (centres are not trained)
+    # -- stage 1: autoencoder only. The centres are not trained and get no gradient: a gradient
+    # outside the optimizer is never cleared by zero_grad, and under CUDA graphs
+    # (system.compile_mode=reduce-overhead) accumulating into it reads a graph output that a
+    # later replay overwrote: the error the study's DEC stopped with on an H100.
     params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
     opt1 = torch.optim.Adam(params1, lr=cfg_dec.stage1_lr)
     w1 = losses.dec_stage_weights(cfg_dec, 1)
     bar = tqdm(range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress,
                leave=False)  # fmt: skip
-    for epoch in bar:
-        row = run_epoch(1, epoch, opt1, None, w1)
-        bar.set_postfix(recon=f"{row['recon']:.4f}")
-        _fire(hooks, Event("epoch_end", epoch, model, opt1, row))
+    model.cluster_centers.requires_grad_(False)
+    try:
+        for epoch in bar:
+            row = run_epoch(1, epoch, opt1, None, w1)
+            bar.set_postfix(recon=f"{row['recon']:.4f}")
+            _fire(hooks, Event("epoch_end", epoch, model, opt1, row))
+    finally:
+        model.cluster_centers.requires_grad_(True)
     bar.close()
     _fire(hooks, Event("stage_end", cfg_dec.stage1_epochs, model, opt1, {"stage": 1}))
 
