@@ -1,6 +1,7 @@
 """The beyond-the-paper grids: pretraining ablation wiring, reuse of finished runs, summaries."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -210,6 +211,30 @@ def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
         np.testing.assert_allclose(w.history()[cols].to_numpy(), a.history()[cols].to_numpy(),
                                    rtol=1e-5)  # fmt: skip
     assert par[0].metrics()["valid"]["acc"] == alone[0].metrics()["valid"]["acc"]
+
+
+def test_in_workers_send_the_data_as_a_file(tiny_config, tmp_path, monkeypatch):
+    """The pool's initializer gets a file, not the data set (through spawn's pipe the data held
+    each process start until the one before had imported torch), and the file is gone after."""
+    import concurrent.futures
+
+    seen = []
+    real = concurrent.futures.ProcessPoolExecutor
+
+    def spy(*args, **kw):
+        seen.append(kw["initargs"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", spy)
+    data = preprocess(make_raw(n=60), tiny_config.data)
+    tiny_config.train.epochs = 1
+    jobs = [(recipes._variant_cfg(tiny_config, {"system.seed": s}),
+             dict(labels="labeled", root=tmp_path)) for s in (0, 1)]  # fmt: skip
+    done = experiments.in_workers("classifier", jobs, data, 2)
+    assert [r.metrics()["seed"] for r in done] == [0, 1]
+    (data_file, threads), = seen
+    assert isinstance(data_file, str) and threads == experiments.worker_threads(2)
+    assert not Path(data_file).exists() and not Path(data_file).parent.exists()
 
 
 def test_in_workers_errors(tiny_config, tmp_path):
