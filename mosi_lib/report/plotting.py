@@ -281,7 +281,7 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
         target update) on a twin right axis of the stage-2 panel.
     """
     _require_columns(history, ["stage", "epoch", "loss", "recon"], "DEC history")
-    fig = _new_figure(SIZE_ROW)
+    fig = _new_figure((SIZE_ROW[0], SIZE_ROW[1] + 1.0))  # + the legends below the panels
     ax1, ax2 = fig.subplots(1, 2)
     s1 = history[history["stage"] == 1].sort_values("epoch")
     s2 = history[history["stage"] == 2].sort_values("epoch")
@@ -293,8 +293,11 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
     _log_if_positive(ax1, [s1[c] for c in terms1])
     ax1.set(title=f"Stage 1: autoencoder ({len(s1)} epochs)", xlabel="epoch",
             ylabel="loss (unweighted terms)")  # fmt: skip
+    # legends below the panels: inside the stage-2 panel "best" could not see the twin axis's
+    # line and covered it
+    below = dict(loc="upper center", bbox_to_anchor=(0.5, -0.16))
     if len(s1):
-        ax1.legend(loc="best")
+        ax1.legend(ncol=2, **below)
 
     ax2.set(title=f"Stage 2: clustering ({len(s2)} epoch{'' if len(s2) == 1 else 's'})",
             xlabel="epoch",
@@ -323,7 +326,7 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
             tw.grid(False)
             h2, l2 = tw.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
-        ax2.legend(handles, labels, loc="best")
+        ax2.legend(handles, labels, ncol=3, **below)
     fig.suptitle(title)
     return fig
 

@@ -214,6 +214,9 @@ def test_dec_curves_both_stages():
                             "changed assignments"]  # fmt: skip
     assert ax1.get_yscale() == "log" and ax2.get_yscale() == "log"
     np.testing.assert_allclose(twin.lines[0].get_ydata(), [10.0, 2.0])  # delta_label in %
+    fig.canvas.draw()  # the legends sit below the panels, off every line (the twin's too)
+    for ax in (ax1, ax2):
+        assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0
 
 
 def test_dec_curves_stage1_only_and_linear_scale():
