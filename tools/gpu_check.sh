@@ -11,10 +11,9 @@
 # PARTS picks what runs, in order (default "tests reproduce bench": the gpu-marked tests, the
 # paper profile, make bench); BENCH_ARGS replaces the bench's options (e.g. "--epochs 5 --only
 # loops --compile reduce-overhead"); REPRODUCE_LIMIT / BENCH_LIMIT / TESTS_LIMIT (seconds) stop
-# each part (the H200 needed about 8-9 minutes for the eager paper profile of one seed, before
-# 02/03 ran together and 04's runs in processes); RUN_ID names the study (default gpu-check; a
-# second reproduce with other SET values on the same machine needs another RUN_ID); TESTS_K
-# picks gpu-marked tests by pytest -k expression.
+# each part (the eager paper profile of one seed took 313 s on an H100, 2026-11-26); RUN_ID
+# names the study (default gpu-check; a second reproduce with other SET values on the same
+# machine needs another RUN_ID); TESTS_K picks gpu-marked tests by a pytest -k expression.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
@@ -52,9 +51,10 @@ for part in ${PARTS:-tests reproduce bench}; do
             left=$(( ${TESTS_LIMIT:-240} - ($(date +%s) - t0) ))
             if [ "$left" -le 0 ]; then echo "not run (TESTS_LIMIT): $id" | tee -a "$OUT/tests.txt"; continue; fi
             t1=$(date +%s)
-            timeout "$left" $PY -m pytest -q -p no:cacheprovider --tb=short "$id" >"$OUT/test.log" 2>&1
+            timeout "$left" $PY -m pytest -q -p no:cacheprovider --tb=short --show-capture=no "$id" \
+                >"$OUT/test.log" 2>&1
             rc=$?
-            [ $rc = 0 ] || grep -v "^DEBUG\|^$" "$OUT/test.log" | tail -40 | tee -a "$OUT/tests.txt"
+            [ $rc = 0 ] || tail -40 "$OUT/test.log" | tee -a "$OUT/tests.txt"
             echo "$id: exit $rc after $(( $(date +%s) - t1 )) s" | tee -a "$OUT/tests.txt"
         done
         rm -f "$OUT/test.log"
