@@ -20,6 +20,7 @@ import yaml
 from conftest import run_cli
 
 from mosi_lib.report.outputs import of_notebook
+from mosi_lib.study import runs
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +96,18 @@ def test_ablation_outputs(study):
     mod = pd.read_csv(fig / "07_modality_ablation.csv")
     assert sorted(mod["modalities"]) == ["text", "text+audio+visual"]
     assert set(mod["tag"]) == {"modality:dec_semi"} and (mod["n"] == 2).all()
-    # each subset's classifiers start from a DEC pretrained on that subset's features alone
-    found = [json.loads(p.read_text()) for p in (study / "runs" / "s-ablations").glob(
-        "*/metrics.json")]
-    decs = {m["run_id"]: m for m in found if m["kind"] == "dec"}
-    mod_clf = [m for m in found if m["kind"] == "classifier" and m["tag"] == "modality:dec_semi"]
+    # each subset's classifiers start from a DEC pretrained on that subset's features alone;
+    # the full set's are the pretraining ablation's dec_semi runs, counted under both tags
+    root = study / "runs" / "s-ablations"
+    mod_clf = runs.find_runs(root, kind="classifier", tag="modality:dec_semi")
     assert len(mod_clf) == 4
-    for m in mod_clf:
-        dec = decs[m["transfer"]["dec_run"]]
-        assert dec["tag"] == "modality:dec_semi" and dec["modalities"] == m["modalities"]
+    for r in mod_clf:
+        m = r.metrics()
+        dec = runs.load_run(root / m["transfer"]["dec_run"])
+        assert "modality:dec_semi" in dec.tags()
+        assert dec.metrics()["modalities"] == m["modalities"]
+        full = m["modalities"] == ["text", "audio", "visual"]
+        assert r.tags()[0] == ("pretrain:dec_semi" if full else "modality:dec_semi")
     # autoencoder-only runs start from the stage-1 checkpoint of the paper's DEC run
     for p in (study / "runs" / "s-ablations").glob("*/metrics.json"):
         m = json.loads(p.read_text())

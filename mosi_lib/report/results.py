@@ -135,7 +135,10 @@ def one_run_per_seed(runs_df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) -> pd.DataFrame:
-    """One row per finished classifier run under ``root``; a repeated seed counts once.
+    """One row per finished classifier run under ``root`` and tag; a repeated seed counts once.
+
+    A run that counts under several experiment tags (``Run.tags``: a grid found the same
+    experiment under another tag) gives one row per tag, each with the same numbers.
 
     Unfinished runs (``runs.find_runs`` returns finished ones only) never enter; how many were
     left out (running, failed, interrupted: ``runs.unfinished_runs``) is printed. When a seed of
@@ -195,13 +198,13 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         for k in ("n_params", "seed", "data_source", "synthetic", "protocol", "report_split",
                   "zero_policy", "epochs", "best_epoch"):  # fmt: skip
             row[k] = _field(m, k, file)
-        row["tag"] = m.get("tag") or ""  # optional: experiment label ("" = main study)
         row["data_description"] = m.get("data_description") or ""
         row["modalities"] = "+".join(m.get("modalities") or [])
         val = m.get("valid") or {}
         for k in ("acc_has0", "acc_non0"):
             row[f"valid_{k}"] = np.nan if val.get(k) is None else float(val[k])
-        rows.append(row)
+        # one row per experiment tag the run counts under ("" = main study; Run.tags)
+        rows += [{**row, "tag": tag or ""} for tag in run.tags()]
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     if keep_repeats:
         return df

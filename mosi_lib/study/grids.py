@@ -12,6 +12,7 @@ from mosi_lib.config import Config
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.study import runs
 from mosi_lib.study.recipes import (
+    _reusable,
     _say,
     _variant_cfg,
     logistic_references,
@@ -22,7 +23,8 @@ from mosi_lib.study.workers import in_workers, seed_workers
 # ----------------------------------------------------------------------------- experiments
 # Beyond the paper (issue 5): each function runs a grid of the calls above into one study folder,
 # tags the runs, and skips a grid point whose finished run already exists (so an interrupted
-# grid continues where it stopped, and a second call adds only new seeds or points).
+# grid continues where it stopped, and a second call adds only new seeds or points) or is the
+# same experiment as a run under another tag (which then counts under both: Run.add_tag).
 
 PRETRAIN_VARIANTS: dict[str, dict[str, Any] | None] = {
     "none": None,  # classifier from scratch
@@ -86,18 +88,35 @@ MODALITY_SETS = ("T", "A", "V", "TA", "TV", "AV", "TAV")
 _LETTER = {"T": "text", "A": "audio", "V": "visual"}
 
 
+def _adopt(found: runs.Run | None, tag: str, what: str, seed: int) -> runs.Run | None:
+    """Count ``found`` (this very experiment under another tag of the study) under ``tag``."""
+    if found is not None:
+        _say(f"{what}, seed {seed}: the same experiment as {found.run_id} "
+             f"(tag {found.tags()[0]!r}); counted under {tag!r} too, not trained again")
+        found.add_tag(tag)
+    return found
+
+
 def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[str, Any],
                      what: str, prefix: str, init_runs=None,
                      init_checkpoint="last.pt") -> list[runs.Run]:  # fmt: skip
     """Classifier runs of one grid point, one per seed.
 
-    Each is found under ``root`` (by ``find`` and seed) or trained; the missing seeds train
-    in one ``train_classifiers`` call (together where ``seeds_together``).
+    Each is found under ``root`` (by ``find`` and seed), or is the same experiment under
+    another tag of the study (same recipe, seed, data, labels and initialisation, for a
+    DEC-initialised one the same DEC run and checkpoint: ``recipes._reusable``), which then
+    counts under this tag too (``Run.add_tag``), or is trained; the missing seeds train in one
+    ``train_classifiers`` call (together where ``seeds_together``).
     """
     found = {}
-    for s in seeds:
-        hits = runs.find_same(root, cfg, kind="classifier", seed=int(s), **find)
-        found[int(s)] = hits[-1] if hits else None
+    for s in map(int, seeds):
+        hits = runs.find_same(root, cfg, kind="classifier", seed=s, **find)
+        found[s] = hits[-1] if hits else _adopt(_reusable(
+            _variant_cfg(cfg, {"system.seed": s}), data, root, kind="classifier",
+            init_run=None if init_runs is None else init_runs[s],
+            init_checkpoint=init_checkpoint, labels="labeled",
+            init="scratch" if init_runs is None else "dec", modalities=data.modalities,
+        ), find["tag"], what, s)  # fmt: skip
     todo = [s for s in found if found[s] is None]
     if todo:
         _say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
@@ -114,6 +133,8 @@ def _decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
               prefix: str) -> dict[int, runs.Run]:  # fmt: skip
     """The DEC runs of one grid point, one per seed: found under ``root`` or pretrained.
 
+    A run is found by tag, or is the same experiment under another tag of the study (same
+    recipe, seed, data, modalities), which then counts under this tag too (``Run.add_tag``).
     Missing seeds pretrain one after the other, or in worker processes (``seed_workers``).
     A DEC run written before runs recorded ``modalities`` matches on the other keys alone:
     studies made DEC runs on the configured modalities only then, under tags the modality
@@ -123,7 +144,9 @@ def _decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
     for s in map(int, seeds):
         hits = [r for r in runs.find_same(root, cfg, kind="dec", seed=s, tag=tag)
                 if r.metrics().get("modalities", data.modalities) == data.modalities]  # fmt: skip
-        found[s] = hits[-1] if hits else None
+        found[s] = hits[-1] if hits else _adopt(_reusable(
+            _variant_cfg(cfg, {"system.seed": s}), data, root, kind="dec",
+            modalities=data.modalities), tag, what, s)  # fmt: skip
     todo = [s for s, r in found.items() if r is None]
     if not todo:
         return found

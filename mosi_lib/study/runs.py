@@ -10,6 +10,7 @@ Layout of one run (style guide section 4)::
       metrics.json       final and best metrics, parameter count, data source, protocol
       checkpoints/       best.pt, last.pt: self-describing (model kwargs, state, optimizer, epoch)
       latents.npz        embeddings for t-SNE (DEC runs)
+      tags.json          optional: more experiment tags it counts under (``Run.add_tag``)
 
 ``run_id`` is ``YYYYmmdd-HHMMSS-mmm_<name>_s<seed>``; an existing folder is never overwritten.
 Files are written to a temporary name in the same folder and renamed (``atomic_path``), so an
@@ -312,6 +313,38 @@ class Run:
         file = self.path / "metrics.json"
         return json.loads(file.read_text()) if file.exists() else {}
 
+    def tags(self) -> list[str | None]:
+        """The experiment labels this finished run counts under, its own first.
+
+        Its own is ``metrics["tag"]`` (None: the main study); ``add_tag`` adds more, in
+        ``tags.json``, when a grid finds this very experiment under another tag of the study.
+        """
+        own = self.metrics().get("tag")
+        file = self.path / "tags.json"
+        if not file.exists():
+            return [own]
+        try:
+            also = json.loads(file.read_text())["also"]
+            if not isinstance(also, list) or not all(isinstance(t, str) for t in also):
+                raise TypeError(also)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{file}: expected {{\"also\": [tag, ...]}} (strings); "
+                             f"unreadable: {err!r}") from err  # fmt: skip
+        return [own, *also]
+
+    def add_tag(self, tag: str) -> None:
+        """Count this finished run under ``tag`` too (``tags.json``; ``metrics.json`` is kept).
+
+        For a grid point that is the same experiment as this run (same recipe, seed, data,
+        labels, initialisation) under another tag: instead of training it again.
+        """
+        if self.status() != "finished":
+            raise ValueError(f"add_tag({tag!r}): run {self.path} has not finished")
+        have = self.tags()
+        if tag not in have:
+            write_text_atomic(self.path / "tags.json",
+                              json.dumps({"also": [*have[1:], tag]}, indent=2))  # fmt: skip
+
     def latents(self) -> dict[str, np.ndarray]:
         """``latents.npz`` as a dict of arrays."""
         with np.load(self.path / "latents.npz", allow_pickle=False) as z:
@@ -401,7 +434,8 @@ def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
     """Finished runs under ``root`` whose metrics match ``match``.
 
     Finished: ``metrics.json`` written and ``Run.status()`` is ``finished``; running, failed
-    and interrupted runs are left out (``unfinished_runs`` lists them). Example:
+    and interrupted runs are left out (``unfinished_runs`` lists them). ``tag`` matches any of
+    ``Run.tags()``. Example:
     ``find_runs(kind="classifier", init="dec")``. Sorted by run id (time).
     """
     root = Path(root) if root else paths.runs_dir()
@@ -411,7 +445,8 @@ def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
         if run.status() != "finished":
             continue
         metrics = run.metrics()
-        if all(metrics.get(k) == v for k, v in match.items()):
+        if all(v in run.tags() if k == "tag" else metrics.get(k) == v
+               for k, v in match.items()):  # fmt: skip
             out.append(run)
     return out
 

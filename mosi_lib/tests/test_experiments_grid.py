@@ -72,6 +72,32 @@ def test_grid_reuses_a_run_only_for_the_same_recipe(tiny_config, tmp_path):
     assert summary["n"].max() == 1
 
 
+def test_grid_point_of_another_tag_is_not_trained_again(tiny_config, tmp_path):
+    """The protocol comparison under the study's own protocol is the pretraining ablation's
+    none / dec_semi point: its runs count under both tags instead of training again, and an
+    AE-only run (the same DEC run's stage-1 checkpoint) is never taken for a DEC one."""
+    from mosi_lib.data.preprocess import prepare_data
+
+    data = prepare_data(tiny_config.data)  # as protocol_comparison reads it
+    abl = experiments.pretrain_ablation(tiny_config, data, seeds=[0, 1], root=tmp_path,
+                                        variants=("none", "ae", "dec_semi"))  # fmt: skip
+    folders = {p.name for p in tmp_path.iterdir()}
+    tag = f"protocol:{tiny_config.data.protocol}"
+    prot = experiments.protocol_comparison(tiny_config, protocols=(tiny_config.data.protocol,),
+                                           seeds=[0, 1], root=tmp_path)  # fmt: skip
+    assert {p.name for p in tmp_path.iterdir()} == folders  # nothing trained
+    # scratch seeds 0, 1, then from-DEC seeds 0, 1: the ablation's none and dec_semi runs
+    assert [r.run_id for r in prot] == [r.run_id for r in abl[:2] + abl[4:]]
+    for r in prot:
+        assert tag in r.tags()
+    assert all(tag not in r.tags() for r in abl[2:4])  # the AE-only runs
+    df = results.collect_runs(tmp_path)
+    assert sorted(df.loc[df["tag"] == tag, "init"]) == ["dec", "dec", "scratch", "scratch"]
+    again = experiments.protocol_comparison(tiny_config, protocols=(tiny_config.data.protocol,),
+                                            seeds=[0, 1], root=tmp_path)  # fmt: skip
+    assert [r.run_id for r in again] == [r.run_id for r in prot]
+
+
 def test_modality_set_letters_and_pretrain_checked(tiny_config, tmp_path):
     for bad in (["TX"], ["TT"], [""]):
         with pytest.raises(ValueError, match="TAV"):

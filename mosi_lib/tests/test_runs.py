@@ -190,6 +190,38 @@ def test_collect_runs_skips_unfinished_runs_and_says_how_many(tmp_path, capsys):
     assert "2 unfinished classifier run(s) left out" in out and "b, c" in out
 
 
+def test_add_tag_counts_a_run_under_another_tag(tmp_path):
+    from mosi_lib.report import results
+
+    rep = {"acc_has0": 0.7, "f1_has0": 0.6, "acc_non0": 0.7, "f1_non0": 0.6,
+           "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}  # fmt: skip
+    metrics = {"kind": "classifier", "init": "scratch", "labels": "labeled",
+               "tag": "pretrain:none", "labeled_fraction_cfg": 0.4, "n_params": 10, "seed": 0,
+               "data_source": "csd",
+               "synthetic": False, "protocol": "paper", "report_split": "valid",
+               "zero_policy": "has0", "epochs": 2, "best_epoch": 1, "report": rep,
+               "valid": rep, "test": None}  # fmt: skip
+    run = runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="a")
+    with pytest.raises(ValueError, match="has not finished"):
+        run.add_tag("protocol:paper")
+    run.save_metrics(metrics)
+    before = (run.path / "metrics.json").read_text()
+    assert run.tags() == ["pretrain:none"]
+    run.add_tag("protocol:paper")
+    run.add_tag("protocol:paper")  # once only
+    assert run.tags() == ["pretrain:none", "protocol:paper"]
+    assert (run.path / "metrics.json").read_text() == before  # the result record is kept
+    for tag in ("pretrain:none", "protocol:paper"):
+        assert [r.run_id for r in runs.find_runs(tmp_path, tag=tag)] == ["a"]
+    assert runs.find_runs(tmp_path, tag="protocol:standard") == []
+    df = results.collect_runs(tmp_path)  # one row per tag, same numbers
+    assert df["tag"].tolist() == ["pretrain:none", "protocol:paper"]
+    assert df["run_id"].tolist() == ["a", "a"] and df["acc_has0"].nunique() == 1
+    (run.path / "tags.json").write_text('{"also": "protocol:paper"}')
+    with pytest.raises(ValueError, match="tags.json"):
+        run.tags()
+
+
 # ----------------------------------------------------------------------------- studies
 
 
