@@ -56,7 +56,7 @@ def ready_times(how: str, data, n: int) -> list[float]:
             data_file = Path(tmp, "data.pkl")
             t0 = time.time()  # the file's writing counts
             with open(data_file, "wb") as f:
-                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(data, f)
             init, args = _init_file, (str(data_file), str(out_dir), t0)
         else:
             t0 = time.time()
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
     data = prepare_data(load_config("quick.yaml").data)
-    mb = len(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+    mb = len(pickle.dumps(data)) / 1e6
     print(f"data set: {len(data)} segments, {mb:.1f} MB pickled; {args.workers} spawn workers; "
           f"{os.cpu_count()} CPUs")  # fmt: skip
     print("| way | repeat | seconds until each worker had the data | last - first |")

@@ -100,8 +100,8 @@ def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
     as it starts, not passed through ``spawn``'s pipe: there (14 MB for the embedded text +
     audio) it held each start until the child before had imported torch and read it, so the
     processes started one after another (04's three runs on an H100 began 7 s apart; three
-    workers on our 2-core CPU had the data after 3.0 / 5.4 / 8.0 s through the pipe and 4.6 /
-    4.7 / 4.7 s with the file: ``tools/worker_start.py``). A run trained in a worker equals one
+    workers on our 2-core CPU had the data after 2.2 / 4.4 / 6.5 s through the pipe and 3.3 /
+    3.6 / 3.6 s with the file: ``tools/worker_start.py``). A run trained in a worker equals one
     trained in this process up to the rounding of its thread count. An exception in a job is
     raised here. With one worker (or one job) the calls run here, one after the other.
 
@@ -128,7 +128,7 @@ def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
     with tempfile.TemporaryDirectory(prefix="mosi-workers-") as tmp:
         data_file = Path(tmp) / "data.pkl"
         with open(data_file, "wb") as f:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(data, f)  # the default protocol, as spawn's pipe used
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(str(data_file), worker_threads(workers))) as pool:
             futures = [pool.submit(_worker_job, kind, c.to_dict(), kw) for c, kw in jobs]
