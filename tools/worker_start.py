@@ -53,11 +53,8 @@ def ready_times(how: str, data, n: int) -> list[float]:
         out_dir = Path(tmp, "ready")
         out_dir.mkdir()
         if how == "file":
-            data_file = Path(tmp, "data.pkl")
             t0 = time.time()  # the file's writing counts
-            with open(data_file, "wb") as f:
-                pickle.dump(data, f)
-            init, args = _init_file, (str(data_file), str(out_dir), t0)
+            init, args = _init_file, (workers.write_data_file(data, tmp), str(out_dir), t0)
         else:
             t0 = time.time()
             init, args = _init_pipe, (data, str(out_dir), t0)

@@ -319,10 +319,13 @@ class Run:
         Its own is ``metrics["tag"]`` (None: the main study); ``add_tag`` adds more, in
         ``tags.json``, when a grid finds this very experiment under another tag of the study.
         """
-        own = self.metrics().get("tag")
+        return [self.metrics().get("tag"), *self._added_tags()]
+
+    def _added_tags(self) -> list[str]:
+        """The tags of ``tags.json`` (``add_tag``); [] without it."""
         file = self.path / "tags.json"
         if not file.exists():
-            return [own]
+            return []
         try:
             also = json.loads(file.read_text())["also"]
             if not isinstance(also, list) or not all(isinstance(t, str) for t in also):
@@ -330,7 +333,7 @@ class Run:
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{file}: expected {{\"also\": [tag, ...]}} (strings); "
                              f"unreadable: {err!r}") from err  # fmt: skip
-        return [own, *also]
+        return also
 
     def add_tag(self, tag: str) -> None:
         """Count this finished run under ``tag`` too (``tags.json``; ``metrics.json`` is kept).
@@ -340,10 +343,9 @@ class Run:
         """
         if self.status() != "finished":
             raise ValueError(f"add_tag({tag!r}): run {self.path} has not finished")
-        have = self.tags()
-        if tag not in have:
-            write_text_atomic(self.path / "tags.json",
-                              json.dumps({"also": [*have[1:], tag]}, indent=2))  # fmt: skip
+        if tag not in self.tags():
+            added = {"also": [*self._added_tags(), tag]}
+            write_text_atomic(self.path / "tags.json", json.dumps(added, indent=2))
 
     def latents(self) -> dict[str, np.ndarray]:
         """``latents.npz`` as a dict of arrays."""
@@ -445,8 +447,8 @@ def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
         if run.status() != "finished":
             continue
         metrics = run.metrics()
-        if all(v in run.tags() if k == "tag" else metrics.get(k) == v
-               for k, v in match.items()):  # fmt: skip
+        tags = [metrics.get("tag"), *run._added_tags()] if "tag" in match else []  # Run.tags
+        if all(v in tags if k == "tag" else metrics.get(k) == v for k, v in match.items()):
             out.append(run)
     return out
 

@@ -71,6 +71,17 @@ def worker_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+def write_data_file(data: Processed, folder: str | Path) -> str:
+    """Pickle ``data`` to ``folder``/data.pkl for the workers (``_worker_init``); its path.
+
+    The default pickle protocol, as ``spawn``'s pipe used.
+    """
+    data_file = Path(folder) / "data.pkl"
+    with open(data_file, "wb") as f:
+        pickle.dump(data, f)
+    return str(data_file)
+
+
 def _worker_init(data_file: str, threads: int) -> None:
     with open(data_file, "rb") as f:
         _WORKER.update(data=pickle.load(f), threads=threads)
@@ -126,10 +137,8 @@ def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
             for c, kw in jobs]  # fmt: skip
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="mosi-workers-") as tmp:
-        data_file = Path(tmp) / "data.pkl"
-        with open(data_file, "wb") as f:
-            pickle.dump(data, f)  # the default protocol, as spawn's pipe used
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(str(data_file), worker_threads(workers))) as pool:
+                                 initargs=(write_data_file(data, tmp),
+                                           worker_threads(workers))) as pool:  # fmt: skip
             futures = [pool.submit(_worker_job, kind, c.to_dict(), kw) for c, kw in jobs]
             return [runs.load_run(f.result()) for f in futures]
