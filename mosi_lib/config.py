@@ -155,6 +155,12 @@ class SystemConfig:
     # max-autotune-no-cudagraphs. How kernels are launched, not what they compute: not part of
     # the recipe hash (compile itself is)
     compile_mode: str = "default"
+    # on CUDA, capture each batch size's whole training step (batch gather, forward, loss,
+    # backward, Adam, running sums) once as a CUDA graph and replay it: one launch per step
+    # instead of thousands, no compilation (mosi_lib.train.graphs). Not with compile. Dropout
+    # masks come from CUDA's graph-safe stream: an equivalent, not bit-identical, run. Ignored
+    # off CUDA; how kernels are launched, not part of the recipe hash
+    cuda_graphs: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms + cudnn settings
     seed: int = 0
     progress: bool = True  # tqdm bars; set False under papermill to keep outputs small
@@ -325,6 +331,9 @@ def validate(cfg: Config) -> Config:
                          "(0 = auto)")  # fmt: skip
     if cfg.dec.n_clusters < 2:
         raise ValueError(f"config dec.n_clusters={cfg.dec.n_clusters}: need >= 2")
+    if cfg.system.cuda_graphs and cfg.system.compile:
+        raise ValueError("config system.cuda_graphs=true with system.compile=true: choose one "
+                         "(both replace kernel launches; graphs of compiled code are untested)")
     return cfg
 
 
@@ -489,7 +498,7 @@ def config_hash(obj: Any) -> str:
 
 RECIPE_EXCLUDED = ("name", "data.data_dir", "system.device", "system.progress",
                    "system.num_threads", "system.seed_workers", "system.seeds_together",
-                   "system.checkpoint_every_s", "system.compile_mode",
+                   "system.checkpoint_every_s", "system.compile_mode", "system.cuda_graphs",
                    "system.seed", "report", "data.max_drop_fraction")  # fmt: skip
 """Config fields left out of ``recipe_hash``: where/how fast a run trains, its seed (matched on
 its own) and the figures. ``data.data_dir`` is left out because the data themselves are matched by

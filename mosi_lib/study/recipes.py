@@ -357,7 +357,7 @@ def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, trans
         epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, lr=cfg.train.lr,
         weight_decay=cfg.train.weight_decay, zero_policy=cfg.data.zero_policy,
         seed=cfg.system.seed, amp=amp, progress=cfg.system.progress,
-        objective=cfg.train.objective,
+        objective=cfg.train.objective, cuda_graphs=cfg.system.cuda_graphs,
         hooks=_classifier_hooks(run, cfg, model), resume=resume,
     )  # fmt: skip
     seconds = time.perf_counter() - t0

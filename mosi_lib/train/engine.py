@@ -31,6 +31,7 @@ from torch import nn
 
 from mosi_lib import losses, metrics
 from mosi_lib.losses import classifier_loss
+from mosi_lib.train import graphs
 from mosi_lib.train.system import autocast
 
 # ----------------------------------------------------------------------------- data on device
@@ -239,6 +240,7 @@ def fit_classifier(
     hooks: list[Hook] | None = None,
     resume: dict[str, Any] | None = None,
     objective: str = "bce",
+    cuda_graphs: bool = False,
 ) -> dict[str, Any]:
     """Train the classifier with ``objective`` and Adam; keep the best by val accuracy.
 
@@ -258,6 +260,8 @@ def fit_classifier(
         hooks: called with ``Event("epoch_end")`` after each epoch and ``Event("improved")``
             when the selected metric improves (state holds what a checkpoint needs).
         resume: a checkpoint dict (from ``Event.state``) to continue from.
+        cuda_graphs: on CUDA, replay each batch size's whole training step as a CUDA graph
+            (``graphs.StepRunner``; Adam with ``capturable=True``); ignored elsewhere.
 
     Returns:
         ``{"history": [rows], "best": {"epoch", "val": metrics}, "best_state": state_dict}``.
@@ -271,7 +275,9 @@ def fit_classifier(
         raise ValueError(f"need at least 2 training rows, got {len(tr)}")
     target_all = metrics.binary_target(dd.scores, zero_policy)[0].float()
     lossf = partial(classifier_loss, objective=objective, zero_policy=zero_policy)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    use_graphs = cuda_graphs and graphs.supported(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay,
+                           capturable=use_graphs and device.type == "cuda")  # fmt: skip
     gen = torch.Generator().manual_seed(seed)
     res = _new_result(model)
     start_epoch = 1
@@ -282,26 +288,36 @@ def fit_classifier(
         res = {"history": list(resume["history"]), "best": resume["best"],
                "best_state": resume["best_state"]}  # fmt: skip
         start_epoch = resume["epoch"] + 1
+    # the epoch's running sums (loss x rows, correct predictions) stay on the device and are
+    # changed in place only: a captured step (cuda_graphs) adds into this very tensor
+    sums = torch.zeros(2, device=device)
+
+    def step(bidx: torch.Tensor) -> None:
+        x, masks = dd.batch(bidx)
+        with autocast(device, amp, cache=not use_graphs):
+            logits = model(x, masks).float()
+        loss = lossf(logits, dd.scores.index_select(0, bidx))
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            y = target_all.index_select(0, bidx)
+            sums[0] += loss.detach() * len(bidx)
+            sums[1] += ((logits.detach() > 0).float() == y).sum()
+
+    runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=use_graphs)
     bar = tqdm(range(start_epoch, epochs + 1), desc="classifier", disable=not progress,
                initial=start_epoch - 1, total=epochs, leave=False)  # fmt: skip
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        tot, n_seen, correct = 0.0, 0, 0
+        sums.zero_()
+        n_seen = 0
         for bidx in minibatches(tr, batch_size, gen):
-            x, masks = dd.batch(bidx)
-            y = target_all.index_select(0, bidx)
-            with autocast(device, amp):
-                logits = model(x, masks).float()
-            loss = lossf(logits, dd.scores.index_select(0, bidx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot += loss.detach() * len(bidx)
-            correct += ((logits.detach() > 0).float() == y).sum()
+            runner(bidx)
             n_seen += len(bidx)
-        row = _end_epoch(model, dd, va, res, epoch, train_loss=float(tot) / n_seen,
-                         train_acc=float(correct) / n_seen, lr=opt.param_groups[0]["lr"],
+        tot, correct = sums.tolist()
+        row = _end_epoch(model, dd, va, res, epoch, train_loss=tot / n_seen,
+                         train_acc=correct / n_seen, lr=opt.param_groups[0]["lr"],
                          t0=t0, hooks=hooks, opt=opt, zero_policy=zero_policy, amp=amp,
                          objective=objective,
                          state=lambda: {"optimizer_state": opt.state_dict(),

@@ -54,8 +54,12 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere."""
+def autocast(device: torch.device, enabled: bool, *, cache: bool = True):
+    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere.
+
+    ``cache=False`` turns off autocast's cache of cast weights, as a step captured into a CUDA
+    graph needs (``graphs.StepRunner``).
+    """
     if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()

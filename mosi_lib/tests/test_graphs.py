@@ -1,0 +1,148 @@
+"""``graphs.StepRunner`` (system.cuda_graphs): warm-up, capture per batch size, replay.
+
+On a CPU the capture is emulated (a "graph" that re-runs the recorded Python function): that
+checks the runner's bookkeeping and that a training step reads its batch only through the
+static index tensor; the CUDA tests at the end capture real graphs.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from mosi_lib import models
+from mosi_lib.config import Config, validate
+from mosi_lib.data.preprocess import preprocess
+from mosi_lib.tests.conftest import make_raw
+from mosi_lib.train import engine, graphs, system
+
+
+class Emulated:
+    """A capture backend for CPUs: ``capture`` records ``fn`` and a replay calls it again."""
+
+    def __init__(self):
+        self.captures = 0
+
+    def eager(self, fn):
+        fn()
+
+    def capture(self, fn):
+        self.captures += 1
+        return fn
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    backend = Emulated()
+    monkeypatch.setattr(graphs, "supported", lambda device: True)
+    monkeypatch.setattr(graphs, "make_backend", lambda device: backend)
+    return backend
+
+
+@pytest.fixture
+def data(tiny_config):
+    return preprocess(make_raw(n=160), tiny_config.data)
+
+
+def _recording_runner(warmup=2):
+    seen = []
+    w = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1)
+
+    def step(idx):
+        seen.append(idx.tolist())
+
+    runner = graphs.StepRunner(step, optimizer=opt, device=torch.device("cpu"), enabled=True,
+                               warmup=warmup)  # fmt: skip
+    return runner, seen
+
+
+def test_runner_is_eager_off_cuda():
+    runner, seen = _recording_runner()
+    assert not runner.enabled  # CPU: cuda_graphs is ignored
+    for i in range(5):
+        runner(torch.tensor([i, i + 1]))
+    assert runner.eager_steps == 5 and runner.replays == 0
+    assert seen == [[i, i + 1] for i in range(5)]
+
+
+def test_runner_warms_up_then_captures_each_batch_size_once(emulated):
+    runner, seen = _recording_runner(warmup=2)
+    batches = [[0, 1, 2], [3, 4, 5], [6], [7, 8, 9], [10], [11], [12, 13, 14], [15]]
+    for b in batches:
+        runner(torch.tensor(b))
+    # size 3: two eager steps, then captured at its third batch; size 1 likewise
+    assert runner.eager_steps == 4 and emulated.captures == 2 and runner.replays == 4
+    # every step, eager or replayed, saw its own batch (a replay reads the static index
+    # tensor, into which the runner copied the batch)
+    assert seen == batches
+
+
+def test_runner_needs_a_warmup_step():
+    w = torch.zeros(1, requires_grad=True)
+    with pytest.raises(ValueError, match="at least one eager step"):
+        graphs.StepRunner(lambda idx: None, optimizer=torch.optim.SGD([w], lr=0.1),
+                          device=torch.device("cpu"), enabled=True, warmup=0)  # fmt: skip
+
+
+def test_config_refuses_cuda_graphs_with_compile():
+    cfg = Config()
+    cfg.system.cuda_graphs, cfg.system.compile = True, True
+    with pytest.raises(ValueError, match="system.cuda_graphs=true with system.compile"):
+        validate(cfg)
+
+
+def _fit(tiny_config, data, cuda_graphs, device="cpu", epochs=4, amp=False, batch_size=32):
+    system.seed_everything(0)
+    dd = engine.DeviceData(data, torch.device(device))
+    model = models.build_classifier(tiny_config.model, data.dims, data.max_len).to(device)
+    res = engine.fit_classifier(model, dd, train_idx=data.train_rows("all", "has0"),
+                                val_idx=data.rows("valid"), epochs=epochs, batch_size=batch_size,
+                                lr=3e-3, weight_decay=1e-2, progress=False, amp=amp,
+                                cuda_graphs=cuda_graphs)  # fmt: skip
+    return res, model
+
+
+def test_graphed_classifier_steps_equal_eager_ones(tiny_config, data, emulated):
+    """With the emulated capture the graphed loop trains exactly as the eager one: the step
+    takes its batch only from the static index tensor and adds into the epoch's sums in place.
+    """
+    n = len(data.train_rows("all", "has0"))
+    assert n % 30 > 1  # two batch sizes: 30 and the last batch's
+    eager, m_eager = _fit(tiny_config, data, cuda_graphs=False, batch_size=30)
+    graphed, m_graphed = _fit(tiny_config, data, cuda_graphs=True, batch_size=30)
+    assert emulated.captures == 2
+    keys = ("train_loss", "train_acc", "val_loss", "val_acc")
+    assert [[h[k] for k in keys] for h in graphed["history"]] == \
+        [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
+    for a, b in zip(m_eager.state_dict().values(), m_graphed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graphs_classifier_matches_eager_on_cuda(tiny_config, data):
+    """Real capture: without dropout and in fp32 the graphed run follows the eager run to
+    rounding (capturable Adam, another kernel order), and its steps are replays."""
+    tiny_config.model.enc_dropout = tiny_config.model.dropout = 0.0
+    eager, _ = _fit(tiny_config, data, cuda_graphs=False, device="cuda")
+    graphed, _ = _fit(tiny_config, data, cuda_graphs=True, device="cuda")
+    for key in ("train_loss", "val_loss"):
+        np.testing.assert_allclose([h[key] for h in graphed["history"]],
+                                   [h[key] for h in eager["history"]], rtol=1e-3, err_msg=key)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graphs_classifier_learns_with_dropout_and_bf16(tiny_config, data):
+    res, model = _fit(tiny_config, data, cuda_graphs=True, device="cuda", epochs=30, amp=True)
+    hist = res["history"]
+    assert all(np.isfinite([h["train_loss"] for h in hist]))
+    assert np.mean([h["train_loss"] for h in hist[-3:]]) < 0.8 * hist[0]["train_loss"]
+    assert res["best"]["acc"] > 0.75  # the synthetic text sign is learnable
+    before = copy.deepcopy(model.state_dict())
+    engine.predict_logits(model, engine.DeviceData(data, torch.device("cuda")),
+                          torch.arange(len(data), device="cuda"))  # fmt: skip
+    for k, v in model.state_dict().items():  # evaluation replays nothing that trains
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)

@@ -1,0 +1,150 @@
+"""Whole training steps replayed as CUDA graphs (``system.cuda_graphs``).
+
+On a GPU the step of this 0.85 M-parameter model is launch-bound: a batch of 128 takes about
+17 ms on an H100 or H200, almost all of it launching a few thousand small kernels while the GPU
+waits (README "Speed"). ``torch.compile(mode="reduce-overhead")`` graphs the model only, compiles
+for 30-50 s and records new graphs per batch and chunk shape (a compiled paper-profile 02 took
+longer than the eager one). Here the *whole* step is captured once per batch size, without
+compiling: the gather of the batch from the resident data, forward, loss, backward, the
+optimizer step and the running sums of the epoch. A replay is then one copy of the batch's row
+numbers into the graph's index tensor and one graph launch.
+
+``StepRunner(step, optimizer=..., enabled=...)`` is called once per mini-batch with ``idx``, a
+device LongTensor of row numbers. Off (the default, and always off a CUDA device) it zeroes
+the gradients and calls ``step(idx)``: the eager loop. On, each batch size first runs
+``warmup`` eager steps on a side stream (real training steps, exactly those of the eager loop:
+they create the optimizer state and let cuBLAS and the allocator warm up, as capture
+requires), then a graph of ``step`` on a static index tensor is captured for that size (the
+capture runs nothing) and replayed for this and every later batch of that size, each in its own
+memory pool.
+
+What ``step`` must be to be captured (``engine.fit_classifier`` and ``engine.fit_dec`` are):
+
+* no host synchronisation: no ``.item()``, ``float(t)``, boolean-mask indexing or Python
+  branch on a tensor's value (``torch.cuda.is_current_stream_capturing()`` tells a check that
+  needs one to skip itself, as ``losses.supervised_cluster_ce`` does);
+* every tensor it reads or accumulates into that lives across steps (the resident data, the
+  parameters, running sums, DEC's target distribution) is allocated before the capture and
+  changed only in place afterwards (``copy_``, ``zero_``, ``+=``);
+* an optimizer built with ``capturable=True`` (its step counter lives on the GPU), whose
+  learning rate does not change and whose state is not replaced (load a checkpoint before
+  the first step);
+* the model's train/eval mode fixed for the runner's lifetime (a captured step replays the
+  mode it was captured in); a runner per mode (DEC's two stages have one each).
+
+A replayed step draws its dropout masks from CUDA's graph-safe random stream: a graphed run is
+an equivalent, not bit-identical, twin of the eager run of the same seed (as seeds trained
+together are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+
+
+def supported(device: torch.device) -> bool:
+    """Whether ``system.cuda_graphs`` takes effect on ``device`` (CUDA only)."""
+    return device.type == "cuda"
+
+
+class Backend(Protocol):
+    """How a ``StepRunner`` runs an eager warm-up step and captures a graph."""
+
+    def eager(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` now (a warm-up step)."""
+
+    def capture(self, fn: Callable[[], Any]) -> Callable[[], None]:
+        """Record ``fn`` without running it; return what replays the recording."""
+
+
+class CudaGraphBackend:
+    """``torch.cuda.CUDAGraph`` capture; warm-up steps on a side stream (PyTorch's recipe)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.stream = torch.cuda.Stream(device)
+
+    def eager(self, fn: Callable[[], Any]) -> None:
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(self.stream):
+            fn()
+        torch.cuda.current_stream(self.device).wait_stream(self.stream)
+
+    def capture(self, fn: Callable[[], Any]) -> Callable[[], None]:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):  # its own memory pool: graphs of sizes replay interleaved
+            fn()
+        return graph.replay
+
+
+def make_backend(device: torch.device) -> Backend:
+    """The capture backend of ``device`` (tests replace this to run the runner on a CPU)."""
+    return CudaGraphBackend(device)
+
+
+class StepRunner:
+    """Run a training step per mini-batch, eagerly or as a CUDA graph per batch size.
+
+    Attributes:
+        enabled: graphs in use (``enabled`` asked and ``supported(device)``).
+        eager_steps, replays: counts of steps run each way (the tests and the bench read them).
+    """
+
+    def __init__(self, step: Callable[[torch.Tensor], Any], *, optimizer: torch.optim.Optimizer,
+                 device: torch.device, enabled: bool, warmup: int = 2):  # fmt: skip
+        """Args:
+        step: ``step(idx)``: one training step on rows ``idx`` (no ``zero_grad``: the runner
+            does it before an eager step and before a capture).
+        optimizer: the optimizer ``step`` steps (``capturable=True`` when enabled).
+        device: where the data and the model live.
+        enabled: use graphs (ignored off CUDA: ``supported``).
+        warmup: eager steps of each batch size before its graph is captured (at least 1).
+        """
+        if warmup < 1:
+            raise ValueError(f"warmup={warmup}: a batch size needs at least one eager step "
+                             "before its graph is captured")  # fmt: skip
+        self.step, self.optimizer, self.warmup = step, optimizer, warmup
+        self.enabled = bool(enabled) and supported(device)
+        if self.enabled:
+            capturable = all(g.get("capturable", False) for g in optimizer.param_groups)
+            if device.type == "cuda" and not capturable:
+                raise ValueError("system.cuda_graphs: the optimizer must be built with "
+                                 "capturable=True (its step counter on the GPU)")  # fmt: skip
+            self.backend = make_backend(device)
+        self._seen: dict[int, int] = {}
+        self._graphs: dict[int, tuple[Callable[[], None], torch.Tensor]] = {}
+        self.eager_steps = 0
+        self.replays = 0
+
+    def _fresh_step(self, idx: torch.Tensor) -> None:
+        # gradients set to None first: the step's backward writes them afresh, nothing
+        # accumulates across steps. Inside a capture this is Python only (no kernel): the
+        # captured backward allocates the gradients in the graph's pool and every replay
+        # writes them again
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step(idx)
+
+    def _eager(self, idx: torch.Tensor) -> None:
+        self._fresh_step(idx)
+        self.eager_steps += 1
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        """One training step on rows ``idx`` (a device LongTensor)."""
+        if not self.enabled:
+            self._eager(idx)
+            return
+        n = len(idx)
+        if n not in self._graphs:
+            if self._seen.get(n, 0) < self.warmup:
+                self._seen[n] = self._seen.get(n, 0) + 1
+                self.backend.eager(lambda: self._eager(idx))
+                return
+            static = idx.clone()
+            self._graphs[n] = (self.backend.capture(lambda: self._fresh_step(static)), static)
+        replay, static = self._graphs[n]
+        static.copy_(idx)
+        replay()
+        self.replays += 1
