@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from mosi_lib.config import OBJECTIVES
 from mosi_lib.metrics import binary_target
+from mosi_lib.train.system import capturing
 
 # ---- DEC clustering
 
@@ -113,8 +114,13 @@ def masked_mse(
     Returns:
         Scalar tensor; 0 (still attached to ``recon``) when no step is valid at all.
 
+    Written without a host synchronisation (the "modality has a valid step" choice is a 0/1
+    weight, not a Python branch), so a CUDA graph can capture it (``system.cuda_graphs``).
+
     """
-    per_mod = []
+    if not recon:
+        raise ValueError("masked_mse: no modality to reconstruct")
+    per_mod, has_step = [], []
     for m, r in recon.items():
         if m not in target or m not in masks:
             raise ValueError(f"masked_mse: modality {m!r} missing from target or masks")
@@ -125,13 +131,12 @@ def masked_mse(
                 f"{tuple(mask.shape)} must be (B, T, D), (B, T, D) and (B, T)"
             )
         n_valid = mask.sum()
-        if n_valid == 0:
-            continue
         sq = (r - t).pow(2).masked_fill(~mask[..., None], 0.0)  # (B, T, D), padded -> 0
-        per_mod.append(sq.sum() / (n_valid * r.shape[-1]))
-    if not per_mod:
-        return sum(r.sum() for r in recon.values()) * 0.0
-    return torch.stack(per_mod).mean()
+        per_mod.append(sq.sum() / (n_valid.clamp_min(1) * r.shape[-1]))  # 0 without a step
+        has_step.append(n_valid > 0)
+    w = torch.stack(has_step).to(per_mod[0].dtype)  # (M,) 1 = the modality has a valid step
+    # equals the mean over modalities with a valid step (and 0 when none has one)
+    return (torch.stack(per_mod) * w).sum() / w.sum().clamp_min(1)
 
 
 def disentanglement(z: Tensor) -> Tensor:
@@ -175,6 +180,10 @@ def supervised_cluster_ce(
     Returns:
         Scalar tensor; 0 (still attached to ``q``) when no row is labeled.
 
+    While a CUDA graph is captured (``system.cuda_graphs``) the labeled rows are weighted 1
+    and the others 0 instead of selected (a selection's size is known only on the host); the
+    same loss to rounding (tested), and the label check is left to the eager steps before.
+
     """
     if q.dim() != 2 or y.shape != q.shape[:1] or labeled.shape != q.shape[:1]:
         raise ValueError(
@@ -183,6 +192,8 @@ def supervised_cluster_ce(
         )
     if class_head is None and q.shape[1] != 2:
         raise ValueError(f"supervised_cluster_ce: K={q.shape[1]} != 2 needs a class_head")
+    if capturing():
+        return _supervised_cluster_ce_weighted(q, y, labeled, class_head)
     if not labeled.any():
         return q.sum() * 0.0
     q_l, y_l = q[labeled], y[labeled].long()  # (S, K), (S,)
@@ -194,6 +205,18 @@ def supervised_cluster_ce(
         return F.cross_entropy(logits, y_l)
     # clamp keeps log finite if an assignment underflows to 0
     return -q_l.gather(1, y_l[:, None]).clamp_min(1e-12).log().mean()
+
+
+def _supervised_cluster_ce_weighted(q: Tensor, y: Tensor, labeled: Tensor,
+                                    class_head: nn.Module | None) -> Tensor:  # fmt: skip
+    """``supervised_cluster_ce`` with static shapes: every row, weight 1 where labeled."""
+    w = labeled.to(q.dtype)  # (B,)
+    y_any = torch.where(labeled, y.long(), 0)  # hidden rows: any class (weight 0)
+    if class_head is not None:
+        per_row = F.cross_entropy(class_head(q), y_any, reduction="none")  # (B,)
+    else:
+        per_row = -q.gather(1, y_any[:, None]).squeeze(1).clamp_min(1e-12).log()  # (B,)
+    return (per_row * w).sum() / w.sum().clamp_min(1)
 
 
 def dec_loss(

@@ -514,6 +514,7 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
         _maybe_compile(model, cfg), dd, rows=rows, labeled_rows=data.train_rows("labeled", "has0"),
         cfg_dec=cfg.dec, zero_policy=cfg.data.zero_policy, seed=cfg.system.seed,
         amp=cfg.system.amp, progress=cfg.system.progress, hooks=[on_event],
+        cuda_graphs=cfg.system.cuda_graphs,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
     truth = (data.labels[rows] >= 0).astype(int)  # for reporting only; never trained on

@@ -10,26 +10,98 @@ import copy
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
-from mosi_lib import models
+from mosi_lib import losses, models
 from mosi_lib.config import Config, validate
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
 from mosi_lib.train import engine, graphs, system
 
 
+class _ExternalReads(TorchDispatchMode):
+    """Storages of the tensors an operation reads that no earlier operation of the same call
+    produced: what a CUDA graph would read from memory allocated outside it."""
+
+    # operators that wait for the GPU (a value or a data-dependent size on the host): a
+    # capture fails on them
+    SYNCS = ("aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select",
+             "aten::_unique2", "aten::unique_consecutive", "aten::repeat_interleave")  # fmt: skip
+
+    def __init__(self):
+        super().__init__()
+        self.made, self.read, self.syncs = set(), set(), []
+        self.in_optimizer = False
+
+    def __enter__(self):
+        # a CPU Adam reads its step count with .item(); on CUDA the runner's optimizer is
+        # built capturable (the count stays on the GPU), so the optimizer's syncs don't count
+        self._hooks = [
+            register_optimizer_step_pre_hook(lambda *a: setattr(self, "in_optimizer", True)),
+            register_optimizer_step_post_hook(lambda *a: setattr(self, "in_optimizer", False)),
+        ]
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for h in self._hooks:
+            h.remove()
+        return super().__exit__(*exc)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func._schema.name in self.SYNCS and not self.in_optimizer:
+            self.syncs.append(func._schema.name)
+
+        def ptr(t):
+            return t.untyped_storage().data_ptr() if t.device.type != "meta" else None
+
+        for t in tree_flatten((args, kwargs or {}))[0]:
+            if isinstance(t, torch.Tensor) and t.numel() and ptr(t) not in self.made:
+                self.read.add((ptr(t), t.storage_offset(), tuple(t.shape), t.dtype))
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.numel():
+                self.made.add(ptr(t))
+        return out
+
+
 class Emulated:
-    """A capture backend for CPUs: ``capture`` records ``fn`` and a replay calls it again."""
+    """A capture backend for CPUs: ``capture`` records ``fn`` and a replay calls it again.
+
+    A real graph replays the memory addresses it was captured with, so every replay must read
+    the same outside tensors as the first one (the same storages, offsets and shapes): a step
+    that rebinds a running sum or P to a new tensor instead of changing it in place, or an
+    optimizer whose state was replaced, fails here as it would silently misbehave on a GPU.
+    """
 
     def __init__(self):
         self.captures = 0
+        self.replaying = False  # what ``system.capturing`` answers (patched by the fixture)
 
     def eager(self, fn):
         fn()
 
     def capture(self, fn):
         self.captures += 1
-        return fn
+        first = []
+
+        def replay():
+            self.replaying = True
+            try:
+                with _ExternalReads() as reads:
+                    fn()
+            finally:
+                self.replaying = False
+            assert not reads.syncs, f"the step synchronises with the host: {reads.syncs}"
+            if not first:
+                first.append(reads.read)
+            assert reads.read == first[0], "a replay read tensors the first replay did not"
+
+        return replay
 
 
 @pytest.fixture
@@ -37,6 +109,8 @@ def emulated(monkeypatch):
     backend = Emulated()
     monkeypatch.setattr(graphs, "supported", lambda device: True)
     monkeypatch.setattr(graphs, "make_backend", lambda device: backend)
+    # code that takes another path while a graph is captured takes it in an emulated replay
+    monkeypatch.setattr(losses, "capturing", lambda: backend.replaying)
     return backend
 
 
@@ -146,3 +220,55 @@ def test_cuda_graphs_classifier_learns_with_dropout_and_bf16(tiny_config, data):
                           torch.arange(len(data), device="cuda"))  # fmt: skip
     for k, v in model.state_dict().items():  # evaluation replays nothing that trains
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+
+def _fit_dec(tiny_config, data, cuda_graphs, device="cpu", amp=False):
+    cfg = tiny_config.dec
+    cfg.stage1_epochs, cfg.stage2_epochs, cfg.update_interval, cfg.tol = 3, 4, 2, 0.0
+    cfg.batch_size = 30  # 160 rows: batches of 30 and a last one of 10
+    system.seed_everything(0)
+    dd = engine.DeviceData(data, torch.device(device))
+    model = models.build_dec(tiny_config.model, cfg, data.dims, data.max_len).to(device)
+    res = engine.fit_dec(model, dd, rows=np.arange(len(data)),
+                         labeled_rows=data.train_rows("labeled", "has0"), cfg_dec=cfg,
+                         progress=False, amp=amp, cuda_graphs=cuda_graphs)  # fmt: skip
+    return res
+
+
+def test_graphed_dec_steps_equal_eager_ones(tiny_config, data, emulated):
+    """Both DEC stages through the runner (emulated capture): the history and assignments of
+    the eager loop, P read from the tensor refreshed in place, no host synchronisation. Stage
+    1 is the eager arithmetic exactly; stage 2's replays weight the labeled rows instead of
+    selecting them (``losses.supervised_cluster_ce`` under capture): equal to rounding."""
+    eager = _fit_dec(tiny_config, data, cuda_graphs=False)
+    graphed = _fit_dec(tiny_config, data, cuda_graphs=True)
+    # stage 1: sizes 30 and 10 captured at their third batch; stage 2 (own runner) likewise
+    assert emulated.captures == 4
+    assert [h["stage"] for h in graphed["history"]] == [1, 1, 1, 2, 2, 2, 2]
+    keys = ("loss", "kl", "recon", "sup", "disent")
+    got = np.array([[h[k] for k in keys] for h in graphed["history"]])
+    want = np.array([[h[k] for k in keys] for h in eager["history"]])
+    np.testing.assert_array_equal(got[:3], want[:3])
+    np.testing.assert_allclose(got[3:], want[3:], rtol=1e-5)
+    assert (got[3:, keys.index("sup")] > 0).all()
+    np.testing.assert_allclose(graphed["q"], eager["q"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graphs_dec_matches_eager_on_cuda(tiny_config, data):
+    """Real capture of both DEC stages (stage 2's supervised term in its static-shape form):
+    without dropout and in fp32 the stage-1 curve follows the eager one to rounding; stage 2
+    runs, its loss is finite and Q stays a distribution."""
+    tiny_config.model.enc_dropout = tiny_config.model.dropout = 0.0
+    eager = _fit_dec(tiny_config, data, cuda_graphs=False, device="cuda")
+    graphed = _fit_dec(tiny_config, data, cuda_graphs=True, device="cuda")
+    s1 = [[h["recon"], h["disent"]] for h in eager["history"] if h["stage"] == 1]
+    g1 = [[h["recon"], h["disent"]] for h in graphed["history"] if h["stage"] == 1]
+    np.testing.assert_allclose(g1, s1, rtol=1e-3)
+    s2 = [h for h in graphed["history"] if h["stage"] == 2]
+    assert len(s2) == 4 and all(np.isfinite([h["loss"] for h in s2]))
+    assert all(h["sup"] > 0 for h in s2)  # labeled rows reach the supervised term
+    np.testing.assert_allclose(graphed["q"].sum(1), 1.0, atol=1e-4)
+    bf16 = _fit_dec(tiny_config, data, cuda_graphs=True, device="cuda", amp=True)
+    assert all(np.isfinite([h["loss"] for h in bf16["history"]]))

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mosi_lib import losses
 from mosi_lib.losses import (
     classifier_loss,
     dec_loss,
@@ -193,6 +194,28 @@ def test_supervised_cluster_ce_with_class_head():
         supervised_cluster_ce(q, y, labeled)
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         supervised_cluster_ce(q[:, :2], torch.tensor([0, 1, 2, 0]), labeled)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("n_labeled", [0, 1, 5])
+def test_supervised_cluster_ce_under_capture_is_the_same_loss(monkeypatch, k, n_labeled):
+    """The static-shape form a CUDA graph captures (labeled rows weighted 1, others 0) gives
+    the loss and the gradients of the selection form."""
+    torch.manual_seed(k)
+    head = torch.nn.Linear(k, 2) if k != 2 else None
+    logits = torch.randn(8, k)
+    labeled = torch.zeros(8, dtype=torch.bool)
+    labeled[torch.randperm(8)[:n_labeled]] = True
+    y = torch.where(labeled, torch.randint(0, 2, (8,)), -1)
+    got = {}
+    for capture in (False, True):
+        monkeypatch.setattr(losses, "capturing", lambda c=capture: c)
+        q = torch.softmax(logits, 1).requires_grad_()
+        loss = supervised_cluster_ce(q, y.clamp(min=0), labeled, head)
+        loss.backward()
+        got[capture] = (loss.detach(), q.grad)
+    torch.testing.assert_close(got[True][0], got[False][0], rtol=1e-6, atol=0)
+    torch.testing.assert_close(got[True][1], got[False][1], rtol=1e-6, atol=1e-9)
 
 
 # ---- totals

@@ -570,6 +570,7 @@ def fit_dec(
     amp: bool = False,
     progress: bool = True,
     hooks: list[Hook] | None = None,
+    cuda_graphs: bool = False,
 ) -> dict[str, Any]:
     """Two-stage multimodal semi-supervised DEC pretraining (paper section 4.3).
 
@@ -592,6 +593,8 @@ def fit_dec(
         zero_policy: binary target of the supervised term (non0 drops zero scores).
         seed: shuffling and k-means seed.
         amp, progress, hooks: as in ``fit_classifier``; hook rows carry a ``stage`` column.
+        cuda_graphs: on CUDA, replay each stage's training step as a CUDA graph per batch size
+            (``graphs.StepRunner``; P lives in one tensor refreshed in place); ignored elsewhere.
 
     Returns:
         ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
@@ -608,32 +611,47 @@ def fit_dec(
     y[lab[keep]] = pos[keep].long()
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
+    use_graphs = cuda_graphs and graphs.supported(device)
+    # the terms' running sums stay on the device (one host sync per epoch, not per batch) and
+    # P in one tensor; both changed in place only, so that a captured step reads them
+    sums = torch.zeros(len(_DEC_TERMS), dtype=torch.float64 if device.type != "mps"
+                       else torch.float32, device=device)  # fmt: skip
+    p_all = torch.zeros(len(all_idx), cfg_dec.n_clusters, device=device)
 
-    def run_epoch(stage: int, epoch: int, opt, p_all: torch.Tensor | None, weights: dict):
-        t0 = time.perf_counter()
-        # stage 2 in eval mode: the batch Q is computed as P's Q was (no dropout, BatchNorm
-        # running statistics), so KL(P || Q) compares like with like
-        model.train(stage == 1 or cfg_dec.stage2_mode == "train")
-        # the terms' running sums stay on the device: one host sync per epoch, not per batch
-        sums = torch.zeros(len(_DEC_TERMS), dtype=torch.float64 if device.type != "mps"
-                           else torch.float32, device=device)  # fmt: skip
-        n = 0
-        for bidx in minibatches(torch.arange(len(all_idx), device=device), cfg_dec.batch_size,
-                                gen):  # fmt: skip
+    def adam(params, lr: float) -> torch.optim.Adam:
+        return torch.optim.Adam(params, lr=lr, capturable=use_graphs and device.type == "cuda")
+
+    def stage_runner(stage: int, opt, weights: dict) -> graphs.StepRunner:
+        def step(bidx: torch.Tensor) -> None:
             ridx = all_idx.index_select(0, bidx)
             x, masks = dd.batch(ridx)
-            with autocast(device, amp):
+            with autocast(device, amp, cache=not use_graphs):
                 out = model(x, masks)
             terms = losses.dec_objective(
                 out, x, masks, weights=weights, class_head=model.class_head,
                 p=None if stage == 1 else p_all.index_select(0, bidx),
                 y=None if stage == 1 else y.index_select(0, ridx),
             )  # fmt: skip
-            opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
-            sums += torch.stack([terms[k].detach().to(sums.dtype) for k in _DEC_TERMS]) * len(bidx)
+            with torch.no_grad():
+                sums.add_(torch.stack([terms[k].detach().to(sums.dtype) for k in _DEC_TERMS])
+                          * len(bidx))  # fmt: skip
+
+        return graphs.StepRunner(step, optimizer=opt, device=device, enabled=use_graphs)
+
+    def run_epoch(stage: int, epoch: int, runner: graphs.StepRunner):
+        t0 = time.perf_counter()
+        # stage 2 in eval mode: the batch Q is computed as P's Q was (no dropout, BatchNorm
+        # running statistics), so KL(P || Q) compares like with like
+        model.train(stage == 1 or cfg_dec.stage2_mode == "train")
+        sums.zero_()
+        n = 0
+        for bidx in minibatches(torch.arange(len(all_idx), device=device), cfg_dec.batch_size,
+                                gen):  # fmt: skip
+            runner(bidx)
             n += len(bidx)
+        opt = runner.optimizer
         row = {"stage": stage, "epoch": epoch,
                **{k: v / n for k, v in zip(_DEC_TERMS, sums.tolist(), strict=True)},
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
@@ -645,14 +663,14 @@ def fit_dec(
     # (system.compile_mode=reduce-overhead) accumulating into it reads a graph output that a
     # later replay overwrote: the error the study's DEC stopped with on an H100.
     params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
-    opt1 = torch.optim.Adam(params1, lr=cfg_dec.stage1_lr)
-    w1 = losses.dec_stage_weights(cfg_dec, 1)
+    opt1 = adam(params1, cfg_dec.stage1_lr)
+    runner = stage_runner(1, opt1, losses.dec_stage_weights(cfg_dec, 1))
     bar = tqdm(range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress,
                leave=False)  # fmt: skip
     model.cluster_centers.requires_grad_(False)
     try:
         for epoch in bar:
-            row = run_epoch(1, epoch, opt1, None, w1)
+            row = run_epoch(1, epoch, runner)
             bar.set_postfix(recon=f"{row['recon']:.4f}")
             _fire(hooks, Event("epoch_end", epoch, model, opt1, row))
     finally:
@@ -666,16 +684,17 @@ def fit_dec(
     assign_prev = init_centers(model, first["z"], n_clusters=cfg_dec.n_clusters,
                                n_init=cfg_dec.kmeans_n_init, seed=seed,
                                labeled_pos=labeled_pos)  # fmt: skip
-    opt2 = torch.optim.Adam(model.parameters(), lr=cfg_dec.stage2_lr)
-    w2 = losses.dec_stage_weights(cfg_dec, 2)
-    stopped_early, p_all, delta = False, None, float("nan")
+    del runner  # frees stage 1's graphs
+    opt2 = adam(model.parameters(), cfg_dec.stage2_lr)
+    runner = stage_runner(2, opt2, losses.dec_stage_weights(cfg_dec, 2))
+    stopped_early, delta = False, float("nan")
     sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
     bar = tqdm(range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress,
                leave=False)  # fmt: skip
     for epoch in bar:
         if (epoch - 1) % cfg_dec.update_interval == 0:
             q_all = dec_forward_all(model, dd, all_idx, amp=amp)["q"]
-            p_all = losses.target_distribution(q_all).detach()
+            p_all.copy_(losses.target_distribution(q_all))
             assign = q_all.argmax(1).cpu().numpy()
             delta = float((assign != assign_prev).mean())
             sizes = np.bincount(assign, minlength=cfg_dec.n_clusters)
@@ -690,7 +709,7 @@ def fit_dec(
                 stopped_early = True
                 break
             assign_prev = assign
-        row = run_epoch(2, epoch, opt2, p_all, w2)
+        row = run_epoch(2, epoch, runner)
         row["delta_label"] = delta
         row.update({f"size_{j}": int(c) for j, c in enumerate(sizes)})
         bar.set_postfix(loss=f"{row['loss']:.4f}", delta=f"{delta:.4f}")

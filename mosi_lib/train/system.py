@@ -3,7 +3,8 @@
 * ``select_device``: ``system.device`` (``auto``: cuda, then mps, then cpu), refused when this
   machine lacks it;
 * ``seed_everything``: python, numpy and torch seeds, deterministic kernels on request;
-* ``autocast``: bf16 autocast on CUDA (``system.amp``), a no-op elsewhere.
+* ``autocast``: bf16 autocast on CUDA (``system.amp``), a no-op elsewhere;
+* ``capturing``: whether a CUDA graph is being captured (``system.cuda_graphs``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+
+
+def capturing() -> bool:
+    """Whether the current CUDA stream is capturing a graph (``graphs.StepRunner``): code that
+    needs a host synchronisation (a check, a data-dependent shape) must not run then. False on
+    a build or machine without CUDA."""
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
 def autocast(device: torch.device, enabled: bool, *, cache: bool = True):
