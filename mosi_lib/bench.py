@@ -15,9 +15,15 @@ shared out over ``--workers`` processes (``system.seed_workers``), validation in
 (``time_seeds``). The last column divides by the one-classifier time: what E seeds cost
 against one.
 
+On CUDA table 1 has a third row per task, ``resident, CUDA graphs``: the resident loop with
+``system.cuda_graphs`` (``graphs.StepRunner``: the whole step, from the batch gather to Adam,
+captured once per batch size and replayed; the first two batches of each size run eagerly,
+inside the warm-up epoch).
+
 ``--compile MODE`` compiles the model of both loops of table 1 with ``torch.compile`` in that
 mode (``system.compile_mode``): with ``reduce-overhead`` (CUDA graphs) the step stops being
-launch-bound, which is where the two data paths can differ most.
+launch-bound, which is where the two data paths can differ most. (No graphs row then: the
+study refuses ``system.cuda_graphs`` with ``system.compile``.)
 
 Table 3 (``--only precision``, CUDA only: autocast is a no-op elsewhere) times the resident
 classifier loop with bf16 autocast (``system.amp``) on and off, each eager and compiled in the
@@ -41,7 +47,7 @@ import torch.nn.functional as F
 
 from mosi_lib import losses, models
 from mosi_lib.config import COMPILE_MODES, Config
-from mosi_lib.train import engine, system
+from mosi_lib.train import engine, graphs, system
 
 # ----------------------------------------------------------------------------- data
 
@@ -117,21 +123,43 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         if compile not in COMPILE_MODES:
             raise ValueError(f"compile={compile!r}: expected None or one of {list(COMPILE_MODES)}")
         model.compile(mode=compile)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    if mode not in LOOPS:
+        raise ValueError(f"mode={mode!r}: expected one of {list(LOOPS)}")
+    graphed = mode == "graphs" and graphs.supported(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4,
+                           capturable=graphs.capturable(graphed, device))  # fmt: skip
     n, bs = len(y), cfg.train.batch_size
     p_all = torch.full((n, cfg.dec.n_clusters), 1.0 / cfg.dec.n_clusters, device=device)
-    if mode == "resident":
+    weights = losses.dec_stage_weights(cfg.dec, 2)
+    if mode in ("resident", "graphs"):
         xd = {m: v.to(device) for m, v in x.items()}
         md = {m: v.to(device) for m, v in masks.items()}
         yd = y.to(device)
         idx = torch.arange(n, device=device)
         gen = torch.Generator().manual_seed(0)
 
+        def step(b):  # gather, forward, backward, Adam: the whole step (graphs.StepRunner)
+            xb = {m: v.index_select(0, b) for m, v in xd.items()}
+            mb = {m: v.index_select(0, b) for m, v in md.items()}
+            yb = yd.index_select(0, b)
+            if task == "classifier":
+                with system.autocast(device, amp, cache=not graphed):
+                    logits = model(xb, mb).float()
+                loss = F.binary_cross_entropy_with_logits(logits, yb)
+            else:
+                with system.autocast(device, amp, cache=not graphed):
+                    out = model(xb, mb)
+                loss = losses.dec_objective(out, xb, mb, weights=weights,
+                                            p=p_all.index_select(0, b), y=yb.long(),
+                                            class_head=model.class_head)["loss"]  # fmt: skip
+            loss.backward()
+            opt.step()
+
+        runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=graphed)
+
         def batches():
             for b in engine.minibatches(idx, bs, gen):
-                yield ({m: v.index_select(0, b) for m, v in xd.items()},
-                       {m: v.index_select(0, b) for m, v in md.items()}, b,
-                       yd.index_select(0, b))  # fmt: skip
+                yield None, None, b, b
     else:
         loader = torch.utils.data.DataLoader(_RowDataset(x, masks, y), batch_size=bs,
                                              shuffle=True, drop_last=False)  # fmt: skip
@@ -148,11 +176,13 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         for xb, mb, b, yb in batches():
             if len(yb) < 2:
                 continue
-            if task == "classifier":
+            if xb is None:
+                runner(b)
+            elif task == "classifier":
                 _clf_step(model, opt, xb, mb, yb, amp, device)
             else:
                 _dec_step(model, opt, xb, mb, p_all.index_select(0, b), yb, amp, device,
-                          losses.dec_stage_weights(cfg.dec, 2))
+                          weights)
         _sync(device)
         if epoch:  # epoch 0 warms up kernels and allocators (and compiles)
             times.append(time.perf_counter() - t0)
@@ -160,6 +190,10 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
             warmup.append(time.perf_counter() - t0)
     return float(np.median(times))
 
+
+LOOPS = ("dataloader", "resident", "graphs")
+"""``time_epochs`` modes; ``graphs`` is the resident loop with ``system.cuda_graphs`` (its
+whole step a CUDA graph per batch size, ``graphs.StepRunner``), the resident loop off CUDA."""
 
 _SEEDS: dict = {}  # a seeds-table process's setup: device, data, config, amp
 
@@ -324,16 +358,23 @@ def _loops_table(args, device, amp, data, cfg) -> None:
     print(f"\nresident loop vs DataLoader loop, model {how}")
     print("| task | loop | s/epoch | samples/s | speed-up vs DataLoader |")
     print("|---|---|---|---|---|")
+    # the whole step as a CUDA graph: CUDA only, and not over a compiled model (as the config)
+    modes = [m for m in LOOPS if m != "graphs" or (graphs.supported(device)
+                                                    and args.compile is None)]  # fmt: skip
     for task in ("classifier", "dec"):
         res = {
             mode: time_epochs(task, mode, epochs=args.epochs, device=device, amp=amp, data=data,
                               cfg=cfg, compile=args.compile)
-            for mode in ("dataloader", "resident")
+            for mode in modes
         }  # fmt: skip
-        for mode in ("dataloader", "resident"):
+        for mode in modes:
             ratio = res["dataloader"] / res[mode]
-            print(f"| {task} | {mode} | {res[mode]:.3f} | {args.n / res[mode]:,.0f} | "
+            label = "resident, CUDA graphs" if mode == "graphs" else mode
+            print(f"| {task} | {label} | {res[mode]:.3f} | {args.n / res[mode]:,.0f} | "
                   f"{ratio:.2f}x |", flush=True)  # fmt: skip
+    if "graphs" not in modes:
+        why = "CUDA only" if not graphs.supported(device) else "not with --compile"
+        print(f"(resident loop with its whole step as a CUDA graph, system.cuda_graphs: {why})")
 
 
 if __name__ == "__main__":

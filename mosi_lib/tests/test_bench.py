@@ -30,13 +30,31 @@ def test_time_seeds_bad_mode(tiny_config):
 
 
 @pytest.mark.parametrize("task", ["classifier", "dec"])
-@pytest.mark.parametrize("mode", ["resident", "dataloader"])
+@pytest.mark.parametrize("mode", ["resident", "dataloader", "graphs"])
 def test_time_epochs_loops(tiny_config, task, mode):
     data = bench._fake_data(20, tiny_config.data.max_len, {"text": 5, "audio": 3})
     warm = []
     sec = bench.time_epochs(task, mode, epochs=2, device=torch.device("cpu"), amp=False,
                             data=data, cfg=tiny_config, warmup=warm)  # fmt: skip
     assert sec > 0 and len(warm) == 1 and warm[0] > 0
+
+
+@pytest.mark.parametrize("task", ["classifier", "dec"])
+def test_time_epochs_graphs_replays_the_whole_step(tiny_config, emulated, task):
+    """The bench's graphs loop (emulated capture on a CPU): two batch sizes, each captured
+    once after its warm-up, replays that read the same tensors and never synchronise."""
+    data = bench._fake_data(40, tiny_config.data.max_len, {"text": 5, "audio": 3})
+    tiny_config.train.batch_size = 16  # batches of 16, 16 and 8 per epoch
+    bench.time_epochs(task, "graphs", epochs=3, device=torch.device("cpu"), amp=False,
+                      data=data, cfg=tiny_config)  # fmt: skip
+    assert emulated.captures == 2
+
+
+def test_time_epochs_refuses_an_unknown_loop(tiny_config):
+    data = bench._fake_data(8, 4, {"text": 2})
+    with pytest.raises(ValueError, match="mode='fast'"):
+        bench.time_epochs("classifier", "fast", epochs=1, device=torch.device("cpu"),
+                          amp=False, data=data, cfg=tiny_config)  # fmt: skip
 
 
 def test_main_prints_every_table_and_skips_precision_off_cuda(tiny_config, monkeypatch, capsys):
@@ -47,6 +65,7 @@ def test_main_prints_every_table_and_skips_precision_off_cuda(tiny_config, monke
     assert "| classifier | resident |" in out and "| dec | dataloader |" in out
     assert "| 1 | alone |" in out and "| 2 | together |" in out and "| 2 | 1 processes |" in out
     assert "precision/compile table: CUDA only" in out
+    assert "CUDA graph, system.cuda_graphs: CUDA only" in out
 
 
 @pytest.mark.gpu
@@ -67,3 +86,14 @@ def test_loops_table_compiled_on_cuda(tiny_config, monkeypatch, capsys):
                 "--compile", "reduce-overhead"])
     out = capsys.readouterr().out
     assert "torch.compile mode reduce-overhead" in out and "| dec | resident |" in out
+    assert "not with --compile" in out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_loops_table_graphs_on_cuda(tiny_config, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "Config", lambda: tiny_config)
+    bench.main(["--device", "cuda", "--n", "64", "--epochs", "2", "--only", "loops"])
+    out = capsys.readouterr().out
+    assert "| classifier | resident, CUDA graphs |" in out
+    assert "| dec | resident, CUDA graphs |" in out

@@ -1,8 +1,8 @@
 """``graphs.StepRunner`` (system.cuda_graphs): warm-up, capture per batch size, replay.
 
-On a CPU the capture is emulated (a "graph" that re-runs the recorded Python function): that
-checks the runner's bookkeeping and that a training step reads its batch only through the
-static index tensor; the CUDA tests at the end capture real graphs.
+On a CPU the capture is emulated (the ``emulated`` fixture of conftest: a "graph" that re-runs
+the recorded step and checks that it reads the same outside tensors at every replay and never
+waits for the device); the CUDA tests at the end capture real graphs.
 """
 
 import copy
@@ -10,108 +10,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from torch.optim.optimizer import (
-    register_optimizer_step_post_hook,
-    register_optimizer_step_pre_hook,
-)
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
-from mosi_lib import losses, models
+from mosi_lib import models
 from mosi_lib.config import Config, validate
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
 from mosi_lib.train import engine, graphs, system
-
-
-class _ExternalReads(TorchDispatchMode):
-    """Storages of the tensors an operation reads that no earlier operation of the same call
-    produced: what a CUDA graph would read from memory allocated outside it."""
-
-    # operators that wait for the GPU (a value or a data-dependent size on the host): a
-    # capture fails on them
-    SYNCS = ("aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select",
-             "aten::_unique2", "aten::unique_consecutive", "aten::repeat_interleave")  # fmt: skip
-
-    def __init__(self):
-        super().__init__()
-        self.made, self.read, self.syncs = set(), set(), []
-        self.in_optimizer = False
-
-    def __enter__(self):
-        # a CPU Adam reads its step count with .item(); on CUDA the runner's optimizer is
-        # built capturable (the count stays on the GPU), so the optimizer's syncs don't count
-        self._hooks = [
-            register_optimizer_step_pre_hook(lambda *a: setattr(self, "in_optimizer", True)),
-            register_optimizer_step_post_hook(lambda *a: setattr(self, "in_optimizer", False)),
-        ]
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        for h in self._hooks:
-            h.remove()
-        return super().__exit__(*exc)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func._schema.name in self.SYNCS and not self.in_optimizer:
-            self.syncs.append(func._schema.name)
-
-        def ptr(t):
-            return t.untyped_storage().data_ptr() if t.device.type != "meta" else None
-
-        for t in tree_flatten((args, kwargs or {}))[0]:
-            if isinstance(t, torch.Tensor) and t.numel() and ptr(t) not in self.made:
-                self.read.add((ptr(t), t.storage_offset(), tuple(t.shape), t.dtype))
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.numel():
-                self.made.add(ptr(t))
-        return out
-
-
-class Emulated:
-    """A capture backend for CPUs: ``capture`` records ``fn`` and a replay calls it again.
-
-    A real graph replays the memory addresses it was captured with, so every replay must read
-    the same outside tensors as the first one (the same storages, offsets and shapes): a step
-    that rebinds a running sum or P to a new tensor instead of changing it in place, or an
-    optimizer whose state was replaced, fails here as it would silently misbehave on a GPU.
-    """
-
-    def __init__(self):
-        self.captures = 0
-        self.replaying = False  # what ``system.capturing`` answers (patched by the fixture)
-
-    def eager(self, fn):
-        fn()
-
-    def capture(self, fn):
-        self.captures += 1
-        first = []
-
-        def replay():
-            self.replaying = True
-            try:
-                with _ExternalReads() as reads:
-                    fn()
-            finally:
-                self.replaying = False
-            assert not reads.syncs, f"the step synchronises with the host: {reads.syncs}"
-            if not first:
-                first.append(reads.read)
-            assert reads.read == first[0], "a replay read tensors the first replay did not"
-
-        return replay
-
-
-@pytest.fixture
-def emulated(monkeypatch):
-    backend = Emulated()
-    monkeypatch.setattr(graphs, "supported", lambda device: True)
-    monkeypatch.setattr(graphs, "make_backend", lambda device: backend)
-    # code that takes another path while a graph is captured takes it in an emulated replay
-    monkeypatch.setattr(losses, "capturing", lambda: backend.replaying)
-    return backend
 
 
 @pytest.fixture
@@ -272,3 +176,12 @@ def test_cuda_graphs_dec_matches_eager_on_cuda(tiny_config, data):
     np.testing.assert_allclose(graphed["q"].sum(1), 1.0, atol=1e-4)
     bf16 = _fit_dec(tiny_config, data, cuda_graphs=True, device="cuda", amp=True)
     assert all(np.isfinite([h["loss"] for h in bf16["history"]]))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runner_refuses_a_non_capturable_optimizer_on_cuda():
+    w = torch.zeros(1, device="cuda", requires_grad=True)
+    with pytest.raises(ValueError, match="capturable=True"):
+        graphs.StepRunner(lambda idx: None, optimizer=torch.optim.Adam([w]),
+                          device=torch.device("cuda"), enabled=True)  # fmt: skip

@@ -277,7 +277,7 @@ def fit_classifier(
     lossf = partial(classifier_loss, objective=objective, zero_policy=zero_policy)
     use_graphs = cuda_graphs and graphs.supported(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay,
-                           capturable=use_graphs and device.type == "cuda")  # fmt: skip
+                           capturable=graphs.capturable(use_graphs, device))  # fmt: skip
     gen = torch.Generator().manual_seed(seed)
     res = _new_result(model)
     start_epoch = 1
@@ -619,7 +619,7 @@ def fit_dec(
     p_all = torch.zeros(len(all_idx), cfg_dec.n_clusters, device=device)
 
     def adam(params, lr: float) -> torch.optim.Adam:
-        return torch.optim.Adam(params, lr=lr, capturable=use_graphs and device.type == "cuda")
+        return torch.optim.Adam(params, lr=lr, capturable=graphs.capturable(use_graphs, device))
 
     def stage_runner(stage: int, opt, weights: dict) -> graphs.StepRunner:
         def step(bidx: torch.Tensor) -> None:

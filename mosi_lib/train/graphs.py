@@ -50,6 +50,14 @@ def supported(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def capturable(enabled: bool, device: torch.device) -> bool:
+    """The optimizer's ``capturable`` flag for a ``StepRunner`` with ``enabled`` graphs.
+
+    True on CUDA only: PyTorch refuses it on a CPU, where the tests emulate the capture.
+    """
+    return bool(enabled) and device.type == "cuda"
+
+
 class Backend(Protocol):
     """How a ``StepRunner`` runs an eager warm-up step and captures a graph."""
 
@@ -68,12 +76,14 @@ class CudaGraphBackend:
         self.stream = torch.cuda.Stream(device)
 
     def eager(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the side stream and make the current stream wait for it."""
         self.stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self.stream):
             fn()
         torch.cuda.current_stream(self.device).wait_stream(self.stream)
 
     def capture(self, fn: Callable[[], Any]) -> Callable[[], None]:
+        """Capture ``fn`` into a new ``CUDAGraph``; return its ``replay``."""
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):  # its own memory pool: graphs of sizes replay interleaved
             fn()
@@ -95,13 +105,16 @@ class StepRunner:
 
     def __init__(self, step: Callable[[torch.Tensor], Any], *, optimizer: torch.optim.Optimizer,
                  device: torch.device, enabled: bool, warmup: int = 2):  # fmt: skip
-        """Args:
-        step: ``step(idx)``: one training step on rows ``idx`` (no ``zero_grad``: the runner
-            does it before an eager step and before a capture).
-        optimizer: the optimizer ``step`` steps (``capturable=True`` when enabled).
-        device: where the data and the model live.
-        enabled: use graphs (ignored off CUDA: ``supported``).
-        warmup: eager steps of each batch size before its graph is captured (at least 1).
+        """Wrap ``step``.
+
+        Args:
+            step: ``step(idx)``: one training step on rows ``idx`` (no ``zero_grad``: the
+                runner does it before an eager step and before a capture).
+            optimizer: the optimizer ``step`` steps (``capturable=True`` on CUDA,
+                ``capturable``).
+            device: where the data and the model live.
+            enabled: use graphs (ignored off CUDA: ``supported``).
+            warmup: eager steps of each batch size before its graph is captured (>= 1).
         """
         if warmup < 1:
             raise ValueError(f"warmup={warmup}: a batch size needs at least one eager step "
@@ -109,8 +122,8 @@ class StepRunner:
         self.step, self.optimizer, self.warmup = step, optimizer, warmup
         self.enabled = bool(enabled) and supported(device)
         if self.enabled:
-            capturable = all(g.get("capturable", False) for g in optimizer.param_groups)
-            if device.type == "cuda" and not capturable:
+            ok = all(g.get("capturable", False) for g in optimizer.param_groups)
+            if capturable(True, device) and not ok:
                 raise ValueError("system.cuda_graphs: the optimizer must be built with "
                                  "capturable=True (its step counter on the GPU)")  # fmt: skip
             self.backend = make_backend(device)

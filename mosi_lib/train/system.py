@@ -56,9 +56,11 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def capturing() -> bool:
-    """Whether the current CUDA stream is capturing a graph (``graphs.StepRunner``): code that
-    needs a host synchronisation (a check, a data-dependent shape) must not run then. False on
-    a build or machine without CUDA."""
+    """Whether the current CUDA stream is capturing a graph (``graphs.StepRunner``).
+
+    Code that needs a host synchronisation (a check, a data-dependent shape) must not run
+    then. False on a build or machine without CUDA.
+    """
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
