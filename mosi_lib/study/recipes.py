@@ -393,6 +393,8 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
         "select_split": "valid", "report_split": data.report_split,
         "valid": evals["valid"], "test": evals["test"], "report": evals[data.report_split],
         "transfer": transfer, "seeds_together": together,
+        # how the training steps ran: eagerly or replayed from CUDA graphs (system.cuda_graphs)
+        "steps": res.get("steps"),
     }  # fmt: skip
     run.save_metrics(out)
     return run
@@ -539,6 +541,7 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
         "target_updates": updates, "stopped_early": res["stopped_early"],
         "stage2_epochs_run": sum(1 for h in res["history"] if h["stage"] == 2),
         "final": last, "train_seconds": seconds, "device": str(dd.device),
+        "steps": res["steps"],
     }  # fmt: skip
     run.save_metrics(out)
 

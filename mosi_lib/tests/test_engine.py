@@ -100,6 +100,7 @@ def test_classifier_run_folder(tiny_config, data, tmp_path):
     assert m["synthetic"] is True and m["report_split"] == "valid" and m["test"] is None
     assert 0 <= m["valid"]["acc_has0"] <= 1 and "majority_acc_has0" in m["valid"]
     assert len(run.history()) == tiny_config.train.epochs
+    assert m["steps"]["graph_replays"] == 0 and m["steps"]["eager"] >= tiny_config.train.epochs
     prov = run.config()["provenance"]
     assert prov["kind"] == "classifier" and "commit" in prov["git"]
     # a checkpoint alone rebuilds the model

@@ -91,6 +91,9 @@ def test_graphed_classifier_steps_equal_eager_ones(tiny_config, data, emulated):
     eager, m_eager = _fit(tiny_config, data, cuda_graphs=False, batch_size=30)
     graphed, m_graphed = _fit(tiny_config, data, cuda_graphs=True, batch_size=30)
     assert emulated.captures == 2
+    total = 4 * (n // 30 + 1)  # 4 epochs
+    assert eager["steps"] == {"eager": total, "graph_replays": 0}
+    assert graphed["steps"] == {"eager": 4, "graph_replays": total - 4}  # 2 warm-ups per size
     keys = ("train_loss", "train_acc", "val_loss", "val_acc")
     assert [[h[k] for k in keys] for h in graphed["history"]] == \
         [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
@@ -148,6 +151,9 @@ def test_graphed_dec_steps_equal_eager_ones(tiny_config, data, emulated):
     graphed = _fit_dec(tiny_config, data, cuda_graphs=True)
     # stage 1: sizes 30 and 10 captured at their third batch; stage 2 (own runner) likewise
     assert emulated.captures == 4
+    steps = 7 * 6  # 3 + 4 epochs of 6 batches
+    assert eager["steps"] == {"eager": steps, "graph_replays": 0}
+    assert graphed["steps"] == {"eager": 8, "graph_replays": steps - 8}
     assert [h["stage"] for h in graphed["history"]] == [1, 1, 1, 2, 2, 2, 2]
     keys = ("loss", "kl", "recon", "sup", "disent")
     got = np.array([[h[k] for k in keys] for h in graphed["history"]])

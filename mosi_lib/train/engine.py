@@ -264,7 +264,8 @@ def fit_classifier(
             (``graphs.StepRunner``; Adam with ``capturable=True``); ignored elsewhere.
 
     Returns:
-        ``{"history": [rows], "best": {"epoch", "val": metrics}, "best_state": state_dict}``.
+        ``{"history": [rows], "best": {"epoch", "val": metrics}, "best_state": state_dict,
+        "steps": {"eager", "graph_replays"}}`` (``steps``: how the training steps ran).
     """
     from tqdm import tqdm
 
@@ -326,6 +327,7 @@ def fit_classifier(
                         best=f"{res['best']['acc']:.3f}@{res['best']['epoch']}")  # fmt: skip
     bar.close()
     model.load_state_dict(res["best_state"])
+    res["steps"] = runner.counts()
     return res
 
 
@@ -598,7 +600,8 @@ def fit_dec(
 
     Returns:
         ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
-        "stopped_early": bool, "rows": rows}`` (arrays on the CPU, in the order of ``rows``).
+        "stopped_early": bool, "rows": rows, "steps": {"eager", "graph_replays"}}`` (arrays on
+        the CPU, in the order of ``rows``; ``steps`` counts both stages' steps by how they ran).
     """
     from tqdm import tqdm
 
@@ -684,6 +687,7 @@ def fit_dec(
     assign_prev = init_centers(model, first["z"], n_clusters=cfg_dec.n_clusters,
                                n_init=cfg_dec.kmeans_n_init, seed=seed,
                                labeled_pos=labeled_pos)  # fmt: skip
+    steps = runner.counts()
     del runner  # frees stage 1's graphs
     opt2 = adam(model.parameters(), cfg_dec.stage2_lr)
     runner = stage_runner(2, opt2, losses.dec_stage_weights(cfg_dec, 2))
@@ -717,8 +721,9 @@ def fit_dec(
     bar.close()
     final = dec_forward_all(model, dd, all_idx, amp=amp)
     _fire(hooks, Event("stage_end", cfg_dec.stage2_epochs, model, opt2, {"stage": 2}))
+    steps = {k: v + runner.counts()[k] for k, v in steps.items()}
     return {
         "history": history, "z": final["z"].cpu().numpy(), "q": final["q"].cpu().numpy(),
         "assign": final["q"].argmax(1).cpu().numpy(), "stopped_early": stopped_early,
-        "rows": np.asarray(rows),
+        "rows": np.asarray(rows), "steps": steps,
     }  # fmt: skip

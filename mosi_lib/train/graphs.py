@@ -132,6 +132,10 @@ class StepRunner:
         self.eager_steps = 0
         self.replays = 0
 
+    def counts(self) -> dict[str, int]:
+        """``{"eager": steps run eagerly, "graph_replays": steps replayed from a graph}``."""
+        return {"eager": self.eager_steps, "graph_replays": self.replays}
+
     def _fresh_step(self, idx: torch.Tensor) -> None:
         # gradients set to None first: the step's backward writes them afresh, nothing
         # accumulates across steps. Inside a capture this is Python only (no kernel): the
