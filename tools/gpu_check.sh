@@ -12,8 +12,13 @@
 # paper profile, make bench); BENCH_ARGS replaces the bench's options (e.g. "--epochs 5 --only
 # loops --compile reduce-overhead"); REPRODUCE_LIMIT / BENCH_LIMIT / TESTS_LIMIT (seconds) stop
 # each part (the eager paper profile of one seed took 313 s on an H100, 2026-11-26); RUN_ID
-# names the study (default gpu-check; a second reproduce with other SET values on the same
-# machine needs another RUN_ID); TESTS_K picks gpu-marked tests by a pytest -k expression.
+# names the study and its output files (default gpu-check; a second reproduce with other SET
+# values on the same machine needs another RUN_ID); TESTS_K picks gpu-marked tests by a
+# pytest -k expression. Next lent GPU (system.cuda_graphs, never run on a GPU yet), two calls:
+#   PARTS="tests bench reproduce" TESTS_K="graph or precision or loops_table" \
+#     BENCH_ARGS="--epochs 5 --only loops" SET=system.cuda_graphs=true RUN_ID=gpu-graphs \
+#     REPRODUCE_LIMIT=300 bash tools/gpu_check.sh
+#   PARTS=reproduce RUN_ID=gpu-eager REPRODUCE_LIMIT=330 bash tools/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
@@ -64,11 +69,11 @@ for part in ${PARTS:-tests reproduce bench}; do
         echo "== reproduce: ${ARGS[*]} ${SET:-} (notebooks 01..05, paper protocol, seed 0)"
         timeout "${REPRODUCE_LIMIT:-420}" $PY -m mosi_lib reproduce "${ARGS[@]}" \
             --run-id "$RUN_ID" --set "data.word_vectors=$WV" system.progress=false ${SET:-} 2>&1 \
-            | tee "$OUT/reproduce.txt"
+            | tee "$OUT/reproduce-$RUN_ID.txt"
         echo "reproduce exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" \
-            | tee -a "$OUT/reproduce.txt"
-        cp figures/05_comparison_table.md "$OUT/" 2>/dev/null
-        tar czf "$OUT/runs.tgz" --exclude='*.pt' "runs/$RUN_ID"* 2>/dev/null
+            | tee -a "$OUT/reproduce-$RUN_ID.txt"
+        cp figures/05_comparison_table.md "$OUT/05_comparison_table-$RUN_ID.md" 2>/dev/null
+        tar czf "$OUT/runs-$RUN_ID.tgz" --exclude='*.pt' "runs/$RUN_ID"* 2>/dev/null
         ;;
     bench)
         echo "== bench: ${BENCH[*]}"
