@@ -101,6 +101,13 @@ def test_graphed_classifier_steps_equal_eager_ones(tiny_config, data, emulated):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def _assert_replayed(res):
+    """The graphs ran: no capture fell back to eager steps, and most steps were replays."""
+    steps = res["steps"]
+    assert "capture_failed" not in steps, steps["capture_failed"]
+    assert steps["graph_replays"] > steps["eager"], steps
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_graphs_classifier_matches_eager_on_cuda(tiny_config, data):
@@ -109,6 +116,7 @@ def test_cuda_graphs_classifier_matches_eager_on_cuda(tiny_config, data):
     tiny_config.model.enc_dropout = tiny_config.model.dropout = 0.0
     eager, _ = _fit(tiny_config, data, cuda_graphs=False, device="cuda")
     graphed, _ = _fit(tiny_config, data, cuda_graphs=True, device="cuda")
+    _assert_replayed(graphed)
     for key in ("train_loss", "val_loss"):
         np.testing.assert_allclose([h[key] for h in graphed["history"]],
                                    [h[key] for h in eager["history"]], rtol=1e-3, err_msg=key)
@@ -118,6 +126,7 @@ def test_cuda_graphs_classifier_matches_eager_on_cuda(tiny_config, data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_graphs_classifier_learns_with_dropout_and_bf16(tiny_config, data):
     res, model = _fit(tiny_config, data, cuda_graphs=True, device="cuda", epochs=30, amp=True)
+    _assert_replayed(res)
     hist = res["history"]
     assert all(np.isfinite([h["train_loss"] for h in hist]))
     assert np.mean([h["train_loss"] for h in hist[-3:]]) < 0.8 * hist[0]["train_loss"]
@@ -173,6 +182,7 @@ def test_cuda_graphs_dec_matches_eager_on_cuda(tiny_config, data):
     tiny_config.model.enc_dropout = tiny_config.model.dropout = 0.0
     eager = _fit_dec(tiny_config, data, cuda_graphs=False, device="cuda")
     graphed = _fit_dec(tiny_config, data, cuda_graphs=True, device="cuda")
+    _assert_replayed(graphed)
     s1 = [[h["recon"], h["disent"]] for h in eager["history"] if h["stage"] == 1]
     g1 = [[h["recon"], h["disent"]] for h in graphed["history"] if h["stage"] == 1]
     np.testing.assert_allclose(g1, s1, rtol=1e-3)
@@ -181,6 +191,7 @@ def test_cuda_graphs_dec_matches_eager_on_cuda(tiny_config, data):
     assert all(h["sup"] > 0 for h in s2)  # labeled rows reach the supervised term
     np.testing.assert_allclose(graphed["q"].sum(1), 1.0, atol=1e-4)
     bf16 = _fit_dec(tiny_config, data, cuda_graphs=True, device="cuda", amp=True)
+    _assert_replayed(bf16)
     assert all(np.isfinite([h["loss"] for h in bf16["history"]]))
 
 
@@ -191,3 +202,22 @@ def test_runner_refuses_a_non_capturable_optimizer_on_cuda():
     with pytest.raises(ValueError, match="capturable=True"):
         graphs.StepRunner(lambda idx: None, optimizer=torch.optim.Adam([w]),
                           device=torch.device("cuda"), enabled=True)  # fmt: skip
+
+
+def test_a_failed_capture_warns_and_trains_on_eagerly(tiny_config, data, emulated, monkeypatch):
+    """A capture error does not end a run: a warning, the error in the step counts, and the
+    steps after it eager (here exactly the eager run: the failed capture ran nothing)."""
+
+    def fail(fn):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+    monkeypatch.setattr(emulated, "capture", fail)
+    eager, _ = _fit(tiny_config, data, cuda_graphs=False)
+    with pytest.warns(RuntimeWarning, match="capturing the training step failed .*batch size 32"):
+        graphed, _ = _fit(tiny_config, data, cuda_graphs=True)
+    assert graphed["steps"] == {
+        "eager": eager["steps"]["eager"], "graph_replays": 0,
+        "capture_failed": "batch size 32: RuntimeError: operation not permitted when stream is "
+                          "capturing"}  # fmt: skip
+    assert [h["train_loss"] for h in graphed["history"]] == \
+        [h["train_loss"] for h in eager["history"]]  # fmt: skip

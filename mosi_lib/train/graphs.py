@@ -32,6 +32,10 @@ What ``step`` must be to be captured (``engine.fit_classifier`` and ``engine.fit
 * the model's train/eval mode fixed for the runner's lifetime (a captured step replays the
   mode it was captured in); a runner per mode (DEC's two stages have one each).
 
+If a capture fails (an operator that this PyTorch cannot capture, say), the runner warns,
+records the error (``counts()["capture_failed"]``, in the run's ``metrics.json``) and trains
+on eagerly: the steps before it were eager anyway, and the capture ran nothing.
+
 A replayed step draws its dropout masks from CUDA's graph-safe random stream: a graphed run is
 an equivalent, not bit-identical, twin of the eager run of the same seed (as seeds trained
 together are).
@@ -39,6 +43,7 @@ together are).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -131,10 +136,17 @@ class StepRunner:
         self._graphs: dict[int, tuple[Callable[[], None], torch.Tensor]] = {}
         self.eager_steps = 0
         self.replays = 0
+        self.capture_failed: str | None = None
 
-    def counts(self) -> dict[str, int]:
-        """``{"eager": steps run eagerly, "graph_replays": steps replayed from a graph}``."""
-        return {"eager": self.eager_steps, "graph_replays": self.replays}
+    def counts(self) -> dict[str, Any]:
+        """How the steps ran: ``eager`` and ``graph_replays`` step counts.
+
+        ``capture_failed`` (the error that stopped the graphs) is added when a capture failed.
+        """
+        out: dict[str, Any] = {"eager": self.eager_steps, "graph_replays": self.replays}
+        if self.capture_failed:
+            out["capture_failed"] = self.capture_failed
+        return out
 
     def _fresh_step(self, idx: torch.Tensor) -> None:
         # gradients set to None first: the step's backward writes them afresh, nothing
@@ -148,6 +160,16 @@ class StepRunner:
         self._fresh_step(idx)
         self.eager_steps += 1
 
+    def _give_up(self, n: int, err: Exception) -> None:
+        """A capture failed: warn, record why, train on eagerly (a long run is not lost)."""
+        self.enabled = False
+        self._graphs.clear()
+        first = (str(err).strip().splitlines() or [""])[0]
+        self.capture_failed = f"batch size {n}: {type(err).__name__}: {first}"
+        warnings.warn(f"system.cuda_graphs: capturing the training step failed "
+                      f"({self.capture_failed}); training goes on eagerly", RuntimeWarning,
+                      stacklevel=3)  # fmt: skip
+
     def __call__(self, idx: torch.Tensor) -> None:
         """One training step on rows ``idx`` (a device LongTensor)."""
         if not self.enabled:
@@ -160,7 +182,13 @@ class StepRunner:
                 self.backend.eager(lambda: self._eager(idx))
                 return
             static = idx.clone()
-            self._graphs[n] = (self.backend.capture(lambda: self._fresh_step(static)), static)
+            try:
+                replay = self.backend.capture(lambda: self._fresh_step(static))
+            except RuntimeError as err:  # e.g. an operator this torch cannot capture
+                self._give_up(n, err)
+                self._eager(idx)
+                return
+            self._graphs[n] = (replay, static)
         replay, static = self._graphs[n]
         static.copy_(idx)
         replay()
