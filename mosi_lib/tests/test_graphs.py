@@ -221,3 +221,13 @@ def test_a_failed_capture_warns_and_trains_on_eagerly(tiny_config, data, emulate
                           "capturing"}  # fmt: skip
     assert [h["train_loss"] for h in graphed["history"]] == \
         [h["train_loss"] for h in eager["history"]]  # fmt: skip
+
+
+def test_merge_counts_adds_steps_and_keeps_every_capture_error():
+    a = {"eager": 4, "graph_replays": 10}
+    b = {"eager": 6, "graph_replays": 0, "capture_failed": "batch size 30: RuntimeError: x"}
+    assert graphs.merge_counts(a, a) == {"eager": 8, "graph_replays": 20}
+    assert graphs.merge_counts(a, b) == {"eager": 10, "graph_replays": 10,
+                                         "capture_failed": "batch size 30: RuntimeError: x"}
+    assert graphs.merge_counts(b, b)["capture_failed"] == f"{b['capture_failed']}; " \
+        f"{b['capture_failed']}"  # fmt: skip

@@ -721,7 +721,7 @@ def fit_dec(
     bar.close()
     final = dec_forward_all(model, dd, all_idx, amp=amp)
     _fire(hooks, Event("stage_end", cfg_dec.stage2_epochs, model, opt2, {"stage": 2}))
-    steps = {k: v + runner.counts()[k] for k, v in steps.items()}
+    steps = graphs.merge_counts(steps, runner.counts())
     return {
         "history": history, "z": final["z"].cpu().numpy(), "q": final["q"].cpu().numpy(),
         "assign": final["q"].argmax(1).cpu().numpy(), "stopped_early": stopped_early,

@@ -100,6 +100,19 @@ def make_backend(device: torch.device) -> Backend:
     return CudaGraphBackend(device)
 
 
+def merge_counts(*counts: dict[str, Any]) -> dict[str, Any]:
+    """Several runners' ``counts()`` as one (DEC's two stages).
+
+    Step counts are added; the capture errors, if any, joined.
+    """
+    out: dict[str, Any] = {"eager": sum(c["eager"] for c in counts),
+                           "graph_replays": sum(c["graph_replays"] for c in counts)}  # fmt: skip
+    failed = [c["capture_failed"] for c in counts if c.get("capture_failed")]
+    if failed:
+        out["capture_failed"] = "; ".join(failed)
+    return out
+
+
 class StepRunner:
     """Run a training step per mini-batch, eagerly or as a CUDA graph per batch size.
 
