@@ -157,8 +157,9 @@ class SystemConfig:
     compile_mode: str = "default"
     # on CUDA, capture each batch size's whole training step (batch gather, forward, loss,
     # backward, Adam, running sums) once as a CUDA graph and replay it: one launch per step
-    # instead of thousands, no compilation (mosi_lib.train.graphs). Not with compile. Dropout
-    # masks come from CUDA's graph-safe stream: an equivalent, not bit-identical, run. Ignored
+    # instead of hundreds, no compilation (mosi_lib.train.graphs). Not with compile. Dropout
+    # masks come from CUDA's graph-safe stream: an equivalent, not bit-identical, run. Off by
+    # default until measured on a GPU (README "CUDA graphs of the whole step"). Ignored
     # off CUDA; how kernels are launched, not part of the recipe hash
     cuda_graphs: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms + cudnn settings

@@ -1,8 +1,10 @@
 """Whole training steps replayed as CUDA graphs (``system.cuda_graphs``).
 
 On a GPU the step of this 0.85 M-parameter model is launch-bound: a batch of 128 takes about
-17 ms on an H100 or H200, almost all of it launching a few thousand small kernels while the GPU
-waits (README "Speed"). ``torch.compile(mode="reduce-overhead")`` graphs the model only, compiles
+17 ms on an H100 or H200, almost all of it launching several hundred small kernels (about 550
+operators in forward and backward with three modalities, 370 with text + audio, counted on a
+CPU below autograd, plus Adam's) while the GPU waits (README
+"Speed"). ``torch.compile(mode="reduce-overhead")`` graphs the model only, compiles
 for 30-50 s and records new graphs per batch and chunk shape (a compiled paper-profile 02 took
 longer than the eager one). Here the *whole* step is captured once per batch size, without
 compiling: the gather of the batch from the resident data, forward, loss, backward, the
@@ -10,19 +12,19 @@ optimizer step and the running sums of the epoch. A replay is then one copy of t
 numbers into the graph's index tensor and one graph launch.
 
 ``StepRunner(step, optimizer=..., enabled=...)`` is called once per mini-batch with ``idx``, a
-device LongTensor of row numbers. Off (the default, and always off a CUDA device) it zeroes
-the gradients and calls ``step(idx)``: the eager loop. On, each batch size first runs
+device LongTensor of row numbers. Off (the default, and always on a device other than CUDA) it
+zeroes the gradients and calls ``step(idx)``: the eager loop. On, each batch size first runs
 ``warmup`` eager steps on a side stream (real training steps, exactly those of the eager loop:
 they create the optimizer state and let cuBLAS and the allocator warm up, as capture
 requires), then a graph of ``step`` on a static index tensor is captured for that size (the
-capture runs nothing) and replayed for this and every later batch of that size, each in its own
-memory pool.
+capture runs nothing) and replayed for this and every later batch of that size, each in its
+own memory pool.
 
 What ``step`` must be to be captured (``engine.fit_classifier`` and ``engine.fit_dec`` are):
 
 * no host synchronisation: no ``.item()``, ``float(t)``, boolean-mask indexing or Python
-  branch on a tensor's value (``torch.cuda.is_current_stream_capturing()`` tells a check that
-  needs one to skip itself, as ``losses.supervised_cluster_ce`` does);
+  branch on a tensor's value (``system.capturing()`` tells code that needs one to take another
+  path, as ``losses.supervised_cluster_ce`` does);
 * every tensor it reads or accumulates into that lives across steps (the resident data, the
   parameters, running sums, DEC's target distribution) is allocated before the capture and
   changed only in place afterwards (``copy_``, ``zero_``, ``+=``);
