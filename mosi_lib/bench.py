@@ -79,24 +79,19 @@ def _fake_data(n: int, t: int, dims: dict[str, int], seed: int = 0):
 # ----------------------------------------------------------------------------- steps
 
 
-def _clf_step(model, opt, x, masks, y, amp, device):
-    with system.autocast(device, amp):
-        logits = model(x, masks).float()
-    loss = F.binary_cross_entropy_with_logits(logits, y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+def _loss(task: str, model, x, masks, y, p, *, amp: bool, device, weights: dict,
+          cache: bool = True):
+    """The loss of one batch: BCE of the classifier, or DEC stage 2's objective.
 
-
-def _dec_step(model, opt, x, masks, p, y, amp, device, weights):
-    """One stage-2 DEC step (``losses.dec_objective``, every row labeled)."""
-    with system.autocast(device, amp):
+    DEC: every row labeled (``losses.dec_objective``). ``cache``: autocast's weight cache (off
+    in a captured graph).
+    """
+    with system.autocast(device, amp, cache=cache):
         out = model(x, masks)
-    loss = losses.dec_objective(out, x, masks, weights=weights, p=p, y=y.long(),
+    if task == "classifier":
+        return F.binary_cross_entropy_with_logits(out.float(), y)
+    return losses.dec_objective(out, x, masks, weights=weights, p=p, y=y.long(),
                                 class_head=model.class_head)["loss"]  # fmt: skip
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
 
 
 def _sync(device):
@@ -139,27 +134,18 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         gen = torch.Generator().manual_seed(0)
 
         def step(b):  # gather, forward, backward, Adam: the whole step (graphs.StepRunner)
-            xb = {m: v.index_select(0, b) for m, v in xd.items()}
-            mb = {m: v.index_select(0, b) for m, v in md.items()}
-            yb = yd.index_select(0, b)
-            if task == "classifier":
-                with system.autocast(device, amp, cache=not graphed):
-                    logits = model(xb, mb).float()
-                loss = F.binary_cross_entropy_with_logits(logits, yb)
-            else:
-                with system.autocast(device, amp, cache=not graphed):
-                    out = model(xb, mb)
-                loss = losses.dec_objective(out, xb, mb, weights=weights,
-                                            p=p_all.index_select(0, b), y=yb.long(),
-                                            class_head=model.class_head)["loss"]  # fmt: skip
+            loss = _loss(task, model, {m: v.index_select(0, b) for m, v in xd.items()},
+                         {m: v.index_select(0, b) for m, v in md.items()},
+                         yd.index_select(0, b), p_all.index_select(0, b), amp=amp,
+                         device=device, weights=weights, cache=not graphed)  # fmt: skip
             loss.backward()
             opt.step()
 
         runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=graphed)
 
-        def batches():
+        def batches():  # the rows only: the step gathers them from the resident tensors
             for b in engine.minibatches(idx, bs, gen):
-                yield None, None, b, b
+                yield None, None, b, None
     else:
         loader = torch.utils.data.DataLoader(_RowDataset(x, masks, y), batch_size=bs,
                                              shuffle=True, drop_last=False)  # fmt: skip
@@ -174,15 +160,15 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         _sync(device)
         t0 = time.perf_counter()
         for xb, mb, b, yb in batches():
-            if len(yb) < 2:
+            if len(b) < 2:
                 continue
             if xb is None:
                 runner(b)
-            elif task == "classifier":
-                _clf_step(model, opt, xb, mb, yb, amp, device)
             else:
-                _dec_step(model, opt, xb, mb, p_all.index_select(0, b), yb, amp, device,
-                          weights)
+                opt.zero_grad(set_to_none=True)
+                _loss(task, model, xb, mb, yb, p_all.index_select(0, b), amp=amp,
+                      device=device, weights=weights).backward()  # fmt: skip
+                opt.step()
         _sync(device)
         if epoch:  # epoch 0 warms up kernels and allocators (and compiles)
             times.append(time.perf_counter() - t0)

@@ -138,6 +138,8 @@ def test_masked_mse_hand_value_and_empty_modality():
     empty.backward()  # still attached to the graph
     with pytest.raises(ValueError, match="'text'"):
         masked_mse(recon, {"text": torch.zeros(1, 3, 2)}, masks)
+    with pytest.raises(ValueError, match="no modality"):
+        masked_mse({}, target, masks)
 
 
 # ---- disentanglement
