@@ -72,6 +72,19 @@ for part in ${PARTS:-tests reproduce bench}; do
             | tee "$OUT/reproduce-$RUN_ID.txt"
         echo "reproduce exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" \
             | tee -a "$OUT/reproduce-$RUN_ID.txt"
+        # one line per run: training time, median epoch, how the steps ran, validation accuracy
+        $PY - "runs/$RUN_ID" <<'PYEOF' 2>&1 | tee -a "$OUT/reproduce-$RUN_ID.txt"
+import csv, json, statistics, sys
+from pathlib import Path
+for f in sorted(Path(sys.argv[1]).glob("*/metrics.json")):
+    m = json.loads(f.read_text())
+    h = f.parent / "history.csv"
+    sec = [float(r["seconds"]) for r in csv.DictReader(h.open())] if h.exists() else []
+    med = f"{statistics.median(sec) * 1e3:.1f} ms/epoch" if sec else "-"
+    acc = (m.get("valid") or {}).get("acc_has0")
+    print(f"{f.parent.name}: train {m.get('train_seconds', 0):.1f} s, {med}, steps "
+          f"{m.get('steps')}, valid acc_has0 {acc if acc is None else round(100 * acc, 2)}")
+PYEOF
         cp figures/05_comparison_table.md "$OUT/05_comparison_table-$RUN_ID.md" 2>/dev/null
         tar czf "$OUT/runs-$RUN_ID.tgz" --exclude='*.pt' "runs/$RUN_ID"* 2>/dev/null
         ;;
