@@ -76,7 +76,7 @@ class Backend(Protocol):
 
 
 class CudaGraphBackend:
-    """``torch.cuda.CUDAGraph`` capture; warm-up steps on a side stream (PyTorch's recipe)."""
+    """``torch.cuda.CUDAGraph`` capture; warm-up steps and captures on one side stream."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -92,7 +92,11 @@ class CudaGraphBackend:
     def capture(self, fn: Callable[[], Any]) -> Callable[[], None]:
         """Capture ``fn`` into a new ``CUDAGraph``; return its ``replay``."""
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):  # its own memory pool: graphs of sizes replay interleaved
+        # on the warm-up steps' stream: per-stream library handles and workspaces (cuBLAS) were
+        # made by the warm-up, not lazily inside the capture (PyTorch moved make_graphed_callables
+        # to one stream for warm-up and capture for this reason). Its own memory pool: graphs
+        # of different batch sizes replay interleaved
+        with torch.cuda.graph(graph, stream=self.stream):
             fn()
         return graph.replay
 
