@@ -27,6 +27,16 @@ def _isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _restore_determinism():
+    """A run with ``system.deterministic`` (the tiny config's) turns PyTorch's deterministic
+    algorithms on for the whole process; turn them back after each test, so that a later test
+    (on CUDA: a captured graph, an ``index_add`` backward) runs as it would alone."""
+    before = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(before)
+
+
 @pytest.fixture
 def tiny_config() -> Config:
     """Smoke-shrunk config with a small model (fast on CPU)."""
