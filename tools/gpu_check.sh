@@ -14,11 +14,15 @@
 # each part (the eager paper profile of one seed took 313 s on an H100, 2026-11-26); RUN_ID
 # names the study and its output files (default gpu-check; a second reproduce with other SET
 # values on the same machine needs another RUN_ID); TESTS_K picks gpu-marked tests by a
-# pytest -k expression. Next lent GPU (system.cuda_graphs, never run on a GPU yet), two calls:
-#   PARTS="tests bench reproduce" TESTS_K="graph or precision or loops_table" \
+# pytest -k expression. Next lent GPU (system.cuda_graphs, never run on a GPU yet), two calls
+# (each GPU test starts its own pytest, ~7 s; the torch.compile tests compile for minutes, so
+# the first call runs the fast ones only):
+#   PARTS="tests bench reproduce" TESTS_K="test_graphs or (loops_table and not reduce)" \
 #     BENCH_ARGS="--epochs 5 --only loops" SET=system.cuda_graphs=true RUN_ID=gpu-graphs \
-#     REPRODUCE_LIMIT=300 bash tools/gpu_check.sh
+#     TESTS_LIMIT=120 REPRODUCE_LIMIT=300 bash tools/gpu_check.sh
 #   PARTS=reproduce RUN_ID=gpu-eager REPRODUCE_LIMIT=330 bash tools/gpu_check.sh
+# and, with device time left, the compile tests: PARTS=tests TESTS_K="precision or
+# reduce or train_and_keep or both_stages" TESTS_LIMIT=400.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
