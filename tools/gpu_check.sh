@@ -64,7 +64,8 @@ for part in ${PARTS:-tests reproduce bench}; do
                 >"$OUT/test.log" 2>&1
             rc=$?
             [ $rc = 0 ] || tail -40 "$OUT/test.log" | tee -a "$OUT/tests.txt"
-            echo "$id: exit $rc after $(( $(date +%s) - t1 )) s" | tee -a "$OUT/tests.txt"
+            summary=$(grep -E "passed|failed|skipped|error" "$OUT/test.log" | tail -1 | tr -d '=')
+            echo "$id: exit $rc after $(( $(date +%s) - t1 )) s (${summary# })" | tee -a "$OUT/tests.txt"
         done
         rm -f "$OUT/test.log"
         echo "tests done after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/tests.txt"
