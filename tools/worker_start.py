@@ -52,11 +52,10 @@ def ready_times(how: str, data, n: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(tmp, "ready")
         out_dir.mkdir()
+        t0 = time.time()  # with the file, its writing counts
         if how == "file":
-            t0 = time.time()  # the file's writing counts
             init, args = _init_file, (workers.write_data_file(data, tmp), str(out_dir), t0)
         else:
-            t0 = time.time()
             init, args = _init_pipe, (data, str(out_dir), t0)
         with ProcessPoolExecutor(n, mp_context=ctx, initializer=init, initargs=args) as pool:
             list(pool.map(_job, [3.0] * n))

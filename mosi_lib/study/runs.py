@@ -313,13 +313,15 @@ class Run:
         file = self.path / "metrics.json"
         return json.loads(file.read_text()) if file.exists() else {}
 
-    def tags(self) -> list[str | None]:
+    def tags(self, metrics: dict[str, Any] | None = None) -> list[str | None]:
         """The experiment labels this finished run counts under, its own first.
 
         Its own is ``metrics["tag"]`` (None: the main study); ``add_tag`` adds more, in
         ``tags.json``, when a grid finds this very experiment under another tag of the study.
+        ``metrics``: this run's ``metrics()`` when the caller has read them already.
         """
-        return [self.metrics().get("tag"), *self._added_tags()]
+        metrics = self.metrics() if metrics is None else metrics
+        return [metrics.get("tag"), *self._added_tags()]
 
     def _added_tags(self) -> list[str]:
         """The tags of ``tags.json`` (``add_tag``); [] without it."""
@@ -447,7 +449,7 @@ def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
         if run.status() != "finished":
             continue
         metrics = run.metrics()
-        tags = [metrics.get("tag"), *run._added_tags()] if "tag" in match else []  # Run.tags
+        tags = run.tags(metrics) if "tag" in match else []
         if all(v in tags if k == "tag" else metrics.get(k) == v for k, v in match.items()):
             out.append(run)
     return out
