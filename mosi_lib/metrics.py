@@ -5,7 +5,10 @@ Binary conventions (CMU-MOSI literature, e.g. MMSA's ``Has0_acc_2`` / ``Non0_acc
 * ``has0``: every row counts; a score >= 0 is positive (zero counts as positive).
 * ``non0``: rows with score exactly 0 are dropped; a score > 0 is positive.
 
-F1 is scikit-learn's support-weighted F1 (``average="weighted"``). Clustering metrics follow
+F1 is scikit-learn's support-weighted F1 (``average="weighted"``, ``zero_division=0``), computed
+here from the two classes' counts: the same float64 arithmetic, equal to the bit (tested against
+``sklearn.metrics.f1_score``), in about 1/50 of the time (0.06 vs 3.4 ms for 440 rows,
+``tools/epoch_tail.py``; the classifier loops call it every epoch). Clustering metrics follow
 Xie et al. 2016 (DEC): unsupervised accuracy with the Hungarian best one-to-one matching of
 clusters to classes, plus NMI and ARI.
 
@@ -16,12 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import (
-    accuracy_score,
-    adjusted_rand_score,
-    f1_score,
-    normalized_mutual_info_score,
-)
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from mosi_lib.config import ZERO_POLICIES
 
@@ -46,11 +44,22 @@ def _scores(name: str, scores: np.ndarray) -> np.ndarray:
 
 
 def _acc_f1(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    """Accuracy and support-weighted F1 of boolean labels and predictions.
+
+    Per class c (False, True): F1 = 2 tp / (support + predicted), 0 where both are 0 (sklearn's
+    ``zero_division=0``, its formula since 1.3); averaged with the supports as weights. A class
+    absent from both arrays has weight 0, as in sklearn (which drops it).
+    """
     if y_true.size == 0:
         return float("nan"), float("nan")
-    # zero_division=0: a class never predicted gets F1 0 without a warning (sklearn's value)
-    f1 = f1_score(y_true, y_pred, average="weighted", zero_division=0.0)
-    return float(accuracy_score(y_true, y_pred)), float(f1)
+    t, p = y_true.astype(bool), y_pred.astype(bool)
+    hit = t == p
+    tp = np.array([np.count_nonzero(hit & ~t), np.count_nonzero(hit & t)], dtype=np.float64)
+    support = np.array([t.size - np.count_nonzero(t), np.count_nonzero(t)], dtype=np.float64)
+    predicted = np.array([p.size - np.count_nonzero(p), np.count_nonzero(p)], dtype=np.float64)
+    denom = support + predicted
+    f1 = np.divide(2.0 * tp, denom, out=np.zeros(2), where=denom > 0)
+    return float(np.count_nonzero(hit) / t.size), float((f1 * support).sum() / support.sum())
 
 
 # ---- sentiment

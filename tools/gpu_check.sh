@@ -9,20 +9,22 @@
 # SMOKE=1 runs the same chain with tiny epochs (to try the script on a CPU first); SET="k=v ..."
 # adds config overrides (e.g. SET="system.compile=true system.compile_mode=reduce-overhead");
 # PARTS picks what runs, in order (default "tests reproduce bench": the gpu-marked tests, the
-# paper profile, make bench); BENCH_ARGS replaces the bench's options (e.g. "--epochs 5 --only
-# loops --compile reduce-overhead"); REPRODUCE_LIMIT / BENCH_LIMIT / TESTS_LIMIT (seconds) stop
-# each part (the eager paper profile of one seed took 313 s on an H100, 2026-11-26); RUN_ID
-# names the study and its output files (default gpu-check; a second reproduce with other SET
-# values on the same machine needs another RUN_ID); TESTS_K picks gpu-marked tests by a
-# pytest -k expression. Next lent GPU (system.cuda_graphs, never run on a GPU yet), two calls
-# (each GPU test starts its own pytest, ~7 s; the torch.compile tests compile for minutes, so
-# the first call runs the fast ones only):
-#   PARTS="tests bench reproduce" TESTS_K="test_graphs or (loops_table and not reduce)" \
+# paper profile, make bench; "tail" adds tools/epoch_tail.py); BENCH_ARGS replaces the bench's
+# options (e.g. "--epochs 5 --only loops --compile reduce-overhead"); REPRODUCE_LIMIT /
+# BENCH_LIMIT / TESTS_LIMIT / TAIL_LIMIT (seconds) stop each part (the eager paper profile of
+# one seed took 313 s on an H100, 2026-11-26); RUN_ID names the study and its output files
+# (default gpu-check; a second reproduce with other SET values on the same machine needs
+# another RUN_ID); TESTS_K picks gpu-marked tests by a pytest -k expression.
+# Next lent GPU (system.cuda_graphs, never run on a GPU yet; a task gets 15 min of device time,
+# the machine's start included): one call first (each GPU test starts its own pytest, ~7 s; the
+# torch.compile tests compile for minutes, so it runs the fast ones only):
+#   PARTS="tests tail bench reproduce" TESTS_K="test_graphs or (loops_table and not reduce)" \
 #     BENCH_ARGS="--epochs 5 --only loops" SET=system.cuda_graphs=true RUN_ID=gpu-graphs \
 #     TESTS_LIMIT=120 REPRODUCE_LIMIT=300 bash tools/gpu_check.sh
-#   PARTS=reproduce RUN_ID=gpu-eager REPRODUCE_LIMIT=330 bash tools/gpu_check.sh
-# and, with device time left, the compile tests: PARTS=tests TESTS_K="precision or
-# reduce or train_and_keep or both_stages" TESTS_LIMIT=400.
+# then, only if status's budget_left_s is over ~400 (the eager study took 313 s), the eager
+# study for comparison: PARTS=reproduce RUN_ID=gpu-eager REPRODUCE_LIMIT=<budget - 60>; the
+# compile tests last, with time left: PARTS=tests TESTS_K="precision or reduce or
+# train_and_keep or both_stages" TESTS_LIMIT=400. Otherwise give the machine back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
@@ -84,8 +86,13 @@ from pathlib import Path
 for f in sorted(Path(sys.argv[1]).glob("*/metrics.json")):
     m = json.loads(f.read_text())
     h = f.parent / "history.csv"
-    sec = [float(r["seconds"]) for r in csv.DictReader(h.open())] if h.exists() else []
-    med = f"{statistics.median(sec) * 1e3:.1f} ms/epoch" if sec else "-"
+    rows = list(csv.DictReader(h.open())) if h.exists() else []
+    med = "-"
+    if rows:
+        med = f"{statistics.median(float(r['seconds']) for r in rows) * 1e3:.1f} ms/epoch"
+    if rows and rows[0].get("val_seconds"):
+        val = statistics.median(float(r["val_seconds"]) for r in rows)
+        med += f" ({val * 1e3:.1f} ms of it validation)"
     acc = (m.get("valid") or {}).get("acc_has0")
     print(f"{f.parent.name}: train {m.get('train_seconds', 0):.1f} s, {med}, steps "
           f"{m.get('steps')}, valid acc_has0 {acc if acc is None else round(100 * acc, 2)}")
@@ -93,11 +100,18 @@ PYEOF
         cp figures/05_comparison_table.md "$OUT/05_comparison_table-$RUN_ID.md" 2>/dev/null
         tar czf "$OUT/runs-$RUN_ID.tgz" --exclude='*.pt' "runs/$RUN_ID"* 2>/dev/null
         ;;
+    tail)
+        # what an epoch spends outside its steps: a step, the validation, the metrics
+        echo "== epoch tail (tools/epoch_tail.py)"
+        timeout "${TAIL_LIMIT:-120}" $PY tools/epoch_tail.py --device auto \
+            --set "data.word_vectors=$WV" --repeats "$([ "${SMOKE:-0}" = 1 ] && echo 3 || echo 50)" 2>&1 | tee "$OUT/tail.txt"
+        echo "tail exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/tail.txt"
+        ;;
     bench)
         echo "== bench: ${BENCH[*]}"
         timeout "${BENCH_LIMIT:-240}" $PY -m mosi_lib.bench "${BENCH[@]}" 2>&1 | tee "$OUT/bench.txt"
         echo "bench exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/bench.txt"
         ;;
-    *) echo "unknown part $part: expected tests, reproduce or bench"; exit 2 ;;
+    *) echo "unknown part $part: expected tests, reproduce, tail or bench"; exit 2 ;;
     esac
 done

@@ -36,7 +36,8 @@ def test_training_lowers_loss(tiny_config, data):
     )  # ~240 steps
     hist = res["history"]
     assert set(hist[0]) >= {"epoch", "train_loss", "val_loss", "val_acc", "val_f1", "lr",
-                            "seconds"}
+                            "seconds", "val_seconds"}
+    assert all(0 < h["val_seconds"] < h["seconds"] for h in hist)
     first = np.mean([h["train_loss"] for h in hist[:3]])
     last = np.mean([h["train_loss"] for h in hist[-3:]])
     assert last < 0.7 * first

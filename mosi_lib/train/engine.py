@@ -168,13 +168,18 @@ def _new_result(model: nn.Module) -> dict[str, Any]:
 
 
 def _epoch_row(epoch: int, train_loss: float, train_acc: float, val: dict[str, Any], lr: float,
-               seconds: float) -> dict[str, Any]:  # fmt: skip
-    """One epoch's history row (the columns of ``history.csv``)."""
+               seconds: float, val_seconds: float) -> dict[str, Any]:  # fmt: skip
+    """One epoch's history row (the columns of ``history.csv``).
+
+    ``seconds`` is the epoch's wall time, validation included; ``val_seconds`` the part of it
+    spent validating (forward of the validation rows, loss, metrics): what is left when the
+    training steps are fast (``system.cuda_graphs``).
+    """
     return {
         "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
         "val_loss": val["loss"], "val_acc": val["acc"], "val_f1": val["f1"],
         "val_acc_has0": val["acc_has0"], "val_acc_non0": val["acc_non0"], "lr": lr,
-        "seconds": seconds,
+        "seconds": seconds, "val_seconds": val_seconds,
     }  # fmt: skip
 
 
@@ -202,7 +207,8 @@ def _end_epoch(model: nn.Module, dd: DeviceData, va: torch.Tensor, res: dict[str
                zero_policy: str, amp: bool, objective: str) -> dict[str, Any]:  # fmt: skip
     """The end of one model's epoch, the same in both classifier loops.
 
-    Validates, appends the history row (``seconds`` = ``before`` + the time since ``t0``),
+    Validates, appends the history row (``seconds`` = ``before`` + the time since ``t0``,
+    ``val_seconds`` = the validation's share),
     applies the checkpoint rule (``_select``) and, when there are hooks, fires ``improved`` and
     ``epoch_end`` with what a checkpoint needs: ``state()`` adds the optimizer state and the
     random-number state of the loop that called.
@@ -210,8 +216,10 @@ def _end_epoch(model: nn.Module, dd: DeviceData, va: torch.Tensor, res: dict[str
     Returns:
         The history row.
     """
+    t_val = time.perf_counter()
     val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
-    row = _epoch_row(epoch, train_loss, train_acc, val, lr, before + time.perf_counter() - t0)
+    now = time.perf_counter()
+    row = _epoch_row(epoch, train_loss, train_acc, val, lr, before + now - t0, now - t_val)
     res["history"].append(row)
     improved = _select(res, epoch, val, model)
     if hooks:
@@ -489,8 +497,8 @@ def fit_classifier_seeds(
                 tot += per_seed.detach() * bidx.shape[1]
                 correct += ((logits.detach() > 0).float() == y).sum(1)
                 n_seen += bidx.shape[1]
+        tot, correct = tot.tolist(), correct.tolist()  # waits for the device's steps
         train_seconds = (time.perf_counter() - t0) / n_seeds  # the step is shared: 1/E each
-        tot, correct = tot.tolist(), correct.tolist()
         for i, (model, res) in enumerate(zip(models_, results, strict=True)):
             t1 = time.perf_counter()
             _seed_view(model, params, buffers, i)
