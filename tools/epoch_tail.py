@@ -13,8 +13,9 @@ median time per call of:
   was before 2026-11-26 (``sklearn.metrics`` ``accuracy_score`` and ``f1_score``), equal to the
   bit (``test_acc_f1_equals_sklearn_to_the_bit``);
 * ``_select``'s copy of the weights, paid when an epoch improves the selection;
-* on CUDA, the same training step replayed as a CUDA graph (``graphs.StepRunner``, what
-  ``system.cuda_graphs`` does), the runner's step counts printed below the table.
+* on CUDA, the same training step and validation forward replayed as CUDA graphs
+  (``graphs.StepRunner`` and ``graphs.ForwardRunner``, what ``system.cuda_graphs`` does), the
+  runners' call counts printed below the table.
 
 On CUDA each timed call ends with a synchronisation, so a time is the call's whole cost.
 """
@@ -122,15 +123,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {label} | {_median_ms(fn, args.repeats, device):.2f} |", flush=True)
     label = "training step, batch of 128, CUDA graph replay (system.cuda_graphs)"
     if not graphs.supported(device):
-        print(f"| {label} | CUDA only |")
+        print(f"| {label} | CUDA only |\n| validation forward, CUDA graph replay | CUDA only |")
         return
     runner = graphs.StepRunner(make_step(opt := adam(capturable=True), cache=False),
                                optimizer=opt, device=device, enabled=True)  # fmt: skip
     for _ in range(runner.warmup + 1):  # the eager warm-up steps, then the capture
         runner(bidx)
     ms = _median_ms(lambda: runner(bidx), args.repeats, device)
-    print(f"| {label} | {ms:.2f} |")
-    print(f"\nthe graphed runner's steps: {runner.counts()}")
+    print(f"| {label} | {ms:.2f} |", flush=True)
+    forward = graphs.ForwardRunner(lambda: engine.predict_logits(model, dd, va, amp=amp,
+                                                                 cache=False),
+                                   device=device, enabled=True)  # fmt: skip
+    for _ in range(forward.warmup + 1):
+        forward()
+    ms = _median_ms(forward, args.repeats, device)
+    print(f"| validation forward, {len(va)} rows, CUDA graph replay (system.cuda_graphs) | "
+          f"{ms:.2f} |")
+    print(f"\nthe graphed runners' calls: steps {runner.counts()}, validation forwards "
+          f"{forward.counts()}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ for f in sorted(Path(sys.argv[1]).glob("*/metrics.json")):
         med += f" ({val * 1e3:.1f} ms of it validation)"
     acc = (m.get("valid") or {}).get("acc_has0")
     print(f"{f.parent.name}: train {m.get('train_seconds', 0):.1f} s, {med}, steps "
-          f"{m.get('steps')}, valid acc_has0 {acc if acc is None else round(100 * acc, 2)}")
+          f"{m.get('steps')}, validation forwards {m.get('val_forwards')}, valid acc_has0 "
+          f"{acc if acc is None else round(100 * acc, 2)}")
 PYEOF
         cp figures/05_comparison_table.md "$OUT/05_comparison_table-$RUN_ID.md" 2>/dev/null
         tar czf "$OUT/runs-$RUN_ID.tgz" --exclude='*.pt' "runs/$RUN_ID"* 2>/dev/null

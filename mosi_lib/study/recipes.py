@@ -393,8 +393,9 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
         "select_split": "valid", "report_split": data.report_split,
         "valid": evals["valid"], "test": evals["test"], "report": evals[data.report_split],
         "transfer": transfer, "seeds_together": together,
-        # how the training steps ran: eagerly or replayed from CUDA graphs (system.cuda_graphs)
-        "steps": res.get("steps"),
+        # how the training steps and the epochs' validation forwards ran: eagerly or replayed
+        # from CUDA graphs (system.cuda_graphs); None for seeds trained together
+        "steps": res.get("steps"), "val_forwards": res.get("val_forwards"),
     }  # fmt: skip
     run.save_metrics(out)
     return run

@@ -102,6 +102,7 @@ def test_classifier_run_folder(tiny_config, data, tmp_path):
     assert 0 <= m["valid"]["acc_has0"] <= 1 and "majority_acc_has0" in m["valid"]
     assert len(run.history()) == tiny_config.train.epochs
     assert m["steps"]["graph_replays"] == 0 and m["steps"]["eager"] >= tiny_config.train.epochs
+    assert m["val_forwards"] == {"eager": tiny_config.train.epochs, "graph_replays": 0}
     prov = run.config()["provenance"]
     assert prov["kind"] == "classifier" and "commit" in prov["git"]
     # a checkpoint alone rebuilds the model

@@ -1,4 +1,4 @@
-"""``graphs.StepRunner`` (system.cuda_graphs): warm-up, capture per batch size, replay.
+"""``graphs.StepRunner``, ``graphs.ForwardRunner`` (system.cuda_graphs): warm-up, capture, replay.
 
 On a CPU the capture is emulated (the ``emulated`` fixture of conftest: a "graph" that re-runs
 the recorded step and checks that it reads the same outside tensors at every replay and never
@@ -64,6 +64,55 @@ def test_runner_needs_a_warmup_step():
                           device=torch.device("cpu"), enabled=True, warmup=0)  # fmt: skip
 
 
+def _counting_forward():
+    w = torch.tensor([1.0, 2.0])
+    calls = []
+
+    def fn():
+        calls.append(1)
+        return w * 3
+
+    return w, fn, calls
+
+
+def test_forward_runner_is_eager_off_cuda():
+    w, fn, calls = _counting_forward()
+    runner = graphs.ForwardRunner(fn, device=torch.device("cpu"), enabled=True)
+    assert not runner.enabled
+    outs = [runner() for _ in range(3)]
+    assert len(calls) == 3 and runner.counts() == {"eager": 3, "graph_replays": 0}
+    assert outs[0] is not outs[1]  # eager: a new tensor per call
+
+
+def test_forward_runner_replays_into_one_static_tensor(emulated):
+    w, fn, calls = _counting_forward()
+    runner = graphs.ForwardRunner(fn, device=torch.device("cpu"), enabled=True, warmup=2)
+    first, second = runner(), runner()  # the two eager warm-up calls
+    assert emulated.captures == 0 and first.tolist() == second.tolist() == [3.0, 6.0]
+    w.mul_(2)  # training changes the weights in place
+    third = runner()  # captured, then replayed
+    assert emulated.captures == 1 and third.tolist() == [6.0, 12.0]
+    w.add_(1)
+    fourth = runner()
+    # the same static tensor, overwritten by each replay with the current weights' result
+    assert fourth is third and fourth.tolist() == [9.0, 15.0]
+    assert runner.counts() == {"eager": 2, "graph_replays": 2}
+    with pytest.raises(ValueError, match="at least one eager call"):
+        graphs.ForwardRunner(fn, device=torch.device("cpu"), enabled=True, warmup=0)
+
+
+def test_forward_runner_replay_must_read_the_captured_tensors(emulated):
+    """A forward that reads a rebound tensor (not changed in place) fails the emulated
+    replay, as a real graph would silently read the old tensor's memory."""
+    holder = [torch.tensor([1.0])]
+    runner = graphs.ForwardRunner(lambda: holder[0] * 2, device=torch.device("cpu"),
+                                  enabled=True, warmup=1)  # fmt: skip
+    runner(), runner(), runner()
+    holder[0] = torch.tensor([5.0])
+    with pytest.raises(AssertionError, match="a replay read tensors the first replay did not"):
+        runner()
+
+
 def test_config_refuses_cuda_graphs_with_compile():
     cfg = Config()
     cfg.system.cuda_graphs, cfg.system.compile = True, True
@@ -90,11 +139,13 @@ def test_graphed_classifier_steps_equal_eager_ones(tiny_config, data, emulated):
     assert n % 30 > 1  # two batch sizes: 30 and the last batch's
     eager, m_eager = _fit(tiny_config, data, cuda_graphs=False, batch_size=30)
     graphed, m_graphed = _fit(tiny_config, data, cuda_graphs=True, batch_size=30)
-    assert emulated.captures == 2
+    assert emulated.captures == 3  # a step per batch size, the validation forward
     total = 4 * (n // 30 + 1)  # 4 epochs
     assert eager["steps"] == {"eager": total, "graph_replays": 0}
     assert graphed["steps"] == {"eager": 4, "graph_replays": total - 4}  # 2 warm-ups per size
-    keys = ("train_loss", "train_acc", "val_loss", "val_acc")
+    assert eager["val_forwards"] == {"eager": 4, "graph_replays": 0}
+    assert graphed["val_forwards"] == {"eager": 2, "graph_replays": 2}  # 2 warm-ups
+    keys = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1")
     assert [[h[k] for k in keys] for h in graphed["history"]] == \
         [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
     for a, b in zip(m_eager.state_dict().values(), m_graphed.state_dict().values(), strict=True):
@@ -102,10 +153,17 @@ def test_graphed_classifier_steps_equal_eager_ones(tiny_config, data, emulated):
 
 
 def _assert_replayed(res):
-    """The graphs ran: no capture fell back to eager steps, and most steps were replays."""
-    steps = res["steps"]
-    assert "capture_failed" not in steps, steps["capture_failed"]
-    assert steps["graph_replays"] > steps["eager"], steps
+    """The graphs ran: no capture fell back to eager calls; most steps were replays, and every
+    validation forward after the two warm-ups (classifier only; DEC has none)."""
+    for key in ("steps", "val_forwards"):
+        if key not in res:
+            continue
+        counts = res[key]
+        assert "capture_failed" not in counts, (key, counts["capture_failed"])
+        if key == "steps":
+            assert counts["graph_replays"] > counts["eager"], (key, counts)
+        else:
+            assert counts["eager"] == 2 and counts["graph_replays"] == len(res["history"]) - 2
 
 
 @pytest.mark.gpu
@@ -213,14 +271,19 @@ def test_a_failed_capture_warns_and_trains_on_eagerly(tiny_config, data, emulate
 
     monkeypatch.setattr(emulated, "capture", fail)
     eager, _ = _fit(tiny_config, data, cuda_graphs=False)
-    with pytest.warns(RuntimeWarning, match="capturing the training step failed .*batch size 32"):
+    with pytest.warns(RuntimeWarning) as caught:
         graphed, _ = _fit(tiny_config, data, cuda_graphs=True)
-    assert graphed["steps"] == {
-        "eager": eager["steps"]["eager"], "graph_replays": 0,
-        "capture_failed": "batch size 32: RuntimeError: operation not permitted when stream is "
-                          "capturing"}  # fmt: skip
-    assert [h["train_loss"] for h in graphed["history"]] == \
-        [h["train_loss"] for h in eager["history"]]  # fmt: skip
+    said = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    assert len(said) == 2  # once per runner, not once per call
+    assert "capturing the training step failed (batch size 32: RuntimeError" in said[0]
+    assert "capturing the validation forward failed (RuntimeError" in said[1]
+    error = "RuntimeError: operation not permitted when stream is capturing"
+    assert graphed["steps"] == {"eager": eager["steps"]["eager"], "graph_replays": 0,
+                                "capture_failed": f"batch size 32: {error}"}  # fmt: skip
+    assert graphed["val_forwards"] == {"eager": 4, "graph_replays": 0, "capture_failed": error}
+    keys = ("train_loss", "val_loss", "val_acc")
+    assert [[h[k] for k in keys] for h in graphed["history"]] == \
+        [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
 
 
 def test_merge_counts_adds_steps_and_keeps_every_capture_error():

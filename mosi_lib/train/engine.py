@@ -122,14 +122,17 @@ def set_rng_state(generator: torch.Generator, state: dict[str, Any]) -> None:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: bool = False,
-                   chunk: int = 1024) -> torch.Tensor:  # fmt: skip
-    """Logits (len(idx),) of a classifier in eval mode, float32 on the device."""
+                   chunk: int = 1024, cache: bool = True) -> torch.Tensor:  # fmt: skip
+    """Logits (len(idx),) of a classifier in eval mode, float32 on the device.
+
+    ``cache=False`` turns off autocast's weight cache (for a capture, ``graphs.ForwardRunner``).
+    """
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(idx), chunk):
         x, masks = dd.batch(idx[start : start + chunk])
-        with autocast(dd.device, amp):
+        with autocast(dd.device, amp, cache=cache):
             # clone: under CUDA graphs (system.compile_mode=reduce-overhead) the next call
             # overwrites a graph's output in place
             out.append(model(x, masks).float().clone())
@@ -138,16 +141,20 @@ def predict_logits(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: 
 
 
 def evaluate_classifier(model: nn.Module, dd: DeviceData, idx: torch.Tensor, zero_policy: str,
-                        *, amp: bool = False,
-                        objective: str = "bce") -> dict[str, float]:  # fmt: skip
+                        *, amp: bool = False, objective: str = "bce",
+                        logits: torch.Tensor | None = None) -> dict[str, float]:  # fmt: skip
     """Loss and metrics of ``model`` on rows ``idx``.
+
+    ``logits``: the model's logits on ``idx`` when the caller has them (a replayed validation
+    forward, ``graphs.ForwardRunner``); computed here otherwise.
 
     Returns:
         ``loss`` (the training ``objective``, ``losses.classifier_loss``; non0 ignores zero
         scores), ``acc`` and ``f1`` under ``zero_policy``, plus every key of
         ``metrics.binary_metrics`` (positive class: output > 0).
     """
-    logits = predict_logits(model, dd, idx, amp=amp)
+    if logits is None:
+        logits = predict_logits(model, dd, idx, amp=amp)
     scores = dd.scores.index_select(0, idx)
     keep = metrics.binary_target(scores, zero_policy)[1]
     loss = classifier_loss(logits[keep], scores[keep], objective=objective,
@@ -204,20 +211,23 @@ def _select(res: dict[str, Any], epoch: int, val: dict[str, Any], model: nn.Modu
 def _end_epoch(model: nn.Module, dd: DeviceData, va: torch.Tensor, res: dict[str, Any],
                epoch: int, *, train_loss: float, train_acc: float, lr: float, t0: float,
                before: float = 0.0, hooks: list[Hook] | None, opt, state: Callable[[], dict],
-               zero_policy: str, amp: bool, objective: str) -> dict[str, Any]:  # fmt: skip
+               zero_policy: str, amp: bool, objective: str,
+               forward: Callable[[], torch.Tensor] | None = None) -> dict[str, Any]:  # fmt: skip
     """The end of one model's epoch, the same in both classifier loops.
 
     Validates, appends the history row (``seconds`` = ``before`` + the time since ``t0``,
     ``val_seconds`` = the validation's share),
     applies the checkpoint rule (``_select``) and, when there are hooks, fires ``improved`` and
     ``epoch_end`` with what a checkpoint needs: ``state()`` adds the optimizer state and the
-    random-number state of the loop that called.
+    random-number state of the loop that called. ``forward()``, when given, returns the
+    validation logits (a ``graphs.ForwardRunner``).
 
     Returns:
         The history row.
     """
     t_val = time.perf_counter()
-    val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective)
+    val = evaluate_classifier(model, dd, va, zero_policy, amp=amp, objective=objective,
+                              logits=forward() if forward is not None else None)  # fmt: skip
     now = time.perf_counter()
     row = _epoch_row(epoch, train_loss, train_acc, val, lr, before + now - t0, now - t_val)
     res["history"].append(row)
@@ -269,11 +279,13 @@ def fit_classifier(
             when the selected metric improves (state holds what a checkpoint needs).
         resume: a checkpoint dict (from ``Event.state``) to continue from.
         cuda_graphs: on CUDA, replay each batch size's whole training step as a CUDA graph
-            (``graphs.StepRunner``; Adam with ``capturable=True``); ignored elsewhere.
+            (``graphs.StepRunner``; Adam with ``capturable=True``) and the validation forward
+            as another (``graphs.ForwardRunner``); ignored elsewhere.
 
     Returns:
         ``{"history": [rows], "best": {"epoch", "val": metrics}, "best_state": state_dict,
-        "steps": {"eager", "graph_replays"}}`` (``steps``: how the training steps ran).
+        "steps": {"eager", "graph_replays"}, "val_forwards": {"eager", "graph_replays"}}``
+        (how the training steps and the epochs' validation forwards ran).
     """
     from tqdm import tqdm
 
@@ -314,6 +326,10 @@ def fit_classifier(
             sums[1] += ((logits.detach() > 0).float() == y).sum()
 
     runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=use_graphs)
+    # the validation rows are the same every epoch: under cuda_graphs their forward is a graph
+    val_forward = graphs.ForwardRunner(
+        lambda: predict_logits(model, dd, va, amp=amp, cache=not use_graphs),
+        device=device, enabled=use_graphs, what="validation forward")  # fmt: skip
     bar = tqdm(range(start_epoch, epochs + 1), desc="classifier", disable=not progress,
                initial=start_epoch - 1, total=epochs, leave=False)  # fmt: skip
     for epoch in bar:
@@ -328,7 +344,7 @@ def fit_classifier(
         row = _end_epoch(model, dd, va, res, epoch, train_loss=tot / n_seen,
                          train_acc=correct / n_seen, lr=opt.param_groups[0]["lr"],
                          t0=t0, hooks=hooks, opt=opt, zero_policy=zero_policy, amp=amp,
-                         objective=objective,
+                         objective=objective, forward=val_forward,
                          state=lambda: {"optimizer_state": opt.state_dict(),
                                         "rng": rng_state(gen)})  # fmt: skip
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}",
@@ -336,6 +352,7 @@ def fit_classifier(
     bar.close()
     model.load_state_dict(res["best_state"])
     res["steps"] = runner.counts()
+    res["val_forwards"] = val_forward.counts()
     return res
 
 

@@ -34,6 +34,10 @@ What ``step`` must be to be captured (``engine.fit_classifier`` and ``engine.fit
 * the model's train/eval mode fixed for the runner's lifetime (a captured step replays the
   mode it was captured in); a runner per mode (DEC's two stages have one each).
 
+``ForwardRunner(fn, device=..., enabled=...)`` does the same for a forward over fixed rows (the
+validation rows, every epoch): ``fn()`` returns one tensor, which a replay writes into a static
+output tensor (the caller consumes it before the next call).
+
 If a capture fails (an operator that this PyTorch cannot capture, say), the runner warns,
 records the error (``counts()["capture_failed"]``, in the run's ``metrics.json``) and trains
 on eagerly: the steps before it were eager anyway, and the capture ran nothing.
@@ -119,13 +123,48 @@ def merge_counts(*counts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class StepRunner:
+class _Runner:
+    """What both runners share: the backend, the counts, giving up on a failed capture."""
+
+    what = ""  # the captured thing, for the warning
+
+    def __init__(self, device: torch.device, enabled: bool):
+        self.enabled = bool(enabled) and supported(device)
+        if self.enabled:
+            self.backend = make_backend(device)
+        self.eager_steps = 0
+        self.replays = 0
+        self.capture_failed: str | None = None
+
+    def counts(self) -> dict[str, Any]:
+        """How the calls ran: ``eager`` and ``graph_replays`` counts.
+
+        ``capture_failed`` (the error that stopped the graphs) is added when a capture failed.
+        """
+        out: dict[str, Any] = {"eager": self.eager_steps, "graph_replays": self.replays}
+        if self.capture_failed:
+            out["capture_failed"] = self.capture_failed
+        return out
+
+    def _give_up(self, where: str, err: Exception) -> None:
+        """A capture failed: warn, record why, go on eagerly (a long run is not lost)."""
+        self.enabled = False
+        first = (str(err).strip().splitlines() or [""])[0]
+        self.capture_failed = f"{where}{type(err).__name__}: {first}"
+        warnings.warn(f"system.cuda_graphs: capturing the {self.what} failed "
+                      f"({self.capture_failed}); it goes on eagerly", RuntimeWarning,
+                      stacklevel=3)  # fmt: skip
+
+
+class StepRunner(_Runner):
     """Run a training step per mini-batch, eagerly or as a CUDA graph per batch size.
 
     Attributes:
         enabled: graphs in use (``enabled`` asked and ``supported(device)``).
         eager_steps, replays: counts of steps run each way (the tests and the bench read them).
     """
+
+    what = "training step"
 
     def __init__(self, step: Callable[[torch.Tensor], Any], *, optimizer: torch.optim.Optimizer,
                  device: torch.device, enabled: bool, warmup: int = 2):  # fmt: skip
@@ -143,29 +182,14 @@ class StepRunner:
         if warmup < 1:
             raise ValueError(f"warmup={warmup}: a batch size needs at least one eager step "
                              "before its graph is captured")  # fmt: skip
-        self.step, self.optimizer, self.warmup = step, optimizer, warmup
-        self.enabled = bool(enabled) and supported(device)
-        if self.enabled:
-            ok = all(g.get("capturable", False) for g in optimizer.param_groups)
-            if capturable(True, device) and not ok:
+        if enabled and supported(device) and capturable(True, device):
+            if not all(g.get("capturable", False) for g in optimizer.param_groups):
                 raise ValueError("system.cuda_graphs: the optimizer must be built with "
                                  "capturable=True (its step counter on the GPU)")  # fmt: skip
-            self.backend = make_backend(device)
+        super().__init__(device, enabled)
+        self.step, self.optimizer, self.warmup = step, optimizer, warmup
         self._seen: dict[int, int] = {}
         self._graphs: dict[int, tuple[Callable[[], None], torch.Tensor]] = {}
-        self.eager_steps = 0
-        self.replays = 0
-        self.capture_failed: str | None = None
-
-    def counts(self) -> dict[str, Any]:
-        """How the steps ran: ``eager`` and ``graph_replays`` step counts.
-
-        ``capture_failed`` (the error that stopped the graphs) is added when a capture failed.
-        """
-        out: dict[str, Any] = {"eager": self.eager_steps, "graph_replays": self.replays}
-        if self.capture_failed:
-            out["capture_failed"] = self.capture_failed
-        return out
 
     def _fresh_step(self, idx: torch.Tensor) -> None:
         # gradients set to None first: the step's backward writes them afresh, nothing
@@ -178,16 +202,6 @@ class StepRunner:
     def _eager(self, idx: torch.Tensor) -> None:
         self._fresh_step(idx)
         self.eager_steps += 1
-
-    def _give_up(self, n: int, err: Exception) -> None:
-        """A capture failed: warn, record why, train on eagerly (a long run is not lost)."""
-        self.enabled = False
-        self._graphs.clear()
-        first = (str(err).strip().splitlines() or [""])[0]
-        self.capture_failed = f"batch size {n}: {type(err).__name__}: {first}"
-        warnings.warn(f"system.cuda_graphs: capturing the training step failed "
-                      f"({self.capture_failed}); training goes on eagerly", RuntimeWarning,
-                      stacklevel=3)  # fmt: skip
 
     def __call__(self, idx: torch.Tensor) -> None:
         """One training step on rows ``idx`` (a device LongTensor)."""
@@ -204,7 +218,8 @@ class StepRunner:
             try:
                 replay = self.backend.capture(lambda: self._fresh_step(static))
             except RuntimeError as err:  # e.g. an operator this torch cannot capture
-                self._give_up(n, err)
+                self._graphs.clear()
+                self._give_up(f"batch size {n}: ", err)
                 self._eager(idx)
                 return
             self._graphs[n] = (replay, static)
@@ -212,3 +227,60 @@ class StepRunner:
         static.copy_(idx)
         replay()
         self.replays += 1
+
+
+class ForwardRunner(_Runner):
+    """Run a forward over fixed rows, eagerly or replayed as one CUDA graph.
+
+    For an evaluation repeated every epoch on the same rows (``engine.fit_classifier``'s
+    validation): ``fn()`` takes no argument, reads only tensors that live across calls (the
+    resident data, a fixed index tensor, the parameters and buffers, which training changes in
+    place), sets the mode it needs itself, and returns one tensor of the same shape at every
+    call. Off, a call is ``fn()``. On, the first ``warmup`` calls run eagerly, the next one
+    captures ``fn`` writing its result into a static output tensor, and each call from then on
+    replays the graph and returns that tensor: the next call overwrites it, so consume (or
+    clone) it first. Autocast inside ``fn`` must not cache (``system.autocast(cache=False)``).
+
+    Attributes:
+        enabled, eager_steps, replays: as ``StepRunner`` (``eager_steps`` counts eager calls).
+    """
+
+    def __init__(self, fn: Callable[[], torch.Tensor], *, device: torch.device, enabled: bool,
+                 warmup: int = 2, what: str = "forward"):  # fmt: skip
+        """Wrap ``fn``.
+
+        ``warmup`` eager calls (>= 1) come before the capture; ``what`` names ``fn`` in the
+        warning of a failed capture.
+        """
+        if warmup < 1:
+            raise ValueError(f"warmup={warmup}: a forward needs at least one eager call "
+                             "before its graph is captured")  # fmt: skip
+        super().__init__(device, enabled)
+        self.fn, self.warmup, self.what = fn, warmup, what
+        self._replay: Callable[[], None] | None = None
+        self._out: torch.Tensor | None = None  # the last eager result, then the static output
+
+    def _eager(self) -> torch.Tensor:
+        self.eager_steps += 1
+        return self.fn()
+
+    def __call__(self) -> torch.Tensor:
+        """``fn()``'s result: a new tensor eagerly, the static output tensor when replayed."""
+        if not self.enabled:
+            return self._eager()
+        if self._replay is None:
+            if self.eager_steps < self.warmup:
+                out: list[torch.Tensor] = []
+                self.backend.eager(lambda: out.append(self._eager()))
+                self._out = out[0]
+                return out[0]
+            static = self._out = torch.empty_like(self._out)
+            try:
+                self._replay = self.backend.capture(lambda: static.copy_(self.fn()))
+            except RuntimeError as err:
+                self._out = None
+                self._give_up("", err)
+                return self._eager()
+        self._replay()
+        self.replays += 1
+        return self._out
