@@ -11,13 +11,14 @@ DATA_DIR ?=
 SOURCE ?=
 RUN_ID ?=
 SEEDS ?=
+SET ?=
 
 .PHONY: help install data reproduce study figures test test-unit smoke lint bench clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=quick|paper  SOURCE=mosi_text_audio|synthetic|csd|mult|mmsa  DATA_DIR=<real CMU-MOSI files>  RUN_ID=<study>  SEEDS="0 1 2 3 4""
+	@echo "  variables: PROFILE=quick|paper  SOURCE=mosi_text_audio|synthetic|csd|mult|mmsa  DATA_DIR=<real CMU-MOSI files>  RUN_ID=<study>  SEEDS="0 1 2 3 4"  SET="key=value ...""
 
 $(STAMP): pyproject.toml
 	@if [ "$(PY)" = ".venv/bin/python" ] && [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
@@ -31,10 +32,10 @@ data: $(STAMP) ## download the CMU-MultimodalSDK's CMU-MOSI .csd files (resumabl
 	$(PY) -m mosi_lib download $(if $(DATA_DIR),--to $(DATA_DIR))
 
 reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the embedded real CMU-MOSI text + audio (PROFILE=quick)
-	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SEEDS),--seeds $(SEEDS))
+	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SET),--set $(SET))
 
 study: $(STAMP) ## beyond the paper: label sweep (06) and ablations (07) over SEEDS (default 0..4)
-	$(PY) -m mosi_lib study --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID))
+	$(PY) -m mosi_lib study --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SET),--set $(SET))
 
 figures: $(STAMP) ## redraw figures and tables from runs/ (no training): the latest study (05) and the latest label sweep and ablations (06, 07)
 	$(PY) -m mosi_lib figures $(if $(RUN_ID),--run-id $(RUN_ID))
