@@ -1,4 +1,4 @@
-"""Whole training steps replayed as CUDA graphs (``system.cuda_graphs``).
+"""Training steps and the validation forward replayed as CUDA graphs (``system.cuda_graphs``).
 
 On a GPU the step of this 0.85 M-parameter model is launch-bound: a batch of 128 takes about
 17 ms on an H100 or H200, almost all of it launching several hundred small kernels (about 550
