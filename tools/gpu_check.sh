@@ -79,7 +79,8 @@ for part in ${PARTS:-tests reproduce bench}; do
             | tee "$OUT/reproduce-$RUN_ID.txt"
         echo "reproduce exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" \
             | tee -a "$OUT/reproduce-$RUN_ID.txt"
-        # one line per run: training time, median epoch, how the steps ran, validation accuracy
+        # one line per run: training time, median epoch, how the steps and the per-epoch forwards
+        # (validation; DEC's target updates) ran, validation accuracy
         $PY - "runs/$RUN_ID" <<'PYEOF' 2>&1 | tee -a "$OUT/reproduce-$RUN_ID.txt"
 import csv, json, statistics, sys
 from pathlib import Path
@@ -95,8 +96,8 @@ for f in sorted(Path(sys.argv[1]).glob("*/metrics.json")):
         med += f" ({val * 1e3:.1f} ms of it validation)"
     acc = (m.get("valid") or {}).get("acc_has0")
     print(f"{f.parent.name}: train {m.get('train_seconds', 0):.1f} s, {med}, steps "
-          f"{m.get('steps')}, validation forwards {m.get('val_forwards')}, valid acc_has0 "
-          f"{acc if acc is None else round(100 * acc, 2)}")
+          f"{m.get('steps')}, forwards {m.get('val_forwards') or m.get('target_forwards')}, "
+          f"valid acc_has0 {acc if acc is None else round(100 * acc, 2)}")
 PYEOF
         cp figures/05_comparison_table.md "$OUT/05_comparison_table-$RUN_ID.md" 2>/dev/null
         tar czf "$OUT/runs-$RUN_ID.tgz" --exclude='*.pt' "runs/$RUN_ID"* 2>/dev/null

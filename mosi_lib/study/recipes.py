@@ -542,7 +542,7 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
         "target_updates": updates, "stopped_early": res["stopped_early"],
         "stage2_epochs_run": sum(1 for h in res["history"] if h["stage"] == 2),
         "final": last, "train_seconds": seconds, "device": str(dd.device),
-        "steps": res["steps"],
+        "steps": res["steps"], "target_forwards": res["target_forwards"],
     }  # fmt: skip
     run.save_metrics(out)
 

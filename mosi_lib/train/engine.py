@@ -539,14 +539,17 @@ def fit_classifier_seeds(
 
 @torch.no_grad()
 def dec_forward_all(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp: bool = False,
-                    chunk: int = 1024) -> dict[str, torch.Tensor]:  # fmt: skip
-    """``z`` (N, L) and ``q`` (N, K) of a DEC model over rows ``idx`` in eval mode."""
+                    chunk: int = 1024, cache: bool = True) -> dict[str, torch.Tensor]:  # fmt: skip
+    """``z`` (N, L) and ``q`` (N, K) of a DEC model over rows ``idx`` in eval mode.
+
+    ``cache=False`` turns off autocast's weight cache (for a capture, ``graphs.ForwardRunner``).
+    """
     was_training = model.training
     model.eval()
     zs, qs = [], []
     for start in range(0, len(idx), chunk):
         x, masks = dd.batch(idx[start : start + chunk])
-        with autocast(dd.device, amp):
+        with autocast(dd.device, amp, cache=cache):
             out = model(x, masks)
         zs.append(out["z"].float().clone())  # clone: see predict_logits
         qs.append(out["q"].float().clone())
@@ -621,12 +624,15 @@ def fit_dec(
         seed: shuffling and k-means seed.
         amp, progress, hooks: as in ``fit_classifier``; hook rows carry a ``stage`` column.
         cuda_graphs: on CUDA, replay each stage's training step as a CUDA graph per batch size
-            (``graphs.StepRunner``; P lives in one tensor refreshed in place); ignored elsewhere.
+            (``graphs.StepRunner``; P lives in one tensor refreshed in place) and stage 2's
+            target-update forward as another (``graphs.ForwardRunner``); ignored elsewhere.
 
     Returns:
         ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
-        "stopped_early": bool, "rows": rows, "steps": {"eager", "graph_replays"}}`` (arrays on
-        the CPU, in the order of ``rows``; ``steps`` counts both stages' steps by how they ran).
+        "stopped_early": bool, "rows": rows, "steps": {"eager", "graph_replays"},
+        "target_forwards": {"eager", "graph_replays"}}`` (arrays on the CPU, in the order of
+        ``rows``; ``steps`` counts both stages' steps by how they ran, ``target_forwards`` the
+        forwards over all rows of stage 2's target updates).
     """
     from tqdm import tqdm
 
@@ -716,13 +722,17 @@ def fit_dec(
     del runner  # frees stage 1's graphs
     opt2 = adam(model.parameters(), cfg_dec.stage2_lr)
     runner = stage_runner(2, opt2, losses.dec_stage_weights(cfg_dec, 2))
+    # the target update's forward over the same rows every time: under cuda_graphs a graph
+    q_forward = graphs.ForwardRunner(
+        lambda: dec_forward_all(model, dd, all_idx, amp=amp, cache=not use_graphs)["q"],
+        device=device, enabled=use_graphs, what="target update's forward")  # fmt: skip
     stopped_early, delta = False, float("nan")
     sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
     bar = tqdm(range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress,
                leave=False)  # fmt: skip
     for epoch in bar:
         if (epoch - 1) % cfg_dec.update_interval == 0:
-            q_all = dec_forward_all(model, dd, all_idx, amp=amp)["q"]
+            q_all = q_forward()  # consumed before the next call (a graph's static output)
             p_all.copy_(losses.target_distribution(q_all))
             assign = q_all.argmax(1).cpu().numpy()
             delta = float((assign != assign_prev).mean())
@@ -750,5 +760,5 @@ def fit_dec(
     return {
         "history": history, "z": final["z"].cpu().numpy(), "q": final["q"].cpu().numpy(),
         "assign": final["q"].argmax(1).cpu().numpy(), "stopped_early": stopped_early,
-        "rows": np.asarray(rows), "steps": steps,
+        "rows": np.asarray(rows), "steps": steps, "target_forwards": q_forward.counts(),
     }  # fmt: skip

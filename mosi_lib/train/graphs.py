@@ -1,4 +1,4 @@
-"""Training steps and the validation forward replayed as CUDA graphs (``system.cuda_graphs``).
+"""Training steps and per-epoch forwards replayed as CUDA graphs (``system.cuda_graphs``).
 
 On a GPU the step of this 0.85 M-parameter model is launch-bound: a batch of 128 takes about
 17 ms on an H100 or H200, almost all of it launching several hundred small kernels (about 550
@@ -34,9 +34,10 @@ What ``step`` must be to be captured (``engine.fit_classifier`` and ``engine.fit
 * the model's train/eval mode fixed for the runner's lifetime (a captured step replays the
   mode it was captured in); a runner per mode (DEC's two stages have one each).
 
-``ForwardRunner(fn, device=..., enabled=...)`` does the same for a forward over fixed rows (the
-validation rows, every epoch): ``fn()`` returns one tensor, which a replay writes into a static
-output tensor (the caller consumes it before the next call).
+``ForwardRunner(fn, device=..., enabled=...)`` does the same for a forward over fixed rows,
+repeated every epoch (the classifier's validation rows; DEC's target update over all rows):
+``fn()`` returns one tensor, which a replay writes into a static output tensor (the caller
+consumes it before the next call).
 
 If a capture fails (an operator that this PyTorch cannot capture, say), the runner warns,
 records the error (``counts()["capture_failed"]``, in the run's ``metrics.json``) and trains
@@ -233,13 +234,14 @@ class ForwardRunner(_Runner):
     """Run a forward over fixed rows, eagerly or replayed as one CUDA graph.
 
     For an evaluation repeated every epoch on the same rows (``engine.fit_classifier``'s
-    validation): ``fn()`` takes no argument, reads only tensors that live across calls (the
-    resident data, a fixed index tensor, the parameters and buffers, which training changes in
-    place), sets the mode it needs itself, and returns one tensor of the same shape at every
-    call. Off, a call is ``fn()``. On, the first ``warmup`` calls run eagerly, the next one
-    captures ``fn`` writing its result into a static output tensor, and each call from then on
-    replays the graph and returns that tensor: the next call overwrites it, so consume (or
-    clone) it first. Autocast inside ``fn`` must not cache (``system.autocast(cache=False)``).
+    validation, ``engine.fit_dec``'s target update): ``fn()`` takes no argument, reads only
+    tensors that live across calls (the resident data, a fixed index tensor, the parameters
+    and buffers, which training changes in place), sets the mode it needs itself, and returns
+    one tensor of the same shape at every call. Off, a call is ``fn()``. On, the first
+    ``warmup`` calls run eagerly, the next one captures ``fn`` writing its result into a
+    static output tensor, and each call from then on replays the graph and returns that
+    tensor: the next call overwrites it, so consume (or clone) it first. Autocast inside
+    ``fn`` must not cache (``system.autocast(cache=False)``).
 
     Attributes:
         enabled, eager_steps, replays: as ``StepRunner`` (``eager_steps`` counts eager calls).
