@@ -28,10 +28,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
-from mosi_lib import metrics, models
+from mosi_lib import bench, metrics, models
 from mosi_lib.__main__ import parse_sets
 from mosi_lib.config import ZERO_POLICIES, load_config
 from mosi_lib.data.preprocess import prepare_data
@@ -55,8 +54,7 @@ def _median_ms(fn, repeats: int, device: torch.device) -> float:
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        bench._sync(device)
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
 
@@ -83,12 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     amp = cfg.system.amp
 
     def make_step(opt: torch.optim.Optimizer, cache: bool = True):
-        def step(idx: torch.Tensor) -> None:
+        def step(idx: torch.Tensor) -> None:  # the bench's classifier step
             x, masks = dd.batch(idx)
-            with system.autocast(device, amp, cache=cache):
-                logits = model(x, masks).float()
-            loss = F.binary_cross_entropy_with_logits(logits, target.index_select(0, idx))
-            loss.backward()
+            bench._loss("classifier", model, x, masks, target.index_select(0, idx), None,
+                        amp=amp, device=device, weights={}, cache=cache).backward()  # fmt: skip
             opt.step()
 
         return step
