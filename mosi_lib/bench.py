@@ -143,32 +143,28 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
 
         runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=graphed)
 
-        def batches():  # the rows only: the step gathers them from the resident tensors
-            for b in engine.minibatches(idx, bs, gen):
-                yield None, None, b, None
+        def one_epoch():  # the rows only: the step gathers them from the resident tensors
+            for b in engine.minibatches(idx, bs, gen):  # (a last batch of one row is dropped)
+                runner(b)
     else:
         loader = torch.utils.data.DataLoader(_RowDataset(x, masks, y), batch_size=bs,
                                              shuffle=True, drop_last=False)  # fmt: skip
 
-        def batches():
+        def one_epoch():
             for xb, mb, b, yb in loader:
-                yield ({m: v.to(device) for m, v in xb.items()},
-                       {m: v.to(device) for m, v in mb.items()}, b.to(device),
-                       yb.to(device))  # fmt: skip
+                if len(b) < 2:  # BatchNorm cannot train on one row (as engine.minibatches)
+                    continue
+                opt.zero_grad(set_to_none=True)
+                _loss(task, model, {m: v.to(device) for m, v in xb.items()},
+                      {m: v.to(device) for m, v in mb.items()}, yb.to(device),
+                      p_all.index_select(0, b.to(device)), amp=amp, device=device,
+                      weights=weights).backward()  # fmt: skip
+                opt.step()
     times = []
     for epoch in range(epochs + 1):
         _sync(device)
         t0 = time.perf_counter()
-        for xb, mb, b, yb in batches():
-            if len(b) < 2:
-                continue
-            if xb is None:
-                runner(b)
-            else:
-                opt.zero_grad(set_to_none=True)
-                _loss(task, model, xb, mb, yb, p_all.index_select(0, b), amp=amp,
-                      device=device, weights=weights).backward()  # fmt: skip
-                opt.step()
+        one_epoch()
         _sync(device)
         if epoch:  # epoch 0 warms up kernels and allocators (and compiles)
             times.append(time.perf_counter() - t0)
