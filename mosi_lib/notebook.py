@@ -51,7 +51,7 @@ def setup(
         config.smoke(cfg)
     study = runs.open_study(run_id, name=cfg.name if kind == "main" else f"{cfg.name}-{kind}",
                             kind=kind)  # fmt: skip
-    data = preprocess.prepare_data(cfg.data) if load_data else None
+    data = preprocess.prepare_data(cfg.data, progress=cfg.system.progress) if load_data else None
     if show:
         from IPython.display import Markdown, display
 

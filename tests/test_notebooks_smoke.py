@@ -1,7 +1,7 @@
 """Smoke test of the headless study: papermill runs notebooks 01..05 with tiny epochs.
 
 This is what ``make reproduce SEEDS="0 1"`` does (``python -m mosi_lib reproduce --seeds 0 1``),
-on the embedded real default (CMU-MOSI transcripts + GloVe 6B 50d, openSMILE), with ``--smoke``
+on the embedded real default (CMU-MOSI transcripts + all-MiniLM-L6-v2 word vectors, openSMILE), with ``--smoke``
 (2 epochs, see ``mosi_lib.config.smoke``): 01 once, 02..04 per seed, 05 once. It checks that every
 notebook ran, that the figures and the tables exist, name the real data (never "SYNTHETIC"),
 carry the logistic-regression reference rows and hold finite numbers. About 3 minutes on 2 CPU
@@ -45,7 +45,8 @@ def test_every_notebook_ran_without_error(study):
         assert images, f"{name}: no figure was displayed inline"
 
 
-DESCRIPTION = ("real CMU-MOSI (transcripts + GloVe 6B 50d, openSMILE); not the paper's SDK "
+DESCRIPTION = ("real CMU-MOSI (transcripts + all-MiniLM-L6-v2 last-layer word vectors, "
+               "openSMILE); not the paper's SDK "
                "features")
 
 

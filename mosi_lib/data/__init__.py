@@ -3,7 +3,8 @@
 * ``csd``: the CMU-MultimodalSDK ``.csd`` format (read, write, file identity, the labels file).
 * ``readers``: the real layouts (SDK ``.csd`` folders, MulT and MMSA pickles) -> ``RawData``,
   word alignment, data-quality counts.
-* ``text_audio``: the embedded real source (transcripts + GloVe, openSMILE audio).
+* ``text_audio``: the embedded real source (transcripts as word vectors, openSMILE audio).
+* ``contextual``: contextual word vectors from a frozen text encoder (offline, cached).
 * ``synthetic``: the MOSI-shaped generator (test fixture and three-modality demo).
 * ``sources``: which folder, files and reader each ``data.source`` uses (``resolve_source``).
 * ``splits``: the split protocols (pools, train/valid/test, label budget).

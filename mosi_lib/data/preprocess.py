@@ -238,7 +238,7 @@ def describe_data(cfg: DataConfig, raw) -> str:
     if raw.source == "mosi_text_audio":
         from mosi_lib.data.text_audio import describe
 
-        return describe(cfg.word_vectors)
+        return describe(cfg.word_vectors, cfg.text_layer)
     return {"csd": "real CMU-MOSI (CMU-MultimodalSDK .csd features)",
             "mult": "real CMU-MOSI (MulT pickle features)",
             "mmsa": "real CMU-MOSI (MMSA pickle features)"}.get(
@@ -295,17 +295,21 @@ def preprocess(raw, cfg: DataConfig) -> Processed:
             "source": raw.source, "synthetic": bool(raw.synthetic), "protocol": cfg.protocol,
             "description": describe_data(cfg, raw),
             "config": asdict(cfg), "report": report, "files": [str(f) for f in raw.files],
+            "provenance": raw.provenance,
         },
     )  # fmt: skip
 
 
-def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False) -> Processed:
+def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
+                 progress: bool = False) -> Processed:
     """Load and preprocess the data for ``cfg``, through the HDF5 cache.
 
     Args:
         cfg: the data config.
         cache: read/write ``data/processed/mosi_<key>.h5``.
         force: recompute even on a cache hit (and overwrite the cache file).
+        progress: a progress bar while a text encoder extracts word vectors (once per
+            transcript set, model and layer; then cached, ``data.contextual``).
 
     Returns:
         The ``Processed`` data set; ``meta["cache"]`` says the file and whether it was a hit,
@@ -331,7 +335,7 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False) ->
         data.meta["cache"] = {"path": str(file), "hit": True, "key": key}
         data.meta["quality"] = quality
         return data
-    data = preprocess(load_raw(cfg, source), cfg)
+    data = preprocess(load_raw(cfg, source, progress=progress), cfg)
     quality = check_data_quality(data.meta["report"], len(data), cfg, modality_files(cfg))
     data.meta["key"] = key
     if cache:

