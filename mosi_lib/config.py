@@ -49,7 +49,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 class DataConfig:
     """Raw data source, preprocessing recipe and split protocol."""
 
-    # mosi_text_audio: real CMU-MOSI transcripts (as word vectors) + openSMILE audio, vendored (default);
+    # mosi_text_audio (default): real CMU-MOSI transcripts (word vectors) + openSMILE, vendored;
     # synthetic: generated MOSI-shaped demo; csd (CMU-MultimodalSDK) | mult | mmsa (pickles)
     source: str = "mosi_text_audio"
     # folder of real files; None: the vendored copy (mosi_text_audio) or generated (synthetic)
@@ -116,6 +116,12 @@ class DECConfig:
     kmeans_n_init: int = 20
     update_interval: int = 1  # epochs between recomputing the target distribution P
     tol: float = 0.001  # stop stage 2 when < tol of hard assignments change between updates
+    # a k-means start whose smallest cluster holds fewer than this share of the rows is
+    # degenerate (said in metrics.json center_init and warned), and replaced by
+    # degenerate_remedy: none (keep it: the paper) | labeled_means (centre j = mean z of the
+    # labeled training rows of class j; engine.init_centers)
+    min_cluster_share: float = 0.1
+    degenerate_remedy: str = "labeled_means"
     batch_size: int = 128
     decoder_hidden: int = 256
     # stage 1: autoencoder only
@@ -229,6 +235,7 @@ _CHOICES = {
     "data.visual_features": VISUAL_FEATURES,
     "dec.pretrain_rows": ("all", "train"),
     "dec.stage2_mode": ("eval", "train"),
+    "dec.degenerate_remedy": ("none", "labeled_means"),
     "train.objective": OBJECTIVES,
     "report.tsne_init": ("pca", "random"),
     "system.seeds_together": ("auto", "always", "never"),
@@ -255,6 +262,7 @@ _RANGES = {
     "dec.kmeans_n_init": ">= 1",
     "dec.update_interval": ">= 1",
     "dec.tol": "[0, 1)",
+    "dec.min_cluster_share": "[0, 0.5]",
     "dec.batch_size": ">= 2",
     "dec.decoder_hidden": ">= 1",
     "dec.stage1_epochs": ">= 1",
@@ -344,6 +352,9 @@ def validate(cfg: Config) -> Config:
                          "(0 = auto)")  # fmt: skip
     if cfg.dec.n_clusters < 2:
         raise ValueError(f"config dec.n_clusters={cfg.dec.n_clusters}: need >= 2")
+    if cfg.dec.degenerate_remedy == "labeled_means" and cfg.dec.n_clusters != 2:
+        raise ValueError(f"config dec.degenerate_remedy=labeled_means needs dec.n_clusters=2 "
+                         f"(cluster j = class j), got {cfg.dec.n_clusters}")
     if cfg.system.cuda_graphs and cfg.system.compile:
         raise ValueError("config system.cuda_graphs=true with system.compile=true: choose one "
                          "(both replace kernel launches; graphs of compiled code are untested)")
@@ -519,7 +530,9 @@ its own) and the figures. ``data.data_dir`` is left out because the data themsel
 data are accepted."""
 
 
-ADDED_AT_DEFAULT: dict[str, Any] = {"data.clip": None, "data.text_layer": "last"}
+ADDED_AT_DEFAULT: dict[str, Any] = {"data.clip": None, "data.text_layer": "last",
+                                    "dec.degenerate_remedy": "none",
+                                    "dec.min_cluster_share": 0.1}
 """Fields added after runs were recorded, with the default that gives the earlier behaviour:
 left out of ``recipe_hash`` while at that default, so runs recorded before them still match."""
 

@@ -1,20 +1,30 @@
-"""A linear reference: logistic regression on mean-pooled features (scikit-learn).
+"""Linear references: logistic regressions a reader compares the transformer with (scikit-learn).
 
-Every comparison table carries this row so that a reader sees at a glance what a linear model
-reaches on the same data, modalities, split, labels and selection rule as the transformer:
+Every comparison table carries these rows, so that a reader sees at a glance what a linear model
+reaches on the same data, split, labels and selection rule as the transformer
+(``REFERENCES``, the ``init`` of their runs):
 
-* features: per modality, the mean of the scaled features over the valid steps (the same
+* ``logreg``: per modality, the mean of the scaled features over the valid steps (the same
   ``Processed`` arrays the transformer reads), concatenated over modalities;
+* ``logreg_text``: the text modality alone: the mean of the segment's word vectors (the same
+  vectors the transformer reads), when the data hold another modality too;
+* ``tfidf``: TF-IDF of word 1- and 2-grams of the transcripts (``sklearn``'s
+  ``TfidfVectorizer``, ``sublinear_tf``, the vocabulary and IDF fitted on the training rows'
+  transcripts only, labels unused), for sources that carry transcripts (the embedded default);
+
+and for each:
+
 * training rows: ``Processed.train_rows(labels, zero_policy)``, exactly the classifier's rows;
 * target: positive = score >= 0 (``has0``) or > 0 (``non0``), as ``data.zero_policy``;
 * model: ``LogisticRegression`` (L2, lbfgs, ``max_iter=5000``, balanced nothing), with the inverse
   regularisation strength ``C`` chosen from ``C_GRID`` by validation accuracy under the zero policy
   (ties: the smaller ``C``, the simpler model), like the transformer's checkpoint selection;
 * reported on the same split as the classifiers (valid under the paper protocol, test under the
-  standard one), with the same metrics (``mosi_lib.metrics``).
+  standard one), with the same metrics (``mosi_lib.metrics``), among them the majority-class
+  accuracy of the training rows (the tables' "Majority" columns).
 
-It is deterministic (lbfgs on fixed data): one run per data split and label condition, so its
-rows carry no seed spread.
+They are deterministic (lbfgs on fixed data): one run per data split and label condition, so
+their rows carry no seed spread.
 """
 
 from __future__ import annotations
@@ -38,22 +48,67 @@ def pooled_features(data: Processed) -> np.ndarray:
     return np.concatenate(parts, axis=1).astype(np.float64)
 
 
-def fit_logistic(data: Processed, *, labels: str, zero_policy: str) -> dict:
-    """Fit the reference on ``labels`` rows, choose ``C`` on valid, evaluate every split.
+REFERENCES = {
+    "logreg": "Logistic regression, mean-pooled",
+    "logreg_text": "Logistic regression, mean word vectors",
+    "tfidf": "TF-IDF 1-2 grams + logistic regression",
+}
+"""``init`` of a reference run -> its model name in the tables."""
+
+
+def tfidf_features(data: Processed, texts: dict[str, str]):
+    """(N, V) sparse TF-IDF of word 1-2 grams, fitted on the training rows' transcripts.
+
+    Raises:
+        ValueError: a segment of ``data`` without a transcript in ``texts``.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    missing = [s for s in data.ids if s not in texts]
+    if missing:
+        raise ValueError(f"TF-IDF reference: {len(missing)} segments have no transcript, e.g. "
+                         f"{missing[:3]}")  # fmt: skip
+    docs = [texts[s].lower() for s in data.ids]
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    vec.fit([docs[i] for i in data.rows("train")])
+    return vec.transform(docs)
+
+
+def reference_features(data: Processed, init: str, texts: dict[str, str] | None = None):
+    """Features of the reference ``init`` (``REFERENCES``) for every row of ``data``."""
+    if init == "logreg":
+        return pooled_features(data)
+    if init == "logreg_text":
+        if "text" not in data.x:
+            raise ValueError("logreg_text reference: the data hold no text modality")
+        mask = data.masks["text"][..., None]
+        return ((data.x["text"] * mask).sum(1) / np.maximum(mask.sum(1), 1)).astype(np.float64)
+    if init == "tfidf":
+        if texts is None:
+            raise ValueError("tfidf reference: needs the transcripts (texts)")
+        return tfidf_features(data, texts)
+    raise ValueError(f"reference init={init!r}: expected one of {list(REFERENCES)}")
+
+
+def fit_logistic(data: Processed, *, labels: str, zero_policy: str, init: str = "logreg",
+                 texts: dict[str, str] | None = None) -> dict:  # fmt: skip
+    """Fit a reference on ``labels`` rows, choose ``C`` on valid, evaluate every split.
 
     Args:
         data: preprocessed data.
         labels: ``labeled`` (the labeled pool's training rows) or ``all``.
         zero_policy: ``has0`` or ``non0`` training target and selection metric.
+        init: which reference (``REFERENCES``).
+        texts: segment id -> transcript (``tfidf`` only).
 
     Returns:
-        ``{"C", "n_train", "valid": metrics, "test": metrics or None, "report": metrics,
-        "search": [{"C", "valid_acc"}]}``; metrics as ``metrics.binary_metrics`` plus the
-        majority-class baseline of the training rows.
+        ``{"C", "n_train", "n_features", "valid": metrics, "test": metrics or None,
+        "report": metrics, "search": [{"C", "valid_acc"}]}``; metrics as
+        ``metrics.binary_metrics`` plus the majority-class baseline of the training rows.
     """
     from sklearn.linear_model import LogisticRegression
 
-    x = pooled_features(data)
+    x = reference_features(data, init, texts)
     tr = data.train_rows(labels, zero_policy)
     va = data.rows("valid")
     y = data.labels
@@ -69,7 +124,7 @@ def fit_logistic(data: Processed, *, labels: str, zero_policy: str) -> dict:
         if best is None or acc > best[0]:
             best = (acc, c, model)
     _, c, model = best
-    out = {"C": c, "n_train": int(len(tr)), "search": search}
+    out = {"C": c, "n_train": int(len(tr)), "search": search, "n_features": int(x.shape[1])}
     for split in ("valid", "test"):
         idx = data.rows(split)
         if len(idx) == 0:

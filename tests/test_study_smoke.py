@@ -55,9 +55,10 @@ def test_sweep_outputs(study):
     assert json.loads((fig / "06_label_sweep.json").read_text())["synthetic"] is True
     summary = pd.read_csv(fig / "06_label_sweep.csv")
     assert sorted(zip(summary["init"], summary["labeled_fraction"], strict=True)) == [
-        ("dec", 0.2), ("dec", 1.0), ("logreg", 0.2), ("logreg", 1.0), ("scratch", 0.2),
-        ("scratch", 1.0)]
-    ref = summary["init"] == "logreg"  # the linear reference: one deterministic run per point
+        ("dec", 0.2), ("dec", 1.0), ("logreg", 0.2), ("logreg", 1.0), ("logreg_text", 0.2),
+        ("logreg_text", 1.0), ("scratch", 0.2), ("scratch", 1.0)]  # synthetic data: no TF-IDF
+    # the linear references: one deterministic run per point
+    ref = summary["init"].isin(["logreg", "logreg_text"])
     assert (summary.loc[ref, "n"] == 1).all() and summary.loc[ref, "acc_has0_mean"].notna().all()
     summary = summary[~ref]
     assert (summary["n"] == 2).all() and summary["acc_has0_ci_low"].notna().all()
@@ -70,7 +71,7 @@ def test_sweep_outputs(study):
     full = [m for m in runs if m["kind"] == "classifier" and m["labeled_fraction_cfg"] == 1.0]
     assert full and all(m["protocol"] == "standard" and m["report_split"] == "test" for m in full)
     assert len({m["n_train"] for m in full}) == 1
-    clf = [m for m in runs if m["kind"] == "classifier" and m["init"] != "logreg"]
+    clf = [m for m in runs if m["kind"] == "classifier" and m["init"] in ("scratch", "dec")]
     assert len(clf) == 8 and all(m["seeds_together"] == 2 for m in clf)  # 2 x 2 x 2 seeds
     # on a CPU the two DEC seeds of a grid point pretrain in two worker processes (auto)
     names = {p.name: json.loads((p / "metrics.json").read_text())

@@ -265,6 +265,13 @@ def _read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]
     return header, rows[1:]
 
 
+def read_transcripts(data_dir=None) -> dict[str, str]:
+    """``segment_id -> transcript`` of ``TRANSCRIPTS_FILE`` in ``data_dir`` (None: vendored)."""
+    path = (Path(data_dir) if data_dir else DEFAULT_DIR) / TRANSCRIPTS_FILE
+    _, rows = _read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
+    return {row[0].strip(): row[3] for row in rows}
+
+
 def _keyed(path: Path, rows: list[list[str]], known: set[str]) -> dict[str, tuple[int, list]]:
     """``segment_id -> (line, row)``; unknown or duplicated ids raise naming file and line."""
     out: dict[str, tuple[int, list]] = {}

@@ -34,6 +34,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from mosi_lib import paths
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.data.splits import SPLITS
+from mosi_lib.reference import REFERENCES
 from mosi_lib.report.outputs import Output, stem_of
 from mosi_lib.study.runs import git_info, json_default
 
@@ -335,8 +336,11 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
 
 _INIT_STYLE = {"scratch": ("Transformer (from scratch)", "#0072b2", "o"),
                "dec": ("Transformer + DEC", "#d55e00", "s"),
-               "logreg": ("logistic regression, mean-pooled (reference)", "#009e73",
-                          "^")}  # fmt: skip
+               "logreg": ("logistic regression, mean-pooled (reference)", "#009e73", "^"),
+               "logreg_text": ("logistic regression, mean word vectors (reference)", "#cc79a7",
+                               "v"),
+               "tfidf": ("TF-IDF 1-2 grams + logistic regression (reference)", "#7f7f7f",
+                         "D")}  # fmt: skip
 
 
 def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: str) -> Figure:
@@ -357,7 +361,8 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
     _require_columns(summary, need, "plot_label_sweep")
     unknown = sorted(set(summary["init"]) - set(_INIT_STYLE))
     if unknown:
-        raise ValueError(f"plot_label_sweep: unknown init {unknown}; expected scratch/dec/logreg")
+        raise ValueError(f"plot_label_sweep: unknown init {unknown}; expected one of "
+                         f"{list(_INIT_STYLE)}")  # fmt: skip
     fig = _new_figure((SIZE_SINGLE[0], SIZE_SINGLE[1] + 1.2))
     ax = fig.subplots()
     any_band = False
@@ -367,7 +372,7 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
             continue
         x = 100 * g["labeled_fraction"].to_numpy(float)
         n = g["n"].to_numpy(int)
-        if init == "logreg":
+        if init in REFERENCES:
             seeds = "deterministic, no seeds"
         elif n.min() != n.max():
             seeds = f"seeds per point: {n.min()}-{n.max()}"

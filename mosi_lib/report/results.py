@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mosi_lib import config, paths
+from mosi_lib.reference import REFERENCES
 from mosi_lib.report import stats
 from mosi_lib.report.outputs import Output, stem_of
 from mosi_lib.study import runs
@@ -77,7 +78,7 @@ def variant_name(init: str, labels: str, labeled_fraction: float,
     """Model label of a classifier run, as in the paper's Table 1.
 
     Args:
-        init: ``scratch``, ``dec`` or ``logreg`` (the linear reference, ``mosi_lib.reference``).
+        init: ``scratch``, ``dec`` or a linear reference (``reference.REFERENCES``).
         labels: ``labeled`` (the labeled pool) or ``all``.
         labeled_fraction: share of labeled segments (config ``data.labeled_fraction``).
         dec_fraction: share of labels the DEC pretraining used (``init="dec"``); named when the
@@ -87,10 +88,10 @@ def variant_name(init: str, labels: str, labeled_fraction: float,
     Returns:
         E.g. ``Transformer (40%)``, ``Transformer + DEC (all labels; DEC pretrained with 40%)``.
     """
-    model = {"scratch": "Transformer", "dec": "Transformer + DEC",
-             "logreg": "Logistic regression, mean-pooled"}.get(init)  # fmt: skip
+    model = {"scratch": "Transformer", "dec": "Transformer + DEC", **REFERENCES}.get(init)
     if model is None:
-        raise ValueError(f"init={init!r}: expected 'scratch', 'dec' or 'logreg'")
+        raise ValueError(f"init={init!r}: expected 'scratch', 'dec' or one of "
+                         f"{list(REFERENCES)}")  # fmt: skip
     if labels == "all":
         if init == "dec" and dec_fraction is not None and dec_fraction < 1:
             return f"{model} (all labels; DEC pretrained with {100 * dec_fraction:g}%)"
@@ -107,8 +108,8 @@ def _field(metrics: dict[str, Any], key: str, file: Path) -> Any:
 
 
 def _run_recipe(run: runs.Run, cfg: dict[str, Any], init: str) -> str:
-    """``Run.recipe``; the logistic reference depends on the data section only."""
-    if init == "logreg":
+    """``Run.recipe``; a linear reference depends on the data section only."""
+    if init in REFERENCES:
         data = {k: v for k, v in cfg.get("data", {}).items() if k != "data_dir"}
         return config.config_hash(data)
     return run.recipe()
@@ -336,7 +337,7 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
             "Majority has0": _pct(g["majority_acc_has0"]),
             "Majority non0": _pct(g["majority_acc_non0"]),
             "Params": "-".join(f"{p:,}" for p in params),
-            "Epochs": "-" if first["init"] == "logreg" else str(int(first["epochs"])),
+            "Epochs": "-" if first["init"] in REFERENCES else str(int(first["epochs"])),
             "Seeds": f"{len(g)} ({seeds})",
             "Labels (train + selection)": _budget(g), "Pretraining": _pretraining(g),
             "Recipe": str(first["recipe"])[:8],
@@ -454,13 +455,17 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
         One row per run: run_id, seed, data_source, synthetic, protocol, n_rows, report_split,
         ``{acc,nmi,ari}_all`` (every pretraining row) and ``{acc,nmi,ari}_report`` (the report
         split's rows) against the has0 classes, cluster_sizes (e.g. ``"812/1387"``),
-        min_cluster_share, n_target_updates, stopped_early, stage2_epochs_run (NaN for runs
-        written before it was recorded).
+        min_cluster_share, n_target_updates, stopped_early, stage2_epochs_run; and, NaN for
+        runs written before they were recorded: ``floor_report`` (the report rows' majority
+        share: what one cluster for every row scores), ``start_sizes`` (k-means' start),
+        ``start_degenerate``, ``start_remedy`` (``engine.init_centers``) and
+        ``stage2_stop`` (``tol``: the assignments settled; ``budget``: the epochs ran out).
     """
     cols = ["run_id", "seed", "data_source", "synthetic", "protocol", "n_rows", "report_split",
-            "acc_all", "nmi_all", "ari_all", "acc_report", "nmi_report", "ari_report",
-            "cluster_sizes", "min_cluster_share", "n_target_updates", "stopped_early",
-            "stage2_epochs_run"]  # fmt: skip
+            "acc_all", "nmi_all", "ari_all", "acc_report", "floor_report", "nmi_report",
+            "ari_report", "cluster_sizes", "min_cluster_share", "start_sizes",
+            "start_degenerate", "start_remedy", "n_target_updates", "stopped_early",
+            "stage2_stop", "stage2_epochs_run"]  # fmt: skip
     rows = []
     for run in runs.find_runs(root, kind="dec"):
         m = run.metrics()
@@ -476,6 +481,12 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
                "min_cluster_share": min(sizes) / max(sum(sizes), 1),
                "n_target_updates": len(m.get("target_updates") or []),
                "stage2_epochs_run": m.get("stage2_epochs_run", np.nan)}  # fmt: skip
+        init, stop = m.get("center_init") or {}, m.get("stage2_stop") or {}
+        row.update({"start_sizes": "/".join(map(str, init.get("kmeans_sizes", []))) or np.nan,
+                    "start_degenerate": init.get("degenerate", np.nan),
+                    "start_remedy": init.get("remedy") or ("none" if init else np.nan),
+                    "stage2_stop": stop.get("reason", np.nan),
+                    "floor_report": (cluster[splits[0]] or {}).get("floor", np.nan)})  # fmt: skip
         for k in ("seed", "data_source", "synthetic", "protocol", "n_rows", "stopped_early"):
             row[k] = _field(m, k, file)
         for part, key in (("all", "all"), ("report", splits[0])):
@@ -548,7 +559,8 @@ def paired_table(
     runs_df, _ = one_run_per_seed(runs_df)
     keys = ["data_source", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
             "labeled_fraction", "tag", "modalities", "data_description", "recipe"]  # fmt: skip
-    for _, g in runs_df[runs_df["init"] != "logreg"].groupby(keys, sort=True, dropna=False):
+    for _, g in runs_df[~runs_df["init"].isin(list(REFERENCES))].groupby(keys, sort=True,
+                                                                           dropna=False):
         frac = float(g["labeled_fraction"].iloc[0])
         first = g.iloc[0]
         for labels in ("labeled", "all"):

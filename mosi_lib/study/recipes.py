@@ -405,29 +405,35 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
 
 
 def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
-                       run_id: str | None = None, root=None,
-                       tag: str | None = None) -> runs.Run:  # fmt: skip
-    """Fit the logistic-regression reference (``mosi_lib.reference``) and write a run folder.
+                       run_id: str | None = None, root=None, tag: str | None = None,
+                       init: str = "logreg") -> runs.Run:  # fmt: skip
+    """Fit a linear reference (``init``: one of ``reference.REFERENCES``) and write its run.
 
-    The run is a ``classifier`` run with ``init="logreg"``, so the comparison table, the
-    summaries and the statistics read it like any classifier; ``epochs`` and ``best_epoch`` are
-    0 (no epochs), ``n_params`` counts the weights and the bias, ``search`` holds the
-    validation accuracy of every ``C``.
+    The run is a ``classifier`` run with ``init`` naming the reference, so the comparison
+    table, the summaries and the statistics read it like any classifier; ``epochs`` and
+    ``best_epoch`` are 0 (no epochs), ``n_params`` counts the weights and the bias, ``search``
+    holds the validation accuracy of every ``C``. ``tfidf`` reads the transcripts of the
+    embedded source (``text_audio.read_transcripts``).
     """
     from mosi_lib import reference
 
     t0 = time.perf_counter()
-    res = reference.fit_logistic(data, labels=labels, zero_policy=cfg.data.zero_policy)
+    texts = None
+    if init == "tfidf":
+        from mosi_lib.data import text_audio
+
+        texts = text_audio.read_transcripts(cfg.data.data_dir)
+    res = reference.fit_logistic(data, labels=labels, zero_policy=cfg.data.zero_policy,
+                                 init=init, texts=texts)  # fmt: skip
     run = runs.create_run(cfg, kind="classifier", run_id=run_id, root=root,
-                          extra={**_data_info(data), "init": "logreg", "labels": labels,
+                          extra={**_data_info(data), "init": init, "labels": labels,
                                  "tag": tag})  # fmt: skip
     n_train_total = int((data.split == "train").sum())
-    n_feat = sum(data.dims.values())
     run.save_metrics({
         "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": tag,
-        "init": "logreg", "labels": labels, "label_fraction": res["n_train"] / n_train_total,
+        "init": init, "labels": labels, "label_fraction": res["n_train"] / n_train_total,
         "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
-        "n_train": res["n_train"], "n_params": n_feat + 1, "seed": cfg.system.seed,
+        "n_train": res["n_train"], "n_params": res["n_features"] + 1, "seed": cfg.system.seed,
         "zero_policy": cfg.data.zero_policy, **_data_info(data), "best_epoch": 0, "epochs": 0,
         "train_seconds": time.perf_counter() - t0, "device": "cpu", "select_split": "valid",
         "report_split": data.report_split, "valid": res["valid"], "test": res["test"],
@@ -436,24 +442,39 @@ def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
     return run
 
 
-def logistic_references(cfg: Config, data: Processed, *, root, tag: str | None = None,
-                        labels=("labeled", "all")) -> list[runs.Run]:  # fmt: skip
-    """The reference for each of ``labels``, once per data set and ``tag`` in ``root``.
+def reference_inits(cfg: Config, data: Processed) -> list[str]:
+    """The references a study of ``data`` carries (``reference.REFERENCES``).
 
-    A reference already in ``root`` for the same cached data (``data_key``), labels, zero
-    policy and tag is reused, so re-running notebook 01 (or a sweep) never adds a second copy
-    (which the tables would count as a second seed).
+    ``logreg`` always; ``logreg_text`` when the text modality sits beside another; ``tfidf``
+    for the embedded source's transcripts.
+    """
+    out = ["logreg"]
+    if "text" in data.modalities and len(data.modalities) > 1:
+        out.append("logreg_text")
+    if cfg.data.source == "mosi_text_audio" and "text" in data.modalities:
+        out.append("tfidf")
+    return out
+
+
+def logistic_references(cfg: Config, data: Processed, *, root, tag: str | None = None,
+                        labels=("labeled", "all"), inits=None) -> list[runs.Run]:  # fmt: skip
+    """Each reference (``inits``; None: ``reference_inits``) for each of ``labels``, once.
+
+    Once per data set and ``tag`` in ``root``: a reference already in ``root`` for the same
+    cached data (``data_key``), labels, zero policy and tag is reused, so re-running notebook
+    01 (or a sweep) never adds a second copy (which the tables would count as a second seed).
     """
     key = _data_info(data)["data_key"]
     out = []
-    for lab in labels:
-        found = runs.find_runs(root, kind="classifier", init="logreg", labels=lab, tag=tag,
-                               data_key=key, zero_policy=cfg.data.zero_policy)  # fmt: skip
-        name = f"{cfg.name}_logreg_{lab}" + (f"_{tag}{100 * cfg.data.labeled_fraction:g}"
-                                             if tag else "")  # fmt: skip
-        out.append(found[-1] if found else logistic_reference(
-            cfg, data, labels=lab, root=root, tag=tag,
-            run_id=runs.make_run_id(name, cfg.system.seed)))
+    for init in inits or reference_inits(cfg, data):
+        for lab in labels:
+            found = runs.find_runs(root, kind="classifier", init=init, labels=lab, tag=tag,
+                                   data_key=key, zero_policy=cfg.data.zero_policy)  # fmt: skip
+            name = f"{cfg.name}_{init}_{lab}" + (f"_{tag}{100 * cfg.data.labeled_fraction:g}"
+                                                 if tag else "")  # fmt: skip
+            out.append(found[-1] if found else logistic_reference(
+                cfg, data, labels=lab, root=root, tag=tag, init=init,
+                run_id=runs.make_run_id(name, cfg.system.seed)))
     return out
 
 
@@ -527,6 +548,9 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
     # None when the pretraining rows hold no report-split row (dec.pretrain_rows="train")
     cluster[data.report_split] = (metrics.cluster_metrics(truth[rep], res["assign"][rep])
                                   if rep.any() else None)  # fmt: skip
+    for key, sel in (("all", slice(None)), (data.report_split, rep)):
+        if cluster[key] is not None:  # what one cluster for every row scores: the floor
+            cluster[key]["floor"] = float(max(truth[sel].mean(), 1 - truth[sel].mean()))
     run.save_latents(z=res["z"], q=res["q"], cluster=res["assign"], label=data.labels[rows],
                      split=split, pool=data.pool[rows], ids=data.ids[rows])  # fmt: skip
     last = {k: v for k, v in res["history"][-1].items()} if res["history"] else {}
@@ -540,6 +564,7 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
         "cluster": cluster, "cluster_sizes": np.bincount(res["assign"],
                                                          minlength=cfg.dec.n_clusters).tolist(),
         "target_updates": updates, "stopped_early": res["stopped_early"],
+        "stage2_stop": res["stage2_stop"], "center_init": res["center_init"],
         "stage2_epochs_run": sum(1 for h in res["history"] if h["stage"] == 2),
         "final": last, "train_seconds": seconds, "device": str(dd.device),
         "steps": res["steps"], "target_forwards": res["target_forwards"],

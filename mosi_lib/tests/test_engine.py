@@ -201,6 +201,70 @@ def test_dec_pretrain_and_transfer(tiny_config, data, tmp_path):
     assert t["not_copied"] and all(k.startswith("head.") for k in t["not_copied"])
 
 
+def _outlier_latents():
+    """Two classes 2 apart along axis 0, and three rows 1000 away: k-means' start is 3 / 200."""
+    rng = np.random.default_rng(0)
+    cls = np.repeat([0, 1], 100)
+    z = rng.normal(size=(203, 4)) * 0.3
+    z[:200, 0] += 2.0 * cls
+    z[200:] += 1000.0
+    labeled = np.full(203, -1)
+    labeled[:200:4] = cls[::4]  # every 4th row of each class labeled
+    return torch.tensor(z, dtype=torch.float32), torch.tensor(labeled), cls
+
+
+@pytest.mark.parametrize("remedy", ["none", "labeled_means"])
+def test_degenerate_kmeans_start_is_named_and_remedied(tiny_config, data, remedy):
+    model = models.build_dec(tiny_config.model, tiny_config.dec, {"text": 4}, 2)
+    model.cluster_centers.data = torch.zeros(2, 4)
+    z, labeled, cls = _outlier_latents()
+    with pytest.warns(UserWarning, match=r"k-means start is degenerate: cluster sizes \[\d+, "
+                                         rf"\d+\] .*< 10% of the rows\); remedy: {remedy}"):
+        assign, info = engine.init_centers(model, z, n_clusters=2, n_init=3, seed=0,
+                                           labeled_pos=labeled, min_share=0.1, remedy=remedy)
+    assert info["degenerate"] and sorted(info["kmeans_sizes"]) == [3, 200]
+    centres = model.cluster_centers.detach().numpy()
+    if remedy == "none":
+        assert info["remedy"] is None and info["sizes"] == info["kmeans_sizes"]
+    else:  # centre j: mean z of the labeled rows of class j; rows go to the nearest centre
+        assert info["remedy"] == "labeled_means"
+        want = np.stack([z.numpy()[labeled.numpy() == j].mean(0) for j in range(2)])
+        np.testing.assert_allclose(centres, want, rtol=1e-5)
+        assert (assign[:200] == cls).mean() > 0.95
+        assert info["sizes"] == np.bincount(assign).tolist()
+    # a start that is a real split is left alone, without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assign, info = engine.init_centers(model, z[:200], n_clusters=2, n_init=3, seed=0,
+                                           labeled_pos=labeled[:200], min_share=0.1,
+                                           remedy=remedy)  # fmt: skip
+    assert not info["degenerate"] and info["remedy"] is None
+    assert (assign == cls).mean() > 0.95  # ordered: cluster 1 holds the positive labeled rows
+
+
+def test_dec_records_why_stage2_stopped(tiny_config, data):
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 1, 3
+    dd = engine.DeviceData(data, torch.device("cpu"))
+    lab = data.train_rows("labeled", "has0")
+
+    def fit(tol):
+        tiny_config.dec.tol = tol
+        model = models.build_dec(tiny_config.model, tiny_config.dec, data.dims, data.max_len)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a collapse warning of the tiny model is not tested
+            return engine.fit_dec(model, dd, rows=np.arange(len(data)), labeled_rows=lab,
+                                  cfg_dec=tiny_config.dec, progress=False)  # fmt: skip
+
+    res = fit(0.0)  # a share of changed rows never falls below 0: the budget ends stage 2
+    assert res["stage2_stop"]["reason"] == "budget" and res["stage2_stop"]["epoch"] == 3
+    assert not res["stopped_early"] and "kmeans_sizes" in res["center_init"]
+    res = fit(0.999)  # below 99.9% after the first epoch: stops at the second target update
+    assert res["stage2_stop"] == {"reason": "tol", "epoch": 1,
+                                  "delta_label": res["stage2_stop"]["delta_label"]}
+    assert res["stopped_early"] and res["stage2_stop"]["delta_label"] < 0.999
+    assert sum(h["stage"] == 2 for h in res["history"]) == 1
+
+
 def test_dec_uses_only_labeled_training_labels(tiny_config, data, monkeypatch):
     seen = {}
     orig = engine.losses.supervised_cluster_ce

@@ -383,9 +383,16 @@ def test_dec_summary(tmp_path):
     _write(tmp_path, "a_dec", _dec_metrics(), kind="dec")
     _write(tmp_path, "b_dec", _dec_metrics(1, target_updates=None, stopped_early=True,
                                            cluster_sizes=[0, 50]), kind="dec")  # fmt: skip
+    floor = {"all": {"acc": 0.6, "nmi": 0.0, "ari": 0.0, "floor": 0.55},
+             "valid": {"acc": 0.57, "nmi": 0.0, "ari": 0.0, "floor": 0.57}}
+    _write(tmp_path, "c_dec", _dec_metrics(2, cluster=floor, stage2_stop={"reason": "tol"},
+                                           center_init={"kmeans_sizes": [3, 2196],
+                                                        "degenerate": True,
+                                                        "remedy": "labeled_means"}),
+           kind="dec")  # fmt: skip
     _write(tmp_path, "c_clf", _classifier_metrics())  # not a DEC run
     df = results.dec_summary(tmp_path)
-    assert df["run_id"].tolist() == ["a_dec", "b_dec"]
+    assert df["run_id"].tolist() == ["a_dec", "b_dec", "c_dec"]
     a = df.iloc[0].to_dict()
     assert a["cluster_sizes"] == "812/1387"
     assert a["min_cluster_share"] == pytest.approx(812 / 2199)
@@ -396,6 +403,12 @@ def test_dec_summary(tmp_path):
     b = df.iloc[1]
     assert b["cluster_sizes"] == "0/50" and b["min_cluster_share"] == 0.0
     assert b["n_target_updates"] == 0 and b["stopped_early"]
+    assert all(pd.isna(a[k]) for k in ("floor_report", "start_sizes", "start_degenerate",
+                                       "start_remedy", "stage2_stop"))  # not recorded then
+    c = df.iloc[2]
+    assert (c["acc_report"], c["floor_report"], c["start_sizes"]) == (0.57, 0.57, "3/2196")
+    assert c["start_degenerate"] and c["start_remedy"] == "labeled_means"
+    assert c["stage2_stop"] == "tol"
     assert results.has_synthetic(df)
     assert results.dec_summary(tmp_path / "none").empty
 

@@ -558,30 +558,60 @@ def dec_forward_all(model: nn.Module, dd: DeviceData, idx: torch.Tensor, *, amp:
 
 
 def init_centers(model: nn.Module, z: torch.Tensor, *, n_clusters: int, n_init: int, seed: int,
-                 labeled_pos: torch.Tensor | None = None) -> np.ndarray:  # fmt: skip
-    """k-means (``n_init`` restarts, set explicitly) on ``z``; copy centres into the model.
+                 labeled_pos: torch.Tensor | None = None, min_share: float = 0.0,
+                 remedy: str = "none") -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
+    """Start the cluster centres: k-means on ``z``, checked, remedied if degenerate.
+
+    k-means (``n_init`` restarts, set explicitly) runs first. Its start is *degenerate* when
+    its smallest cluster holds fewer than ``min_share`` of the rows (a few outliers in one
+    cluster, every other row in the other: DEC's KL term then has nothing to sharpen). A
+    degenerate start is then replaced by ``remedy``:
+
+    * ``none``: kept as it is (the paper's recipe);
+    * ``labeled_means``: centre j = the mean ``z`` of the labeled training rows of class j (two
+      clusters; the labels are those the supervised term trains on, nothing else), rows
+      assigned to the nearest centre.
 
     With two clusters and ``labeled_pos`` (for the labeled training rows: True = positive, else
-    False; other rows -1) the centres are ordered so that cluster 1 holds the larger share of
-    positive labeled rows, so that "cluster j = class j" starts consistent. Only labeled
-    training rows are used for that ordering.
+    False; other rows -1) k-means' centres are ordered so that cluster 1 holds the larger share
+    of positive labeled rows, so that "cluster j = class j" starts consistent.
 
     Returns:
-        Hard k-means assignments (N,).
+        ``(hard assignments (N,), info)``; ``info``: ``kmeans_sizes``, ``degenerate``,
+        ``min_share``, ``remedy`` (the one applied, or None) and ``sizes`` (of the start used).
     """
     from sklearn.cluster import KMeans
 
+    zz = z.cpu().numpy().astype(np.float64)
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
-    assign = km.fit_predict(z.cpu().numpy().astype(np.float64))
+    assign = km.fit_predict(zz)
     centers = km.cluster_centers_
-    if n_clusters == 2 and labeled_pos is not None:
-        lp = labeled_pos.cpu().numpy()
+    lp = labeled_pos.cpu().numpy() if labeled_pos is not None else None
+    if n_clusters == 2 and lp is not None:
         share = [lp[(assign == j) & (lp >= 0)].mean() if ((assign == j) & (lp >= 0)).any()
                  else 0.5 for j in range(2)]  # fmt: skip
         if share[0] > share[1]:
             centers, assign = centers[::-1].copy(), 1 - assign
+    sizes = np.bincount(assign, minlength=n_clusters)
+    degenerate = bool(sizes.min() < min_share * len(assign))
+    info = {"kmeans_sizes": sizes.tolist(), "degenerate": degenerate, "min_share": min_share,
+            "remedy": None}  # fmt: skip
+    if degenerate and remedy == "labeled_means":
+        if n_clusters != 2 or lp is None or not all((lp == j).any() for j in range(2)):
+            raise ValueError("dec.degenerate_remedy=labeled_means needs two clusters and "
+                             "labeled training rows of both classes")  # fmt: skip
+        centers = np.stack([zz[lp == j].mean(0) for j in range(2)])
+        assign = ((zz[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+        info["remedy"] = remedy
+    elif degenerate and remedy != "none":
+        raise ValueError(f"dec.degenerate_remedy={remedy!r}: expected 'none' or 'labeled_means'")
+    if degenerate:
+        warnings.warn(f"DEC k-means start is degenerate: cluster sizes {sizes.tolist()} (the "
+                      f"smallest < {min_share:.0%} of the rows); remedy: {remedy}",
+                      stacklevel=3)  # fmt: skip
+    info["sizes"] = np.bincount(assign, minlength=n_clusters).tolist()
     model.cluster_centers.data.copy_(torch.as_tensor(centers, dtype=torch.float32))
-    return assign
+    return assign, info
 
 
 _DEC_TERMS = ("loss", "kl", "recon", "sup", "disent")
@@ -629,7 +659,10 @@ def fit_dec(
 
     Returns:
         ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
-        "stopped_early": bool, "rows": rows, "steps": {"eager", "graph_replays"},
+        "stopped_early": bool, "stage2_stop": {"reason": "tol" | "budget" | "no stage 2",
+        "epoch": last stage-2 epoch trained, "delta_label": the last share of rows that changed
+        cluster}, "center_init": ``init_centers``' info, "rows": rows,
+        "steps": {"eager", "graph_replays"},
         "target_forwards": {"eager", "graph_replays"}}`` (arrays on the CPU, in the order of
         ``rows``; ``steps`` counts both stages' steps by how they ran, ``target_forwards`` the
         forwards over all rows of stage 2's target updates).
@@ -715,9 +748,10 @@ def fit_dec(
     # -- stage 2: k-means init, then KL + reconstruction + supervision
     first = dec_forward_all(model, dd, all_idx, amp=amp)
     labeled_pos = y.index_select(0, all_idx)
-    assign_prev = init_centers(model, first["z"], n_clusters=cfg_dec.n_clusters,
-                               n_init=cfg_dec.kmeans_n_init, seed=seed,
-                               labeled_pos=labeled_pos)  # fmt: skip
+    assign_prev, center_init = init_centers(
+        model, first["z"], n_clusters=cfg_dec.n_clusters, n_init=cfg_dec.kmeans_n_init,
+        seed=seed, labeled_pos=labeled_pos, min_share=cfg_dec.min_cluster_share,
+        remedy=cfg_dec.degenerate_remedy)  # fmt: skip
     steps = runner.counts()
     del runner  # frees stage 1's graphs
     opt2 = adam(model.parameters(), cfg_dec.stage2_lr)
@@ -727,6 +761,8 @@ def fit_dec(
         lambda: dec_forward_all(model, dd, all_idx, amp=amp, cache=not use_graphs)["q"],
         device=device, enabled=use_graphs, what="target update's forward")  # fmt: skip
     stopped_early, delta = False, float("nan")
+    stop = {"reason": "budget" if cfg_dec.stage2_epochs else "no stage 2",
+            "epoch": cfg_dec.stage2_epochs, "delta_label": delta}  # fmt: skip
     sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
     bar = tqdm(range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress,
                leave=False)  # fmt: skip
@@ -746,6 +782,7 @@ def fit_dec(
                                {"delta_label": delta, "sizes": sizes.tolist()}))  # fmt: skip
             if epoch > 1 and delta < cfg_dec.tol:
                 stopped_early = True
+                stop = {"reason": "tol", "epoch": epoch - 1, "delta_label": delta}
                 break
             assign_prev = assign
         row = run_epoch(2, epoch, runner)
@@ -760,5 +797,8 @@ def fit_dec(
     return {
         "history": history, "z": final["z"].cpu().numpy(), "q": final["q"].cpu().numpy(),
         "assign": final["q"].argmax(1).cpu().numpy(), "stopped_early": stopped_early,
-        "rows": np.asarray(rows), "steps": steps, "target_forwards": q_forward.counts(),
+        "stage2_stop": {**stop, "delta_label": stop["delta_label"] if stop["reason"] == "tol"
+                        else delta},
+        "center_init": center_init, "rows": np.asarray(rows), "steps": steps,
+        "target_forwards": q_forward.counts(),
     }  # fmt: skip
