@@ -86,6 +86,10 @@ class DataConfig:
     val_fraction: float = 0.2  # paper protocol: validation share inside each pool
     zero_policy: str = "has0"  # training target: has0 (y >= 0 positive) or non0 (zeros unused)
     split_seed: int = 0  # seed of the labeled/unlabeled and train/validation draws
+    # seed: split_seed follows system.seed (set by validate), so each seed has its own labeled
+    # draw (and, under the paper protocols, its own train/validation rows) as well as its own
+    # initialisation: the spread over seeds covers both; fixed: split_seed for every seed
+    draw: str = "seed"
     # largest share of the data the loader may drop or replace (segments dropped, NaN/inf values
     # set to 0, out-of-vocabulary tokens, words without frames, all-zero segments): above 1% a
     # DataQualityWarning, above this an error (data.check_data_quality). The embedded real data
@@ -119,7 +123,8 @@ class DECConfig:
     # a k-means start whose smallest cluster holds fewer than this share of the rows is
     # degenerate (said in metrics.json center_init and warned), and replaced by
     # degenerate_remedy: none (keep it: the paper) | labeled_means (centre j = mean z of the
-    # labeled training rows of class j; engine.init_centers)
+    # labeled training rows of class j; two clusters only, with more it is kept and said so;
+    # engine.init_centers)
     min_cluster_share: float = 0.1
     degenerate_remedy: str = "labeled_means"
     batch_size: int = 128
@@ -232,6 +237,7 @@ _CHOICES = {
     "data.protocol": PROTOCOLS,
     "data.zero_policy": ZERO_POLICIES,
     "data.scaling": SCALINGS,
+    "data.draw": ("seed", "fixed"),
     "data.visual_features": VISUAL_FEATURES,
     "dec.pretrain_rows": ("all", "train"),
     "dec.stage2_mode": ("eval", "train"),
@@ -352,9 +358,11 @@ def validate(cfg: Config) -> Config:
                          "(0 = auto)")  # fmt: skip
     if cfg.dec.n_clusters < 2:
         raise ValueError(f"config dec.n_clusters={cfg.dec.n_clusters}: need >= 2")
-    if cfg.dec.degenerate_remedy == "labeled_means" and cfg.dec.n_clusters != 2:
-        raise ValueError(f"config dec.degenerate_remedy=labeled_means needs dec.n_clusters=2 "
-                         f"(cluster j = class j), got {cfg.dec.n_clusters}")
+    if cfg.data.draw == "seed":
+        cfg.data.split_seed = cfg.system.seed
+        if cfg.system.seeds_together == "always":
+            raise ValueError("config system.seeds_together=always with data.draw=seed: seeds "
+                             "trained together share one data set; set data.draw=fixed")
     if cfg.system.cuda_graphs and cfg.system.compile:
         raise ValueError("config system.cuda_graphs=true with system.compile=true: choose one "
                          "(both replace kernel launches; graphs of compiled code are untested)")
@@ -505,6 +513,8 @@ def config_from_dict(d: dict[str, Any]) -> Config:
     """
     known = {f.name for f in dataclasses.fields(Config)}
     d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items() if k in known}
+    if isinstance(d.get("data"), dict):  # written before data.draw: split_seed was fixed
+        d["data"].setdefault("draw", "fixed")
     for key in RETIRED_KEYS:
         section, _, name = key.partition(".")
         if isinstance(d.get(section), dict):
@@ -531,6 +541,7 @@ data are accepted."""
 
 
 ADDED_AT_DEFAULT: dict[str, Any] = {"data.clip": None, "data.text_layer": "last",
+                                    "data.draw": "fixed",
                                     "dec.degenerate_remedy": "none",
                                     "dec.min_cluster_share": 0.1}
 """Fields added after runs were recorded, with the default that gives the earlier behaviour:
@@ -564,6 +575,8 @@ def recipe_hash(cfg: Config | dict[str, Any], kind: str = "classifier") -> str:
     d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(Config)}}
     if kind == "dec":
         d.pop("train", None)
+    if d.get("data", {}).get("draw") == "seed":  # the draw is the seed's, matched on its own
+        d["data"].pop("split_seed", None)
     at_default = [k for k, v in ADDED_AT_DEFAULT.items()
                   if d.get(k.partition(".")[0], {}).get(k.partition(".")[2], v) == v]
     for key in RECIPE_EXCLUDED + RETIRED_KEYS + tuple(at_default):

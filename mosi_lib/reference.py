@@ -103,7 +103,8 @@ def fit_logistic(data: Processed, *, labels: str, zero_policy: str, init: str = 
 
     Returns:
         ``{"C", "n_train", "n_features", "valid": metrics, "test": metrics or None,
-        "report": metrics, "search": [{"C", "valid_acc"}]}``; metrics as
+        "report": metrics, "search": [{"C", "valid_acc"}], "outputs": {split: decision
+        values}}``; metrics as
         ``metrics.binary_metrics`` plus the majority-class baseline of the training rows.
     """
     from sklearn.linear_model import LogisticRegression
@@ -124,7 +125,8 @@ def fit_logistic(data: Processed, *, labels: str, zero_policy: str, init: str = 
         if best is None or acc > best[0]:
             best = (acc, c, model)
     _, c, model = best
-    out = {"C": c, "n_train": int(len(tr)), "search": search, "n_features": int(x.shape[1])}
+    out = {"C": c, "n_train": int(len(tr)), "search": search, "n_features": int(x.shape[1]),
+           "outputs": {}}
     for split in ("valid", "test"):
         idx = data.rows(split)
         if len(idx) == 0:
@@ -133,5 +135,7 @@ def fit_logistic(data: Processed, *, labels: str, zero_policy: str, init: str = 
         ev = metrics.binary_metrics(model.predict(x[idx]), y[idx])
         ev.update(metrics.majority_metrics(y[tr], y[idx]))
         out[split] = ev
+        # decision values: > 0 exactly where predict() says positive
+        out["outputs"][split] = model.decision_function(x[idx])
     out["report"] = out[data.report_split]
     return out

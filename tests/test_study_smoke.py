@@ -32,7 +32,7 @@ def study(tmp_path_factory):
                    "--modality-pretrain", "dec_semi",
                    "--protocols", "paper", "standard",
                    "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
-                   "data.max_len=10", "system.seeds_together=always")
+                   "data.max_len=10", "system.seeds_together=always", "data.draw=fixed")
 
 
 def test_notebooks_ran(study):

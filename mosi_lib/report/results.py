@@ -55,7 +55,8 @@ count (851,713) for its transformer; the DEC-initialised classifier has the same
 """
 
 TABLE_COLUMNS = [
-    "Model", "Source", "Protocol", "Acc-2 reported", "Acc-2 has0", "95% CI has0", "F1 has0",
+    "Model", "Source", "Protocol", "Acc-2 reported", "Acc-2 has0", "95% CI has0",
+    "95% video bootstrap has0", "F1 has0",
     "Acc-2 non0",
     "F1 non0", "Majority has0", "Majority non0", "Params", "Epochs", "Seeds",
     "Labels (train + selection)", "Pretraining", "Recipe",
@@ -67,7 +68,7 @@ RUN_COLUMNS = [
     "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch", "tag",
     "modalities", "valid_acc_has0", "valid_acc_non0", "data_description", "recipe", "created",
     "n_train", "n_select", "n_segments", "dec_rows", "dec_fraction", "dec_stage2_epochs",
-    "dec_stage2_max",
+    "dec_stage2_max", "path",
 ]  # fmt: skip
 
 # ----------------------------------------------------------------------------- runs
@@ -178,7 +179,8 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         transfer = m.get("transfer") or {}
         dec_frac = transfer.get("dec_labeled_fraction",
                                 cfg.get("data", {}).get("labeled_fraction"))  # fmt: skip
-        row = {"run_id": run.run_id, "init": init, "labels": labels, "labeled_fraction": frac,
+        row = {"run_id": run.run_id, "path": str(run.path), "init": init, "labels": labels,
+               "labeled_fraction": frac,
                "variant": variant_name(init, labels, frac,
                                        dec_frac if init == "dec" else None),
                "recipe": _run_recipe(run, cfg, init),
@@ -284,6 +286,24 @@ def _pretraining(g: pd.DataFrame) -> str:
     return text
 
 
+def _predictions(g: pd.DataFrame) -> list[dict[str, np.ndarray]] | None:
+    """The runs' ``predictions.npz`` (in ``g``'s order), None if one run has none."""
+    if "path" not in g.columns or g["path"].isna().any():  # rows not read from run folders
+        return None
+    preds = [runs.load_run(p).predictions() for p in g["path"]]
+    return None if any(p is None for p in preds) else preds
+
+
+def _boot_cell(g: pd.DataFrame, zero_policy: str) -> str:
+    """``[lo, hi]`` of ``stats.video_bootstrap`` for the mean accuracy of ``g``'s runs."""
+    preds = _predictions(g)
+    if preds is None:
+        return "-"
+    res = stats.video_bootstrap([preds], split=str(g["report_split"].iloc[0]),
+                                zero_policy=zero_policy)  # fmt: skip
+    return f"[{res['ci_low']:.2f}, {res['ci_high']:.2f}]"
+
+
 def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) -> pd.DataFrame:
     """The comparison table: reported rows, then our runs aggregated over seeds.
 
@@ -303,7 +323,9 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
     Returns:
         DataFrame of strings with ``TABLE_COLUMNS``: accuracies and F1 in % with 2 decimals,
         ``mean ± std`` when a group has several runs (std only then), ``Seeds`` = number of runs
-        and their seeds, e.g. ``3 (0,1,2)``.
+        and their seeds, e.g. ``3 (0,1,2)``. ``95% CI has0``: Student t over the seeds;
+        ``95% video bootstrap has0``: the evaluation videos resampled
+        (``stats.video_bootstrap``; "-" for runs without ``predictions.npz``).
     """
     runs_df, _ = one_run_per_seed(runs_df)
     missing = [c for c in RUN_COLUMNS if c not in runs_df.columns]
@@ -332,6 +354,7 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
             "Protocol": f"{first['protocol']}, {first['report_split']} split, "
                         f"{first['zero_policy']} training",
             "Acc-2 has0": _pct(g["acc_has0"]), "95% CI has0": _ci(g["acc_has0"]),
+            "95% video bootstrap has0": _boot_cell(g, "has0"),
             "F1 has0": _pct(g["f1_has0"]),
             "Acc-2 non0": _pct(g["acc_non0"]), "F1 non0": _pct(g["f1_non0"]),
             "Majority has0": _pct(g["majority_acc_has0"]),
@@ -499,6 +522,8 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- paired tests
 
 _PAIRED_FIELDS = ("n", "mean_diff", "ci_low", "ci_high", "wins", "t", "p_ttest", "p_wilcoxon")
+_ZERO_OF = {"acc_has0": "has0", "acc_non0": "non0"}
+"""Accuracy metrics whose paired difference is also bootstrapped over videos."""
 
 
 def _latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
@@ -525,9 +550,15 @@ def _paired_rows(
         vb = b.loc[seeds, metric].to_numpy(float) * 100
         ok = np.isfinite(va) & np.isfinite(vb)
         res = stats.paired_test(va[ok], vb[ok])
-        rows.append({"metric": metric,
-                     "seeds": ",".join(str(s) for s, k in zip(seeds, ok, strict=True) if k),
-                     **{k: res[k] for k in _PAIRED_FIELDS}})  # fmt: skip
+        used = [s for s, k in zip(seeds, ok, strict=True) if k]
+        boot = {"boot_ci_low": np.nan, "boot_ci_high": np.nan}
+        pa, pb = _predictions(a.loc[used]), _predictions(b.loc[used])
+        if used and metric in _ZERO_OF and pa is not None and pb is not None:
+            r = stats.video_bootstrap([pa, pb], split=str(a["report_split"].iloc[0]),
+                                      zero_policy=_ZERO_OF[metric])  # fmt: skip
+            boot = {"boot_ci_low": r["ci_low"], "boot_ci_high": r["ci_high"]}
+        rows.append({"metric": metric, "seeds": ",".join(map(str, used)),
+                     **{k: res[k] for k in _PAIRED_FIELDS}, **boot})  # fmt: skip
     return rows
 
 
@@ -548,11 +579,14 @@ def paired_table(
     Returns:
         One row per recipe, pair and metric: ``comparison``, ``metric``, ``source``,
         ``synthetic``, ``protocol``, ``seeds``, ``n``, ``mean_diff`` and its 95% CI in points
-        of %, ``wins`` (seeds where DEC is better), ``t``, ``p_ttest``, ``p_wilcoxon``. Empty
-        when no pair has a common seed.
+        of % (Student t over seeds; ``boot_ci_*``: paired per seed and per resampled set of
+        evaluation videos, ``stats.video_bootstrap``, NaN without predictions), ``wins``
+        (seeds where DEC is better), ``t``, ``p_ttest``, ``p_wilcoxon``. Empty when no pair
+        has a common seed.
     """
     cols = ["comparison", "metric", "source", "synthetic", "protocol", "seeds", "n", "mean_diff",
-            "ci_low", "ci_high", "wins", "t", "p_ttest", "p_wilcoxon"]  # fmt: skip
+            "ci_low", "ci_high", "boot_ci_low", "boot_ci_high", "wins", "t", "p_ttest",
+            "p_wilcoxon"]  # fmt: skip
     rows = []
     if len(runs_df) == 0:
         return pd.DataFrame(rows, columns=cols)
@@ -638,11 +672,12 @@ def paired_vs(
 
     Returns:
         One row per variant and metric: ``variant``, ``reference``, ``metric``, ``synthetic``,
-        ``seeds``, ``n`` and the ``stats.paired_test`` fields (variant minus reference).
-        Empty when the reference has no run.
+        ``seeds``, ``n`` and the ``stats.paired_test`` fields (variant minus reference), with
+        ``boot_ci_*`` as in ``paired_table``. Empty when the reference has no run.
     """
     cols = ["variant", "reference", "metric", "synthetic", "seeds", "n", "mean_diff", "ci_low",
-            "ci_high", "wins", "t", "p_ttest", "p_wilcoxon"]  # fmt: skip
+            "ci_high", "boot_ci_low", "boot_ci_high", "wins", "t", "p_ttest",
+            "p_wilcoxon"]  # fmt: skip
     if by not in runs_df.columns:
         raise ValueError(f"runs_df has no column {by!r}")
 

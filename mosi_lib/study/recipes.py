@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mosi_lib import metrics, models
-from mosi_lib.config import Config, config_from_dict
+from mosi_lib.config import Config, DataConfig, config_from_dict
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.study import runs
 from mosi_lib.study.workers import in_workers, seed_workers, seeds_together
@@ -53,6 +53,31 @@ def _data_info(data: Processed) -> dict[str, Any]:
     }
 
 
+def data_for(cfg: Config, data: Processed) -> Processed:
+    """``data`` drawn with ``cfg``'s ``data.split_seed``: ``data`` itself, or it drawn again.
+
+    With ``data.draw=seed`` every seed has its own labeled draw, so a study's data set (drawn
+    for one seed) is drawn again for another seed: the same data config but the split seed,
+    through ``prepare_data`` and its cache (seconds). Every run entry point calls this, so a
+    grid or notebook may pass one data set for all its seeds.
+
+    Raises:
+        ValueError: the draws differ and ``data`` was not made by ``prepare_data`` (it cannot
+            be drawn again: set ``data.draw=fixed``).
+    """
+    have = data.meta.get("config", {})
+    if have.get("split_seed", cfg.data.split_seed) == cfg.data.split_seed:
+        return data
+    from mosi_lib.data.preprocess import prepare_data
+
+    if not data.meta.get("cache"):
+        raise ValueError(f"data drawn with data.split_seed={have['split_seed']}, the run needs "
+                         f"{cfg.data.split_seed} (data.draw=seed, system.seed="
+                         f"{cfg.system.seed}); data not made by prepare_data cannot be drawn "
+                         "again: set data.draw=fixed")  # fmt: skip
+    return prepare_data(DataConfig(**{**have, "split_seed": cfg.data.split_seed}))
+
+
 @contextlib.contextmanager
 def _failing_marks(*runs_: runs.Run):
     """Mark ``runs_`` failed (status file, one-line reason) if the block raises or is interrupted.
@@ -76,7 +101,8 @@ def _reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=None,
     DEC-initialised classifier, the same DEC run and checkpoint.
     """
     found = runs.find_same(root, cfg, kind=kind, seed=cfg.system.seed,
-                           data_key=_data_info(data)["data_key"], **match)  # fmt: skip
+                           data_key=_data_info(data_for(cfg, data))["data_key"],
+                           **match)  # fmt: skip
     if init_run is not None:
         dec_id = runs.load_run(init_run).run_id
         found = [r for r in found if (r.metrics().get("transfer") or {}).get("dec_run") == dec_id
@@ -186,6 +212,7 @@ def train_classifier(
         The finished ``Run`` (``metrics.json`` written). If training fails or is interrupted,
         the run folder is marked ``failed`` and the error raised.
     """
+    data = data_for(cfg, data)
     train_idx = data.train_rows(labels, cfg.data.zero_policy)  # bad labels: no run folder
     if reuse:
         found = _reusable(cfg, data, root, kind="classifier", init_run=init_run,
@@ -370,17 +397,19 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
     """Evaluate the selected weights (in ``model``) on every split and write metrics.json."""
     amp = cfg.system.amp
     train_scores = data.labels[train_idx]
-    evals = {}
+    evals, outputs = {}, {}
     for split in ("valid", "test"):
         idx = data.rows(split)
         if len(idx) == 0:
             evals[split] = None
             continue
-        ev = engine.evaluate_classifier(model, dd, torch.as_tensor(idx, device=dd.device),
-                                        cfg.data.zero_policy, amp=amp,
-                                        objective=cfg.train.objective)  # fmt: skip
+        rows = torch.as_tensor(idx, device=dd.device)
+        logits = engine.predict_logits(model, dd, rows, amp=amp)
+        ev = engine.evaluate_classifier(model, dd, rows, cfg.data.zero_policy, amp=amp,
+                                        objective=cfg.train.objective, logits=logits)
         ev.update(metrics.majority_metrics(train_scores, data.labels[idx]))
-        evals[split] = ev
+        evals[split], outputs[split] = ev, logits.cpu().numpy()
+    _save_predictions(run, data, outputs)
     n_train_total = int((data.split == "train").sum())
     out = {
         "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": tag, "init": init,
@@ -401,6 +430,14 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
     return run
 
 
+def _save_predictions(run: runs.Run, data: Processed, outputs: dict[str, np.ndarray]) -> None:
+    """``Run.save_predictions`` of ``outputs`` (split -> output on ``data.rows(split)``)."""
+    idx = np.concatenate([data.rows(s) for s in outputs])
+    run.save_predictions(ids=data.ids[idx], video=data.video[idx], split=data.split[idx],
+                         label=data.labels[idx],
+                         output=np.concatenate(list(outputs.values())))  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- reference
 
 
@@ -418,6 +455,7 @@ def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
     from mosi_lib import reference
 
     t0 = time.perf_counter()
+    data = data_for(cfg, data)
     texts = None
     if init == "tfidf":
         from mosi_lib.data import text_audio
@@ -439,6 +477,7 @@ def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
         "report_split": data.report_split, "valid": res["valid"], "test": res["test"],
         "report": res["report"], "C": res["C"], "search": res["search"],
     })  # fmt: skip
+    _save_predictions(run, data, res["outputs"])
     return run
 
 
@@ -464,6 +503,7 @@ def logistic_references(cfg: Config, data: Processed, *, root, tag: str | None =
     cached data (``data_key``), labels, zero policy and tag is reused, so re-running notebook
     01 (or a sweep) never adds a second copy (which the tables would count as a second seed).
     """
+    data = data_for(cfg, data)
     key = _data_info(data)["data_key"]
     out = []
     for init in inits or reference_inits(cfg, data):
@@ -504,6 +544,7 @@ def pretrain_dec(
         cluster, label, split, pool, ids of the used rows), ``metrics.json``. If pretraining
         fails or is interrupted, the run folder is marked ``failed`` and the error raised.
     """
+    data = data_for(cfg, data)
     if reuse:
         found = _reusable(cfg, data, root, kind="dec", tag=tag)
         if found is not None:

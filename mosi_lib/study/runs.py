@@ -244,6 +244,29 @@ class Run:
             np.savez_compressed(tmp, **arrays)
         return file
 
+    def save_predictions(self, *, ids, video, split, label, output) -> Path:
+        """Write ``predictions.npz``: the selected model's output on every evaluation row.
+
+        One entry per row of the valid and test splits: segment ``ids``, ``video``, ``split``,
+        annotated ``label`` (score) and model ``output`` (positive class: output > 0). What
+        the video-level bootstrap of the tables resamples (``report.stats.video_bootstrap``).
+        """
+        file = self.path / "predictions.npz"
+        with atomic_path(file) as tmp:
+            np.savez_compressed(tmp, ids=np.asarray(ids, str), video=np.asarray(video, str),
+                                split=np.asarray(split, str),
+                                label=np.asarray(label, np.float32),
+                                output=np.asarray(output, np.float32))  # fmt: skip
+        return file
+
+    def predictions(self) -> dict[str, np.ndarray] | None:
+        """``predictions.npz`` as a dict of arrays; None for runs written before it existed."""
+        file = self.path / "predictions.npz"
+        if not file.exists():
+            return None
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
     def save_json(self, name: str, obj: Any) -> Path:
         """Write any JSON side file (e.g. ``transfer.json``) into the run folder."""
         file = self.path / name

@@ -170,3 +170,31 @@ def test_recipe_hash_ignores_how_a_run_trains_not_what():
     what = Config()
     what.system.compile = True
     assert recipe_hash(what) != recipe_hash(base)
+
+
+def test_each_seed_draws_its_own_labeled_pool_unless_fixed():
+    from mosi_lib.config import recipe_hash
+
+    a, b = (load_config(overrides={"system.seed": s}) for s in (3, 4))
+    assert (a.data.draw, a.data.split_seed, b.data.split_seed) == ("seed", 3, 4)
+    assert recipe_hash(a) == recipe_hash(b)  # seeds of one recipe: the draw is the seed's
+    fixed = load_config(overrides={"system.seed": 3, "data.draw": "fixed",
+                                   "data.split_seed": 7})  # fmt: skip
+    assert fixed.data.split_seed == 7
+    other = load_config(overrides={"system.seed": 3, "data.draw": "fixed", "data.split_seed": 8})
+    assert recipe_hash(fixed) != recipe_hash(other)  # a fixed draw is part of the recipe
+    old = a.to_dict()  # written before data.draw: its split_seed stays as recorded
+    del old["data"]["draw"]
+    old["data"]["split_seed"] = 0
+    back = config_from_dict(old)
+    assert (back.data.draw, back.data.split_seed, back.system.seed) == ("fixed", 0, 3)
+    with pytest.raises(ValueError, match=r"seeds_together=always with data.draw=seed"):
+        load_config(overrides={"system.seeds_together": "always"})
+
+
+def test_dec_start_remedy_options():
+    assert (Config().dec.degenerate_remedy, Config().dec.min_cluster_share) == (
+        "labeled_means", 0.1)
+    with pytest.raises(ValueError, match=r"config dec.degenerate_remedy='restart': expected one"):
+        load_config(overrides={"dec.degenerate_remedy": "restart"})
+    assert load_config(overrides={"dec.n_clusters": 3}).dec.n_clusters == 3  # remedy kept off

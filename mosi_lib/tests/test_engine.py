@@ -93,9 +93,14 @@ def test_same_seed_same_metrics(tiny_config, data, tmp_path):
 def test_classifier_run_folder(tiny_config, data, tmp_path):
     run = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
     names = {p.name for p in run.path.iterdir()}
-    assert {"config.yaml", "history.csv", "metrics.json", "checkpoints"} <= names
+    assert {"config.yaml", "history.csv", "metrics.json", "checkpoints",
+            "predictions.npz"} <= names
     assert {p.name for p in run.checkpoints.iterdir()} == {"best.pt", "last.pt"}
     m = run.metrics()
+    # the selected model's outputs on every evaluation row give the reported accuracy
+    p = run.predictions()
+    assert list(p["ids"]) == list(data.ids[data.rows("valid")]) and set(p["split"]) == {"valid"}
+    assert np.mean((p["output"] > 0) == (p["label"] >= 0)) == pytest.approx(m["valid"]["acc_has0"])
     assert m["n_params"] == models.count_parameters(
         models.build_classifier(tiny_config.model, data.dims, data.max_len))
     assert m["synthetic"] is True and m["report_split"] == "valid" and m["test"] is None
@@ -240,6 +245,12 @@ def test_degenerate_kmeans_start_is_named_and_remedied(tiny_config, data, remedy
                                            remedy=remedy)  # fmt: skip
     assert not info["degenerate"] and info["remedy"] is None
     assert (assign == cls).mean() > 0.95  # ordered: cluster 1 holds the positive labeled rows
+    if remedy == "labeled_means":  # three clusters: kept, and the warning says why
+        model.cluster_centers.data = torch.zeros(3, 4)
+        with pytest.warns(UserWarning, match=r"remedy: none \(labeled_means needs two clusters"):
+            _, info = engine.init_centers(model, z, n_clusters=3, n_init=3, seed=0,
+                                          labeled_pos=labeled, min_share=0.1, remedy=remedy)
+        assert info["degenerate"] and info["remedy"] is None
 
 
 def test_dec_records_why_stage2_stopped(tiny_config, data):
@@ -549,3 +560,29 @@ def test_dec_on_training_rows_only(tiny_config, data, tmp_path):
     assert np.isnan(row["acc_report"]) and 0 <= row["acc_all"] <= 1
     ft = experiments.train_classifier(tiny_config, data, root=tmp_path, init_run=run)
     assert ft.metrics()["transfer"]["dec_rows"] == "train"
+
+
+def test_tables_bootstrap_over_videos_from_the_runs_predictions(tiny_config, data, tmp_path):
+    from mosi_lib.report import results
+
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 2, 1
+    for s in (0, 1):
+        cfg = copy.deepcopy(tiny_config)
+        cfg.system.seed = s
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tiny DEC's collapse warnings are not tested
+            dec = experiments.pretrain_dec(cfg, data, root=tmp_path, run_id=f"dec{s}")
+        experiments.train_classifier(cfg, data, root=tmp_path, run_id=f"scratch{s}")
+        experiments.train_classifier(cfg, data, root=tmp_path, run_id=f"ft{s}", init_run=dec)
+    df = results.collect_runs(tmp_path)
+    table = results.comparison_table(df, include_literature=False)
+    cell = table.set_index("Model").loc["Transformer (40%)", "95% video bootstrap has0"]
+    lo, hi = (float(v) for v in cell.strip("[]").split(", "))
+    mean = 100 * df[df["init"] == "scratch"]["acc_has0"].mean()
+    assert lo <= mean <= hi and hi - lo > 0  # 12 videos resampled
+    paired = results.paired_table(df)
+    row = paired[paired["metric"] == "acc_has0"].iloc[0]
+    diff = 100 * (df[df["init"] == "dec"]["acc_has0"].mean()
+                  - df[df["init"] == "scratch"]["acc_has0"].mean())
+    assert row["n"] == 2 and row["mean_diff"] == pytest.approx(diff)
+    assert row["boot_ci_low"] <= diff <= row["boot_ci_high"]

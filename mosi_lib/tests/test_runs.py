@@ -404,3 +404,26 @@ def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, m
         assert read_csd_dataset(generated, modalities=["text"]).synthetic is True
     finally:
         moved.rename(marker)
+
+
+def test_data_for_draws_another_seeds_labeled_pool(generated, tmp_path, monkeypatch):
+    from mosi_lib.config import DataConfig, load_config
+    from mosi_lib.data import preprocess
+    from mosi_lib.study.recipes import data_for
+    from mosi_lib.tests.conftest import make_raw
+
+    monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
+    over = {"data.source": "csd", "data.data_dir": str(generated), "data.modalities": ["text"],
+            "data.protocol": "standard"}
+    cfg0, cfg1 = (load_config(overrides={**over, "system.seed": s}) for s in (0, 1))
+    data = preprocess.prepare_data(cfg0.data)
+    assert data_for(cfg0, data) is data
+    other = data_for(cfg1, data)
+    assert other.meta["config"]["split_seed"] == 1 and other.meta["key"] != data.meta["key"]
+    # the standard folds stay; the labeled pool inside the train fold is another draw
+    assert (other.split == data.split).all() and (other.labeled != data.labeled).any()
+    assert other.labeled.sum() == data.labeled.sum()
+    hand = preprocess.preprocess(make_raw(), DataConfig(source="synthetic"))  # no cache entry
+    with pytest.raises(ValueError, match=r"data drawn with data.split_seed=0, the run needs 1 "
+                                         r".*set data.draw=fixed"):  # fmt: skip
+        data_for(cfg1, hand)

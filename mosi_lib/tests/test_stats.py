@@ -103,3 +103,49 @@ def test_paired_table_names_the_dec_label_share_of_the_all_labels_pair():
     table = results.paired_table(df)
     assert set(table["comparison"]) == {
         "Transformer + DEC (all labels; DEC pretrained with 40%) vs Transformer (all labels)"}
+
+
+def _preds(video, label, output, split="test"):
+    n = len(label)
+    return {"video": np.asarray(video), "split": np.full(n, split), "label": np.asarray(label, float),
+            "output": np.asarray(output, float)}
+
+
+def test_video_bootstrap_by_hand():
+    # video a: 2 rows, both right; video b: 2 rows, both wrong (has0). Observed accuracy 50%.
+    p = _preds(["a", "a", "b", "b"], [1, -1, 2, 0], [1, -1, -1, -1])
+    res = stats.video_bootstrap([[p]], split="test", n_boot=4000, seed=0)
+    assert res["estimate"] == 50.0 and res["n_videos"] == 2
+    # resamples: {a,a} 100%, {b,b} 0%, {a,b} 50%: the 95% interval spans 0..100
+    assert (res["ci_low"], res["ci_high"]) == (0.0, 100.0)
+    # non0 leaves the zero score out: b holds one row, wrong -> observed 2/3
+    assert stats.video_bootstrap([[p]], split="test", zero_policy="non0")["estimate"] == (
+        pytest.approx(200 / 3))
+    # every video alike: no spread
+    same = _preds(["a", "b", "c"], [1, 1, 1], [1, 1, 1])
+    res = stats.video_bootstrap([[same]], split="test")
+    assert (res["estimate"], res["ci_low"], res["ci_high"]) == (100.0, 100.0, 100.0)
+
+
+def test_video_bootstrap_paired_difference_is_per_seed_and_resample():
+    rng = np.random.default_rng(1)
+    video = np.repeat([f"v{i}" for i in range(20)], 10)
+    label = rng.choice([-1.0, 1.0], size=200)
+    a = [_preds(video, label, np.where(rng.random(200) < 0.8, label, -label)) for _ in range(3)]
+    # b: each of a's runs with one right row flipped wrong in each of videos v0..v9
+    b = []
+    for p in a:
+        out = p["output"].copy()
+        right = np.sign(out) == np.sign(p["label"])
+        out[[np.flatnonzero(right & (video == f"v{i}"))[0] for i in range(10)]] *= -1
+        b.append({**p, "output": out})
+    res = stats.video_bootstrap([a, b], split="test", n_boot=1000)
+    assert res["estimate"] == pytest.approx(5.0)  # 10 of 200 rows, in every seed
+    assert 0 < res["ci_low"] <= 5.0 <= res["ci_high"]
+    single_a = stats.video_bootstrap([a], split="test", n_boot=1000)
+    # pairing removes what both share: the difference's interval is narrower than a's
+    assert res["ci_high"] - res["ci_low"] < single_a["ci_high"] - single_a["ci_low"]
+    with pytest.raises(ValueError, match="paired groups need one run each per seed"):
+        stats.video_bootstrap([a, b[:2]], split="test")
+    with pytest.raises(ValueError, match="no row of split 'valid'"):
+        stats.video_bootstrap([a], split="valid")

@@ -568,9 +568,10 @@ def init_centers(model: nn.Module, z: torch.Tensor, *, n_clusters: int, n_init: 
     degenerate start is then replaced by ``remedy``:
 
     * ``none``: kept as it is (the paper's recipe);
-    * ``labeled_means``: centre j = the mean ``z`` of the labeled training rows of class j (two
-      clusters; the labels are those the supervised term trains on, nothing else), rows
-      assigned to the nearest centre.
+    * ``labeled_means``: centre j = the mean ``z`` of the labeled training rows of class j (the
+      labels the supervised term trains on, nothing else), rows assigned to the nearest
+      centre. Two clusters only (cluster j = class j): with more, or without labeled rows of
+      both classes, the start is kept and the warning says why.
 
     With two clusters and ``labeled_pos`` (for the labeled training rows: True = positive, else
     False; other rows -1) k-means' centres are ordered so that cluster 1 holds the larger share
@@ -596,18 +597,19 @@ def init_centers(model: nn.Module, z: torch.Tensor, *, n_clusters: int, n_init: 
     degenerate = bool(sizes.min() < min_share * len(assign))
     info = {"kmeans_sizes": sizes.tolist(), "degenerate": degenerate, "min_share": min_share,
             "remedy": None}  # fmt: skip
+    if remedy not in ("none", "labeled_means"):
+        raise ValueError(f"dec.degenerate_remedy={remedy!r}: expected 'none' or 'labeled_means'")
+    applied = remedy
     if degenerate and remedy == "labeled_means":
         if n_clusters != 2 or lp is None or not all((lp == j).any() for j in range(2)):
-            raise ValueError("dec.degenerate_remedy=labeled_means needs two clusters and "
-                             "labeled training rows of both classes")  # fmt: skip
-        centers = np.stack([zz[lp == j].mean(0) for j in range(2)])
-        assign = ((zz[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
-        info["remedy"] = remedy
-    elif degenerate and remedy != "none":
-        raise ValueError(f"dec.degenerate_remedy={remedy!r}: expected 'none' or 'labeled_means'")
+            applied = "none (labeled_means needs two clusters and labeled rows of both classes)"
+        else:
+            centers = np.stack([zz[lp == j].mean(0) for j in range(2)])
+            assign = ((zz[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+            info["remedy"] = remedy
     if degenerate:
         warnings.warn(f"DEC k-means start is degenerate: cluster sizes {sizes.tolist()} (the "
-                      f"smallest < {min_share:.0%} of the rows); remedy: {remedy}",
+                      f"smallest < {min_share:.0%} of the rows); remedy: {applied}",
                       stacklevel=3)  # fmt: skip
     info["sizes"] = np.bincount(assign, minlength=n_clusters).tolist()
     model.cluster_centers.data.copy_(torch.as_tensor(centers, dtype=torch.float32))
