@@ -107,8 +107,8 @@ def test_paired_table_names_the_dec_label_share_of_the_all_labels_pair():
 
 def _preds(video, label, output, split="test"):
     n = len(label)
-    return {"video": np.asarray(video), "split": np.full(n, split), "label": np.asarray(label, float),
-            "output": np.asarray(output, float)}
+    return {"video": np.asarray(video), "split": np.full(n, split),
+            "label": np.asarray(label, float), "output": np.asarray(output, float)}
 
 
 def test_video_bootstrap_by_hand():
