@@ -30,9 +30,14 @@ classifier loop with bf16 autocast (``system.amp``) on and off, each eager and c
 ``default`` and ``reduce-overhead`` modes (``system.compile``, ``system.compile_mode``); the
 compiled rows' warm-up epoch holds the compilation (reported apart).
 
-Data are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47 features): speed
-does not depend on the values. Prints seconds per epoch, samples/s and ratios (> 1 means faster
-than the row it is compared with).
+Table 0 (``--only text``) times the extraction of the default text input: the packaged encoder
+(``data.word_vectors=minilm-l6``, ``mosi_lib.data.contextual``) over all 2199 real transcripts,
+no cache, on the CPU with the process's torch threads (``--threads``; notebook 01 extracts once,
+then the cache serves every later run).
+
+Data of tables 1-3 are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47
+features): speed does not depend on the values. Prints seconds per epoch, samples/s and ratios
+(> 1 means faster than the row it is compared with).
 """
 
 from __future__ import annotations
@@ -272,7 +277,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=None,
                     help="worker processes of the seeds table's 'processes' row (default: one "
                     "per seed, as system.seed_workers auto on a CPU)")  # fmt: skip
-    ap.add_argument("--only", choices=("loops", "seeds", "precision"), default=None,
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads of the text table (default: torch's)")
+    ap.add_argument("--only", choices=("text", "loops", "seeds", "precision"), default=None,
                     help="print one table only")
     ap.add_argument("--compile", choices=COMPILE_MODES, default=None, metavar="MODE",
                     help="torch.compile both loops of the loops table in this mode "
@@ -287,12 +294,41 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device: {device} ({name}), torch {torch.__version__}, threads "
           f"{torch.get_num_threads()}, amp {amp}, N={args.n}, batch {cfg.train.batch_size}, "
           f"{args.epochs} timed epochs per cell (loops: median, seeds: mean)")  # fmt: skip
+    if args.only in (None, "text"):
+        _text_table(args, cfg)
     if args.only in (None, "loops"):
         _loops_table(args, device, amp, data, cfg)
     if args.only in (None, "seeds") and args.seeds:
         _seeds_table(args, device, amp, data, cfg)
     if args.only in (None, "precision"):
         _precision_table(args, device, data, cfg)
+
+
+def text_extraction(word_vectors: str, layer: str, *, limit: int | None = None) -> dict:
+    """Seconds to encode the real transcripts (all, or the first ``limit``) without the cache.
+
+    The model is loaded (and its checksum checked) before the clock starts.
+    """
+    from mosi_lib.data import contextual, text_audio
+
+    texts = text_audio.read_transcripts()
+    words = [text_audio.tokenize(t) for t in texts.values()][:limit]
+    tok, model = contextual.load(contextual.locate(word_vectors))
+    t0 = time.perf_counter()
+    _, counts = contextual.encode_words(words, tok, model, layers=[layer])
+    return {"segments": len(words), "words": counts["words"],
+            "seconds": time.perf_counter() - t0}  # fmt: skip
+
+
+def _text_table(args, cfg) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = text_extraction(cfg.data.word_vectors, cfg.data.text_layer)
+    print(f"\ntext input: {cfg.data.word_vectors} (layer {cfg.data.text_layer}), cpu, "
+          f"{torch.get_num_threads()} thread(s), no cache")  # fmt: skip
+    print(f"{'segments':>9} {'words':>7} {'seconds':>8} {'words/s':>8}")
+    print(f"{res['segments']:>9} {res['words']:>7} {res['seconds']:>8.1f} "
+          f"{res['words'] / res['seconds']:>8.0f}")  # fmt: skip
 
 
 def _seeds_table(args, device, amp, data, cfg) -> None:

@@ -94,3 +94,8 @@ def test_loops_table_on_cuda(tiny_config, monkeypatch, capsys, compile):
         assert graph_rows == []
     else:
         assert [r.split(" | ")[0] for r in graph_rows] == ["| classifier", "| dec"]
+
+
+def test_text_extraction_counts_the_real_transcripts_words():
+    res = bench.text_extraction("minilm-l6", "last", limit=20)
+    assert res["segments"] == 20 and res["words"] > 20 and res["seconds"] > 0
