@@ -55,8 +55,9 @@ def test_sweep_outputs(study):
     assert json.loads((fig / "06_label_sweep.json").read_text())["synthetic"] is True
     summary = pd.read_csv(fig / "06_label_sweep.csv")
     assert sorted(zip(summary["init"], summary["labeled_fraction"], strict=True)) == [
-        ("dec", 0.2), ("dec", 1.0), ("logreg", 0.2), ("logreg", 1.0), ("logreg_text", 0.2),
-        ("logreg_text", 1.0), ("scratch", 0.2), ("scratch", 1.0)]  # synthetic data: no TF-IDF
+        ("ae", 0.2), ("ae", 1.0), ("dec", 0.2), ("dec", 1.0), ("logreg", 0.2), ("logreg", 1.0),
+        ("logreg_text", 0.2), ("logreg_text", 1.0), ("scratch", 0.2),
+        ("scratch", 1.0)]  # synthetic data: no TF-IDF
     # the linear references: one deterministic run per point
     ref = summary["init"].isin(["logreg", "logreg_text"])
     assert (summary.loc[ref, "n"] == 1).all() and summary.loc[ref, "acc_has0_mean"].notna().all()
@@ -64,20 +65,23 @@ def test_sweep_outputs(study):
     assert (summary["n"] == 2).all() and summary["acc_has0_ci_low"].notna().all()
     assert (summary["acc_has0_ci_low"] <= summary["acc_has0_mean"]).all()
     paired = pd.read_csv(fig / "06_sweep_paired_tests.csv")
-    assert len(paired) == 4 and (paired["n"] == 2).all()  # 2 fractions x 2 metrics
+    # 2 fractions x 2 metrics x (DEC, autoencoder) vs scratch
+    assert len(paired) == 8 and (paired["n"] == 2).all()
+    assert paired["boot_ci_low"].notna().all()  # paired over resampled test videos too
     # the 100% point trains on every training label of the train fold
     runs = [json.loads(p.read_text()) for p in (study / "runs" / "s-label_sweep").glob(
         "*/metrics.json")]
     full = [m for m in runs if m["kind"] == "classifier" and m["labeled_fraction_cfg"] == 1.0]
     assert full and all(m["protocol"] == "standard" and m["report_split"] == "test" for m in full)
     assert len({m["n_train"] for m in full}) == 1
-    clf = [m for m in runs if m["kind"] == "classifier" and m["init"] in ("scratch", "dec")]
-    assert len(clf) == 8 and all(m["seeds_together"] == 2 for m in clf)  # 2 x 2 x 2 seeds
+    clf = [m for m in runs if m["kind"] == "classifier" and m["init"] in ("scratch", "ae", "dec")]
+    assert len(clf) == 12 and all(m["seeds_together"] == 2 for m in clf)  # 2 x 3 x 2 seeds
     # on a CPU the two DEC seeds of a grid point pretrain in two worker processes (auto)
     names = {p.name: json.loads((p / "metrics.json").read_text())
              for p in (study / "runs" / "s-label_sweep").glob("*_s[0-9]")}
     # run folder names say what they hold: DEC pretraining, from scratch, DEC-initialised
     for suffix, kind, init in (("_dec_s", "dec", None), ("_scratch_s", "classifier", "scratch"),
+                               ("_fromae_s", "classifier", "ae"),
                                ("_fromdec_s", "classifier", "dec")):
         hits = [m for n, m in names.items() if suffix in n]
         assert len(hits) == 4 and all(m["kind"] == kind and m.get("init") == init for m in hits)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import time
 import warnings
 from dataclasses import dataclass
@@ -264,12 +265,16 @@ def cache_key(ids: list[str], words: list[list[str]], checksums: dict[str, str],
 
 def _save(file: Path, ids: list[str], vecs: list[np.ndarray], meta: dict) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(file.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, ids=np.array(ids), lengths=np.array([len(v) for v in vecs], np.int64),
-                 vectors=np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32),
-                 meta=np.array(json.dumps(meta)))  # fmt: skip
-    tmp.replace(file)
+    # a name of this process's own, as preprocess.save_processed
+    tmp = file.with_name(f".{file.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, ids=np.array(ids), lengths=np.array([len(v) for v in vecs], np.int64),
+                     vectors=np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32),
+                     meta=np.array(json.dumps(meta)))  # fmt: skip
+        tmp.replace(file)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _load(file: Path, ids: list[str]) -> tuple[list[np.ndarray], dict] | None:

@@ -48,6 +48,8 @@ Recipe, every choice a ``DataConfig`` field:
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,25 +367,35 @@ def quality_markdown(data: Processed) -> str:
 
 
 def save_processed(data: Processed, file: str | Path) -> Path:
-    """Write ``data`` to an HDF5 file (written to a temporary name, then renamed)."""
+    """Write ``data`` to an HDF5 file (written to a temporary name, then renamed).
+
+    The temporary name is this process's own, so that processes building the same cache at
+    once never write into one file.
+    """
     import h5py
 
     file = Path(file)
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp")
+    # a name of this process's own: two processes may build the same cache at once (notebooks
+    # 02 and 03 of one seed drawing its labeled pool); the last rename wins, both are whole
+    tmp = file.with_name(f".{file.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     str_t = h5py.string_dtype()
-    with h5py.File(tmp, "w") as fh:
-        for m in data.modalities:
-            fh.create_dataset(f"x/{m}", data=data.x[m], compression="gzip", compression_opts=1)
-            fh.create_dataset(f"masks/{m}", data=data.masks[m])
-            for k, v in data.stats[m].items():
-                fh.create_dataset(f"stats/{m}/{k}", data=v)
-        fh.create_dataset("labels", data=data.labels)
-        fh.create_dataset("labeled", data=data.labeled)
-        for name in ("ids", "video", "split", "pool"):
-            fh.create_dataset(name, data=getattr(data, name).astype(object), dtype=str_t)
-        fh.attrs["meta"] = json.dumps({k: v for k, v in data.meta.items() if k != "cache"})
-    tmp.replace(file)
+    try:
+        with h5py.File(tmp, "w") as fh:
+            for m in data.modalities:
+                fh.create_dataset(f"x/{m}", data=data.x[m], compression="gzip",
+                                  compression_opts=1)  # fmt: skip
+                fh.create_dataset(f"masks/{m}", data=data.masks[m])
+                for k, v in data.stats[m].items():
+                    fh.create_dataset(f"stats/{m}/{k}", data=v)
+            fh.create_dataset("labels", data=data.labels)
+            fh.create_dataset("labeled", data=data.labeled)
+            for name in ("ids", "video", "split", "pool"):
+                fh.create_dataset(name, data=getattr(data, name).astype(object), dtype=str_t)
+            fh.attrs["meta"] = json.dumps({k: v for k, v in data.meta.items() if k != "cache"})
+        tmp.replace(file)
+    finally:
+        tmp.unlink(missing_ok=True)
     return file
 
 

@@ -335,6 +335,7 @@ def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") ->
 # ----------------------------------------------------------------------------- label sweep
 
 _INIT_STYLE = {"scratch": ("Transformer (from scratch)", "#0072b2", "o"),
+               "ae": ("Transformer + autoencoder (DEC stage 1)", "#e69f00", "P"),
                "dec": ("Transformer + DEC", "#d55e00", "s"),
                "logreg": ("logistic regression, mean-pooled (reference)", "#009e73", "^"),
                "logreg_text": ("logistic regression, mean word vectors (reference)", "#cc79a7",

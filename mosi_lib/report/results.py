@@ -79,7 +79,8 @@ def variant_name(init: str, labels: str, labeled_fraction: float,
     """Model label of a classifier run, as in the paper's Table 1.
 
     Args:
-        init: ``scratch``, ``dec`` or a linear reference (``reference.REFERENCES``).
+        init: ``scratch``, ``dec``, ``ae`` (the stage-1 autoencoder of a DEC run) or a linear
+            reference (``reference.REFERENCES``).
         labels: ``labeled`` (the labeled pool) or ``all``.
         labeled_fraction: share of labeled segments (config ``data.labeled_fraction``).
         dec_fraction: share of labels the DEC pretraining used (``init="dec"``); named when the
@@ -89,9 +90,10 @@ def variant_name(init: str, labels: str, labeled_fraction: float,
     Returns:
         E.g. ``Transformer (40%)``, ``Transformer + DEC (all labels; DEC pretrained with 40%)``.
     """
-    model = {"scratch": "Transformer", "dec": "Transformer + DEC", **REFERENCES}.get(init)
+    model = {"scratch": "Transformer", "dec": "Transformer + DEC",
+             "ae": "Transformer + autoencoder", **REFERENCES}.get(init)
     if model is None:
-        raise ValueError(f"init={init!r}: expected 'scratch', 'dec' or one of "
+        raise ValueError(f"init={init!r}: expected 'scratch', 'dec', 'ae' or one of "
                          f"{list(REFERENCES)}")  # fmt: skip
     if labels == "all":
         if init == "dec" and dec_fraction is not None and dec_fraction < 1:
@@ -182,15 +184,15 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         row = {"run_id": run.run_id, "path": str(run.path), "init": init, "labels": labels,
                "labeled_fraction": frac,
                "variant": variant_name(init, labels, frac,
-                                       dec_frac if init == "dec" else None),
+                                       dec_frac if init in ("dec", "ae") else None),
                "recipe": _run_recipe(run, cfg, init),
                "created": str(cfg.get("provenance", {}).get("created", "")),
                "n_train": m.get("n_train", np.nan),
                "n_select": (m.get("valid") or {}).get("n_has0", np.nan),
                "n_segments": m.get("n_segments", np.nan),
                "dec_rows": transfer.get("dec_rows", cfg.get("dec", {}).get("pretrain_rows"))
-               if init == "dec" else "",
-               "dec_fraction": dec_frac if init == "dec" else np.nan,
+               if init in ("dec", "ae") else "",
+               "dec_fraction": dec_frac if init in ("dec", "ae") else np.nan,
                "dec_stage2_epochs": transfer.get("dec_stage2_epochs", np.nan),
                "dec_stage2_max": cfg.get("dec", {}).get("stage2_epochs", np.nan)}  # fmt: skip
         for k in ("acc_has0", "f1_has0", "acc_non0", "f1_non0", "majority_acc_has0",
@@ -272,11 +274,13 @@ def _budget(g: pd.DataFrame) -> str:
 def _pretraining(g: pd.DataFrame) -> str:
     """What the DEC pretraining of a group saw and how long its stage 2 ran ("-": none)."""
     first = g.iloc[0]
-    if first["init"] != "dec":
+    if first["init"] not in ("dec", "ae"):
         return "-"
     rows = ("all segments (transductive: incl. the "
             f"{first['report_split']} rows' features)" if first["dec_rows"] == "all"
             else "training rows only")  # fmt: skip
+    if first["init"] == "ae":  # stage 1 only: reconstruction, no label, no clustering
+        return f"autoencoder (DEC stage 1) on {rows}"
     text = f"DEC on {rows}, {100 * float(first['dec_fraction']):g}% labels"
     ep = g["dec_stage2_epochs"].dropna()
     if len(ep):
@@ -570,7 +574,8 @@ def paired_table(
     Pairs are formed within one recipe (``config.recipe_hash``: data, protocol, zero policy,
     epochs, labeled fraction, ...) and matched by seed: only seeds that both variants ran count.
     Pairs: ``Transformer + DEC`` vs ``Transformer`` on the labeled pool (e.g. 40%) and on all
-    labels.
+    labels, and ``Transformer + autoencoder`` (``init="ae"``: DEC's stage-1 encoder) vs
+    ``Transformer`` where the study has such runs (the label sweep).
 
     Args:
         runs_df: ``collect_runs`` output.
@@ -600,16 +605,19 @@ def paired_table(
         for labels in ("labeled", "all"):
             same = g[g["labels"] == labels]
             decs = same.loc[same["init"] == "dec", "dec_fraction"].dropna()
-            name = (f"{variant_name('dec', labels, frac, decs.iloc[0] if len(decs) else None)} "
-                    f"vs {variant_name('scratch', labels, frac)}")  # fmt: skip
-            for row in _paired_rows(same[same["init"] == "dec"], same[same["init"] == "scratch"],
-                                    metrics, skip_unpaired=True):  # fmt: skip
-                rows.append({"comparison": name,
-                             "source": _source(first["data_source"], first["synthetic"],
-                                               first["data_description"]),
-                             "synthetic": bool(first["synthetic"]),
-                             "protocol": f"{first['protocol']}, {first['report_split']} split",
-                             **row})  # fmt: skip
+            scratch = variant_name("scratch", labels, frac)
+            dec = variant_name("dec", labels, frac, decs.iloc[0] if len(decs) else None)
+            for init, arm in (("dec", dec), ("ae", variant_name("ae", labels, frac))):
+                for row in _paired_rows(same[same["init"] == init],
+                                        same[same["init"] == "scratch"], metrics,
+                                        skip_unpaired=True):  # fmt: skip
+                    rows.append({"comparison": f"{arm} vs {scratch}",
+                                 "source": _source(first["data_source"], first["synthetic"],
+                                                   first["data_description"]),
+                                 "synthetic": bool(first["synthetic"]),
+                                 "protocol": f"{first['protocol']}, "
+                                             f"{first['report_split']} split",
+                                 **row})  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 

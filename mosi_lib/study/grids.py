@@ -15,6 +15,7 @@ from mosi_lib.study.recipes import (
     _reusable,
     _say,
     _variant_cfg,
+    init_name,
     logistic_references,
     train_classifiers,
 )
@@ -115,7 +116,8 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
             _variant_cfg(cfg, {"system.seed": s}), data, root, kind="classifier",
             init_run=None if init_runs is None else init_runs[s],
             init_checkpoint=init_checkpoint, labels="labeled",
-            init="scratch" if init_runs is None else "dec", modalities=data.modalities,
+            init=init_name(init_runs and init_runs[s], init_checkpoint),
+            modalities=data.modalities,
         ), find["tag"], what, s)  # fmt: skip
     todo = [s for s in found if found[s] is None]
     if todo:
@@ -161,17 +163,21 @@ def _decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
 
 
 def _scratch_and_dec(
-    cfg: Config, data: Processed, *, root, tag: str, seeds, what: str, prefix: str
+    cfg: Config, data: Processed, *, root, tag: str, seeds, what: str, prefix: str,
+    with_ae: bool = False,
 ) -> list[runs.Run]:
     """One grid point of the main comparison: DEC, then classifiers from scratch and from DEC.
 
     Per seed a DEC run (``<prefix>_dec_s<seed>``), then the classifiers on the labeled pool
-    (``<prefix>_scratch_s<seed>``, ``<prefix>_fromdec_s<seed>``); each run is found under
-    ``root`` by tag, seed and labeled fraction, or trained (missing seeds together where
-    ``seeds_together``, else in worker processes where ``seed_workers``).
+    (``<prefix>_scratch_s<seed>``; with ``with_ae`` ``<prefix>_fromae_s<seed>`` from the DEC
+    run's stage-1 autoencoder, ``init="ae"``; ``<prefix>_fromdec_s<seed>`` from its final
+    encoder); each run is found under ``root`` by tag, seed and labeled fraction, or trained
+    (missing seeds together where ``seeds_together``, else in worker processes where
+    ``seed_workers``).
 
     Returns:
-        The from-scratch runs of every seed, then the DEC-initialised ones.
+        The from-scratch runs of every seed, then the autoencoder- (``with_ae``) and the
+        DEC-initialised ones.
     """
     frac = cfg.data.labeled_fraction
     decs = _decs_for(cfg, data, root=root, seeds=seeds, tag=tag, what=what, prefix=prefix)
@@ -179,6 +185,9 @@ def _scratch_and_dec(
     return [
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "scratch"},
                           what=f"{what} (scratch)", prefix=f"{prefix}_scratch"),
+        *(_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "ae"},
+                           what=f"{what} (ae)", prefix=f"{prefix}_fromae", init_runs=decs,
+                           init_checkpoint="stage1.pt") if with_ae else []),
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "dec"},
                           what=f"{what} (dec)", prefix=f"{prefix}_fromdec", init_runs=decs),
     ]  # fmt: skip
@@ -187,15 +196,16 @@ def _scratch_and_dec(
 def label_sweep(
     cfg: Config, *, fractions, seeds, root, tag: str = "sweep"
 ) -> list[runs.Run]:
-    """Label-efficiency sweep: baseline vs DEC-initialised classifier per labeled fraction.
+    """Label-efficiency sweep: from scratch, autoencoder- and DEC-initialised per fraction.
 
-    Each fraction also gets the logistic-regression reference (``init="logreg"``, one
-    deterministic run per fraction, not per seed) on the same labeled pool.
+    Each fraction also gets the linear references (``recipes.reference_inits``: deterministic,
+    one run per labeled draw: per seed under ``data.draw=seed``, else one) on the same pool.
 
     For each fraction the data are re-split with ``data.labeled_fraction`` (other data fields
     as in ``cfg``; with the same ``split_seed`` the labeled pools are nested: the same per-class
-    permutation, a longer prefix). For each seed: DEC pretraining on every row with the labels of
-    that pool, then the classifier on the labeled pool from scratch and from the DEC encoder.
+    permutation, a longer prefix; each seed's own under ``data.draw=seed``). For each seed: DEC
+    pretraining on every row with the labels of that pool, then the classifier on the labeled
+    pool from scratch, from the DEC run's stage-1 autoencoder and from its final encoder.
 
     Args:
         cfg: base config (its ``labeled_fraction`` and ``system.seed`` are replaced).
@@ -214,10 +224,12 @@ def label_sweep(
         fcfg = _variant_cfg(cfg, {"data.labeled_fraction": float(frac)})
         data = prepare_data(fcfg.data)
         frac = fcfg.data.labeled_fraction
-        out += _scratch_and_dec(fcfg, data, root=root, tag=tag, seeds=seeds,
+        out += _scratch_and_dec(fcfg, data, root=root, tag=tag, seeds=seeds, with_ae=True,
                                 what=f"[sweep] {100 * frac:g}% labels",
                                 prefix=f"sweep{100 * frac:g}")  # fmt: skip
-        out += logistic_references(fcfg, data, root=root, tag=tag, labels=("labeled",))
+        for s in seeds if fcfg.data.draw == "seed" else [fcfg.system.seed]:
+            out += logistic_references(_variant_cfg(fcfg, {"system.seed": int(s)}), data,
+                                       root=root, tag=tag, labels=("labeled",))
     return out
 
 

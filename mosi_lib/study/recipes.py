@@ -217,7 +217,7 @@ def train_classifier(
     if reuse:
         found = _reusable(cfg, data, root, kind="classifier", init_run=init_run,
                           init_checkpoint=init_checkpoint, labels=labels,
-                          init=_init_name(init_run), tag=tag)  # fmt: skip
+                          init=init_name(init_run, init_checkpoint), tag=tag)  # fmt: skip
         if found is not None:
             _say(f"reusing finished run {found.run_id} (same recipe, seed and data)")
             return found
@@ -227,8 +227,9 @@ def train_classifier(
     run = _classifier_run(cfg, data, labels=labels, init_run=init_run, transfer=transfer,
                           run_id=run_id, root=root, tag=tag, extra=extra)  # fmt: skip
     with _failing_marks(run):
-        return _fit_and_report(cfg, data, dd, model, run, train_idx, init=_init_name(init_run),
-                               labels=labels, transfer=transfer, tag=tag)  # fmt: skip
+        return _fit_and_report(cfg, data, dd, model, run, train_idx,
+                               init=init_name(init_run, init_checkpoint), labels=labels,
+                               transfer=transfer, tag=tag)  # fmt: skip
 
 
 def _build_classifier(cfg: Config, data: Processed, init_run, init_checkpoint: str):
@@ -257,15 +258,19 @@ def _build_classifier(cfg: Config, data: Processed, init_run, init_checkpoint: s
 def _classifier_run(cfg: Config, data: Processed, *, labels, init_run, transfer, run_id, root,
                     tag, extra) -> runs.Run:  # fmt: skip
     run = runs.create_run(cfg, kind="classifier", run_id=run_id, root=root,
-                          extra={**_data_info(data), "init": _init_name(init_run),
+                          extra={**_data_info(data),
+                                 "init": init_name(init_run, (transfer or {}).get("checkpoint")),
                                  "labels": labels, "tag": tag, **(extra or {})})  # fmt: skip
     if transfer is not None:
         run.save_json("transfer.json", transfer)
     return run
 
 
-def _init_name(init_run) -> str:
-    return "dec" if init_run is not None else "scratch"
+def init_name(init_run, init_checkpoint: str = "last.pt") -> str:
+    """``scratch``; ``dec`` (a DEC run's final encoder); ``ae`` (its stage-1 autoencoder)."""
+    if init_run is None:
+        return "scratch"
+    return "ae" if init_checkpoint == "stage1.pt" else "dec"
 
 
 def train_classifiers(
@@ -345,7 +350,8 @@ def _fit_seeds_and_report(cfgs, data, dd, models_, runs_, transfers, init_runs, 
     seconds = (time.perf_counter() - t0) / len(seeds)
     for c, ir, model, run, transfer, res in zip(cfgs, init_runs, models_, runs_, transfers,
                                                 results, strict=True):  # fmt: skip
-        _report(c, data, dd, model, run, train_idx, res, seconds, init=_init_name(ir),
+        _report(c, data, dd, model, run, train_idx, res, seconds,
+                init=init_name(ir, (transfer or {}).get("checkpoint")),
                 labels=labels, transfer=transfer, tag=tag, together=len(seeds))  # fmt: skip
     return runs_
 

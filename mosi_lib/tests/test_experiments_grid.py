@@ -24,6 +24,7 @@ def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
     assert tags == [f"pretrain:{v}" for v in variants]
     by_tag = {r.metrics()["tag"]: r.metrics() for r in got}
     assert by_tag["pretrain:none"]["init"] == "scratch"
+    assert (by_tag["pretrain:ae"]["init"], by_tag["pretrain:dec_semi"]["init"]) == ("ae", "dec")
     ae, semi = by_tag["pretrain:ae"]["transfer"], by_tag["pretrain:dec_semi"]["transfer"]
     assert ae["checkpoint"] == "stage1.pt" and semi["checkpoint"] == "last.pt"
     assert ae["dec_run"] == semi["dec_run"]  # AE-only = stage 1 of the paper's DEC run
@@ -297,7 +298,7 @@ def test_seed_workers_choice(tiny_config, monkeypatch):
 def test_grids_are_read_from_configs_experiments():
     """One definition of the study grids (configs/experiments/*.yaml) for the CLI and notebooks."""
     sweep = experiments.load_grid("sweep")
-    assert sweep == {"fractions": [0.05, 0.1, 0.2, 0.4, 0.6, 1.0], "protocol": "standard"}
+    assert sweep == {"fractions": [0.05, 0.1, 0.2, 0.4, 1.0], "protocol": "standard"}
     assert experiments.load_grid("sweep", fractions=[0.5], protocol=None)["fractions"] == [0.5]
     abl = experiments.load_grid("ablations", modality_sets=[])
     assert set(abl["variants"]) == set(experiments.PRETRAIN_VARIANTS)

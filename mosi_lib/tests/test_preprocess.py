@@ -183,6 +183,7 @@ def test_missing_modality_raises(raw):
 def test_save_load_roundtrip(tmp_path, raw):
     data = preprocess(raw, DataConfig(max_len=6))
     back = load_processed(save_processed(data, tmp_path / "p.h5"))
+    assert [p.name for p in tmp_path.iterdir()] == ["p.h5"]  # no temporary file left
     for m in data.modalities:
         np.testing.assert_array_equal(back.x[m], data.x[m])
         np.testing.assert_array_equal(back.masks[m], data.masks[m])
