@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,7 +315,8 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
             transcript set, model and layer; then cached, ``data.contextual``).
 
     Returns:
-        The ``Processed`` data set; ``meta["cache"]`` says the file and whether it was a hit,
+        The ``Processed`` data set (a cache file that cannot be read is named in a warning and
+        rebuilt); ``meta["cache"]`` says the file and whether it was a hit,
         ``meta["quality"]`` the shares of the data the loader dropped or replaced
         (``data.check_data_quality``, on a cache hit too).
 
@@ -331,12 +333,16 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
     key = cache_key(cfg, source.files)
     file = paths.processed_dir() / f"mosi_{key}.h5"
     if cache and file.exists() and not force:
-        data = load_processed(file)
-        quality = check_data_quality(data.meta.get("report", {}), len(data), cfg,
-                                     modality_files(cfg))  # fmt: skip
-        data.meta["cache"] = {"path": str(file), "hit": True, "key": key}
-        data.meta["quality"] = quality
-        return data
+        try:
+            data = load_processed(file)
+        except ValueError as err:  # damaged (e.g. a write cut short): said, then rebuilt
+            warnings.warn(f"{err}; rebuilding the cache", stacklevel=2)
+        else:
+            quality = check_data_quality(data.meta.get("report", {}), len(data), cfg,
+                                         modality_files(cfg))  # fmt: skip
+            data.meta["cache"] = {"path": str(file), "hit": True, "key": key}
+            data.meta["quality"] = quality
+            return data
     data = preprocess(load_raw(cfg, source, progress=progress), cfg)
     quality = check_data_quality(data.meta["report"], len(data), cfg, modality_files(cfg))
     data.meta["key"] = key
@@ -400,28 +406,33 @@ def save_processed(data: Processed, file: str | Path) -> Path:
 
 
 def load_processed(file: str | Path) -> Processed:
-    """Read a file written by ``save_processed``."""
+    """Read a file written by ``save_processed``.
+
+    Raises:
+        ValueError: the file cannot be opened, or a dataset or the metadata is missing or
+            cannot be read (e.g. a truncated or half-written file); names the file and cause.
+    """
     import h5py
 
     file = Path(file)
     try:
-        fh = h5py.File(file, "r")
-    except OSError as err:
-        raise ValueError(f"{file}: not a readable processed-data HDF5 file ({err})") from err
-    with fh:
-        mods = [m for m in MODALITIES if m in fh["x"]]
+        with h5py.File(file, "r") as fh:
+            mods = [m for m in MODALITIES if m in fh["x"]]
 
-        def strs(name: str) -> np.ndarray:
-            return fh[name].asstr()[()].astype(str)
+            def strs(name: str) -> np.ndarray:
+                return fh[name].asstr()[()].astype(str)
 
-        return Processed(
-            x={m: fh[f"x/{m}"][()] for m in mods},
-            masks={m: fh[f"masks/{m}"][()] for m in mods},
-            labels=fh["labels"][()], ids=strs("ids"), video=strs("video"),
-            split=strs("split"), pool=strs("pool"), labeled=fh["labeled"][()],
-            stats={m: {k: v[()] for k, v in fh[f"stats/{m}"].items()} for m in mods},
-            meta=json.loads(fh.attrs["meta"]),
-        )  # fmt: skip
+            return Processed(
+                x={m: fh[f"x/{m}"][()] for m in mods},
+                masks={m: fh[f"masks/{m}"][()] for m in mods},
+                labels=fh["labels"][()], ids=strs("ids"), video=strs("video"),
+                split=strs("split"), pool=strs("pool"), labeled=fh["labeled"][()],
+                stats={m: {k: v[()] for k, v in fh[f"stats/{m}"].items()} for m in mods},
+                meta=json.loads(fh.attrs["meta"]),
+            )  # fmt: skip
+    except (OSError, KeyError, ValueError) as err:  # h5py raises these for damaged files
+        raise ValueError(f"{file}: not a readable processed-data HDF5 file "
+                         f"({type(err).__name__}: {err})") from err
 
 
 # ----------------------------------------------------------------------------- summaries

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -199,6 +201,33 @@ def test_load_corrupt_cache_names_file(tmp_path):
     bad.write_text("not hdf5")
     with pytest.raises(ValueError, match="bad.h5"):
         load_processed(bad)
+
+
+def test_damaged_cache_is_named_and_rebuilt(tmp_path, monkeypatch, raw):
+    import h5py
+
+    from mosi_lib.data import preprocess as pp
+    from mosi_lib.data import sources
+
+    monkeypatch.setattr(sources, "load_raw", lambda cfg, source=None, progress=False: raw)
+    monkeypatch.setattr(sources, "resolve_source",
+                        lambda cfg: sources.Source("synthetic", tmp_path, []))  # fmt: skip
+    cfg = DataConfig(source="synthetic", max_len=6)
+    first = pp.prepare_data(cfg)
+    file = Path(first.meta["cache"]["path"])
+    with h5py.File(file, "a") as fh:  # a dataset lost
+        del fh["labels"]
+    with pytest.raises(ValueError, match=rf"{file.name}: not a readable processed-data HDF5 "
+                                         r"file \(KeyError"):  # fmt: skip
+        load_processed(file)
+    with pytest.warns(UserWarning, match=rf"{file.name}: not a readable .*; rebuilding"):
+        again = pp.prepare_data(cfg)
+    assert again.meta["cache"]["hit"] is False
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert pp.prepare_data(cfg).meta["cache"]["hit"] is True  # whole again
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])  # a write cut short
+    with pytest.warns(UserWarning, match="rebuilding"):
+        assert pp.prepare_data(cfg).meta["cache"]["hit"] is False
 
 
 def test_variable_dims_any_subset():
