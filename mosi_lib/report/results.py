@@ -114,6 +114,8 @@ def _run_recipe(run: runs.Run, cfg: dict[str, Any], init: str) -> str:
     """``Run.recipe``; a linear reference depends on the data section only."""
     if init in REFERENCES:
         data = {k: v for k, v in cfg.get("data", {}).items() if k != "data_dir"}
+        if data.get("draw") == "seed":  # each seed's own draw: seeds of one reference pool
+            data.pop("split_seed", None)
         return config.config_hash(data)
     return run.recipe()
 

@@ -468,3 +468,14 @@ def test_best_by_valid_errors():
         results.best_by_valid(df, by="nope")
     with pytest.raises(ValueError, match="no run with a 'valid_acc_non0' value"):
         results.best_by_valid(df, by="tag", metric="valid_acc_non0")
+
+
+def test_reference_rows_of_each_seeds_draw_pool_into_one_row(tmp_path):
+    from mosi_lib.config import load_config
+
+    for s in (0, 1):  # data.draw=seed: split_seed 0 and 1, one recipe
+        cfg = load_config(overrides={"system.seed": s})
+        run = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id=f"ref_s{s}")
+        run.save_metrics(_classifier_metrics(s, init="logreg"))
+    table = results.comparison_table(results.collect_runs(tmp_path), include_literature=False)
+    assert len(table) == 1 and table["Seeds"].iloc[0] == "2 (0,1)"
