@@ -85,7 +85,9 @@ class DataConfig:
     labeled_fraction: float = 0.4  # share of (training) segments whose label is visible
     val_fraction: float = 0.2  # paper protocol: validation share inside each pool
     zero_policy: str = "has0"  # training target: has0 (y >= 0 positive) or non0 (zeros unused)
-    split_seed: int = 0  # seed of the labeled/unlabeled and train/validation draws
+    # seed of the labeled/unlabeled and train/validation draws; with data.draw=seed (default)
+    # it is set to system.seed by validate, so a value given here counts with draw=fixed only
+    split_seed: int = 0
     # seed: split_seed follows system.seed (set by validate), so each seed has its own labeled
     # draw (and, under the paper protocols, its own train/validation rows) as well as its own
     # initialisation: the spread over seeds covers both; fixed: split_seed for every seed
