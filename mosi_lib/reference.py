@@ -38,10 +38,13 @@ C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 """Candidate inverse regularisation strengths, chosen on the validation rows."""
 
 
-def pooled_features(data: Processed) -> np.ndarray:
-    """(N, sum D_m) mean of each modality's scaled features over its valid steps."""
+def pooled_features(data: Processed, modalities=None) -> np.ndarray:
+    """(N, sum D_m) mean of each modality's scaled features over its valid steps.
+
+    ``modalities``: which (canonical order kept by the caller); None: every one of ``data``.
+    """
     parts = []
-    for m in data.modalities:
+    for m in modalities or data.modalities:
         mask = data.masks[m][..., None]
         n = np.maximum(mask.sum(axis=1), 1)
         parts.append((data.x[m] * mask).sum(axis=1) / n)
@@ -81,8 +84,7 @@ def reference_features(data: Processed, init: str, texts: dict[str, str] | None 
     if init == "logreg_text":
         if "text" not in data.x:
             raise ValueError("logreg_text reference: the data hold no text modality")
-        mask = data.masks["text"][..., None]
-        return ((data.x["text"] * mask).sum(1) / np.maximum(mask.sum(1), 1)).astype(np.float64)
+        return pooled_features(data, ["text"])
     if init == "tfidf":
         if texts is None:
             raise ValueError("tfidf reference: needs the transcripts (texts)")

@@ -48,9 +48,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     raw = text_audio.read_text_audio(modalities=["text"], word_vectors="glove-6b-50d")
-    rows = list(csv.reader(open(text_audio.DEFAULT_DIR / text_audio.TRANSCRIPTS_FILE)))[1:]
-    words_of = {r[0]: text_audio.tokenize(r[3]) for r in rows}
-    words = [words_of[s] for s in raw.ids]
+    texts = text_audio.read_transcripts()
+    words = [text_audio.tokenize(texts[s]) for s in raw.ids]
     enc = contextual.locate(args.word_vectors)
     tok, model = contextual.load(enc)
     layers = [str(k) for k in range(model.config.num_hidden_layers + 1)] + ["mean"]

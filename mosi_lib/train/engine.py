@@ -764,7 +764,7 @@ def fit_dec(
         device=device, enabled=use_graphs, what="target update's forward")  # fmt: skip
     stopped_early, delta = False, float("nan")
     stop = {"reason": "budget" if cfg_dec.stage2_epochs else "no stage 2",
-            "epoch": cfg_dec.stage2_epochs, "delta_label": delta}  # fmt: skip
+            "epoch": cfg_dec.stage2_epochs}  # fmt: skip
     sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
     bar = tqdm(range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress,
                leave=False)  # fmt: skip
@@ -784,7 +784,7 @@ def fit_dec(
                                {"delta_label": delta, "sizes": sizes.tolist()}))  # fmt: skip
             if epoch > 1 and delta < cfg_dec.tol:
                 stopped_early = True
-                stop = {"reason": "tol", "epoch": epoch - 1, "delta_label": delta}
+                stop = {"reason": "tol", "epoch": epoch - 1}
                 break
             assign_prev = assign
         row = run_epoch(2, epoch, runner)
@@ -799,8 +799,7 @@ def fit_dec(
     return {
         "history": history, "z": final["z"].cpu().numpy(), "q": final["q"].cpu().numpy(),
         "assign": final["q"].argmax(1).cpu().numpy(), "stopped_early": stopped_early,
-        "stage2_stop": {**stop, "delta_label": stop["delta_label"] if stop["reason"] == "tol"
-                        else delta},
+        "stage2_stop": {**stop, "delta_label": delta},  # the last target update's share
         "center_init": center_init, "rows": np.asarray(rows), "steps": steps,
         "target_forwards": q_forward.counts(),
     }  # fmt: skip
