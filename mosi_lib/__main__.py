@@ -13,13 +13,17 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from mosi_lib import paths
 from mosi_lib.config import DATA_SOURCES, PROTOCOLS
 from mosi_lib.data.csd import CSD_FILES
+from mosi_lib.study import guard
 
 STAGES = ("01_preprocess", ("02_baseline", "03_dec_pretrain"), "04_finetune", "05_results")
 """Notebooks 01..05 in the order ``reproduce`` runs them: a tuple is a group run at the same
@@ -79,7 +83,7 @@ def run_notebooks(
             continue
         t0 = time.perf_counter()
         print(f"[{first}/{total}] {group[0]} ...", flush=True)
-        out = _execute(group[0], params, out_dir, log_output=log_output)
+        (out,) = _in_threads(group, params, out_dir, log_output=log_output)
         print(f"[{first}/{total}] {group[0]} done in {time.perf_counter() - t0:.0f} s -> {out}",
               flush=True)  # fmt: skip
         done.append(out)
@@ -87,21 +91,71 @@ def run_notebooks(
 
 
 def _execute(name: str, params: dict, out_dir: Path, *, log_output: bool) -> Path:
-    """One notebook through papermill; a failing cell becomes one line naming the copy."""
+    """One notebook through papermill; a failing cell becomes one line naming the copy.
+
+    The executed copy is written as ``.<name>.running.ipynb`` and moved into place as
+    ``<name>.ipynb`` when every cell ran, so a failed or interrupted run never replaces a good
+    executed copy: it is kept as ``<name>.failed.ipynb``.
+    """
     import papermill as pm
 
     out = out_dir / f"{name}.ipynb"
+    part = out_dir / f".{name}.running.ipynb"
     try:
         pm.execute_notebook(
-            str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=params,
+            str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(part), parameters=params,
             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), log_output=log_output,
             progress_bar=False,
         )  # fmt: skip
     except pm.PapermillExecutionError as exc:  # one line; the traceback is in the copy
+        failed = out_dir / f"{name}.failed.ipynb"
+        if part.exists():
+            os.replace(part, failed)
         raise SystemExit(f"python -m mosi_lib: {name} failed in cell {exc.exec_count}: "
                          f"{exc.ename}: {exc.evalue} (executed copy with the traceback: "
-                         f"{out})") from None
+                         f"{failed})") from None
+    if part.exists():
+        os.replace(part, out)
     return out
+
+
+def _in_threads(group: tuple[str, ...], params: dict, out_dir: Path, *, log_output: bool,
+                first: int = 1, total: int = 1) -> list[Path]:  # fmt: skip
+    """Execute ``group``'s notebooks, each in a daemon thread, while this thread stays free.
+
+    The main thread only waits, so Ctrl-C (``KeyboardInterrupt``) reaches it at once, and
+    daemon threads never hold the exit (``main`` then stops the kernels). Every notebook runs
+    to its end; then the first failure (in group order) is raised.
+    """
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {}
+
+    def target(name: str) -> None:
+        try:
+            result[name] = _execute(name, params, out_dir, log_output=log_output)
+        except BaseException as exc:  # noqa: BLE001 - raised below, in the main thread
+            result[name] = exc
+
+    threads = [threading.Thread(target=target, args=(n,), name=f"nb-{n}", daemon=True)
+               for n in group]  # fmt: skip
+    for t in threads:
+        t.start()
+    pending = set(group)
+    while pending:
+        for t, name in zip(threads, group, strict=True):
+            if name in pending and not t.is_alive():
+                pending.discard(name)
+                if len(group) > 1:  # a single notebook's line is its caller's
+                    got, i = result.get(name), first + group.index(name)
+                    print(f"[{i}/{total}] {name} failed" if isinstance(got, BaseException) else
+                          f"[{i}/{total}] {name} done in {time.perf_counter() - t0:.0f} s -> "
+                          f"{got}", flush=True)  # fmt: skip
+        if pending:
+            time.sleep(0.2)
+    for name in group:
+        if isinstance(result.get(name), BaseException):
+            raise result[name]
+    return [result[name] for name in group]
 
 
 def _run_group(group: tuple[str, ...], params: dict, out_dir: Path, first: int,
@@ -114,39 +168,18 @@ def _run_group(group: tuple[str, ...], params: dict, out_dir: Path, first: int,
     many times). A config's ``system.num_threads`` still wins inside a kernel. Every notebook
     of the group runs to its end; then the first failure is raised.
     """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
     threads = max(1, (os.cpu_count() or 1) // len(group))
     before = os.environ.get("OMP_NUM_THREADS")
     if before is None:
         os.environ["OMP_NUM_THREADS"] = str(threads)  # read by the kernels as they start
-    t0 = time.perf_counter()
     print(f"[{first}-{first + len(group) - 1}/{total}] {' + '.join(group)} at the same time "
           f"(OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} each; cell output in the executed "
           "copies) ...", flush=True)  # fmt: skip
-    outs: dict[str, Path] = {}
-    errors: dict[str, BaseException] = {}
     try:
-        with ThreadPoolExecutor(len(group)) as pool:
-            futures = {pool.submit(_execute, name, params, out_dir, log_output=False): name
-                       for name in group}  # fmt: skip
-            for fut in as_completed(futures):
-                name = futures[fut]
-                try:
-                    outs[name] = fut.result()
-                except BaseException as exc:  # noqa: BLE001 - raised below, after the others
-                    errors[name] = exc
-                    print(f"[{first + group.index(name)}/{total}] {name} failed", flush=True)
-                    continue
-                print(f"[{first + group.index(name)}/{total}] {name} done in "
-                      f"{time.perf_counter() - t0:.0f} s -> {outs[name]}", flush=True)  # fmt: skip
+        return _in_threads(group, params, out_dir, log_output=False, first=first, total=total)
     finally:
         if before is None:
             os.environ.pop("OMP_NUM_THREADS", None)
-    for name in group:
-        if name in errors:
-            raise errors[name]
-    return [outs[name] for name in group]
 
 
 def figures_params(stored: dict | None, study: Path) -> dict:
@@ -289,6 +322,65 @@ def main(argv: list[str] | None = None) -> int:
                     help="download again files in place that fail their check")  # fmt: skip
     dp.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
+    held: list[guard.StudyLock] = []  # the studies this command writes: locked, swept on a stop
+    previous = {}  # SIGTERM and SIGHUP (a lost terminal) stop as Ctrl-C does
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _raise_interrupt)
+                    for sig in (signal.SIGTERM, signal.SIGHUP)}  # fmt: skip
+    os.environ[guard.WATCH_ENV] = "1"  # the kernels end when this process is gone
+    try:
+        return _command(args, held, ap=ap, rp=rp, sp=sp)
+    except KeyboardInterrupt:
+        return _interrupted(argv if argv is not None else sys.argv[1:], args, held)
+    finally:
+        for lock in held:
+            lock.release()
+        os.environ.pop(guard.WATCH_ENV, None)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum, frame) -> None:  # SIGTERM, SIGHUP (a lost terminal): as Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _interrupted(argv: list[str], args: argparse.Namespace, held: list[guard.StudyLock]) -> int:
+    """After Ctrl-C: stop the kernels and workers, mark their runs, say how to resume; 130."""
+    import logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
+    logging.disable(logging.CRITICAL)  # papermill's threads report their dying kernels
+    guard.stop_children(grace_s=5.0)
+    marked = [r for lock in held for r in guard.sweep_stale(lock.study, reason="interrupted")]
+    again = list(argv)
+    if getattr(args, "resume_id", None) and getattr(args, "run_id", None) is None:
+        again += ["--run-id", args.resume_id]
+    print(f"interrupted ({len(marked)} run(s) in flight marked interrupted) — resume with: "
+          f"python -m mosi_lib {' '.join(again)}", file=sys.stderr, flush=True)  # fmt: skip
+    return 130
+
+
+def _take(study: Path, held: list[guard.StudyLock], ap: argparse.ArgumentParser) -> None:
+    """Lock ``study`` for this process (or exit 2 naming the holder); report its stale runs."""
+    lock = guard.StudyLock(study)
+    try:
+        lock.acquire()
+    except guard.StudyLocked as exc:
+        ap.error(str(exc))
+    held.append(lock)
+    stale = guard.sweep_stale(study)
+    if stale:
+        names = ", ".join(stale[:3]) + (", ..." if len(stale) > 3 else "")
+        print(f"study {study}: {len(stale)} run(s) marked running by a process that is gone "
+              f"(stale: {names}); marked interrupted, trained again", flush=True)  # fmt: skip
+
+
+def _command(args: argparse.Namespace, held: list[guard.StudyLock], *, ap, rp, sp) -> int:
+    """Carry out the parsed command; every study folder it writes is locked and put in ``held``.
+
+    ``ap``, ``rp``, ``sp``: the parsers of the program, ``reproduce`` and ``study`` (their
+    ``error`` prints the usage line and exits with 2).
+    """
     if args.cmd == "download":  # no study, no config: its own errors exit with 1
         from mosi_lib.data.download import run_download
 
@@ -307,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         if study is None or not (study / "study.json").exists():
             ap.error(f"--run-id {args.run_id!r}: no study at {study}" if args.run_id
                      else f"no study under {paths.runs_dir()}; run reproduce first")  # fmt: skip
+        holder = guard.held_by(study)
+        if holder:
+            print(f"study {study} is in use by {guard.describe_holder(holder)}: the figures "
+                  "show the runs it has finished so far", flush=True)  # fmt: skip
         params = figures_params(study_info(study).get("params"), study)
         run_notebooks(("05_results",), {**params, "run_id": study.name})
         if not args.run_id:  # and the latest label sweep and ablations, drawn from runs/ alone
@@ -321,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = data_overrides(args.source, args.data_dir)
     cmd_ap = rp if args.cmd == "reproduce" else sp
+    seeds = args.seeds or [args.seed]
+    if len(set(seeds)) != len(seeds):
+        cmd_ap.error(f"--seeds {' '.join(map(str, seeds))}: each seed once")
     try:  # the whole config and the data location, before any folder or notebook
         overrides.update(parse_sets(args.set))
         if args.cmd == "study":
@@ -341,13 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         cmd_ap.error(str(exc.args[0]) if exc.args else repr(exc))
     if args.cmd == "study":
         prefix = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
+        args.resume_id = prefix
+        todo = [(n, g) for n, g in (("06_label_sweep", sweep), ("07_ablations", abl))
+                if not args.only or n == args.only]  # fmt: skip
+        for name, _ in todo:  # both locked before either trains
+            _take(paths.runs_dir() / f"{prefix}-{name[3:]}", held, sp)
         t0 = time.perf_counter()
-        for name, extra in (
-            ("06_label_sweep", sweep),
-            ("07_ablations", abl),
-        ):
-            if args.only and name != args.only:
-                continue
+        for name, extra in todo:
             study_id = f"{prefix}-{name[3:]}"
             params = {"config_file": PROFILES[args.profile], "overrides": overrides,
                       "seeds": args.seeds, "smoke": args.smoke, **extra}  # fmt: skip
@@ -361,9 +460,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{paths.figures_dir()}")  # fmt: skip
         return 0
     run_id = args.run_id or make_study_id(args.profile + ("-smoke" if args.smoke else ""))
-    seeds = args.seeds or [args.seed]
-    if len(set(seeds)) != len(seeds):
-        ap.error(f"--seeds {seeds}: each seed once")
+    args.resume_id = run_id
+    _take(paths.runs_dir() / run_id, held, rp)
     common = {"run_id": run_id, "config_file": PROFILES[args.profile], "overrides": overrides,
               "smoke": args.smoke}  # fmt: skip
     try:  # study.json keeps the config so that `figures` re-renders with it

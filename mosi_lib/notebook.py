@@ -13,7 +13,7 @@ from mosi_lib import config
 from mosi_lib.config import Config
 from mosi_lib.data import preprocess
 from mosi_lib.data.preprocess import Processed
-from mosi_lib.study import runs
+from mosi_lib.study import guard, runs
 
 
 def setup(
@@ -26,6 +26,7 @@ def setup(
     kind: str = "main",
     load_data: bool = True,
     show: bool = True,
+    create: bool = True,
 ) -> tuple[Config, Any, Processed | None]:
     """Load the config, open the study folder and (optionally) the preprocessed data.
 
@@ -39,10 +40,13 @@ def setup(
             another kind is named ``<config name>-<kind>``.
         load_data: read ``preprocess.prepare_data(cfg.data)`` (through the cache).
         show: display a Markdown header (study, config, data, protocol, cache hit).
+        create: make the study folder when there is none; ``False`` (05, reporting) raises
+            ``FileNotFoundError`` instead, so a report never creates or changes a study.
 
     Returns:
         ``(cfg, study folder, data or None)``.
     """
+    guard.watch_parent_if_asked()  # a kernel of the CLI ends when the CLI is gone
     over = dict(overrides or {})
     if seed is not None:
         over["system.seed"] = seed
@@ -50,7 +54,7 @@ def setup(
     if smoke:
         config.smoke(cfg)
     study = runs.open_study(run_id, name=cfg.name if kind == "main" else f"{cfg.name}-{kind}",
-                            kind=kind)  # fmt: skip
+                            kind=kind, create=create)  # fmt: skip
     data = preprocess.prepare_data(cfg.data, progress=cfg.system.progress) if load_data else None
     if show:
         from IPython.display import Markdown, display

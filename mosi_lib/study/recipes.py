@@ -26,7 +26,7 @@ import torch
 from mosi_lib import metrics, models
 from mosi_lib.config import Config, DataConfig, config_from_dict
 from mosi_lib.data.preprocess import Processed
-from mosi_lib.study import runs
+from mosi_lib.study import guard, runs
 from mosi_lib.study.workers import in_workers, seed_workers, seeds_together
 from mosi_lib.train import engine, system
 
@@ -80,17 +80,28 @@ def data_for(cfg: Config, data: Processed) -> Processed:
 
 @contextlib.contextmanager
 def _failing_marks(*runs_: runs.Run):
-    """Mark ``runs_`` failed (status file, one-line reason) if the block raises or is interrupted.
+    """Mark ``runs_`` failed if the block raises, ``interrupted`` on Ctrl-C; track them meanwhile.
 
-    A run killed outright (SIGKILL, power) stays ``running``; either way it never enters a table
-    (``runs.find_runs`` returns finished runs only).
+    The status file gets a one-line reason; while the block runs the runs are this process's
+    runs in flight (``guard.track``).
+    A run killed outright (SIGKILL, power) stays ``running`` until ``guard.sweep_stale`` finds
+    its process gone; either way it never enters a table (``runs.find_runs``: finished only).
     """
+    for run in runs_:
+        guard.track(run)
     try:
         yield
+    except KeyboardInterrupt:
+        for run in runs_:
+            run.mark_interrupted("KeyboardInterrupt (Ctrl-C)")
+        raise
     except BaseException as exc:
         for run in runs_:
             run.mark_failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         raise
+    finally:
+        for run in runs_:
+            guard.untrack(run)
 
 
 def _reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=None,

@@ -5,7 +5,7 @@ Layout of one run (style guide section 4)::
     runs/<run_id>/
       config.yaml        resolved config + provenance (git commit, dirty flag, versions, data hash,
                          ``recipe``: ``config.recipe_hash``)
-      status.json        ``{"state": "running" | "finished" | "failed", "started": ...}``
+      status.json        ``{"state": "running" | "finished" | "failed" | "interrupted", ...}``
       history.csv        one row per epoch, appended live (partial runs can be plotted)
       metrics.json       final and best metrics, parameter count, data source, protocol
       checkpoints/       best.pt, last.pt: self-describing (model kwargs, state, optimizer, epoch)
@@ -40,8 +40,9 @@ from mosi_lib import paths
 from mosi_lib.config import Config, recipe_hash, result_overrides, save_config
 
 STATUS_FILE = "status.json"
-STATES = ("running", "finished", "failed", "unknown")
-"""``Run.status()`` values; ``unknown``: no ``status.json`` and no ``metrics.json``."""
+STATES = ("running", "finished", "failed", "interrupted", "unknown")
+"""``Run.status()`` values; ``interrupted``: stopped by Ctrl-C, SIGTERM or the death of its
+process (``guard``); ``unknown``: no ``status.json`` and no ``metrics.json``."""
 
 # ----------------------------------------------------------------------------- atomic writes
 
@@ -275,7 +276,11 @@ class Run:
 
     def mark_running(self) -> None:
         """Mark the run ``running`` again (a resumed run; its start time is kept)."""
-        self._set_status("running", resumed=_now())
+        self._set_status("running", resumed=_now(), pid=os.getpid(), host=platform.node())
+
+    def mark_interrupted(self, reason: str) -> None:
+        """Mark the run ``interrupted`` (Ctrl-C, SIGTERM, its process gone); never in a table."""
+        self._set_status("interrupted", interrupted=_now(), error=str(reason))
 
     def mark_failed(self, error: str) -> None:
         """Mark the run ``failed`` with a one-line ``error`` (it never enters a table)."""
@@ -295,7 +300,7 @@ class Run:
 
     # -- readers
     def status(self) -> str:
-        """``running``, ``finished``, ``failed`` or ``unknown`` (see ``STATES``).
+        """``running``, ``finished``, ``failed``, ``interrupted`` or ``unknown`` (``STATES``).
 
         ``status.json`` decides; a folder written before status files existed counts as
         ``finished`` when it holds ``metrics.json`` and ``unknown`` otherwise.
@@ -531,6 +536,7 @@ def open_study(
     kind: str = "main",
     params: dict[str, Any] | None = None,
     free: tuple[str, ...] = ("seed", "seeds"),
+    create: bool = True,
 ) -> Path:
     """Folder ``runs/<run_id>/`` that groups one study's runs, notebooks and summaries.
 
@@ -551,6 +557,8 @@ def open_study(
             other stored param must match (default: the seeds; the grids of 06/07 add theirs),
             ``overrides`` only in the keys that change results (``config.result_overrides``:
             another thread count or ``system.progress`` is the same study).
+        create: make the folder and ``study.json`` when missing; ``False`` (reporting) raises
+            ``FileNotFoundError`` naming the study instead.
 
     Returns:
         The study folder (exists on return).
@@ -564,9 +572,15 @@ def open_study(
         latest = latest_study(root, kind=kind)
         if latest is not None:
             return latest
+        if not create:
+            raise FileNotFoundError(f"no {kind} study under {root} (no study.json); run "
+                                    "`python -m mosi_lib reproduce` first")  # fmt: skip
         run_id = make_study_id(name)
     paths.check_stem(run_id, "20260101-120000_quick", field="run_id")
     path = root / run_id
+    if not create and not (path / "study.json").exists():
+        raise FileNotFoundError(f"study {path}: no such study (no study.json); run "
+                                f"`python -m mosi_lib reproduce --run-id {run_id}` first")
     path.mkdir(parents=True, exist_ok=True)
     file = path / "study.json"
     info = study_info(path) if file.exists() else {

@@ -17,7 +17,7 @@ import torch
 
 from mosi_lib.config import Config, config_from_dict
 from mosi_lib.data.preprocess import Processed
-from mosi_lib.study import runs
+from mosi_lib.study import guard, runs
 from mosi_lib.train import system
 
 
@@ -84,6 +84,7 @@ def write_data_file(data: Processed, folder: str | Path) -> str:
 
 
 def _worker_init(data_file: str, threads: int) -> None:
+    guard.worker_signals()  # Ctrl-C is the parent's to handle; SIGTERM or an orphan: exit
     with open(data_file, "rb") as f:
         _WORKER.update(data=pickle.load(f), threads=threads)
 
@@ -142,4 +143,9 @@ def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
                                  initargs=(write_data_file(data, tmp),
                                            worker_threads(workers))) as pool:  # fmt: skip
             futures = [pool.submit(_worker_job, kind, c.to_dict(), kw) for c, kw in jobs]
-            return [runs.load_run(f.result()) for f in futures]
+            try:
+                return [runs.load_run(f.result()) for f in futures]
+            except BaseException:  # Ctrl-C or a failed job: stop the others now, not at exit
+                pool.shutdown(wait=False, cancel_futures=True)
+                guard.stop_children(grace_s=5.0)
+                raise

@@ -132,7 +132,7 @@ def test_a_failing_notebook_is_one_line_naming_it_and_its_copy(tmp_path, monkeyp
     msg = str(exc.value.code)
     assert msg == (f"python -m mosi_lib: 01_preprocess failed in cell 4: ValueError: segments "
                    f"dropped: 30 of 150 (executed copy with the traceback: "
-                   f"{tmp_path / '01_preprocess.ipynb'})")  # fmt: skip
+                   f"{tmp_path / '01_preprocess.failed.ipynb'})")  # fmt: skip
 
 
 def test_stages_run_every_notebook_once_in_order():

@@ -1,0 +1,243 @@
+"""Safe to interrupt, safe to run twice: the study lock, runs in flight, stopping a process tree.
+
+* ``StudyLock``: one writing process per study. An OS file lock (``filelock``, released by the
+  kernel when its holder dies, even by ``kill -9``) on ``<study>/.lock``, and ``lock.json``
+  beside it naming the holder (pid, host, start, command) for the message a second process
+  gets. A ``lock.json`` left by a holder that is gone is reported and taken over.
+* ``in_flight``: the runs this process is training. On an interrupt (Ctrl-C, SIGTERM, the
+  parent gone) they are marked ``interrupted``; ``sweep_stale`` marks ``interrupted`` the runs
+  of a study still marked ``running`` whose process is gone (a ``kill -9``, a power cut).
+  An interrupted run never enters a table; the next ``reproduce``/``study`` with the same
+  ``--run-id`` reuses the finished runs and trains the interrupted ones again.
+* ``stop_children``: terminate (then kill) every process below this one: the notebook
+  kernels and their worker pools.
+* ``watch_parent``: a daemon thread that ends this process within ``interval`` seconds of its
+  parent's death (workers; kernels started by the CLI, ``MOSI_WATCH_PARENT=1``), after marking
+  its runs in flight ``interrupted`` and stopping its own children.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import filelock
+import psutil
+
+LOCK_FILE = ".lock"
+HOLDER_FILE = "lock.json"
+WATCH_ENV = "MOSI_WATCH_PARENT"
+
+_IN_FLIGHT: dict[str, Any] = {}  # run folder -> Run, the runs this process is training
+_LOCK = threading.Lock()
+
+
+class StudyLocked(RuntimeError):
+    """Another live process holds the study's lock."""
+
+
+def _read_holder(study: Path) -> dict[str, Any]:
+    try:
+        out = json.loads((study / HOLDER_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    """``pid 123 on host h since 2026-12-02T06:00:00 (python -m mosi_lib reproduce ...)``."""
+    if not holder:
+        return "a process that left no lock.json"
+    return (f"pid {holder.get('pid')} on host {holder.get('host')} since {holder.get('started')}"
+            f" ({holder.get('command', '?')})")
+
+
+class StudyLock:
+    """Hold ``<study>/.lock`` for the life of a writing command (``with StudyLock(study):``).
+
+    Raises ``StudyLocked`` at once (no waiting) when a live process holds it, naming that
+    process. Re-entrant within a process is not needed and not supported.
+    """
+
+    def __init__(self, study: str | Path, command: str | None = None):
+        self.study = Path(study)
+        self.command = command or " ".join(["python -m mosi_lib", *sys.argv[1:]])
+        self._lock = filelock.FileLock(str(self.study / LOCK_FILE), timeout=0)
+        self.took_over: dict[str, Any] | None = None
+
+    def acquire(self) -> StudyLock:
+        """Take the lock now or raise ``StudyLocked``; write ``lock.json``."""
+        self.study.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise StudyLocked(f"study {self.study} is in use by "
+                              f"{describe_holder(_read_holder(self.study))}; wait for it to end "
+                              "or stop it, or choose another --run-id") from None
+        old = _read_holder(self.study)
+        if old:  # its holder is gone, or the OS lock would have refused us
+            self.took_over = old
+            print(f"study {self.study}: took over the lock of {describe_holder(old)}, which is "
+                  "gone", flush=True)  # fmt: skip
+        holder = {"pid": os.getpid(), "host": platform.node(),
+                  "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": self.command}
+        (self.study / HOLDER_FILE).write_text(json.dumps(holder, indent=2) + "\n")
+        return self
+
+    def release(self) -> None:
+        """Remove ``lock.json`` and let go of the lock (a no-op when not held)."""
+        if self._lock.is_locked:
+            (self.study / HOLDER_FILE).unlink(missing_ok=True)
+            self._lock.release()
+
+    def __enter__(self) -> StudyLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def held_by(study: str | Path) -> dict[str, Any] | None:
+    """The live holder of ``study``'s lock (its ``lock.json``), or None when it is free."""
+    study = Path(study)
+    if not (study / LOCK_FILE).exists():
+        return None
+    probe = filelock.FileLock(str(study / LOCK_FILE), timeout=0)
+    try:
+        probe.acquire()
+    except filelock.Timeout:
+        return _read_holder(study) or {"pid": "?"}
+    probe.release()
+    return None
+
+
+# ----------------------------------------------------------------------------- runs in flight
+
+
+def track(run: Any) -> None:
+    """Record ``run`` (a ``runs.Run``) as being trained by this process."""
+    with _LOCK:
+        _IN_FLIGHT[str(run.path)] = run
+
+
+def untrack(run: Any) -> None:
+    """``run`` is no longer trained by this process."""
+    with _LOCK:
+        _IN_FLIGHT.pop(str(run.path), None)
+
+
+def mark_in_flight_interrupted(reason: str) -> int:
+    """Mark this process's runs in flight ``interrupted``; how many."""
+    with _LOCK:
+        flying = list(_IN_FLIGHT.values())
+        _IN_FLIGHT.clear()
+    for run in flying:
+        try:
+            run.mark_interrupted(reason)
+        except OSError:  # a read-only or full disk: the sweep of the next start names it
+            pass
+    return len(flying)
+
+
+def pid_alive(pid: Any, host: Any) -> bool:
+    """Whether process ``pid`` on ``host`` is alive; a run of another host counts as alive."""
+    if host not in (None, platform.node()):
+        return True
+    try:
+        proc = psutil.Process(int(pid))
+    except (psutil.NoSuchProcess, TypeError, ValueError):
+        return False
+    return proc.status() != psutil.STATUS_ZOMBIE
+
+
+def sweep_stale(study: str | Path, *, reason: str = "its process is gone") -> list[str]:
+    """Mark ``interrupted`` the runs of ``study`` marked ``running`` whose process is gone.
+
+    Returns the run ids marked (a ``kill -9``, a lost machine, or the processes just stopped).
+    """
+    from mosi_lib.study.runs import Run
+
+    marked = []
+    for file in sorted(Path(study).glob("*/status.json")):
+        run = Run(file.parent)
+        info = run._status_file()
+        if info.get("state") == "running" and not pid_alive(info.get("pid"), info.get("host")):
+            try:
+                run.mark_interrupted(f"{reason} (pid {info.get('pid')})")
+            except OSError:
+                continue
+            marked.append(run.run_id)
+    return marked
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def stop_children(grace_s: float = 5.0) -> list[int]:
+    """Terminate every process below this one, kill those left after ``grace_s``; their pids."""
+    try:
+        kids = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    for kid in kids:
+        try:
+            kid.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(kids, timeout=grace_s)
+    for kid in alive:
+        try:
+            kid.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace_s)
+    return [k.pid for k in kids]
+
+
+def _exit_interrupted(reason: str, code: int) -> None:
+    mark_in_flight_interrupted(reason)
+    stop_children(grace_s=2.0)
+    os._exit(code)
+
+
+def watch_parent(interval: float = 2.0) -> threading.Thread | None:
+    """End this process within ``interval`` s of its parent's death (started once)."""
+    if getattr(watch_parent, "_thread", None) is not None:
+        return watch_parent._thread
+    parent = os.getppid()
+    if parent <= 1:
+        return None
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                _exit_interrupted(f"parent process {parent} is gone", 1)
+
+    thread = threading.Thread(target=loop, name="mosi-watch-parent", daemon=True)
+    thread.start()
+    watch_parent._thread = thread
+    return thread
+
+
+def worker_signals() -> None:
+    """In a worker process: ignore Ctrl-C (its parent decides), end cleanly on SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: _exit_interrupted("terminated (SIGTERM)", 143))
+    watch_parent()
+
+
+def watch_parent_if_asked() -> None:
+    """In a notebook kernel started by the CLI (``MOSI_WATCH_PARENT=1``): ``watch_parent``."""
+    if os.environ.get(WATCH_ENV) == "1":
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM,
+                          lambda *_: _exit_interrupted("terminated (SIGTERM)", 143))
+        watch_parent()

@@ -1,0 +1,158 @@
+"""Safe to interrupt, safe to run twice: real CLI processes, real kernels, real worker pools.
+
+Each test starts ``python -m mosi_lib reproduce`` on the synthetic demo in its own session (as a
+terminal would: Ctrl-C reaches the whole process group) and waits until 02 + 03 train.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ("reproduce", "--source", "synthetic", "--run-id", "study", "--set",
+        "train.epochs=400", "dec.stage1_epochs=400")  # long enough to be stopped mid-training
+
+
+def _env(base: Path) -> dict:
+    return {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
+            "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
+
+
+def _start(base: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mosi_lib", *ARGS], cwd=ROOT, env=_env(base),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+
+
+def _states(base: Path) -> dict[str, str]:
+    out = {}
+    for f in (base / "runs" / "study").glob("*/status.json"):
+        try:
+            out[f.parent.name] = json.loads(f.read_text())["state"]
+        except (OSError, ValueError, KeyError):
+            out[f.parent.name] = "?"
+    return out
+
+
+def _wait_training(base: Path, proc: subprocess.Popen, n: int = 2, timeout: float = 240) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if list(_states(base).values()).count("running") >= n:
+            time.sleep(2)  # well inside the epoch loops
+            return
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.5)
+    pytest.fail(f"no {n} runs training after {timeout} s: {_states(base)}")
+
+
+def _session(sid: int) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except (ProcessLookupError, psutil.Error):
+            pass
+    return out
+
+
+def _cleanup(sid: int) -> None:
+    for p in _session(sid):
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def test_ctrl_c_during_02_and_03_stops_fast_and_marks_the_runs(tmp_path):
+    proc = _start(tmp_path)
+    sid = proc.pid
+    try:
+        _wait_training(tmp_path, proc)
+        t0 = time.monotonic()
+        os.killpg(sid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        rest, _ = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+        assert proc.returncode == 130, rest
+        assert took <= 15, f"{took:.1f} s"
+        after = rest.splitlines()[-5:]
+        tail = [ln for ln in rest.splitlines() if "interrupted" in ln]
+        assert tail and "resume with: python -m mosi_lib reproduce" in tail[-1], rest
+        assert "Traceback" not in rest, rest
+        assert after[-1] == tail[-1]
+        time.sleep(1)
+        assert _session(sid) == [], [p.cmdline() for p in _session(sid)]
+        states = _states(tmp_path)
+        assert "running" not in states.values(), states
+        assert "interrupted" in states.values(), states
+    finally:
+        _cleanup(sid)
+
+
+def test_a_second_process_on_the_same_study_refuses_and_kill_9_leaves_no_worker(tmp_path):
+    first = _start(tmp_path)
+    sid = first.pid
+    try:
+        _wait_training(tmp_path, first)
+        t0 = time.monotonic()
+        second = subprocess.run([sys.executable, "-m", "mosi_lib", *ARGS], cwd=ROOT,
+                                env=_env(tmp_path), capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert second.returncode != 0
+        assert time.monotonic() - t0 <= 20
+        assert f"is in use by pid {first.pid} on host" in second.stderr, second.stderr
+        os.kill(first.pid, signal.SIGKILL)  # the CLI only: its kernels and workers stay
+        first.wait(timeout=10)
+        end = time.monotonic() + 12  # the kernels notice within 2 s, then stop their workers
+        while _session(sid) and time.monotonic() < end:
+            time.sleep(0.5)
+        assert _session(sid) == [], [p.cmdline() for p in _session(sid)]
+        left = [k for k, v in _states(tmp_path).items() if v == "running"]
+        again = _start(tmp_path)  # the next start names the runs left running as stale
+        try:
+            line = ""
+            end = time.monotonic() + 60
+            while "stale" not in line and time.monotonic() < end:
+                line = again.stdout.readline()
+            os.killpg(again.pid, signal.SIGINT)
+            again.communicate(timeout=30)
+        finally:
+            _cleanup(again.pid)
+        if left:  # (a kernel may still mark its own run as it dies: count at most len(left))
+            assert "run(s) marked running by a process that is gone" in line, line
+            assert int(line.split(": ", 1)[1].split(" run(s)")[0]) <= len(left), line
+        states = _states(tmp_path)
+        assert all(states[k] == "interrupted" for k in left), ({k: states[k] for k in left}, line)
+    finally:
+        _cleanup(sid)
+
+
+def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
+    from mosi_lib.study import guard
+
+    study = tmp_path / "s"
+    study.mkdir()
+    (study / guard.HOLDER_FILE).write_text(json.dumps({"pid": 999999, "host": "x",
+                                                        "started": "then"}))  # fmt: skip
+    code = ("import sys; from mosi_lib.study import guard; l = guard.StudyLock(sys.argv[1]); "
+            "l.acquire(); print(l.took_over['pid']); sys.stdout.flush(); input()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(study)], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "999999"
+        assert guard.held_by(study)["pid"] == holder.pid  # a live holder, seen from here
+        with pytest.raises(guard.StudyLocked, match=f"in use by pid {holder.pid} on host"):
+            guard.StudyLock(study).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert guard.held_by(study) is None  # the OS let go of it with the process
