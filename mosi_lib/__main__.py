@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import signal
 import sys
@@ -225,6 +226,7 @@ def preflight(
     fractions: list[float] = (),
     protocols: list[str] = (),
     variants: list[str] = (),
+    modality_sets: list[str] | None = None,
 ) -> None:
     """Refuse, before any study folder or notebook, a config the notebooks would fail on.
 
@@ -250,12 +252,40 @@ def preflight(
 
         select_device(cfg.system.device)
     check_data_location(cfg.data)
+    if cfg.data.source == "mosi_text_audio" and not cfg.data.data_dir:
+        _check_draws(cfg, seeds=seeds, fractions=fractions, protocols=protocols)
+    if modality_sets:
+        from mosi_lib.study.grids import check_modality_sets
+
+        check_modality_sets(modality_sets, cfg)
     if variants:
         from mosi_lib.study.grids import PRETRAIN_VARIANTS
 
         unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
         if unknown:
             raise ValueError(f"--variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
+
+
+def _check_draws(cfg, *, seeds, fractions, protocols) -> None:
+    """Every labeled draw the study will make holds enough labels of each class.
+
+    On the embedded data set only, whose labels are read in milliseconds; other sources are
+    checked as each notebook reads them (``splits.check_labeled_counts``), still before it trains.
+    """
+    import numpy as np
+
+    from mosi_lib.data import splits, text_audio
+    from mosi_lib.data.csd import read_csd_labels
+
+    _, per_video = read_csd_labels(text_audio.DEFAULT_DIR / text_audio.LABELS_FILE)
+    labels = np.concatenate([scores for scores, _ in per_video.values()])
+    video = np.concatenate([[v] * len(scores) for v, (scores, _) in per_video.items()])
+    for protocol in protocols or [cfg.data.protocol]:
+        for frac in fractions or [cfg.data.labeled_fraction]:
+            for seed in seeds if cfg.data.draw == "seed" else [cfg.data.split_seed]:
+                dc = dataclasses.replace(cfg.data, protocol=protocol, labeled_fraction=frac,
+                                         split_seed=seed)  # fmt: skip
+                splits.make_splits(labels, video, dc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,7 +463,8 @@ def _command(args: argparse.Namespace, held: list[guard.StudyLock], *, ap, rp, s
                 preflight(PROFILES[args.profile], {**overrides, "data.protocol": grid["protocol"]},
                           seeds=args.seeds, fractions=grid.get("fractions", ()),
                           protocols=grid.get("protocols", ()),
-                          variants=grid.get("variants", ()))  # fmt: skip
+                          variants=grid.get("variants", ()),
+                          modality_sets=grid.get("modality_sets"))  # fmt: skip
         else:
             preflight(PROFILES[args.profile], overrides, seeds=args.seeds or [args.seed])
     except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:

@@ -69,4 +69,33 @@ def make_splits(
         pool[lab], pool[unl] = "labeled", "unlabeled"
     else:
         raise ValueError(f"protocol={cfg.protocol!r}: expected one of {list(PROTOCOLS)}")
-    return split.astype(str), pool.astype(str)
+    split, pool = split.astype(str), pool.astype(str)
+    check_labeled_counts(strata, split, pool, cfg)
+    return split, pool
+
+
+MIN_PER_CLASS = 2
+"""Labeled segments of each binary class (has0) that every split which trains or selects on
+labels must hold: fewer cannot train a classifier or choose a checkpoint."""
+
+
+def check_labeled_counts(strata: np.ndarray, split: np.ndarray, pool: np.ndarray,
+                         cfg: DataConfig) -> None:  # fmt: skip
+    """Refuse a draw with fewer than ``MIN_PER_CLASS`` labeled rows of a class in a split.
+
+    The labeled training rows, and the validation rows checkpoints are chosen on (the labeled
+    pool's under the paper protocols; the whole validation fold under the standard one).
+
+    Raises:
+        ValueError: naming ``data.labeled_fraction``, the split and the counts.
+    """
+    train = (split == "train") & (pool == "labeled")
+    valid = (split == "valid") & ((pool == "labeled") | (pool == "eval"))
+    for name, rows in (("labeled training", train), ("validation", valid)):
+        neg, pos = (int(((strata == c) & rows).sum()) for c in (0, 1))
+        if min(neg, pos) < MIN_PER_CLASS:
+            raise ValueError(f"data.labeled_fraction={cfg.labeled_fraction}: the {name} rows "
+                             f"hold {pos} positive and {neg} negative segments (protocol "
+                             f"{cfg.protocol}, data.split_seed={cfg.split_seed}); at least "
+                             f"{MIN_PER_CLASS} of each class are needed: raise "
+                             "data.labeled_fraction")  # fmt: skip

@@ -281,6 +281,26 @@ def default_modality_sets(cfg: Config) -> list[str]:
     return [s for s in MODALITY_SETS if all(_LETTER[ch] in have for ch in s)]
 
 
+def check_modality_sets(sets, cfg: Config) -> list[str]:
+    """``sets`` if each is distinct letters of 'TAV' that ``cfg.data.source`` provides.
+
+    Raises:
+        ValueError: naming the bad sets and what was expected.
+    """
+    from mosi_lib.config import SOURCE_MODALITIES
+
+    sets = [str(s) for s in sets]
+    bad = [s for s in sets if not s or any(ch not in _LETTER for ch in s) or len(set(s)) < len(s)]
+    if bad:
+        raise ValueError(f"modality sets {bad}: expected distinct letters from 'TAV'")
+    have = SOURCE_MODALITIES.get(cfg.data.source, tuple(_LETTER.values()))
+    missing = [s for s in sets if any(_LETTER[ch] not in have for ch in s)]
+    if missing:
+        raise ValueError(f"modality sets {missing}: data.source={cfg.data.source} provides "
+                         f"{list(have)} only; expected some of {default_modality_sets(cfg)}")
+    return sets
+
+
 def modality_ablation(
     cfg: Config, *, sets=None, seeds, root, pretrain: str = "none",
     tag: str = "modality",
@@ -305,10 +325,7 @@ def modality_ablation(
 
     if pretrain not in PRETRAIN_VARIANTS:
         raise ValueError(f"pretrain={pretrain!r}: expected one of {list(PRETRAIN_VARIANTS)}")
-    sets = default_modality_sets(cfg) if sets is None else sets
-    bad = [s for s in sets if not s or any(ch not in _LETTER for ch in s) or len(set(s)) < len(s)]
-    if bad:
-        raise ValueError(f"modality sets {bad}: expected distinct letters from 'TAV'")
+    sets = default_modality_sets(cfg) if sets is None else check_modality_sets(sets, cfg)
     source = "dec_semi" if pretrain == "ae" else pretrain
     out = []
     for letters in sets:

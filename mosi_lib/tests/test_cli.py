@@ -183,3 +183,34 @@ def test_a_failing_notebook_of_a_group_lets_the_other_finish(tmp_path, monkeypat
         cli.run_notebooks((("02_baseline", "03_dec_pretrain"),), {"run_id": "x"},
                           out_dir=tmp_path)  # fmt: skip
     assert finished == ["03_dec_pretrain"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["study", "--seeds", "0", "0"], "--seeds 0 0: each seed once"),
+    (["reproduce", "--seeds", "1", "2", "1"], "--seeds 1 2 1: each seed once"),
+    (["reproduce", "--set", "data.labeled_fraction=1e-9"],
+     "data.labeled_fraction=1e-09: the labeled training rows hold 0 positive and 0 negative"),
+    (["study", "--fractions", "0.4", "0.001"],
+     "data.labeled_fraction=0.001: the labeled training rows hold 1 positive and 1 negative"),
+    (["study", "--modality-sets", "X"], "modality sets ['X']: expected distinct letters"),
+    (["study", "--modality-sets", "T", "V"],
+     "modality sets ['V']: data.source=mosi_text_audio provides ['text', 'audio'] only"),
+])  # fmt: skip
+def test_preflight_refuses_before_any_folder(argv, expected, notebooks, capsys):
+    assert expected in _refused(argv, capsys)
+    assert notebooks == [] and _no_study_folder()
+
+
+def test_a_second_process_on_a_locked_study_is_refused_naming_the_holder(notebooks, capsys):
+    from mosi_lib.study import guard
+
+    study = paths.runs_dir() / "held"
+    study.mkdir(parents=True)
+    with guard.StudyLock(study, command="python -m mosi_lib reproduce --run-id held"):
+        line = _refused(["reproduce", "--run-id", "held"], capsys)
+    assert f"study {study} is in use by pid {os.getpid()} on host" in line
+    assert "(python -m mosi_lib reproduce --run-id held)" in line
+    assert notebooks == []
+    assert not (study / guard.HOLDER_FILE).exists()  # released with its holder
+    cli.main(["reproduce", "--run-id", "held"])  # free again: runs
+    assert len(notebooks) == 1

@@ -1,0 +1,72 @@
+"""Tests for ``mosi_lib.study.guard`` and the run states it writes (in this process)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mosi_lib.config import DataConfig
+from mosi_lib.data import splits
+from mosi_lib.study import guard, runs
+
+
+def _run(tmp_path, name="r1", **status):
+    path = tmp_path / name
+    path.mkdir()
+    (path / "status.json").write_text(json.dumps({"state": "running", **status}))
+    return runs.Run(path)
+
+
+def test_a_running_run_whose_process_is_gone_is_swept_as_interrupted(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    import platform
+
+    dead = _run(tmp_path, "dead", pid=int(gone), host=platform.node())
+    alive = _run(tmp_path, "alive", pid=os.getpid(), host=platform.node())
+    other = _run(tmp_path, "other_host", pid=int(gone), host="another-machine")
+    assert guard.sweep_stale(tmp_path) == ["dead"]
+    assert dead.status() == "interrupted"
+    assert "its process is gone (pid" in dead._status_file()["error"]
+    assert alive.status() == "running" and other.status() == "running"
+
+
+def test_runs_in_flight_are_marked_interrupted_once(tmp_path):
+    run = _run(tmp_path)
+    guard.track(run)
+    assert guard.mark_in_flight_interrupted("test") == 1
+    assert run.status() == "interrupted"
+    assert guard.mark_in_flight_interrupted("test") == 0
+    assert run.status() not in [r.status() for r in runs.find_runs(tmp_path)]
+
+
+def test_the_lock_is_exclusive_and_released(tmp_path):
+    with guard.StudyLock(tmp_path, command="cmd"):
+        holder = json.loads((tmp_path / guard.HOLDER_FILE).read_text())
+        assert holder["pid"] == os.getpid() and holder["command"] == "cmd"
+    assert not (tmp_path / guard.HOLDER_FILE).exists()
+    assert guard.held_by(tmp_path) is None
+
+
+def test_a_draw_without_two_labels_of_each_class_is_refused():
+    labels = np.array([1.0, -1.0] * 10)
+    video = np.array(["v"] * 20)
+    cfg = DataConfig(protocol="paper", labeled_fraction=0.1, split_seed=0)
+    with pytest.raises(ValueError, match=r"data.labeled_fraction=0.1: the labeled training rows "
+                       r"hold 1 positive and 1 negative segments \(protocol paper"):  # fmt: skip
+        splits.make_splits(labels, video, cfg)
+    labels, video = np.array([1.0, -1.0] * 20), np.array(["v"] * 40)
+    split, pool = splits.make_splits(labels, video, DataConfig(protocol="paper",
+                                                               labeled_fraction=0.5))
+    assert ((split == "train") & (pool == "labeled")).sum() == 16  # 8 + 8; valid 2 + 2
+
+
+def test_reporting_never_creates_a_study(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no main study under"):
+        runs.open_study(root=tmp_path, create=False)
+    with pytest.raises(FileNotFoundError, match="study .*/nope: no such study"):
+        runs.open_study("nope", root=tmp_path, create=False)
+    assert list(tmp_path.iterdir()) == []
