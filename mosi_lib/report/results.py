@@ -164,6 +164,10 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         DEC pretraining of ``init="dec"`` runs), sorted by creation time.
         Empty (with the columns) when there is no finished classifier run.
 
+        ``attrs["left_out"]``: run id -> why, for every classifier run left out (unfinished)
+        and every finished run whose ``metrics.json`` is missing or unreadable (each also
+        printed, with its file and the reason, and counted).
+
     Raises:
         ValueError: a metrics.json lacks a needed field (the file and field are named).
     """
@@ -172,6 +176,13 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         names = ", ".join(r.run_id for r in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         print(f"collect_runs({root}): {len(skipped)} unfinished classifier run(s) left out "
               f"(running, failed or interrupted: {names})")  # fmt: skip
+    broken = runs.broken_runs(root)
+    for run, why in broken:
+        print(f"collect_runs({root}): run {run.run_id} left out, its results cannot be read: "
+              f"{why}")  # fmt: skip
+    if broken:
+        print(f"collect_runs({root}): {len(broken)} finished run(s) left out for missing or "
+              "unreadable metrics.json")  # fmt: skip
     rows = []
     for run in runs.find_runs(root, kind="classifier"):
         m = run.metrics()
@@ -213,13 +224,17 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         # one row per experiment tag the run counts under ("" = main study; Run.tags)
         rows += [{**row, "tag": tag or ""} for tag in run.tags()]
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    if keep_repeats:
-        return df
-    df, repeats = one_run_per_seed(df)
-    if repeats:
-        print(f"collect_runs({root}): {repeats} repeated run(s) of a seed already counted were "
-              "left out (the latest run of each seed counts; keep_repeats=True lists them)")
-    return df.reset_index(drop=True)
+    if not keep_repeats:
+        df, repeats = one_run_per_seed(df)
+        if repeats:
+            print(f"collect_runs({root}): {repeats} repeated run(s) of a seed already counted "
+                  "were left out (the latest run of each seed counts; keep_repeats=True lists "
+                  "them)")  # fmt: skip
+        df = df.reset_index(drop=True)
+    # what did not enter, for a table's footnote: run id -> why
+    df.attrs["left_out"] = {**{r.run_id: f"unfinished ({r.status()})" for r in skipped},
+                            **{r.run_id: why for r, why in broken}}  # fmt: skip
+    return df
 
 
 # ----------------------------------------------------------------------------- table

@@ -337,9 +337,34 @@ class Run:
         return pd.read_csv(file) if file.exists() else pd.DataFrame()
 
     def metrics(self) -> dict[str, Any]:
-        """``metrics.json`` as a dict (empty if the run has not finished)."""
+        """``metrics.json`` as a dict (empty if the run has not finished).
+
+        Raises:
+            ValueError: the file is not a JSON object (truncated, edited), naming it.
+        """
         file = self.path / "metrics.json"
-        return json.loads(file.read_text()) if file.exists() else {}
+        if not file.exists():
+            return {}
+        try:
+            out = json.loads(file.read_text())
+        except (UnicodeDecodeError, ValueError) as err:
+            raise ValueError(f"{file}: not readable as JSON ({err}); the run's results are "
+                             "lost: delete its folder to train it again") from None
+        if not isinstance(out, dict):
+            raise ValueError(f"{file}: expected a JSON object, found {type(out).__name__}")
+        return out
+
+    def problem(self) -> str | None:
+        """Why a run marked ``finished`` cannot be read (metrics missing or unreadable), or None."""
+        if self.status() != "finished":
+            return None
+        if not (self.path / "metrics.json").exists():
+            return f"{self.path / 'metrics.json'}: missing"
+        try:
+            self.metrics()
+        except ValueError as err:
+            return str(err)
+        return None
 
     def tags(self, metrics: dict[str, Any] | None = None) -> list[str | None]:
         """The experiment labels this finished run counts under, its own first.
@@ -474,7 +499,7 @@ def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
     out = []
     for path in sorted(root.glob("*/metrics.json")):
         run = Run(path.parent)
-        if run.status() != "finished":
+        if run.status() != "finished" or run.problem():  # broken_runs names the latter
             continue
         metrics = run.metrics()
         tags = run.tags(metrics) if "tag" in match else []
@@ -495,6 +520,18 @@ def find_same(root: str | Path | None, cfg: Config | dict[str, Any], *, kind: st
     """
     want = recipe_hash(cfg, _recipe_kind(kind))
     return [r for r in find_runs(root, kind=kind, seed=seed, **match) if r.recipe() == want]
+
+
+def broken_runs(root: str | Path | None = None) -> list[tuple[Run, str]]:
+    """Runs marked ``finished`` whose ``metrics.json`` is missing or unreadable, with why."""
+    root = Path(root) if root else paths.runs_dir()
+    out = []
+    for path in sorted(root.glob("*/status.json")):
+        run = Run(path.parent)
+        why = run.problem()
+        if why:
+            out.append((run, why))
+    return out
 
 
 def unfinished_runs(root: str | Path | None = None, kind: str | None = None) -> list[Run]:

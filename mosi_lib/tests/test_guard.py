@@ -70,3 +70,23 @@ def test_reporting_never_creates_a_study(tmp_path):
     with pytest.raises(FileNotFoundError, match="study .*/nope: no such study"):
         runs.open_study("nope", root=tmp_path, create=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_finished_run_with_missing_or_truncated_metrics_is_named_and_counted(tmp_path, capsys):
+    from mosi_lib.report import results
+
+    for name in ("lost", "cut"):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "status.json").write_text(json.dumps({"state": "finished"}))
+    (tmp_path / "cut" / "metrics.json").write_text('{"report": {"acc_')
+    df = results.collect_runs(tmp_path)
+    out = capsys.readouterr().out
+    assert f"run lost left out, its results cannot be read: {tmp_path / 'lost'}/metrics.json: " \
+           "missing" in out
+    assert f"run cut left out, its results cannot be read: {tmp_path / 'cut'}/metrics.json: not " \
+           "readable as JSON" in out
+    assert "2 finished run(s) left out for missing or unreadable metrics.json" in out
+    assert set(df.attrs["left_out"]) == {"lost", "cut"} and len(df) == 0
+    with pytest.raises(ValueError, match="cut/metrics.json: not readable as JSON"):
+        runs.Run(tmp_path / "cut").metrics()
