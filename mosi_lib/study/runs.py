@@ -355,7 +355,7 @@ class Run:
         return out
 
     def problem(self) -> str | None:
-        """Why a run marked ``finished`` cannot be read (metrics missing or unreadable), or None."""
+        """Why a run marked ``finished`` cannot be read (no or unreadable metrics), or None."""
         if self.status() != "finished":
             return None
         if not (self.path / "metrics.json").exists():
