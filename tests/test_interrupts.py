@@ -156,3 +156,23 @@ def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
         holder.kill()
         holder.wait()
     assert guard.held_by(study) is None  # the OS let go of it with the process
+
+
+def test_05_and_figures_on_an_empty_runs_folder_write_nothing(tmp_path, monkeypatch):
+    import papermill as pm
+
+    from mosi_lib import paths
+
+    (tmp_path / "runs").mkdir()
+    for k, v in _env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    out = tmp_path / "05.ipynb"
+    with pytest.raises(pm.PapermillExecutionError, match="no main study under"):
+        pm.execute_notebook(str(paths.NOTEBOOKS_DIR / "05_results.ipynb"), str(out),
+                            kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR),
+                            progress_bar=False)  # fmt: skip
+    figures = subprocess.run([sys.executable, "-m", "mosi_lib", "figures"], cwd=ROOT,
+                             env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert figures.returncode == 2 and "no study under" in figures.stderr
+    assert list((tmp_path / "runs").iterdir()) == []
+    assert not (tmp_path / "figures").exists() or not any((tmp_path / "figures").iterdir())
