@@ -494,7 +494,16 @@ def load_config(
             path = paths.CONFIGS_DIR / path
         if not path.exists():
             raise FileNotFoundError(f"config file {config_file!r} not found (also tried {path})")
-        changes = yaml.safe_load(path.read_text()) or {}
+        try:
+            changes = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ValueError(f"config file {path}: not UTF-8 text ({err.reason} at byte "
+                             f"{err.start})") from None
+        except yaml.YAMLError as err:  # one line: where, and what the parser expected
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            what = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ValueError(f"config file {path}{where}: not valid YAML ({what})") from None
         if not isinstance(changes, dict):
             raise ValueError(f"config file {path}: expected a mapping of keys to values")
         cfg.name = path.stem

@@ -119,10 +119,11 @@ def test_a_second_process_on_the_same_study_refuses_and_kill_9_leaves_no_worker(
         left = [k for k, v in _states(tmp_path).items() if v == "running"]
         again = _start(tmp_path)  # the next start names the runs left running as stale
         try:
-            line = ""
-            end = time.monotonic() + 60
-            while "stale" not in line and time.monotonic() < end:
-                line = again.stdout.readline()
+            seen = []  # the stale line, if any, comes before the first notebook's
+            while not seen or "01_preprocess" not in seen[-1]:
+                seen.append(again.stdout.readline())
+                assert seen[-1] or again.poll() is None, seen
+            line = next((ln for ln in seen if "stale" in ln), "")
             os.killpg(again.pid, signal.SIGINT)
             again.communicate(timeout=30)
         finally:

@@ -252,8 +252,12 @@ def _read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]
     """Header and rows of a CSV whose header starts with ``first``; every row as wide as it."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found (data.source={SOURCE})")
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); expected "
+                         "a UTF-8 CSV") from None
     if not rows or rows[0][: len(first)] != first:
         got = rows[0][: len(first)] if rows else "an empty file"
         raise ValueError(f"{path}: header must start with {first}, got {got}")

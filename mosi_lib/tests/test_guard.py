@@ -90,3 +90,41 @@ def test_a_finished_run_with_missing_or_truncated_metrics_is_named_and_counted(t
     assert set(df.attrs["left_out"]) == {"lost", "cut"} and len(df) == 0
     with pytest.raises(ValueError, match="cut/metrics.json: not readable as JSON"):
         runs.Run(tmp_path / "cut").metrics()
+
+
+def test_the_feature_cache_key_follows_content_not_size_and_mtime(tmp_path):
+    from mosi_lib.data import preprocess
+
+    f = tmp_path / "labels.csv"
+    f.write_text("a,1\nb,2\n")
+    st = f.stat()
+    key = preprocess.cache_key(DataConfig(), [f])
+    f.write_text("a,2\nb,1\n")  # same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # same modification time
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
+    assert preprocess.cache_key(DataConfig(), [f]) != key
+    with pytest.raises(FileNotFoundError, match="gone.csv: data file not found"):
+        preprocess.cache_key(DataConfig(), [tmp_path / "gone.csv"])
+
+
+def test_a_config_file_with_a_yaml_error_or_bad_bytes_is_one_line_naming_it(tmp_path):
+    from mosi_lib import config
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lr: [1e-4\n")
+    with pytest.raises(ValueError, match=r"config file .*bad.yaml line \d+, column \d+: not valid "
+                       r"YAML"):  # fmt: skip
+        config.load_config(str(bad))
+    bad.write_bytes(b"train:\n  lr: \xff\n")
+    with pytest.raises(ValueError, match="bad.yaml: not UTF-8 text"):
+        config.load_config(str(bad))
+
+
+def test_non_utf8_transcripts_are_named(tmp_path):
+    from mosi_lib.data import text_audio
+
+    (tmp_path / text_audio.TRANSCRIPTS_FILE).write_bytes(
+        b"segment_id,video_id,clip_id,text\nv_1,v,1,caf\xe9\n")
+    with pytest.raises(ValueError, match=rf"{text_audio.TRANSCRIPTS_FILE}: not UTF-8 text .* "
+                       "expected a UTF-8 CSV"):  # fmt: skip
+        text_audio.read_transcripts(tmp_path)
