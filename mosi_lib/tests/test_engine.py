@@ -526,7 +526,7 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b",
                                      labels="all", reuse=True)
-    assert runs.load_run(tmp_path / "b").status() == "failed"
+    assert runs.load_run(tmp_path / "b").status() == "interrupted"  # Ctrl-C
     assert results.collect_runs(tmp_path)["run_id"].tolist() == ["a"]  # never in a table
     monkeypatch.setattr(engine, "fit_classifier", orig)
     # the rerun (reproduce --run-id on the same study): the finished run is reused, the
