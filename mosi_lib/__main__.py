@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = {}  # SIGTERM and SIGHUP (a lost terminal) stop as Ctrl-C does
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _raise_interrupt)
-                    for sig in (signal.SIGTERM, signal.SIGHUP)}  # fmt: skip
+                    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}  # fmt: skip
     os.environ[guard.WATCH_ENV] = "1"  # the kernels end when this process is gone
     try:
         return _command(args, held, ap=ap, rp=rp, sp=sp)
@@ -370,7 +370,12 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
-def _raise_interrupt(signum, frame) -> None:  # SIGTERM, SIGHUP (a lost terminal): as Ctrl-C
+def _raise_interrupt(signum, frame) -> None:
+    """Ctrl-C, SIGTERM, SIGHUP: ``KeyboardInterrupt``.
+
+    Set for SIGINT too: Python leaves SIGINT ignored when the process started with it ignored
+    (a job started with ``&`` by a script), and Ctrl-C must still stop the study.
+    """
     raise KeyboardInterrupt
 
 

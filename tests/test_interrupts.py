@@ -65,8 +65,33 @@ def _session(sid: int) -> list[psutil.Process]:
     return out
 
 
-def _cleanup(sid: int) -> None:
-    for p in _session(sid):
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process and everything below it. Kernels run in sessions of their own
+    (jupyter_client starts them with ``start_new_session``), so a session does not find them."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    end = time.monotonic() + timeout
+    while _alive(procs) and time.monotonic() < end:
+        time.sleep(0.25)
+    return _alive(procs)
+
+
+def _cleanup(sid: int, procs: list[psutil.Process] = ()) -> None:
+    for p in [*_session(sid), *procs]:
         try:
             p.kill()
         except psutil.Error:
@@ -78,6 +103,8 @@ def test_ctrl_c_during_02_and_03_stops_fast_and_marks_the_runs(tmp_path):
     sid = proc.pid
     try:
         _wait_training(tmp_path, proc)
+        tree = _tree(proc.pid)
+        assert len(tree) >= 3  # the CLI and the kernels of 02 and 03
         t0 = time.monotonic()
         os.killpg(sid, signal.SIGINT)  # what Ctrl-C in a terminal does
         rest, _ = proc.communicate(timeout=30)
@@ -89,13 +116,12 @@ def test_ctrl_c_during_02_and_03_stops_fast_and_marks_the_runs(tmp_path):
         assert tail and "resume with: python -m mosi_lib reproduce" in tail[-1], rest
         assert "Traceback" not in rest, rest
         assert after[-1] == tail[-1]
-        time.sleep(1)
-        assert _session(sid) == [], [p.cmdline() for p in _session(sid)]
+        assert _wait_gone(tree, 1) == [], [p.cmdline() for p in _alive(tree)]
         states = _states(tmp_path)
         assert "running" not in states.values(), states
         assert "interrupted" in states.values(), states
     finally:
-        _cleanup(sid)
+        _cleanup(sid, tree if "tree" in locals() else ())
 
 
 def test_a_second_process_on_the_same_study_refuses_and_kill_9_leaves_no_worker(tmp_path):
@@ -110,12 +136,11 @@ def test_a_second_process_on_the_same_study_refuses_and_kill_9_leaves_no_worker(
         assert second.returncode != 0
         assert time.monotonic() - t0 <= 20
         assert f"is in use by pid {first.pid} on host" in second.stderr, second.stderr
+        tree = _tree(first.pid)
         os.kill(first.pid, signal.SIGKILL)  # the CLI only: its kernels and workers stay
         first.wait(timeout=10)
-        end = time.monotonic() + 12  # the kernels notice within 2 s, then stop their workers
-        while _session(sid) and time.monotonic() < end:
-            time.sleep(0.5)
-        assert _session(sid) == [], [p.cmdline() for p in _session(sid)]
+        # the kernels notice within about 2 s, then stop their workers
+        assert _wait_gone(tree, 12) == [], [p.cmdline() for p in _alive(tree)]
         left = [k for k, v in _states(tmp_path).items() if v == "running"]
         again = _start(tmp_path)  # the next start names the runs left running as stale
         try:
@@ -124,17 +149,20 @@ def test_a_second_process_on_the_same_study_refuses_and_kill_9_leaves_no_worker(
                 seen.append(again.stdout.readline())
                 assert seen[-1] or again.poll() is None, seen
             line = next((ln for ln in seen if "stale" in ln), "")
+            again_tree = _tree(again.pid)
             os.killpg(again.pid, signal.SIGINT)
             again.communicate(timeout=30)
+            assert again.returncode == 130
+            assert _wait_gone(again_tree, 5) == []
         finally:
-            _cleanup(again.pid)
+            _cleanup(again.pid, again_tree if "again_tree" in locals() else ())
         if left:  # (a kernel may still mark its own run as it dies: count at most len(left))
             assert "run(s) marked running by a process that is gone" in line, line
             assert int(line.split(": ", 1)[1].split(" run(s)")[0]) <= len(left), line
         states = _states(tmp_path)
         assert all(states[k] == "interrupted" for k in left), ({k: states[k] for k in left}, line)
     finally:
-        _cleanup(sid)
+        _cleanup(sid, tree if "tree" in locals() else ())
 
 
 def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
@@ -149,6 +177,9 @@ def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", code, str(study)], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        said = holder.stdout.readline()
+        assert said.endswith("took over the lock of pid 999999 on host x since then (?), which "
+                             "is gone\n"), said  # fmt: skip
         assert holder.stdout.readline().strip() == "999999"
         assert guard.held_by(study)["pid"] == holder.pid  # a live holder, seen from here
         with pytest.raises(guard.StudyLocked, match=f"in use by pid {holder.pid} on host"):
@@ -177,3 +208,50 @@ def test_05_and_figures_on_an_empty_runs_folder_write_nothing(tmp_path, monkeypa
     assert figures.returncode == 2 and "no study under" in figures.stderr
     assert list((tmp_path / "runs").iterdir()) == []
     assert not (tmp_path / "figures").exists() or not any((tmp_path / "figures").iterdir())
+
+
+POOL = """
+import copy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a kernel's cell has it
+from mosi_lib import config
+from mosi_lib.data.preprocess import prepare_data
+from mosi_lib.study.workers import in_workers
+cfg = config.load_config("quick.yaml", {"data.source": "synthetic", "train.epochs": 2000,
+                                        "data.modalities": ["text", "audio", "visual"]})
+data = prepare_data(cfg.data)
+jobs = [(config.apply_overrides(copy.deepcopy(cfg), {"system.seed": s}),
+         {"root": sys.argv[1], "run_id": f"r{s}"}) for s in (0, 1)]
+try:
+    in_workers("classifier", jobs, data, 2)
+except KeyboardInterrupt:
+    print("stopped", flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill -9 of the parent"])
+def test_a_worker_pool_stops_with_its_parent(tmp_path, how):
+    root = tmp_path / "runs" / "study"
+    root.mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", POOL, str(root)], cwd=ROOT, env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    sid = proc.pid
+    try:
+        _wait_training(tmp_path, proc)
+        tree = _tree(proc.pid)
+        assert len(tree) >= 3  # the parent and its two workers
+        t0 = time.monotonic()
+        if how == "ctrl-c":
+            os.killpg(sid, signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+            assert proc.returncode == 130 and out.strip().splitlines()[-1] == "stopped", out
+            assert "Traceback" not in out, out  # the workers leave Ctrl-C to their parent
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        assert _wait_gone(tree, 10 - (time.monotonic() - t0)) == [], \
+            [p.cmdline() for p in _alive(tree)]
+        assert set(_states(tmp_path).values()) == {"interrupted"}, _states(tmp_path)
+    finally:
+        _cleanup(sid, tree if "tree" in locals() else ())
