@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="download again files in place that fail their check")  # fmt: skip
     dp.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
+    args.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")  # runs interrupted from now on are ours
     held: list[guard.StudyLock] = []  # the studies this command writes: locked, swept on a stop
     previous = {}  # SIGTERM and SIGHUP (a lost terminal) stop as Ctrl-C does
     if threading.current_thread() is threading.main_thread():
@@ -386,7 +387,9 @@ def _interrupted(argv: list[str], args: argparse.Namespace, held: list[guard.Stu
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
     logging.disable(logging.CRITICAL)  # papermill's threads report their dying kernels
     guard.stop_children(grace_s=5.0)
-    marked = [r for lock in held for r in guard.sweep_stale(lock.study, reason="interrupted")]
+    for lock in held:  # runs whose process was stopped before it could mark them
+        guard.sweep_stale(lock.study, reason="interrupted")
+    marked = [r for lock in held for r in guard.interrupted_since(lock.study, args.started)]
     again = list(argv)
     if getattr(args, "resume_id", None) and getattr(args, "run_id", None) is None:
         again += ["--run-id", args.resume_id]

@@ -177,6 +177,18 @@ def sweep_stale(study: str | Path, *, reason: str = "its process is gone") -> li
     return marked
 
 
+def interrupted_since(study: str | Path, since: str) -> list[str]:
+    """Run ids of ``study`` marked ``interrupted`` at or after ``since`` (``runs._now`` form)."""
+    from mosi_lib.study.runs import Run
+
+    out = []
+    for file in sorted(Path(study).glob("*/status.json")):
+        info = Run(file.parent)._status_file()
+        if info.get("state") == "interrupted" and str(info.get("interrupted", "")) >= since:
+            out.append(file.parent.name)
+    return out
+
+
 # ----------------------------------------------------------------------------- processes
 
 

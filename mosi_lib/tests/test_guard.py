@@ -128,3 +128,11 @@ def test_non_utf8_transcripts_are_named(tmp_path):
     with pytest.raises(ValueError, match=rf"{text_audio.TRANSCRIPTS_FILE}: not UTF-8 text .* "
                        "expected a UTF-8 CSV"):  # fmt: skip
         text_audio.read_transcripts(tmp_path)
+
+
+def test_interrupted_since_counts_the_runs_this_command_stopped(tmp_path):
+    old, new = _run(tmp_path, "old"), _run(tmp_path, "new")
+    old._set_status("interrupted", interrupted="2026-01-01T00:00:00+0000")
+    since = runs._now()
+    new.mark_interrupted("Ctrl-C")
+    assert guard.interrupted_since(tmp_path, since) == ["new"]
