@@ -275,11 +275,9 @@ def _check_draws(cfg, *, seeds, fractions, protocols) -> None:
     import numpy as np
 
     from mosi_lib.data import splits, text_audio
-    from mosi_lib.data.csd import read_csd_labels
 
-    _, per_video = read_csd_labels(text_audio.DEFAULT_DIR / text_audio.LABELS_FILE)
-    labels = np.concatenate([scores for scores, _ in per_video.values()])
-    video = np.concatenate([[v] * len(scores) for v, (scores, _) in per_video.items()])
+    _, _, video, labels = text_audio.read_labels()
+    video = np.asarray(video)
     for protocol in protocols or [cfg.data.protocol]:
         for frac in fractions or [cfg.data.labeled_fraction]:
             for seed in seeds if cfg.data.draw == "seed" else [cfg.data.split_seed]:

@@ -320,6 +320,23 @@ def _is_number(v: str) -> bool:
     return True
 
 
+def read_labels(data_dir=None):
+    """The labels file of ``data_dir`` (None: vendored): ``(file, ids, video ids, scores)``.
+
+    One row per segment in file order; ids are ``<video>_<n>``, n counting from 1.
+    """
+    from mosi_lib.data.csd import read_csd_labels
+
+    root = Path(data_dir) if data_dir else DEFAULT_DIR
+    labels_seq, per_video = read_csd_labels(root / LABELS_FILE)
+    ids, video, y = [], [], []
+    for vid, (scores, _) in per_video.items():
+        ids += [f"{vid}_{i + 1}" for i in range(len(scores))]
+        video += [vid] * len(scores)
+        y.append(scores)
+    return labels_seq, ids, video, np.concatenate(y)
+
+
 def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
                     modalities=MODALITIES, text_layer: str = "last",
                     cache_dir: Path | None = None, progress: bool = False):
@@ -347,7 +364,6 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
         ValueError: ``visual`` requested, or a malformed file (see the module docstring).
         FileNotFoundError: a file is missing.
     """
-    from mosi_lib.data.csd import read_csd_labels
     from mosi_lib.data.readers import RawData, _check_modalities
 
     mods = _check_modalities(modalities)
@@ -359,13 +375,7 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
     root = Path(data_dir) if data_dir else DEFAULT_DIR
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: folder of {', '.join(FILES)} not found")
-    labels_seq, per_video = read_csd_labels(root / LABELS_FILE)
-    ids, video, y = [], [], []
-    for vid, (scores, _) in per_video.items():
-        ids += [f"{vid}_{i + 1}" for i in range(len(scores))]
-        video += [vid] * len(scores)
-        y.append(scores)
-    labels = np.concatenate(y)
+    labels_seq, ids, video, labels = read_labels(root)
     known = set(ids)
     report = {"segments_in_labels": len(ids)}
     keep = np.ones(len(ids), bool)
