@@ -431,6 +431,7 @@ def plot_tsne_latent(
     init: str = "pca",
     max_points: int | None = None,
     color_by: str = "has0",
+    run_seed: int | None = None,
 ) -> tuple[Figure, dict[str, Any]]:
     """t-SNE of the DEC latent space, coloured by true sentiment and by cluster (paper Fig. 4).
 
@@ -444,6 +445,8 @@ def plot_tsne_latent(
         max_points: embed a seeded random subsample of this many rows (None: all rows).
         color_by: ``has0`` (two classes, score >= 0 positive) or ``score`` (continuous, diverging
             colormap centred at 0).
+        run_seed: the seed of the DEC run whose latents these are, named in the title beside
+            the t-SNE seed (the two differ when a study's figure run is not the t-SNE's seed).
 
     Returns:
         ``(fig, info)``: two panels (left: sentiment, right: clusters; ``score`` adds a colorbar
@@ -504,11 +507,12 @@ def plot_tsne_latent(
     for ax in (ax_s, ax_c):
         ax.set(xlabel="t-SNE 1", ylabel="t-SNE 2", xticklabels=[], yticklabels=[])
     sub = f"{n} of {n_total} points" if n < n_total else f"{n} points"
-    fig.suptitle(f"t-SNE of the DEC latent z ({sub}, perplexity {perplexity:g}, "
-                 f"init {init}, seed {seed})")  # fmt: skip
+    of_run = "" if run_seed is None else f" of the seed-{run_seed} run"
+    fig.suptitle(f"t-SNE of the DEC latent z{of_run} ({sub}, perplexity {perplexity:g}, "
+                 f"init {init}, t-SNE seed {seed})")  # fmt: skip
     info = {
         "n_points": int(n), "n_total": int(n_total), "perplexity": float(perplexity),
-        "seed": int(seed), "init": init, "color_by": color_by,
+        "seed": int(seed), "init": init, "color_by": color_by, "run_seed": run_seed,
         "kl_divergence": float(tsne.kl_divergence_),
     }  # fmt: skip
     return fig, info

@@ -243,9 +243,9 @@ def test_tsne_has0_panels_and_info():
     assert info["kl_divergence"] >= 0
     assert {k: v for k, v in info.items() if k != "kl_divergence"} == {
         "n_points": 40, "n_total": 40, "perplexity": 10.0, "seed": 0, "init": "pca",
-        "color_by": "has0",
+        "color_by": "has0", "run_seed": None,
     }  # fmt: skip
-    assert "(40 points, perplexity 10, init pca, seed 0)" in fig.get_suptitle()
+    assert "(40 points, perplexity 10, init pca, t-SNE seed 0)" in fig.get_suptitle()
 
 
 def test_tsne_subsample_is_seeded():
@@ -265,6 +265,10 @@ def test_tsne_subsample_is_seeded():
     for a, b in zip(fig.axes[1].collections, fig2.axes[1].collections, strict=True):
         np.testing.assert_array_equal(a.get_offsets(), b.get_offsets())
     assert info2 == info
+    assert "t-SNE seed 3)" in fig.get_suptitle() and "run" not in fig.get_suptitle()
+    fig3, info3 = plotting.plot_tsne_latent(z, labels, clusters, seed=3, perplexity=5,
+                                            max_points=30, init="random", run_seed=4)  # fmt: skip
+    assert "of the seed-4 run" in fig3.get_suptitle() and info3["run_seed"] == 4
     # max_points above N embeds every row
     _, info = plotting.plot_tsne_latent(z[:12], labels[:12], clusters[:12], seed=0,
                                         perplexity=3, max_points=100)  # fmt: skip

@@ -48,6 +48,18 @@ def test_metrics_latents_and_find(tmp_path):
         runs.load_run(tmp_path / "nothing")
 
 
+def test_seed_run_takes_the_asked_seed_else_the_lowest(tmp_path):
+    for run_id, seed in [("r1", 3), ("r2", 0), ("r3", 4), ("r4", 0)]:
+        runs.create_run(Config(), kind="dec", root=tmp_path, run_id=run_id).save_metrics(
+            {"kind": "dec", "seed": seed})
+    assert runs.latest_run(tmp_path, kind="dec").run_id == "r4"
+    assert runs.seed_run(tmp_path, 3, kind="dec").run_id == "r1"
+    assert runs.seed_run(tmp_path, 0, kind="dec").run_id == "r4"  # newest of that seed
+    assert runs.seed_run(tmp_path, 7, kind="dec").metrics()["seed"] == 0  # lowest seed
+    with pytest.raises(FileNotFoundError, match="classifier"):
+        runs.seed_run(tmp_path, 0, kind="classifier")
+
+
 def test_open_study_latest_or_new(tmp_path):
     s1 = runs.open_study("s1", root=tmp_path)
     assert (s1 / "study.json").exists()
