@@ -54,6 +54,13 @@ def data_overrides(source: str | None, data_dir: str | None) -> dict:
     return out
 
 
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+"""Arguments of every kernel the CLI starts. ipykernel logs "Kernel is running over TCP without
+encryption" at WARNING for each kernel on this machine; a headless run printed it once per
+notebook and nobody could act on it (the kernels listen on localhost only, started by this
+process). Kernel errors still print; a notebook's own warnings go to its executed copy."""
+
+
 def run_notebooks(
     names: tuple[str | tuple[str, ...], ...],
     params: dict,
@@ -106,7 +113,7 @@ def _execute(name: str, params: dict, out_dir: Path, *, log_output: bool) -> Pat
         pm.execute_notebook(
             str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(part), parameters=params,
             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), log_output=log_output,
-            progress_bar=False,
+            progress_bar=False, extra_arguments=KERNEL_ARGS,
         )  # fmt: skip
     except pm.PapermillExecutionError as exc:  # one line; the traceback is in the copy
         failed = out_dir / f"{name}.failed.ipynb"
@@ -233,8 +240,9 @@ def preflight(
     Loads the config as the notebooks do (profile, then ``overrides``) and validates it
     (``config.validate``: unknown keys, types, ranges) once per seed (``system.seed``),
     labeled fraction and protocol the notebooks will set; checks that ``system.device`` exists
-    on this machine (``system.select_device``), the data paths (``sources.check_data_location``)
-    and the ``study`` command's pretraining variants.
+    on this machine (``system.select_device``), the data paths (``sources.check_data_location``),
+    that the runs, figures and cache folders can be written with room to spare
+    (``paths.check_writable``) and the ``study`` command's pretraining variants.
 
     Raises:
         ValueError, KeyError, TypeError, FileNotFoundError: one line naming the field.
@@ -252,6 +260,9 @@ def preflight(
 
         select_device(cfg.system.device)
     check_data_location(cfg.data)
+    for folder, what in ((paths.runs_dir(), "runs"), (paths.figures_dir(), "figures"),
+                         (paths.processed_dir(), "feature cache")):  # fmt: skip
+        paths.check_writable(folder, what)
     if cfg.data.source == "mosi_text_audio" and not cfg.data.data_dir:
         _check_draws(cfg, seeds=seeds, fractions=fractions, protocols=protocols)
     if modality_sets:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -22,7 +24,13 @@ CONFIGS_DIR = PROJECT_ROOT / "configs"
 
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
+    if not value:
+        return default
+    try:
+        return Path(value).expanduser().resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise ValueError(f"{name}={value}: the path cannot be followed ({e}); expected a "
+                         "folder") from e
 
 
 def data_dir() -> Path:
@@ -62,3 +70,43 @@ def check_stem(name: str, example: str, *, field: str = "name") -> str:
         raise ValueError(f"{field}={name!r}: expected a name like {example!r} (letters, digits, "
                          "'_', '.', '-'; no folder, no '..')")  # fmt: skip
     return name
+
+
+MIN_FREE_MB = 500
+"""``check_writable`` refuses a folder on a disk with less free space than this (a study writes
+run folders with checkpoints of a few MB each, executed notebooks and figures)."""
+
+
+def check_writable(folder: str | Path, what: str) -> Path:
+    """Check that files can be written in ``folder`` (or where it will be made), with room.
+
+    Run before anything trains, so that a read-only folder, a symlink loop or a full disk is one
+    line naming the folder instead of a traceback (and a run left ``running``) hours later. A
+    folder that does not exist yet is not made: its nearest existing parent is checked.
+
+    Raises:
+        ValueError: a link that leads nowhere, a folder that cannot be written, or under
+            ``MIN_FREE_MB`` free.
+    """
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.is_symlink():
+            raise ValueError(f"{probe}: {what} folder is a symbolic link that leads nowhere "
+                             "(a loop or a missing target); expected a folder")  # fmt: skip
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{probe}: {what} folder path holds a file; expected a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{probe}: {what} folder is not writable ({e.strerror or e}); "
+                         "expected a folder this user can write") from e
+    free_mb = shutil.disk_usage(probe).free / 2**20
+    if free_mb < MIN_FREE_MB:
+        raise ValueError(f"{probe}: {what} folder has {free_mb:.0f} MB free; expected at least "
+                         f"{MIN_FREE_MB} MB (paths.MIN_FREE_MB)")
+    return folder

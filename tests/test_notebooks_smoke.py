@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from mosi_lib.report.outputs import of_notebook
+from mosi_lib.report.outputs import of_notebook, read_manifest
 
 NOTEBOOKS = ["01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results"]
 FIGURES = [o.stem for o in of_notebook("05_results") if o.kind == "figure"]
@@ -58,6 +58,10 @@ def test_every_registered_output_written(study):
     for o in outs:
         for f in o.files:
             assert (folders[o.where] / f).stat().st_size > 0, f
+    manifest = read_manifest(study / "figures" / "05_results.manifest.json")
+    assert manifest["study"] == "smoke"
+    assert set(manifest["files"]) == {f for o in of_notebook("05_results") for f in o.files}
+    assert not list((study / "figures").glob(".*staging"))  # the set was put in place
 
 
 def test_figures_written_and_name_the_real_data(study):

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import run_cli
 
-from mosi_lib.report.outputs import of_notebook
+from mosi_lib.report.outputs import of_notebook, read_manifest
 from mosi_lib.study import runs
 
 
@@ -47,6 +47,9 @@ def test_every_registered_output_written(study):
     for o in of_notebook("06_label_sweep") + of_notebook("07_ablations"):
         for f in o.files:
             assert (study / "figures" / f).stat().st_size > 0, f
+    for nb in ("06_label_sweep", "07_ablations"):
+        manifest = read_manifest(study / "figures" / f"{nb}.manifest.json")
+        assert set(manifest["files"]) == {f for o in of_notebook(nb) for f in o.files}, nb
 
 
 def test_sweep_outputs(study):

@@ -210,12 +210,16 @@ def load_word_vectors(word_vectors: str, words: set[str]) -> WordVectors:
             except ValueError as err:
                 raise ValueError(f"{path} line {lineno}: word {word!r} has a non-numeric "
                                  f"value ({err})") from err  # fmt: skip
-            if dim is None:
-                dim = len(vec)
-            if len(vec) != dim or not np.isfinite(vec).all():
-                raise ValueError(f"{path} line {lineno}: word {word!r} has {len(vec)} values "
-                                 f"(finite: {bool(np.isfinite(vec).all())}); expected {dim} "
-                                 "finite numbers, as on the first line read")  # fmt: skip
+            if not np.isfinite(vec).all():
+                raise ValueError(f"{path} line {lineno}: word {word!r} has a NaN or infinite "
+                                 "value; expected finite numbers")  # fmt: skip
+            if dim is None:  # the first vector read sets the width; a later one that differs
+                dim, first = len(vec), (lineno, word)  # names both lines: either may be bad
+            elif len(vec) != dim:
+                raise ValueError(f"{path} line {lineno}: word {word!r} has {len(vec)} values, "
+                                 f"line {first[0]} (word {first[1]!r}) has {dim}; every line "
+                                 "must hold the same number (one of the two lines is "
+                                 "malformed)")  # fmt: skip
             index[word] = len(vecs)
             vecs.append(vec)
     if not vecs:

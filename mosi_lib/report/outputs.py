@@ -6,11 +6,23 @@ The notebooks save through these entries (``plotting.save_figure(fig, OUTPUTS["l
 edit here. A stem starts with the number of the notebook whose data it shows (``02_loss_curves``
 shows the baseline run of notebook 02, drawn by 05); ``where`` says the folder: ``figures`` is
 ``paths.figures_dir()`` and ``study`` is ``runs/<study>/01_preprocess``.
+
+``OutputSet`` writes one notebook's figures and tables for one study as a set: staged, then put
+in place together with a manifest naming the study and the runs behind each file.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+
+from mosi_lib import paths
+from mosi_lib.study.runs import atomic_path, git_info
 
 
 @dataclass(frozen=True)
@@ -94,3 +106,93 @@ def stem_of(name: str | Output, kind: str) -> str:
             raise ValueError(f"output {name.stem!r} is a {name.kind}, saved as a {kind}")
         return name.stem
     return name
+
+
+MANIFEST_SUFFIX = ".manifest.json"
+"""``<figures>/<notebook>.manifest.json``: what ``OutputSet.commit`` put in place last."""
+
+
+class OutputSet:
+    """The figures and tables one notebook writes for one study, put in place together.
+
+    Save into ``folder`` (a hidden staging folder, ``<figures>/.<notebook>.staging/``), then call
+    ``commit``: it moves every staged file into the figures folder, removes the files of this
+    notebook's earlier set that the new one did not write (a study without DEC runs must not
+    leave another study's t-SNE under the name), and writes ``<notebook>.manifest.json`` last.
+    Until ``commit`` the files in place are the previous set, whole: a report that fails half-way
+    changes nothing, and its staging folder is removed when the next set starts.
+
+    Args:
+        notebook: the writing notebook, e.g. ``05_results`` (its ``OUTPUTS`` entries are the
+            names an earlier set may have left).
+        study: the study folder (or its name) the outputs are drawn from.
+        runs: run ids that feed the tables (a figure's own runs come from its JSON sidecar).
+        out_dir: the figures folder; None uses ``paths.figures_dir()``.
+    """
+
+    def __init__(self, notebook: str, study: str | Path, *, runs: Iterable[str] = (),
+                 out_dir: str | Path | None = None) -> None:  # fmt: skip
+        self.notebook = notebook
+        self.study = Path(study).name
+        self.runs = [str(r) for r in runs]
+        self.target = Path(out_dir) if out_dir is not None else paths.figures_dir()
+        self.folder = self.target / f".{notebook}.staging"
+        if self.folder.exists():  # left by a report that failed
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+
+    @property
+    def manifest_path(self) -> Path:
+        """``<figures>/<notebook>.manifest.json``."""
+        return self.target / f"{self.notebook}{MANIFEST_SUFFIX}"
+
+    def commit(self) -> dict[str, Path]:
+        """Put the staged files in place; ``{file name: final path}`` (manifest included)."""
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"{self.folder}: this set was committed already or removed")
+        staged = sorted(p.name for p in self.folder.iterdir() if p.is_file())
+        earlier = {f for o in of_notebook(self.notebook) if o.where == "figures" for f in o.files}
+        earlier |= set(read_manifest(self.manifest_path).get("files", {}))
+        for name in sorted(earlier - set(staged)):
+            (self.target / name).unlink(missing_ok=True)
+        files: dict[str, dict[str, object]] = {}
+        for name in staged:
+            feeds = self.runs
+            if name.endswith(".json"):
+                try:
+                    feeds = json.loads((self.folder / name).read_text()).get("runs", feeds)
+                except (OSError, ValueError):
+                    pass
+            files[name] = {"runs": feeds}
+        for name in staged:  # a figure's png/pdf share its sidecar's runs
+            side = files.get(f"{Path(name).stem}.json")
+            if side is not None:
+                files[name] = side
+            os.replace(self.folder / name, self.target / name)
+        shutil.rmtree(self.folder)
+        manifest = {"notebook": self.notebook, "study": self.study, "git": git_info(),
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}  # fmt: skip
+        with atomic_path(self.manifest_path) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        out = {name: self.target / name for name in staged}
+        out[self.manifest_path.name] = self.manifest_path
+        return out
+
+
+def read_manifest(path: str | Path) -> dict[str, object]:
+    """A manifest written by ``OutputSet.commit``; ``{}`` when there is none.
+
+    Raises:
+        ValueError: the file exists but is not a JSON object (named, with the reason).
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        out = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: unreadable output manifest ({e}); delete it to start "
+                         "over") from e
+    if not isinstance(out, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(out).__name__}")
+    return out

@@ -386,9 +386,31 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
             "Labels (train + selection)": _budget(g), "Pretraining": _pretraining(g),
             "Recipe": str(first["recipe"])[:8],
         })  # fmt: skip
+    left = left_out(runs_df)
+    for run_id, why in left.items():  # a run that could not be read stays a row, marked
+        rows.append({"Model": f"left out: run {run_id}", "Source": why, "Seeds": "0"})
     # cells a row does not fill are "" (fillna("") on an all-NaN float column is deprecated)
     rows = [dict.fromkeys(TABLE_COLUMNS, "") | r for r in rows]
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return _keep_left_out(pd.DataFrame(rows, columns=TABLE_COLUMNS), left)
+
+
+def left_out(df: pd.DataFrame) -> dict[str, str]:
+    """Run id -> why, for the runs ``collect_runs`` could not count (``attrs["left_out"]``)."""
+    return dict(df.attrs.get("left_out") or {})
+
+
+def _keep_left_out(out: pd.DataFrame, left: dict[str, str]) -> pd.DataFrame:
+    """``out`` carrying ``left`` on to ``save_table``'s footnote (a new frame drops attrs)."""
+    out.attrs["left_out"] = dict(left)
+    return out
+
+
+def footnote(left: dict[str, str]) -> str:
+    """The table footnote that counts and names the runs left out; "" when there are none."""
+    if not left:
+        return ""
+    items = "; ".join(f"{rid}: {why}" for rid, why in sorted(left.items()))
+    return f"Left out: {len(left)} run(s) not counted in this table ({items})."
 
 
 # ----------------------------------------------------------------------------- writers
@@ -455,7 +477,10 @@ def save_table(
     caption and label ``tab:<name>``. When ``has_synthetic(df)``, both captions start with
     "SYNTHETIC DATA" (unless the caption already starts so). A table without rows (a part of
     the study that was skipped or has not finished a run yet) is still written, so that no table
-    of an earlier study stays under its name, and its caption ends with ``EMPTY_NOTE``.
+    of an earlier study stays under its name, and its caption ends with ``EMPTY_NOTE``. Runs
+    that ``collect_runs`` could not count (``left_out(df)``, carried by the tables built from
+    it) are counted in the caption and named with their reason in a footnote under the
+    Markdown table.
 
     Args:
         df: the table (e.g. ``comparison_table`` output).
@@ -477,9 +502,13 @@ def save_table(
         )
     if df.empty:
         caption = f"{caption} {EMPTY_NOTE}"
+    note = footnote(left_out(df))
+    if note:
+        caption = f"{caption} {len(left_out(df))} run(s) left out (footnote)."
     files = {f"{name}.{ext}": out / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
     df.to_csv(files[f"{name}.csv"], index=False)
-    files[f"{name}.md"].write_text(f"Table: {caption}\n\n{to_markdown(df)}")
+    files[f"{name}.md"].write_text(f"Table: {caption}\n\n{to_markdown(df)}"
+                                   + (f"\n{note}\n" if note else ""))
     tex = df.map(_tex).rename(columns=_tex)
     files[f"{name}.tex"].write_text(tex.to_latex(index=False, escape=False, caption=_tex(caption),
                                                  label=f"tab:{name}"))  # fmt: skip
@@ -611,7 +640,7 @@ def paired_table(
             "p_wilcoxon"]  # fmt: skip
     rows = []
     if len(runs_df) == 0:
-        return pd.DataFrame(rows, columns=cols)
+        return _keep_left_out(pd.DataFrame(rows, columns=cols), left_out(runs_df))
     runs_df, _ = one_run_per_seed(runs_df)
     keys = ["data_source", "synthetic", "protocol", "report_split", "zero_policy", "epochs",
             "labeled_fraction", "tag", "modalities", "data_description", "recipe"]  # fmt: skip
@@ -635,7 +664,7 @@ def paired_table(
                                  "protocol": f"{first['protocol']}, "
                                              f"{first['report_split']} split",
                                  **row})  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+    return _keep_left_out(pd.DataFrame(rows, columns=cols), left_out(runs_df))
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -680,7 +709,7 @@ def summary_table(runs_df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         rows.append(row)
     cols = group + ["n", "seeds", "synthetic", "protocol"] + [
         f"{m}_{k}" for m in SUMMARY_METRICS for k in ("mean", "std", "ci_low", "ci_high")]
-    return pd.DataFrame(rows, columns=cols)
+    return _keep_left_out(pd.DataFrame(rows, columns=cols), left_out(runs_df))
 
 
 def paired_vs(
@@ -709,12 +738,12 @@ def paired_vs(
     ref = runs_df[runs_df[by] == reference]
     rows = []
     if len(ref) == 0:
-        return pd.DataFrame(rows, columns=cols)
+        return _keep_left_out(pd.DataFrame(rows, columns=cols), left_out(runs_df))
     for variant, g in runs_df[runs_df[by] != reference].groupby(by, sort=True):
         for row in _paired_rows(g, ref, metrics, skip_unpaired=False):
             rows.append({"variant": variant, "reference": reference,
                          "synthetic": bool(g["synthetic"].any()), **row})  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+    return _keep_left_out(pd.DataFrame(rows, columns=cols), left_out(runs_df))
 
 
 def best_by_valid(

@@ -72,6 +72,15 @@ def test_reproduce_refuses_a_device_this_machine_lacks(notebooks, capsys):
     assert notebooks == [] and _no_study_folder()
 
 
+def test_reproduce_refuses_a_runs_folder_it_cannot_write(tmp_path, notebooks, monkeypatch, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    monkeypatch.setenv("MOSI_RUNS_DIR", str(loop))
+    line = _refused(["reproduce"], capsys)
+    assert f"MOSI_RUNS_DIR={loop}: the path cannot be followed" in line
+    assert notebooks == []
+
+
 def test_reproduce_refuses_bad_data_locations(tmp_path, notebooks, capsys):
     line = _refused(["reproduce", "--data-dir", str(tmp_path / "nowhere")], capsys)
     assert f"data.data_dir={tmp_path / 'nowhere'}: not found" in line

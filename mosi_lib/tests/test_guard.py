@@ -92,6 +92,34 @@ def test_a_finished_run_with_missing_or_truncated_metrics_is_named_and_counted(t
         runs.Run(tmp_path / "cut").metrics()
 
 
+def test_left_out_runs_stay_table_rows_and_the_footnote_counts_them(tmp_path, capsys):
+    from mosi_lib.report import results
+    from mosi_lib.tests.test_results import _classifier_metrics, _write
+
+    for s in (0, 1):
+        _write(tmp_path, f"ok{s}", _classifier_metrics(s))
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "status.json").write_text(json.dumps({"state": "finished"}))
+    (tmp_path / "cut" / "metrics.json").write_text('{"report": {"acc_')
+    df = results.collect_runs(tmp_path)
+    table = results.comparison_table(df, include_literature=False)
+    assert table["Model"].tolist()[-1] == "left out: run cut"
+    assert "cut/metrics.json: not readable as JSON" in table["Source"].tolist()[-1]
+    assert table["Seeds"].tolist()[0].startswith("2 ")  # the readable runs' mean is kept
+    for frame, stem in ((table, "t"), (results.summary_table(df, ["init"]), "s"),
+                        (results.paired_table(df), "p")):  # fmt: skip
+        md = results.save_table(frame, stem, tmp_path / "out", caption="c")[f"{stem}.md"]
+        text = md.read_text()
+        assert text.splitlines()[0].endswith(" 1 run(s) left out (footnote).")
+        assert "Left out: 1 run(s) not counted in this table (cut: " in text
+    read = df.copy()
+    read.attrs = {}
+    clean = results.comparison_table(read, include_literature=False)
+    assert len(clean) == 1
+    md = results.save_table(clean, "clean", tmp_path / "out", caption="c")["clean.md"]
+    assert "left out" not in md.read_text().lower()
+
+
 def test_the_feature_cache_key_follows_content_not_size_and_mtime(tmp_path):
     from mosi_lib.data import preprocess
 
@@ -136,3 +164,29 @@ def test_interrupted_since_counts_the_runs_this_command_stopped(tmp_path):
     since = runs._now()
     new.mark_interrupted("Ctrl-C")
     assert guard.interrupted_since(tmp_path, since) == ["new"]
+
+
+def test_unwritable_looping_or_full_folders_are_refused_in_one_line(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from mosi_lib import paths
+
+    assert paths.check_writable(tmp_path / "new" / "runs", "runs") == tmp_path / "new" / "runs"
+    assert not (tmp_path / "new").exists()  # checked, not made
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(ValueError, match=r"loop: runs folder is a symbolic link that leads no"):
+        paths.check_writable(loop / "study", "runs")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="file: figures folder path holds a file"):
+        paths.check_writable(tmp_path / "file" / "figures", "figures")
+    if os.geteuid() != 0:  # root writes anywhere: the read-only case needs another user
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(ValueError, match="ro: runs folder is not writable"):
+            paths.check_writable(ro, "runs")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 * 2**30, 10 * 2**30, 2**20))
+    with pytest.raises(ValueError, match=r"runs folder has 1 MB free; expected at least 500 MB"):
+        paths.check_writable(tmp_path, "runs")

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from mosi_lib import paths
 from mosi_lib.report import plotting, results
-from mosi_lib.report.outputs import OUTPUTS, of_notebook
+from mosi_lib.report.outputs import OUTPUTS, OutputSet, of_notebook, read_manifest
 
 SAVE_CALL = re.compile(r"save_(figure|table)\(\s*[^,]+,\s*([^,]+),")
 
@@ -65,3 +65,46 @@ def test_save_by_entry_and_kind_mismatch(tmp_path):
         results.save_table(pd.DataFrame({"a": [1]}), OUTPUTS["loss_curves"], tmp_path,
                            caption="c")  # fmt: skip
     assert len(of_notebook("05_results")) == 6
+
+
+def _write_05_set(out_dir, study, *, with_tsne=True):
+    out = OutputSet("05_results", out_dir / "runs" / study, runs=["c1", "c2"], out_dir=out_dir)
+    results.save_table(pd.DataFrame({"study": [study]}), OUTPUTS["comparison_table"], out.folder,
+                       caption=study)  # fmt: skip
+    if with_tsne:
+        plotting.save_figure(Figure(), OUTPUTS["tsne_latent"], runs=["dec-" + study],
+                             synthetic=False, out_dir=out.folder)  # fmt: skip
+    return out
+
+
+def test_output_set_is_put_in_place_whole_and_never_mixes_studies(tmp_path):
+    table = tmp_path / "05_comparison_table.csv"
+    first = _write_05_set(tmp_path, "study_a").commit()
+    assert "05_results.manifest.json" in first and table.exists()
+    manifest = read_manifest(tmp_path / "05_results.manifest.json")
+    assert manifest["study"] == "study_a"
+    assert manifest["files"]["05_comparison_table.md"]["runs"] == ["c1", "c2"]
+    assert manifest["files"]["03_tsne_latent.png"]["runs"] == ["dec-study_a"]  # its sidecar's
+    # a report that fails half-way: files staged, never committed; the first set stays whole
+    failed = _write_05_set(tmp_path, "study_b")
+    assert pd.read_csv(table)["study"].tolist() == ["study_a"]
+    assert (failed.folder / "05_comparison_table.csv").exists()
+    # the next set starts by removing the failed staging; a study without DEC runs leaves no
+    # t-SNE of study_a under the name
+    second = _write_05_set(tmp_path, "study_c", with_tsne=False)
+    assert not (failed.folder / "03_tsne_latent.png").exists()
+    second.commit()
+    assert pd.read_csv(table)["study"].tolist() == ["study_c"]
+    assert not (tmp_path / "03_tsne_latent.png").exists()
+    assert read_manifest(tmp_path / "05_results.manifest.json")["study"] == "study_c"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    with pytest.raises(FileNotFoundError, match="committed already"):
+        second.commit()
+
+
+def test_read_manifest_names_a_corrupt_file(tmp_path):
+    assert read_manifest(tmp_path / "none.json") == {}
+    bad = tmp_path / "05_results.manifest.json"
+    bad.write_text('{"study": ')
+    with pytest.raises(ValueError, match="05_results.manifest.json: unreadable output manifest"):
+        read_manifest(bad)

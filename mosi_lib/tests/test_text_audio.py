@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,7 +139,21 @@ def test_bad_word_vector_file(small):
     root, glove = small
     with open(glove, "a") as fh:
         fh.write("zzzq 1.0 2.0\n")  # a word the transcripts use, one value short
-    with pytest.raises(ValueError, match=r"glove.txt line 9: word 'zzzq' has 2 values"):
+    with pytest.raises(ValueError, match=r"glove.txt line 9: word 'zzzq' has 2 values, line 1 "
+                                         r"\(word '\w+'\) has 3"):  # fmt: skip
+        ta.read_text_audio(root, word_vectors=glove)
+
+
+def test_bad_first_line_of_a_word_vector_file_is_named(small):
+    root, glove = small
+    lines = Path(glove).read_text().splitlines(keepends=True)
+    word = lines[0].split(" ")[0]
+    Path(glove).write_text(f"{word} 1.0 2.0 3.0 4.0\n" + "".join(lines[1:]))  # one value too many
+    with pytest.raises(ValueError, match=rf"line 2: word '\w+' has 3 values, line 1 "
+                                         rf"\(word '{word}'\) has 4"):  # fmt: skip
+        ta.read_text_audio(root, word_vectors=glove)
+    Path(glove).write_text(f"{word} 1.0 nan 3.0\n" + "".join(lines[1:]))
+    with pytest.raises(ValueError, match=rf"line 1: word '{word}' has a NaN or infinite value"):
         ta.read_text_audio(root, word_vectors=glove)
 
 
