@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mosi_lib import paths
-from mosi_lib.study.runs import atomic_path, git_info
+from mosi_lib.study.runs import atomic_path, git_info, read_json_object
 
 
 @dataclass(frozen=True)
@@ -185,14 +185,4 @@ def read_manifest(path: str | Path) -> dict[str, object]:
     Raises:
         ValueError: the file exists but is not a JSON object (named, with the reason).
     """
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        out = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: unreadable output manifest ({e}); delete it to start "
-                         "over") from e
-    if not isinstance(out, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(out).__name__}")
-    return out
+    return read_json_object(Path(path), "delete it to start over")

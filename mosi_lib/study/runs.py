@@ -44,6 +44,24 @@ STATES = ("running", "finished", "failed", "interrupted", "unknown")
 """``Run.status()`` values; ``interrupted``: stopped by Ctrl-C, SIGTERM or the death of its
 process (``guard``); ``unknown``: no ``status.json`` and no ``metrics.json``."""
 
+def read_json_object(file: Path, remedy: str) -> dict[str, Any]:
+    """The JSON object in ``file``; ``{}`` when the file does not exist.
+
+    Raises:
+        ValueError: the file is not a JSON object (truncated, edited): names it, the reason
+            and ``remedy`` (what the user can do).
+    """
+    if not file.exists():
+        return {}
+    try:
+        out = json.loads(file.read_text())
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{file}: not readable as JSON ({err}); {remedy}") from None
+    if not isinstance(out, dict):
+        raise ValueError(f"{file}: expected a JSON object, found {type(out).__name__}")
+    return out
+
+
 # ----------------------------------------------------------------------------- atomic writes
 
 
@@ -342,17 +360,8 @@ class Run:
         Raises:
             ValueError: the file is not a JSON object (truncated, edited), naming it.
         """
-        file = self.path / "metrics.json"
-        if not file.exists():
-            return {}
-        try:
-            out = json.loads(file.read_text())
-        except (UnicodeDecodeError, ValueError) as err:
-            raise ValueError(f"{file}: not readable as JSON ({err}); the run's results are "
-                             "lost: delete its folder to train it again") from None
-        if not isinstance(out, dict):
-            raise ValueError(f"{file}: expected a JSON object, found {type(out).__name__}")
-        return out
+        return read_json_object(self.path / "metrics.json",
+                                "the run's results are lost: delete its folder to train it again")
 
     def problem(self) -> str | None:
         """Why a run marked ``finished`` cannot be read (no or unreadable metrics), or None."""

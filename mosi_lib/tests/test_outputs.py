@@ -106,5 +106,5 @@ def test_read_manifest_names_a_corrupt_file(tmp_path):
     assert read_manifest(tmp_path / "none.json") == {}
     bad = tmp_path / "05_results.manifest.json"
     bad.write_text('{"study": ')
-    with pytest.raises(ValueError, match="05_results.manifest.json: unreadable output manifest"):
+    with pytest.raises(ValueError, match="manifest.json: not readable as JSON .*delete it"):
         read_manifest(bad)
