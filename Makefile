@@ -20,10 +20,12 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  variables: PROFILE=quick|paper  SOURCE=mosi_text_audio|synthetic|csd|mult|mmsa  DATA_DIR=<real CMU-MOSI files>  RUN_ID=<study>  SEEDS="0 1 2 3 4"  SET="key=value ...""
 
+# PYTHONWARNINGS: setuptools warns of every editable install of a top-level package folder
+# (mosi_lib/ beside the Makefile) in 9 lines; the layout is the project's, nothing to act on.
 $(STAMP): pyproject.toml
 	@if [ "$(PY)" = ".venv/bin/python" ] && [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,lab]"
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e ".[dev,lab]"
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv if needed and install mosi_lib with pinned dependencies
