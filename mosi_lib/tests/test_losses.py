@@ -216,8 +216,10 @@ def test_supervised_cluster_ce_under_capture_is_the_same_loss(monkeypatch, k, n_
         loss = supervised_cluster_ce(q, y.clamp(min=0), labeled, head)
         loss.backward()
         got[capture] = (loss.detach(), q.grad)
-    torch.testing.assert_close(got[True][0], got[False][0], rtol=1e-6, atol=0)
-    torch.testing.assert_close(got[True][1], got[False][1], rtol=1e-6, atol=1e-9)
+    # float32: the two forms sum in another order, so they agree to rounding, not to the bit
+    # (6e-8 apart on one CI processor); a wrong weight or normalisation is off by far more.
+    torch.testing.assert_close(got[True][0], got[False][0], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(got[True][1], got[False][1], rtol=1e-5, atol=1e-7)
 
 
 # ---- totals
