@@ -1,0 +1,196 @@
+"""Generated blocks in Markdown pages: tables between markers, filled from committed summaries.
+
+A block in README.md or docs/*.md looks like::
+
+    <!-- BEGIN generated: docs/results/minilm_standard_table.csv rows="Transformer" seeds=0,1 -->
+    | Model | Acc-2 has0 |
+    ...
+    <!-- END generated -->
+
+The path names a CSV under ``docs/results/`` (relative to the project root). Its provenance is
+the JSON sidecar in the same folder whose ``files`` list names the CSV: the command, commit,
+machine and date that made it, what data, and the config (``profile``, ``protocol``,
+``seeds``, ...). Attributes:
+
+- ``columns="A|B"``: these columns, in this order (default: all);
+- ``rows="x|y"``: the rows whose first column contains ``x`` or ``y`` (default: all);
+- any other ``key=value``: an assertion that the sidecar's ``config[key]`` is that value (a list
+  is written comma-separated: ``seeds=0,1,2,3,4``), so a page cannot say one config produced a
+  table that another produced.
+
+``fill`` rewrites the text between the markers (the table and one source line); ``check`` says
+where a page differs from what ``fill`` would write. ``python -m mosi_lib docs`` fills every
+page, ``--check`` only checks (the test suite runs the check).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+BLOCK = re.compile(
+    r"<!-- BEGIN generated: (?P<path>\S+)(?P<attrs>[^\n]*?)-->\n"
+    r"(?P<body>.*?)<!-- END generated -->",
+    re.S,
+)
+ATTR = re.compile(r'(\w+)=(?:"([^"]*)"|(\S+))')
+SIDECAR_KEYS = ("files", "command", "commit", "machine", "date", "data", "config")
+
+
+@dataclass
+class Block:
+    """One generated block of a page: where it stands and what it asks for."""
+
+    path: str
+    columns: list[str] | None = None
+    rows: list[str] | None = None
+    expect: dict[str, str] = field(default_factory=dict)
+    span: tuple[int, int] = (0, 0)  # the body's start and end in the page text
+
+
+def parse_blocks(text: str) -> list[Block]:
+    """The generated blocks of a page, in order."""
+    blocks = []
+    for m in BLOCK.finditer(text):
+        attrs = {k: quoted or bare for k, quoted, bare in ATTR.findall(m["attrs"])}
+        columns, rows = attrs.pop("columns", None), attrs.pop("rows", None)
+        blocks.append(
+            Block(
+                path=m["path"],
+                columns=columns.split("|") if columns else None,
+                rows=rows.split("|") if rows else None,
+                expect=attrs,
+                span=m.span("body"),
+            )
+        )
+    return blocks
+
+
+def read_sidecars(folder: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Map each CSV name under ``folder`` to its sidecar (path, content)."""
+    out: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for side in sorted(folder.glob("*.json")):
+        try:
+            info = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{side}: not a readable JSON sidecar ({e})") from e
+        if not isinstance(info, dict) or not isinstance(info.get("files"), list):
+            raise ValueError(f"{side}: a sidecar is a JSON object with a 'files' list")
+        missing = [k for k in SIDECAR_KEYS if k not in info]
+        if missing:
+            raise ValueError(f"{side}: sidecar lacks {', '.join(missing)}")
+        for name in info["files"]:
+            if name in out:
+                raise ValueError(f"{side}: {name} is claimed by {out[name][0].name} too")
+            out[name] = (side, info)
+    return out
+
+
+def _value(v: Any) -> str:
+    return ",".join(str(x) for x in v) if isinstance(v, list) else str(v)
+
+
+def _cell(v: str) -> str:
+    return v.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub table of string cells, pipes escaped."""
+    rows = [[str(c) for c in df.columns], *df.itertuples(index=False)]
+    lines = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(df.columns))
+    return "\n".join(lines)
+
+
+def render(block: Block, root: Path, page: Path) -> str:
+    """The body of ``block`` as ``fill`` writes it: the table, then its source line."""
+    csv = root / block.path
+    if not csv.is_file():
+        raise FileNotFoundError(
+            f"{page}: generated block names {block.path}, which does not exist"
+        )
+    side, info = read_sidecars(csv.parent).get(csv.name, (None, None))
+    if info is None:
+        raise ValueError(
+            f"{page}: {block.path} has no sidecar in {csv.parent} listing it in 'files'"
+        )
+    for key, want in block.expect.items():
+        if key not in info["config"]:
+            raise ValueError(
+                f"{page}: block of {block.path} asserts {key}={want}, but {side.name} records "
+                f"no config '{key}' (it records: {', '.join(info['config'])})"
+            )
+        got = _value(info["config"][key])
+        if got != want:
+            raise ValueError(f"{page}: block of {block.path} says {key}={want}, but {side.name} "
+                             f"records {key}={got}")
+    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    if block.columns:
+        unknown = [c for c in block.columns if c not in df.columns]
+        if unknown:
+            raise ValueError(f"{page}: block of {block.path} asks for column(s) {unknown}; the "
+                             f"file has {list(df.columns)}")
+        df = df[block.columns]
+    if block.rows:
+        first = df.iloc[:, 0]
+        df = df[first.map(lambda v: any(r in v for r in block.rows))]
+        if df.empty:
+            raise ValueError(f"{page}: block of {block.path}: no row's first column contains "
+                             f"any of {block.rows}")
+    link = Path(os.path.relpath(csv, page.parent)).as_posix()
+    source = (f"<sub>Generated from [{csv.name}]({link}) ({info['data']}): "
+              f"`{info['command']}`, commit {info['commit']}, {info['machine']}, {info['date']}"
+              + (", transcribed from an earlier README" if info.get("transcribed") else "")
+              + ".</sub>")
+    return f"{to_markdown(df)}\n\n{source}\n"
+
+
+def fill(page: Path, root: Path) -> str:
+    """The text of ``page`` with every generated block rewritten from its summary."""
+    text = page.read_text(encoding="utf-8")
+    out, last = [], 0
+    for block in parse_blocks(text):
+        start, end = block.span
+        out += [text[last:start], render(block, root, page)]
+        last = end
+    return "".join(out) + text[last:]
+
+
+def pages(root: Path) -> list[Path]:
+    """The pages that may hold generated blocks: README.md and docs/*.md."""
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.is_file()]
+
+
+def check(root: Path) -> list[str]:
+    """One line per page whose generated blocks differ from their summaries (or cannot be made)."""
+    problems = []
+    for page in pages(root):
+        try:
+            want = fill(page, root)
+        except (OSError, ValueError) as e:
+            problems.append(str(e))
+            continue
+        have = page.read_text(encoding="utf-8")
+        if want != have:
+            for a, b in zip(parse_blocks(have), parse_blocks(want), strict=True):
+                if have[a.span[0]:a.span[1]] != want[b.span[0]:b.span[1]]:
+                    problems.append(f"{page}: the block of {a.path} differs from the file; run "
+                                    f"`python -m mosi_lib docs` (never edit it by hand)")
+    return problems
+
+
+def write_all(root: Path) -> list[Path]:
+    """Fill every page in place; return those that changed."""
+    changed = []
+    for page in pages(root):
+        text = fill(page, root)
+        if text != page.read_text(encoding="utf-8"):
+            page.write_text(text, encoding="utf-8")
+            changed.append(page)
+    return changed

@@ -1,0 +1,115 @@
+"""Generated blocks of README.md and docs/: filled from the committed summaries, checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mosi_lib import paths
+from mosi_lib.report import pages
+
+CSV = ("Model,Acc-2 has0,Seeds\n"
+       "Transformer (40%),76.65 ± 0.79,\"5 (0,1,2,3,4)\"\nTF-IDF | LR,62.42,5\n")
+SIDECAR = {"files": ["demo_table.csv"], "command": "python -m mosi_lib reproduce --seeds 0 1",
+           "commit": "abc1234", "machine": "2-core CPU", "date": "2026-12-06",
+           "data": "real CMU-MOSI", "config": {"protocol": "standard", "seeds": [0, 1, 2, 3, 4]}}
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "docs" / "results" / "demo_table.csv").write_text(CSV, encoding="utf-8")
+    (tmp_path / "docs" / "results" / "demo.json").write_text(json.dumps(SIDECAR))
+    return tmp_path
+
+
+def page(root, attrs="", body="old\n", name="README.md"):
+    p = root / name
+    p.write_text(f"# Title\n\n<!-- BEGIN generated: docs/results/demo_table.csv{attrs} -->\n"
+                 f"{body}<!-- END generated -->\n\nAfter.\n", encoding="utf-8")
+    return p
+
+
+def test_fill_writes_the_table_and_its_source(root):
+    attrs = ' columns="Model|Acc-2 has0" rows="Transformer" protocol=standard seeds=0,1,2,3,4'
+    p = page(root, attrs)
+    assert pages.write_all(root) == [p]
+    assert p.read_text(encoding="utf-8") == (
+        f"# Title\n\n<!-- BEGIN generated: docs/results/demo_table.csv{attrs} -->\n"
+        "| Model | Acc-2 has0 |\n|---|---|\n| Transformer (40%) | 76.65 ± 0.79 |\n\n"
+        "<sub>Generated from [demo_table.csv](docs/results/demo_table.csv) (real CMU-MOSI): "
+        "`python -m mosi_lib reproduce --seeds 0 1`, commit abc1234, 2-core CPU, "
+        "2026-12-06.</sub>\n"
+        "<!-- END generated -->\n\nAfter.\n")
+    assert pages.check(root) == []
+    assert pages.write_all(root) == []  # a second fill changes nothing
+
+
+def test_cells_are_kept_as_written_and_pipes_escaped(root):
+    page(root)
+    pages.write_all(root)
+    text = (root / "README.md").read_text(encoding="utf-8")
+    assert "| TF-IDF \\| LR | 62.42 | 5 |" in text
+    assert "| Transformer (40%) | 76.65 ± 0.79 | 5 (0,1,2,3,4) |" in text
+
+
+def test_link_is_relative_to_the_page(root):
+    page(root, name="docs/results.md")
+    pages.write_all(root)
+    assert "[demo_table.csv](results/demo_table.csv)" in (root / "docs/results.md").read_text()
+
+
+def test_a_hand_edit_between_markers_fails_the_check(root):
+    p = page(root)
+    pages.write_all(root)
+    p.write_text(p.read_text(encoding="utf-8").replace("76.65", "76.95"), encoding="utf-8")
+    problems = pages.check(root)
+    assert len(problems) == 1
+    assert "README.md" in problems[0] and "demo_table.csv differs" in problems[0]
+
+
+def test_an_edit_outside_the_markers_is_free(root):
+    p = page(root)
+    pages.write_all(root)
+    text = p.read_text(encoding="utf-8")
+    p.write_text(text.replace("After.", "After, 99.9%."), encoding="utf-8")
+    assert pages.check(root) == []
+
+
+def test_a_config_the_summary_did_not_record_fails(root):
+    page(root, " protocol=paper")
+    assert pages.check(root) == [
+        f"{root / 'README.md'}: block of docs/results/demo_table.csv says protocol=paper, "
+        "but demo.json records protocol=standard"]
+    page(root, " profile=quick")
+    with pytest.raises(ValueError, match="records no config 'profile'"):
+        pages.fill(root / "README.md", root)
+
+
+def test_bad_blocks_name_the_file_and_what_is_wrong(root):
+    page(root, ' columns="Model|F1"')
+    with pytest.raises(ValueError, match=r"column\(s\) \['F1'\]"):
+        pages.fill(root / "README.md", root)
+    page(root, ' rows="nothing like it"')
+    with pytest.raises(ValueError, match="no row's first column"):
+        pages.fill(root / "README.md", root)
+    (root / "README.md").write_text(
+        "<!-- BEGIN generated: docs/results/gone.csv -->\n<!-- END generated -->\n")
+    with pytest.raises(FileNotFoundError, match="gone.csv, which does not exist"):
+        pages.fill(root / "README.md", root)
+
+
+def test_a_summary_without_provenance_is_refused(root):
+    page(root)
+    (root / "docs/results/demo.json").write_text(json.dumps({"files": ["demo_table.csv"]}))
+    with pytest.raises(ValueError, match="demo.json: sidecar lacks command, commit, machine"):
+        pages.fill(root / "README.md", root)
+    (root / "docs/results/demo.json").unlink()
+    with pytest.raises(ValueError, match="no sidecar"):
+        pages.fill(root / "README.md", root)
+
+
+def test_the_project_pages_match_their_summaries():
+    """README.md and docs/*.md: every generated block equals what its summary gives."""
+    assert pages.check(paths.PROJECT_ROOT) == []
