@@ -144,10 +144,12 @@ def render(block: Block, root: Path, page: Path) -> str:
             raise ValueError(f"{page}: block of {block.path}: no row's first column contains "
                              f"any of {block.rows}")
     link = Path(os.path.relpath(csv, page.parent)).as_posix()
-    source = (f"<sub>Generated from [{csv.name}]({link}) ({info['data']}): "
-              f"`{info['command']}`, commit {info['commit']}, {info['machine']}, {info['date']}"
-              + (", transcribed from an earlier README" if info.get("transcribed") else "")
-              + ".</sub>")
+    made = [f"`{info['command']}`" if info["command"] else "command not recorded",
+            f"commit {info['commit']}" if info["commit"] else "commit not recorded",
+            info["machine"] or "machine not recorded", info["date"] or "date not recorded"]
+    if info.get("transcribed"):
+        made.append("transcribed from an earlier README")
+    source = f"<sub>Generated from [{csv.name}]({link}) ({info['data']}): {', '.join(made)}.</sub>"
     return f"{to_markdown(df)}\n\n{source}\n"
 
 
