@@ -112,4 +112,5 @@ def test_a_summary_without_provenance_is_refused(root):
 
 def test_the_project_pages_match_their_summaries():
     """README.md and docs/*.md: every generated block equals what its summary gives."""
-    assert pages.check(paths.PROJECT_ROOT) == []
+    problems = pages.check(paths.PROJECT_ROOT)
+    assert not problems, "\n".join(problems)
