@@ -69,8 +69,9 @@ def tfidf_features(data: Processed, texts: dict[str, str]):
 
     missing = [s for s in data.ids if s not in texts]
     if missing:
-        raise ValueError(f"TF-IDF reference: {len(missing)} segments have no transcript, e.g. "
-                         f"{missing[:3]}")  # fmt: skip
+        raise ValueError(
+            f"TF-IDF reference: {len(missing)} segments have no transcript, e.g. {missing[:3]}"
+        )
     docs = [texts[s].lower() for s in data.ids]
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     vec.fit([docs[i] for i in data.rows("train")])
@@ -92,8 +93,14 @@ def reference_features(data: Processed, init: str, texts: dict[str, str] | None 
     raise ValueError(f"reference init={init!r}: expected one of {list(REFERENCES)}")
 
 
-def fit_logistic(data: Processed, *, labels: str, zero_policy: str, init: str = "logreg",
-                 texts: dict[str, str] | None = None) -> dict:  # fmt: skip
+def fit_logistic(
+    data: Processed,
+    *,
+    labels: str,
+    zero_policy: str,
+    init: str = "logreg",
+    texts: dict[str, str] | None = None,
+) -> dict:
     """Fit a reference on ``labels`` rows, choose ``C`` on valid, evaluate every split.
 
     Args:
@@ -117,8 +124,9 @@ def fit_logistic(data: Processed, *, labels: str, zero_policy: str, init: str = 
     y = data.labels
     target = metrics.binary_target(y, zero_policy)[0]
     if len(np.unique(target[tr])) < 2:
-        raise ValueError(f"logistic reference: the {len(tr)} training rows ({labels}) hold one "
-                         "class only")  # fmt: skip
+        raise ValueError(
+            f"logistic reference: the {len(tr)} training rows ({labels}) hold one class only"
+        )
     search, best = [], None
     for c in C_GRID:
         model = LogisticRegression(C=c, max_iter=5000).fit(x[tr], target[tr])
@@ -127,8 +135,13 @@ def fit_logistic(data: Processed, *, labels: str, zero_policy: str, init: str = 
         if best is None or acc > best[0]:
             best = (acc, c, model)
     _, c, model = best
-    out = {"C": c, "n_train": int(len(tr)), "search": search, "n_features": int(x.shape[1]),
-           "outputs": {}}
+    out = {
+        "C": c,
+        "n_train": int(len(tr)),
+        "search": search,
+        "n_features": int(x.shape[1]),
+        "outputs": {},
+    }
     for split in ("valid", "test"):
         idx = data.rows(split)
         if len(idx) == 0:

@@ -2,10 +2,10 @@
 
     python tools/results_summary.py runs/<study> --out docs/results/<name> [--title "..."]
 
-Reads only ``runs/<study>/*/metrics.json`` and ``predictions.npz`` (``report.results``): the
-comparison table's measured rows (accuracy mean ± std over seeds, the Student-t and the
-video-bootstrap intervals, F1, seeds, label budget), the paired DEC - scratch rows and the DEC
-runs' start and stop. Writes ``<out>.md`` (three tables, with the command, commit and date that
+Reads only ``runs/<study>/*/metrics.json`` and ``predictions.npz`` (``report.collect``,
+``report.tables``, ``report.pairing``): the comparison table's measured rows (accuracy mean ± std
+over seeds, the Student-t and the video-bootstrap intervals, F1, seeds, label budget), the paired
+DEC - scratch rows and the DEC runs' start and stop. Writes ``<out>.md`` (three tables, with the command, commit and date that
 made them) and ``<out>_*.csv``; never trains.
 """
 
@@ -18,10 +18,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from mosi_lib.report import results
+from mosi_lib.report import collect, pairing, tables
 
-MAIN = ["Model", "Acc-2 has0", "95% CI has0", "95% video bootstrap has0", "F1 has0",
-        "Acc-2 non0", "Seeds", "Labels (train + selection)"]  # fmt: skip
+MAIN = [
+    "Model",
+    "Acc-2 has0",
+    "95% CI has0",
+    "95% video bootstrap has0",
+    "F1 has0",
+    "Acc-2 non0",
+    "Seeds",
+    "Labels (train + selection)",
+]
 
 
 def _md(df: pd.DataFrame) -> str:
@@ -32,54 +40,81 @@ def _md(df: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("study", help="study folder (runs/<study>)")
     ap.add_argument("--out", required=True, help="path stem of the files to write")
     ap.add_argument("--title", default=None)
     ap.add_argument("--command", default=None, help="the command that made the study")
     args = ap.parse_args()
     study, out = Path(args.study), Path(args.out)
-    df = results.collect_runs(study)
+    df = collect.collect_runs(study)
     if df.empty:
         raise SystemExit(f"{study}: no finished classifier run")
-    table = results.comparison_table(df, include_literature=False)[MAIN]
-    paired = results.paired_table(df)
+    table = tables.comparison_table(df, include_literature=False)[MAIN]
+    paired = pairing.paired_table(df)
     paired = paired[paired["metric"] == "acc_has0"]
-    pt = pd.DataFrame({
-        "comparison": paired["comparison"], "seeds": paired["seeds"],
-        "DEC - scratch (points)": paired["mean_diff"].map("{:+.2f}".format),
-        "95% CI over seeds": [f"[{a:+.2f}, {b:+.2f}]" for a, b in
-                              zip(paired["ci_low"], paired["ci_high"], strict=True)],
-        "95% video bootstrap": [f"[{a:+.2f}, {b:+.2f}]" for a, b in
-                                zip(paired["boot_ci_low"], paired["boot_ci_high"], strict=True)],
-        "wins": paired["wins"].astype(str) + "/" + paired["n"].astype(str),
-        "p (t)": paired["p_ttest"].map("{:.2f}".format),
-    })  # fmt: skip
-    dec = results.dec_summary(study)
-    dt = pd.DataFrame({
-        "seed": dec["seed"], "k-means start": dec["start_sizes"],
-        "degenerate": dec["start_degenerate"], "remedy": dec["start_remedy"],
-        "stage 2 stop": dec["stage2_stop"], "stage-2 epochs": dec["stage2_epochs_run"],
-        "final clusters": dec["cluster_sizes"],
-        "agreement (report split)": (100 * dec["acc_report"]).round(1),
-        "one-cluster floor": (100 * dec["floor_report"]).round(1),
-    }).sort_values("seed")  # fmt: skip
+    pt = pd.DataFrame(
+        {
+            "comparison": paired["comparison"],
+            "seeds": paired["seeds"],
+            "DEC - scratch (points)": paired["mean_diff"].map("{:+.2f}".format),
+            "95% CI over seeds": [
+                f"[{a:+.2f}, {b:+.2f}]"
+                for a, b in zip(paired["ci_low"], paired["ci_high"], strict=True)
+            ],
+            "95% video bootstrap": [
+                f"[{a:+.2f}, {b:+.2f}]"
+                for a, b in zip(paired["boot_ci_low"], paired["boot_ci_high"], strict=True)
+            ],
+            "wins": paired["wins"].astype(str) + "/" + paired["n"].astype(str),
+            "p (t)": paired["p_ttest"].map("{:.2f}".format),
+        }
+    )
+    dec = collect.dec_summary(study)
+    dt = pd.DataFrame(
+        {
+            "seed": dec["seed"],
+            "k-means start": dec["start_sizes"],
+            "degenerate": dec["start_degenerate"],
+            "remedy": dec["start_remedy"],
+            "stage 2 stop": dec["stage2_stop"],
+            "stage-2 epochs": dec["stage2_epochs_run"],
+            "final clusters": dec["cluster_sizes"],
+            "agreement (report split)": (100 * dec["acc_report"]).round(1),
+            "one-cluster floor": (100 * dec["floor_report"]).round(1),
+        }
+    ).sort_values("seed")
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(f"{out}_table.csv", index=False)
     pt.to_csv(f"{out}_paired.csv", index=False)
     dt.to_csv(f"{out}_dec.csv", index=False)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
-    head = args.title or results.describe_runs(df)
-    made = (f"Generated by `python tools/results_summary.py {args.study} --out {args.out}` "
-            f"at commit {commit} on {time.strftime('%Y-%m-%d')} from the study's run folders"
-            + (f", made by `{args.command}`" if args.command else "") + ".")
-    Path(f"{out}.md").write_text("\n\n".join([
-        f"### {head}", made, _md(table), "DEC - scratch, paired by seed (Acc-2 has0):",
-        _md(pt), "DEC runs: the k-means start, why stage 2 stopped, cluster agreement with the "
-        "binary classes on the report split beside what one cluster alone scores:", _md(dt),
-    ]) + "\n")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    head = args.title or collect.describe_runs(df)
+    made = (
+        f"Generated by `python tools/results_summary.py {args.study} --out {args.out}` "
+        f"at commit {commit} on {time.strftime('%Y-%m-%d')} from the study's run folders"
+        + (f", made by `{args.command}`" if args.command else "")
+        + "."
+    )
+    Path(f"{out}.md").write_text(
+        "\n\n".join(
+            [
+                f"### {head}",
+                made,
+                _md(table),
+                "DEC - scratch, paired by seed (Acc-2 has0):",
+                _md(pt),
+                "DEC runs: the k-means start, why stage 2 stopped, cluster agreement with the "
+                "binary classes on the report split beside what one cluster alone scores:",
+                _md(dt),
+            ]
+        )
+        + "\n"
+    )
     print(Path(f"{out}.md").read_text())
 
 

@@ -1,11 +1,12 @@
 """Every figure and table the study writes, named once: key -> file stem, kind, notebook, subject.
 
-The notebooks save through these entries (``plotting.save_figure(fig, OUTPUTS["loss_curves"],
-...)``, ``results.save_table(df, OUTPUTS["comparison_table"], ...)``); the smoke tests, the
-``make figures`` test and the README check read the same table, so renaming an output is one
-edit here. A stem starts with the number of the notebook whose data it shows (``02_loss_curves``
-shows the baseline run of notebook 02, drawn by 05); ``where`` says the folder: ``figures`` is
-``paths.figures_dir()`` and ``study`` is ``runs/<study>/01_preprocess``.
+The notebooks save through these entries (``figure_files.save_figure(fig,
+OUTPUTS["loss_curves"], ...)``, ``table_files.save_table(df, OUTPUTS["comparison_table"],
+...)``); the smoke tests, the ``make figures`` test and the README check read the same table, so
+renaming an output is one edit here. A stem starts with the number of the notebook whose data
+it shows (``02_loss_curves`` shows the baseline run of notebook 02, drawn by 05); ``where`` says
+the folder: ``figures`` is ``paths.figures_dir()`` and ``study`` is
+``runs/<study>/01_preprocess``.
 
 ``OutputSet`` writes one notebook's figures and tables for one study as a set: staged, then put
 in place together with a manifest naming the study and the runs behind each file.
@@ -52,39 +53,91 @@ def _o(stem: str, kind: str, notebook: str, shows: str, where: str = "figures") 
 
 OUTPUTS: dict[str, Output] = {
     # 01_preprocess: the data, in the study folder
-    "label_histogram": _o("label_histogram", "figure", "01_preprocess",
-                          "sentiment scores per split and pool", "study"),
-    "length_histogram": _o("length_histogram", "figure", "01_preprocess",
-                           "valid steps per segment and modality", "study"),
-    "feature_stats": _o("feature_stats", "figure", "01_preprocess",
-                        "scaled feature means and spreads per modality", "study"),
+    "label_histogram": _o(
+        "label_histogram",
+        "figure",
+        "01_preprocess",
+        "sentiment scores per split and pool",
+        "study",
+    ),
+    "length_histogram": _o(
+        "length_histogram",
+        "figure",
+        "01_preprocess",
+        "valid steps per segment and modality",
+        "study",
+    ),
+    "feature_stats": _o(
+        "feature_stats",
+        "figure",
+        "01_preprocess",
+        "scaled feature means and spreads per modality",
+        "study",
+    ),
     # 05_results: the paper's figures and table
-    "loss_curves": _o("02_loss_curves", "figure", "05_results",
-                      "training and validation loss of the baseline (40%)"),
-    "dec_curves": _o("03_dec_curves", "figure", "05_results",
-                     "DEC losses of both stages, cluster accuracy"),
-    "tsne_latent": _o("03_tsne_latent", "figure", "05_results",
-                      "t-SNE of the DEC latent space by label and by cluster"),
-    "comparison_table": _o("05_comparison_table", "table", "05_results",
-                           "accuracy and F1 of every condition beside the paper's Table 1"),
-    "paired_tests": _o("05_paired_tests", "table", "05_results",
-                       "DEC-initialised minus from-scratch, paired by seed"),
-    "dec_clusters": _o("05_dec_clusters", "table", "05_results",
-                       "DEC clusters: sizes, agreement with the labels, stage-2 epochs"),
+    "loss_curves": _o(
+        "02_loss_curves",
+        "figure",
+        "05_results",
+        "training and validation loss of the baseline (40%)",
+    ),
+    "dec_curves": _o(
+        "03_dec_curves", "figure", "05_results", "DEC losses of both stages, cluster accuracy"
+    ),
+    "tsne_latent": _o(
+        "03_tsne_latent",
+        "figure",
+        "05_results",
+        "t-SNE of the DEC latent space by label and by cluster",
+    ),
+    "comparison_table": _o(
+        "05_comparison_table",
+        "table",
+        "05_results",
+        "accuracy and F1 of every condition beside the paper's Table 1",
+    ),
+    "paired_tests": _o(
+        "05_paired_tests",
+        "table",
+        "05_results",
+        "DEC-initialised minus from-scratch, paired by seed",
+    ),
+    "dec_clusters": _o(
+        "05_dec_clusters",
+        "table",
+        "05_results",
+        "DEC clusters: sizes, agreement with the labels, stage-2 epochs",
+    ),
     # 06_label_sweep
-    "label_sweep": _o("06_label_sweep", "figure", "06_label_sweep",
-                      "accuracy against the labeled fraction, scratch and DEC"),
-    "label_sweep_table": _o("06_label_sweep", "table", "06_label_sweep",
-                            "the sweep's numbers per fraction and initialisation"),
-    "sweep_paired_tests": _o("06_sweep_paired_tests", "table", "06_label_sweep",
-                             "DEC minus scratch per fraction, paired by seed"),
+    "label_sweep": _o(
+        "06_label_sweep",
+        "figure",
+        "06_label_sweep",
+        "accuracy against the labeled fraction, scratch and DEC",
+    ),
+    "label_sweep_table": _o(
+        "06_label_sweep",
+        "table",
+        "06_label_sweep",
+        "the sweep's numbers per fraction and initialisation",
+    ),
+    "sweep_paired_tests": _o(
+        "06_sweep_paired_tests",
+        "table",
+        "06_label_sweep",
+        "DEC minus scratch per fraction, paired by seed",
+    ),
     # 07_ablations
-    "pretrain_ablation": _o("07_pretrain_ablation", "table", "07_ablations",
-                            "pretraining variants against none"),
-    "pretrain_paired_tests": _o("07_pretrain_paired_tests", "table", "07_ablations",
-                                "each pretraining variant minus none, paired by seed"),
-    "modality_ablation": _o("07_modality_ablation", "table", "07_ablations",
-                            "modality subsets"),
+    "pretrain_ablation": _o(
+        "07_pretrain_ablation", "table", "07_ablations", "pretraining variants against none"
+    ),
+    "pretrain_paired_tests": _o(
+        "07_pretrain_paired_tests",
+        "table",
+        "07_ablations",
+        "each pretraining variant minus none, paired by seed",
+    ),
+    "modality_ablation": _o("07_modality_ablation", "table", "07_ablations", "modality subsets"),
     "protocols": _o("07_protocols", "table", "07_ablations", "the evaluation protocols"),
 }
 """Key -> ``Output``: the one place where an output's file name is written."""
@@ -130,8 +183,14 @@ class OutputSet:
         out_dir: the figures folder; None uses ``paths.figures_dir()``.
     """
 
-    def __init__(self, notebook: str, study: str | Path, *, runs: Iterable[str] = (),
-                 out_dir: str | Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        notebook: str,
+        study: str | Path,
+        *,
+        runs: Iterable[str] = (),
+        out_dir: str | Path | None = None,
+    ) -> None:
         self.notebook = notebook
         self.study = Path(study).name
         self.runs = [str(r) for r in runs]
@@ -170,8 +229,13 @@ class OutputSet:
                 files[name] = side
             os.replace(self.folder / name, self.target / name)
         shutil.rmtree(self.folder)
-        manifest = {"notebook": self.notebook, "study": self.study, "git": git_info(),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}  # fmt: skip
+        manifest = {
+            "notebook": self.notebook,
+            "study": self.study,
+            "git": git_info(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "files": files,
+        }
         with atomic_path(self.manifest_path) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")
         out = {name: self.target / name for name in staged}

@@ -52,16 +52,20 @@ def mean_ci(values: Any, confidence: float = 0.95) -> dict[str, float]:
     n = len(x)
     nan = float("nan")
     if n == 0:
-        return {"n": 0, "mean": nan, "std": nan, "half_width": nan, "ci_low": nan,
-                "ci_high": nan}  # fmt: skip
+        return {"n": 0, "mean": nan, "std": nan, "half_width": nan, "ci_low": nan, "ci_high": nan}
     mean = float(x.mean())
     if n == 1:
-        return {"n": 1, "mean": mean, "std": nan, "half_width": nan, "ci_low": nan,
-                "ci_high": nan}  # fmt: skip
+        return {"n": 1, "mean": mean, "std": nan, "half_width": nan, "ci_low": nan, "ci_high": nan}
     std = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n))
-    return {"n": n, "mean": mean, "std": std, "half_width": half, "ci_low": mean - half,
-            "ci_high": mean + half}  # fmt: skip
+    return {
+        "n": n,
+        "mean": mean,
+        "std": std,
+        "half_width": half,
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+    }
 
 
 def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict[str, float]:
@@ -86,9 +90,17 @@ def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict[str, float]:
         raise ValueError(f"paired_test: a has {len(xa)} values, b has {len(xb)}; need pairs")
     d = xa - xb
     ci = mean_ci(d, confidence)
-    out = {"n": len(d), "mean_diff": ci["mean"], "std_diff": ci["std"], "ci_low": ci["ci_low"],
-           "ci_high": ci["ci_high"], "t": float("nan"), "p_ttest": float("nan"),
-           "p_wilcoxon": float("nan"), "wins": int((d > 0).sum())}  # fmt: skip
+    out = {
+        "n": len(d),
+        "mean_diff": ci["mean"],
+        "std_diff": ci["std"],
+        "ci_low": ci["ci_low"],
+        "ci_high": ci["ci_high"],
+        "t": float("nan"),
+        "p_ttest": float("nan"),
+        "p_wilcoxon": float("nan"),
+        "wins": int((d > 0).sum()),
+    }
     if len(d) < 2:
         return out
     if ci["std"] > 0:
@@ -101,8 +113,9 @@ def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict[str, float]:
     return out
 
 
-def _video_sums(preds: list[dict[str, np.ndarray]], split: str, zero_policy: str,
-                videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _video_sums(
+    preds: list[dict[str, np.ndarray]], split: str, zero_policy: str, videos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per run and video: correct predictions and rows on ``split`` -> two (V, R) arrays."""
     correct = np.zeros((len(videos), len(preds)))
     rows = np.zeros((len(videos), len(preds)))
@@ -123,9 +136,15 @@ def _video_sums(preds: list[dict[str, np.ndarray]], split: str, zero_policy: str
     return correct, rows
 
 
-def video_bootstrap(groups: list[list[dict[str, np.ndarray]]], *, split: str,
-                    zero_policy: str = "has0", n_boot: int = 2000, confidence: float = 0.95,
-                    seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def video_bootstrap(
+    groups: list[list[dict[str, np.ndarray]]],
+    *,
+    split: str,
+    zero_policy: str = "has0",
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Video-level bootstrap of the mean accuracy over runs (seeds), one or two groups.
 
     The evaluation rows' videos are resampled with replacement (a test fold of 31 videos is
@@ -151,13 +170,18 @@ def video_bootstrap(groups: list[list[dict[str, np.ndarray]]], *, split: str,
         ValueError: no group, more than two, an empty group, or two groups of unequal size.
     """
     if not 1 <= len(groups) <= 2 or any(len(g) == 0 for g in groups):
-        raise ValueError(f"video_bootstrap: need one or two non-empty groups of runs, got "
-                         f"{[len(g) for g in groups]}")  # fmt: skip
+        raise ValueError(
+            f"video_bootstrap: need one or two non-empty groups of runs, got "
+            f"{[len(g) for g in groups]}"
+        )
     if len(groups) == 2 and len(groups[0]) != len(groups[1]):
-        raise ValueError(f"video_bootstrap: paired groups need one run each per seed, got "
-                         f"{len(groups[0])} and {len(groups[1])}")  # fmt: skip
-    videos = np.unique(np.concatenate([p["video"][p["split"] == split]
-                                       for g in groups for p in g]))  # fmt: skip
+        raise ValueError(
+            f"video_bootstrap: paired groups need one run each per seed, got "
+            f"{len(groups[0])} and {len(groups[1])}"
+        )
+    videos = np.unique(
+        np.concatenate([p["video"][p["split"] == split] for g in groups for p in g])
+    )
     if len(videos) == 0:
         raise ValueError(f"video_bootstrap: no row of split {split!r} in the predictions")
     rng = np.random.default_rng(seed)
@@ -172,5 +196,10 @@ def video_bootstrap(groups: list[list[dict[str, np.ndarray]]], *, split: str,
 
     value = mean_acc(groups[0]) - (mean_acc(groups[1]) if len(groups) == 2 else 0.0)
     lo, hi = np.nanpercentile(value[1:], [50 * (1 - confidence), 50 * (1 + confidence)])
-    return {"estimate": float(value[0]), "ci_low": float(lo), "ci_high": float(hi),
-            "n_videos": int(len(videos)), "n_boot": int(n_boot)}  # fmt: skip
+    return {
+        "estimate": float(value[0]),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "n_videos": int(len(videos)),
+        "n_boot": int(n_boot),
+    }

@@ -313,7 +313,7 @@ def modality_ablation(
     pretrains DEC on that subset's features (every segment, labels of the labeled pool) and
     fine-tunes from it, exactly as in ``pretrain_ablation`` (``ae``: from the stage-1
     checkpoint). The notebook passes the variant the pretraining ablation found best on the
-    validation split (``results.best_by_valid``). The data are re-read for each subset
+    validation split (``tables.best_by_valid``). The data are re-read for each subset
     (``data.modalities``); splits do not depend on the modalities, so every subset sees the
     same rows. Runs are tagged ``<tag>:<pretrain>`` (classifiers) and ``<tag>:<DEC variant>``
     (DEC runs).
@@ -350,25 +350,25 @@ def best_pretrain(choice: str, cfg: Config, root):
     ``choice`` is a ``PRETRAIN_VARIANTS`` name (returned as is) or ``best``: the variant of the
     pretraining ablation under ``root`` with the highest mean validation accuracy
     (``valid_acc_<zero_policy>``, seeds common to all variants; a tie goes to ``none``), via
-    ``results.best_by_valid``. The test fold is never read.
+    ``tables.best_by_valid``. The test fold is never read.
 
     Returns:
         ``(variant, table)``: the table ranks the variants (None when ``choice`` is explicit).
     """
-    from mosi_lib.report import results
+    from mosi_lib.report import collect, tables
 
     if choice != "best":
         if choice not in PRETRAIN_VARIANTS:
             raise ValueError(f"modality pretraining {choice!r}: expected 'best' or one of "
                              f"{list(PRETRAIN_VARIANTS)}")  # fmt: skip
         return choice, None
-    df = results.collect_runs(root)
+    df = collect.collect_runs(root)
     pre = df[df["tag"].str.startswith("pretrain:")]
     if pre.empty:
         raise ValueError(f"modality pretraining 'best': no pretraining-ablation run under {root}; "
                          "run the pretraining ablation first or name a variant")  # fmt: skip
-    best, table = results.best_by_valid(pre, by="tag", metric=f"valid_acc_{cfg.data.zero_policy}",
-                                        prefer="pretrain:none")  # fmt: skip
+    best, table = tables.best_by_valid(pre, by="tag", metric=f"valid_acc_{cfg.data.zero_policy}",
+                                       prefer="pretrain:none")  # fmt: skip
     return best.removeprefix("pretrain:"), table
 
 

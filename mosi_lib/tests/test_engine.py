@@ -513,7 +513,7 @@ def test_seeds_together_reject_mismatched_inputs(tiny_config, data):
 
 def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path, monkeypatch):
     """Issue 10 item 9: an interrupted run was not marked, and a rerun counted runs twice."""
-    from mosi_lib.report import results
+    from mosi_lib.report import collect
 
     tiny_config.train.epochs = 1
     done = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a", reuse=True)
@@ -527,7 +527,7 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
         experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b",
                                      labels="all", reuse=True)
     assert runs.load_run(tmp_path / "b").status() == "interrupted"  # Ctrl-C
-    assert results.collect_runs(tmp_path)["run_id"].tolist() == ["a"]  # never in a table
+    assert collect.collect_runs(tmp_path)["run_id"].tolist() == ["a"]  # never in a table
     monkeypatch.setattr(engine, "fit_classifier", orig)
     # the rerun (reproduce --run-id on the same study): the finished run is reused, the
     # failed one is trained again in a new folder
@@ -537,7 +537,7 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
     redo = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b2",
                                         labels="all", reuse=True)
     assert redo.run_id == "b2" and redo.status() == "finished"
-    assert sorted(results.collect_runs(tmp_path)["run_id"]) == ["a", "b2"]
+    assert sorted(collect.collect_runs(tmp_path)["run_id"]) == ["a", "b2"]
     # another recipe is not this run
     tiny_config.train.lr *= 2
     other = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c",
@@ -549,21 +549,21 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
 def test_dec_on_training_rows_only(tiny_config, data, tmp_path):
     """dec.pretrain_rows="train" (the dec_train_rows ablation): the report split is not among
     the pretraining rows, so its cluster metrics are None instead of an error."""
-    from mosi_lib.report import results
+    from mosi_lib.report import collect
 
     tiny_config.dec.pretrain_rows = "train"
     run = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec_train")
     m = run.metrics()
     assert m["n_rows"] == len(data.rows("train")) and m["cluster"][data.report_split] is None
     assert set(run.latents()["split"]) == {"train"}
-    row = results.dec_summary(tmp_path).iloc[0]
+    row = collect.dec_summary(tmp_path).iloc[0]
     assert np.isnan(row["acc_report"]) and 0 <= row["acc_all"] <= 1
     ft = experiments.train_classifier(tiny_config, data, root=tmp_path, init_run=run)
     assert ft.metrics()["transfer"]["dec_rows"] == "train"
 
 
 def test_tables_bootstrap_over_videos_from_the_runs_predictions(tiny_config, data, tmp_path):
-    from mosi_lib.report import results
+    from mosi_lib.report import collect, pairing, tables
 
     tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 2, 1
     for s in (0, 1):
@@ -574,13 +574,13 @@ def test_tables_bootstrap_over_videos_from_the_runs_predictions(tiny_config, dat
             dec = experiments.pretrain_dec(cfg, data, root=tmp_path, run_id=f"dec{s}")
         experiments.train_classifier(cfg, data, root=tmp_path, run_id=f"scratch{s}")
         experiments.train_classifier(cfg, data, root=tmp_path, run_id=f"ft{s}", init_run=dec)
-    df = results.collect_runs(tmp_path)
-    table = results.comparison_table(df, include_literature=False)
+    df = collect.collect_runs(tmp_path)
+    table = tables.comparison_table(df, include_literature=False)
     cell = table.set_index("Model").loc["Transformer (40%)", "95% video bootstrap has0"]
     lo, hi = (float(v) for v in cell.strip("[]").split(", "))
     mean = 100 * df[df["init"] == "scratch"]["acc_has0"].mean()
     assert lo <= mean <= hi and hi - lo > 0  # 12 videos resampled
-    paired = results.paired_table(df)
+    paired = pairing.paired_table(df)
     row = paired[paired["metric"] == "acc_has0"].iloc[0]
     diff = 100 * (df[df["init"] == "dec"]["acc_has0"].mean()
                   - df[df["init"] == "scratch"]["acc_has0"].mean())

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.report import plotting, results
+from mosi_lib.report import collect, pairing, sweep_plots, tables
 from mosi_lib.study import experiments, grids, recipes, runs, workers
 from mosi_lib.tests.conftest import make_raw
 from mosi_lib.train import engine
@@ -69,7 +69,7 @@ def test_grid_reuses_a_run_only_for_the_same_recipe(tiny_config, tmp_path):
                                           variants=("dec_semi",))
     assert third[0].metrics()["transfer"]["dec_run"] != first[1].metrics()["transfer"]["dec_run"]
     # the tables keep the two epoch counts apart
-    summary = results.summary_table(results.collect_runs(tmp_path), ["tag"])
+    summary = tables.summary_table(collect.collect_runs(tmp_path), ["tag"])
     assert summary["n"].max() == 1
 
 
@@ -92,7 +92,7 @@ def test_grid_point_of_another_tag_is_not_trained_again(tiny_config, tmp_path):
     for r in prot:
         assert tag in r.tags()
     assert all(tag not in r.tags() for r in abl[2:4])  # the AE-only runs
-    df = results.collect_runs(tmp_path)
+    df = collect.collect_runs(tmp_path)
     assert sorted(df.loc[df["tag"] == tag, "init"]) == ["dec", "dec", "scratch", "scratch"]
     again = experiments.protocol_comparison(tiny_config, protocols=(tiny_config.data.protocol,),
                                             seeds=[0, 1], root=tmp_path)  # fmt: skip
@@ -109,7 +109,7 @@ def test_modality_set_letters_and_pretrain_checked(tiny_config, tmp_path):
 
 
 def test_best_pretrain_reads_validation_of_the_ablation(tiny_config, tmp_path):
-    from mosi_lib.tests.test_results import _classifier_metrics, _report, _write
+    from mosi_lib.tests.fake_runs import classifier_metrics, report_metrics, write_run
 
     assert experiments.best_pretrain("dec_semi", tiny_config, tmp_path) == ("dec_semi", None)
     with pytest.raises(ValueError, match="'best' or one of"):
@@ -119,11 +119,11 @@ def test_best_pretrain_reads_validation_of_the_ablation(tiny_config, tmp_path):
     # dec_semi wins on validation, none on test: the choice follows validation
     for seed in (0, 1):
         for variant, val, test in (("none", 0.70, 0.90), ("dec_semi", 0.75, 0.60)):
-            _write(tmp_path, f"{variant}_{seed}", _classifier_metrics(
-                seed, tag=f"pretrain:{variant}", valid=_report(acc_has0=val),
-                report=_report(acc_has0=test)))  # fmt: skip
-    _write(tmp_path, "other_0", _classifier_metrics(0, tag="modality:none",
-                                                    valid=_report(acc_has0=0.99)))  # fmt: skip
+            write_run(tmp_path, f"{variant}_{seed}", classifier_metrics(
+                seed, tag=f"pretrain:{variant}", valid=report_metrics(acc_has0=val),
+                report=report_metrics(acc_has0=test)))  # fmt: skip
+    write_run(tmp_path, "other_0", classifier_metrics(
+        0, tag="modality:none", valid=report_metrics(acc_has0=0.99)))  # fmt: skip
     best, table = experiments.best_pretrain("best", tiny_config, tmp_path)
     assert best == "dec_semi"
     assert table["tag"].tolist() == ["pretrain:dec_semi", "pretrain:none"]
@@ -141,7 +141,7 @@ def test_summary_table_hand_computed():
               for s, a in enumerate([0.70, 0.74, 0.78])]
              + [{"init": "scratch", "labeled_fraction": 0.1, "seed": 0, "acc_has0": 0.6,
                  "run_id": "x"}])
-    t = results.summary_table(df, ["init", "labeled_fraction"]).set_index("init")
+    t = tables.summary_table(df, ["init", "labeled_fraction"]).set_index("init")
     assert t.loc["dec", "n"] == 3 and t.loc["dec", "seeds"] == "0,1,2"
     assert t.loc["dec", "acc_has0_mean"] == pytest.approx(74.0)
     assert t.loc["dec", "acc_has0_std"] == pytest.approx(4.0)
@@ -150,9 +150,9 @@ def test_summary_table_hand_computed():
     assert np.isnan(t.loc["scratch", "acc_has0_std"])
     assert t.loc["dec", "protocol"] == "standard, test split"
     with pytest.raises(ValueError, match="missing"):
-        results.summary_table(df, ["nope"])
-    fig = plotting.plot_label_sweep(results.summary_table(df, ["init", "labeled_fraction"]),
-                                    title="t")
+        tables.summary_table(df, ["nope"])
+    fig = sweep_plots.plot_label_sweep(tables.summary_table(df, ["init", "labeled_fraction"]),
+                                       title="t")
     assert "SYNTHETIC" in fig.get_suptitle()
     leg = fig.axes[0].get_legend()
     legend = [t.get_text() for t in leg.get_texts()]
@@ -170,10 +170,10 @@ def test_paired_vs_reference():
         rows += [{"tag": "pretrain:none", "seed": s, "acc_has0": none, "run_id": f"a{s}"},
                  {"tag": "pretrain:ae", "seed": s, "acc_has0": ae, "run_id": f"b{s}"}]
     rows.append({"tag": "pretrain:ae", "seed": 7, "acc_has0": 0.99, "run_id": "c"})  # unpaired
-    t = results.paired_vs(_df(rows), by="tag", reference="pretrain:none", metrics=("acc_has0",))
+    t = pairing.paired_vs(_df(rows), by="tag", reference="pretrain:none", metrics=("acc_has0",))
     assert len(t) == 1 and t.loc[0, "variant"] == "pretrain:ae" and t.loc[0, "seeds"] == "0,1,2"
     assert t.loc[0, "mean_diff"] == pytest.approx(2.0) and t.loc[0, "wins"] == 3
-    empty = results.paired_vs(_df(rows), by="tag", reference="pretrain:other")
+    empty = pairing.paired_vs(_df(rows), by="tag", reference="pretrain:other")
     assert len(empty) == 0
 
 

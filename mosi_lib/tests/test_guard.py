@@ -73,14 +73,14 @@ def test_reporting_never_creates_a_study(tmp_path):
 
 
 def test_a_finished_run_with_missing_or_truncated_metrics_is_named_and_counted(tmp_path, capsys):
-    from mosi_lib.report import results
+    from mosi_lib.report import collect
 
     for name in ("lost", "cut"):
         path = tmp_path / name
         path.mkdir()
         (path / "status.json").write_text(json.dumps({"state": "finished"}))
     (tmp_path / "cut" / "metrics.json").write_text('{"report": {"acc_')
-    df = results.collect_runs(tmp_path)
+    df = collect.collect_runs(tmp_path)
     out = capsys.readouterr().out
     assert f"run lost left out, its results cannot be read: {tmp_path / 'lost'}/metrics.json: " \
            "missing" in out
@@ -93,30 +93,30 @@ def test_a_finished_run_with_missing_or_truncated_metrics_is_named_and_counted(t
 
 
 def test_left_out_runs_stay_table_rows_and_the_footnote_counts_them(tmp_path, capsys):
-    from mosi_lib.report import results
-    from mosi_lib.tests.test_results import _classifier_metrics, _write
+    from mosi_lib.report import collect, pairing, table_files, tables
+    from mosi_lib.tests.fake_runs import classifier_metrics, write_run
 
     for s in (0, 1):
-        _write(tmp_path, f"ok{s}", _classifier_metrics(s))
+        write_run(tmp_path, f"ok{s}", classifier_metrics(s))
     (tmp_path / "cut").mkdir()
     (tmp_path / "cut" / "status.json").write_text(json.dumps({"state": "finished"}))
     (tmp_path / "cut" / "metrics.json").write_text('{"report": {"acc_')
-    df = results.collect_runs(tmp_path)
-    table = results.comparison_table(df, include_literature=False)
+    df = collect.collect_runs(tmp_path)
+    table = tables.comparison_table(df, include_literature=False)
     assert table["Model"].tolist()[-1] == "left out: run cut"
     assert "cut/metrics.json: not readable as JSON" in table["Source"].tolist()[-1]
     assert table["Seeds"].tolist()[0].startswith("2 ")  # the readable runs' mean is kept
-    for frame, stem in ((table, "t"), (results.summary_table(df, ["init"]), "s"),
-                        (results.paired_table(df), "p")):  # fmt: skip
-        md = results.save_table(frame, stem, tmp_path / "out", caption="c")[f"{stem}.md"]
+    for frame, stem in ((table, "t"), (tables.summary_table(df, ["init"]), "s"),
+                        (pairing.paired_table(df), "p")):  # fmt: skip
+        md = table_files.save_table(frame, stem, tmp_path / "out", caption="c")[f"{stem}.md"]
         text = md.read_text()
         assert text.splitlines()[0].endswith(" 1 run(s) left out (footnote).")
         assert "Left out: 1 run(s) not counted in this table (cut: " in text
     read = df.copy()
     read.attrs = {}
-    clean = results.comparison_table(read, include_literature=False)
+    clean = tables.comparison_table(read, include_literature=False)
     assert len(clean) == 1
-    md = results.save_table(clean, "clean", tmp_path / "out", caption="c")["clean.md"]
+    md = table_files.save_table(clean, "clean", tmp_path / "out", caption="c")["clean.md"]
     assert "left out" not in md.read_text().lower()
 
 

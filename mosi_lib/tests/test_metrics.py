@@ -32,19 +32,25 @@ def test_binary_metrics_hand_example():
 def test_acc_f1_equals_sklearn_to_the_bit():
     """The counted accuracy and weighted F1 are sklearn's values exactly, edge cases included."""
     rng = np.random.default_rng(0)
-    cases = [(np.array([True]), np.array([True])), (np.array([True]), np.array([False])),
-             (np.zeros(7, bool), np.zeros(7, bool)), (np.zeros(7, bool), np.ones(7, bool)),
-             (np.ones(5, bool), np.array([1, 0, 1, 1, 0], bool))]  # fmt: skip
+    cases = [
+        (np.array([True]), np.array([True])),
+        (np.array([True]), np.array([False])),
+        (np.zeros(7, bool), np.zeros(7, bool)),
+        (np.zeros(7, bool), np.ones(7, bool)),
+        (np.ones(5, bool), np.array([1, 0, 1, 1, 0], bool)),
+    ]
     for n in (2, 3, 11, 440, 686, 1000):
         for p_true in (0.05, 0.5, 0.93):
             for p_pred in (0.0, 0.3, 0.5, 1.0):
                 cases.append((rng.random(n) < p_true, rng.random(n) < p_pred))
     for y_true, y_pred in cases:
-        acc, f1 = metrics._acc_f1(y_true, y_pred)
+        acc, f1 = metrics.acc_f1(y_true, y_pred)
         assert acc == accuracy_score(y_true, y_pred)
         assert f1 == f1_score(y_true, y_pred, average="weighted", zero_division=0.0), (
-            y_true, y_pred)  # fmt: skip
-    assert all(np.isnan(metrics._acc_f1(np.zeros(0, bool), np.zeros(0, bool))))
+            y_true,
+            y_pred,
+        )
+    assert all(np.isnan(metrics.acc_f1(np.zeros(0, bool), np.zeros(0, bool))))
 
 
 def test_binary_metrics_zero_scores_follow_each_convention():

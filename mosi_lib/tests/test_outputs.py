@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from mosi_lib import paths
-from mosi_lib.report import plotting, results
+from mosi_lib.report import figure_files, table_files
 from mosi_lib.report.outputs import OUTPUTS, OutputSet, of_notebook, read_manifest
 
 SAVE_CALL = re.compile(r"save_(figure|table)\(\s*[^,]+,\s*([^,]+),")
@@ -24,8 +24,11 @@ def test_stems_unique_per_kind_and_files_named():
     for kind in ("figure", "table"):
         stems = [o.stem for o in OUTPUTS.values() if o.kind == kind]
         assert len(stems) == len(set(stems)), kind
-    assert OUTPUTS["loss_curves"].files == ("02_loss_curves.png", "02_loss_curves.pdf",
-                                            "02_loss_curves.json")  # fmt: skip
+    assert OUTPUTS["loss_curves"].files == (
+        "02_loss_curves.png",
+        "02_loss_curves.pdf",
+        "02_loss_curves.json",
+    )
     assert OUTPUTS["comparison_table"].files[1] == "05_comparison_table.md"
 
 
@@ -37,8 +40,11 @@ def test_notebooks_save_only_registered_outputs():
         for kind, arg in SAVE_CALL.findall(src):
             m = re.fullmatch(r'OUTPUTS\[(?:"(\w+)"|(name))\]', arg.strip())
             assert m, f"{name}: save_{kind}(..., {arg.strip()}) names a file outside OUTPUTS"
-            keys = [m.group(1)] if m.group(1) else [k for k, o in OUTPUTS.items()
-                                                    if o.notebook == name]  # fmt: skip
+            keys = (
+                [m.group(1)]
+                if m.group(1)
+                else [k for k, o in OUTPUTS.items() if o.notebook == name]
+            )
             for key in keys:
                 assert OUTPUTS[key].kind == kind and OUTPUTS[key].notebook == name, key
                 saved.add(key)
@@ -52,28 +58,38 @@ def test_readme_lists_every_output():
 
 
 def test_save_by_entry_and_kind_mismatch(tmp_path):
-    files = plotting.save_figure(Figure(), OUTPUTS["tsne_latent"], runs=["r"], synthetic=False,
-                                 out_dir=tmp_path)  # fmt: skip
+    files = figure_files.save_figure(
+        Figure(), OUTPUTS["tsne_latent"], runs=["r"], synthetic=False, out_dir=tmp_path
+    )
     assert sorted(files) == sorted(OUTPUTS["tsne_latent"].files)
-    files = results.save_table(pd.DataFrame({"a": [1]}), OUTPUTS["protocols"], tmp_path,
-                               caption="c")  # fmt: skip
+    files = table_files.save_table(
+        pd.DataFrame({"a": [1]}), OUTPUTS["protocols"], tmp_path, caption="c"
+    )
     assert sorted(files) == sorted(OUTPUTS["protocols"].files)
     with pytest.raises(ValueError, match="'07_protocols' is a table, saved as a figure"):
-        plotting.save_figure(Figure(), OUTPUTS["protocols"], runs=["r"], synthetic=False,
-                             out_dir=tmp_path)  # fmt: skip
+        figure_files.save_figure(
+            Figure(), OUTPUTS["protocols"], runs=["r"], synthetic=False, out_dir=tmp_path
+        )
     with pytest.raises(ValueError, match="is a figure, saved as a table"):
-        results.save_table(pd.DataFrame({"a": [1]}), OUTPUTS["loss_curves"], tmp_path,
-                           caption="c")  # fmt: skip
+        table_files.save_table(
+            pd.DataFrame({"a": [1]}), OUTPUTS["loss_curves"], tmp_path, caption="c"
+        )
     assert len(of_notebook("05_results")) == 6
 
 
 def _write_05_set(out_dir, study, *, with_tsne=True):
     out = OutputSet("05_results", out_dir / "runs" / study, runs=["c1", "c2"], out_dir=out_dir)
-    results.save_table(pd.DataFrame({"study": [study]}), OUTPUTS["comparison_table"], out.folder,
-                       caption=study)  # fmt: skip
+    table_files.save_table(
+        pd.DataFrame({"study": [study]}), OUTPUTS["comparison_table"], out.folder, caption=study
+    )
     if with_tsne:
-        plotting.save_figure(Figure(), OUTPUTS["tsne_latent"], runs=["dec-" + study],
-                             synthetic=False, out_dir=out.folder)  # fmt: skip
+        figure_files.save_figure(
+            Figure(),
+            OUTPUTS["tsne_latent"],
+            runs=["dec-" + study],
+            synthetic=False,
+            out_dir=out.folder,
+        )
     return out
 
 

@@ -8,14 +8,15 @@ import pytest
 from mosi_lib import reference
 from mosi_lib.config import DataConfig
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.report import results
+from mosi_lib.report import collect, tables
 from mosi_lib.study import experiments
 from mosi_lib.tests.conftest import make_raw
 
 
 def _data():
-    cfg = DataConfig(source="synthetic", modalities=["text", "audio", "visual"], max_len=6,
-                     protocol="paper")  # fmt: skip
+    cfg = DataConfig(
+        source="synthetic", modalities=["text", "audio", "visual"], max_len=6, protocol="paper"
+    )
     return preprocess(make_raw(n=300), cfg)
 
 
@@ -44,14 +45,19 @@ def test_logistic_references_once_per_study_and_in_table(tiny_config, tmp_path):
     first = experiments.logistic_references(tiny_config, data, root=tmp_path)
     again = experiments.logistic_references(tiny_config, data, root=tmp_path)
     assert [r.run_id for r in first] == [r.run_id for r in again]
-    df = results.collect_runs(tmp_path)
+    df = collect.collect_runs(tmp_path)
     # synthetic three-modality data: the pooled and the text-only reference, no transcripts
     assert sorted(zip(df["init"], df["labels"], strict=True)) == [
-        ("logreg", "all"), ("logreg", "labeled"), ("logreg_text", "all"),
-        ("logreg_text", "labeled")]
-    table = results.comparison_table(df, include_literature=False)
-    assert {"Logistic regression, mean-pooled (all labels)",
-            "Logistic regression, mean word vectors (40%)"} <= set(table["Model"])
+        ("logreg", "all"),
+        ("logreg", "labeled"),
+        ("logreg_text", "all"),
+        ("logreg_text", "labeled"),
+    ]
+    table = tables.comparison_table(df, include_literature=False)
+    assert {
+        "Logistic regression, mean-pooled (all labels)",
+        "Logistic regression, mean word vectors (40%)",
+    } <= set(table["Model"])
     assert set(table["Seeds"]) == {"1 (0)"}
     text = [r for r in first if r.metrics()["init"] == "logreg_text"][0].metrics()
     assert text["n_params"] == 5 + 1  # the text modality's 5 features and the bias
@@ -65,14 +71,17 @@ def test_text_reference_is_the_mean_of_the_word_vectors():
 
 def test_tfidf_reference_fits_on_training_transcripts_only():
     data = _data()
-    texts = {s: ("great fine" if y >= 0 else "awful bad") for s, y in zip(data.ids, data.labels,
-                                                                          strict=True)}
+    texts = {
+        s: ("great fine" if y >= 0 else "awful bad")
+        for s, y in zip(data.ids, data.labels, strict=True)
+    }
     for s in data.ids[data.split != "train"]:
         texts[s] += " unseenword"  # a word only evaluation rows hold: not in the vocabulary
     x = reference.tfidf_features(data, texts)
     assert x.shape == (len(data), 6)  # 4 words + 2 bigrams of the training transcripts
-    res = reference.fit_logistic(data, labels="labeled", zero_policy="has0", init="tfidf",
-                                 texts=texts)  # fmt: skip
+    res = reference.fit_logistic(
+        data, labels="labeled", zero_policy="has0", init="tfidf", texts=texts
+    )
     assert res["report"]["acc_has0"] == 1.0 and res["n_features"] == 6
     del texts[data.ids[0]]
     with pytest.raises(ValueError, match=r"TF-IDF reference: 1 segments have no transcript"):

@@ -182,7 +182,7 @@ def test_find_same_matches_the_recipe(tmp_path):
 
 
 def test_collect_runs_skips_unfinished_runs_and_says_how_many(tmp_path, capsys):
-    from mosi_lib.report import results
+    from mosi_lib.report import collect
 
     rep = {"acc_has0": 0.7, "f1_has0": 0.6, "acc_non0": 0.7, "f1_non0": 0.6,
            "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}  # fmt: skip
@@ -196,14 +196,14 @@ def test_collect_runs_skips_unfinished_runs_and_says_how_many(tmp_path, capsys):
     bad = runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="c")
     bad.save_metrics({**metrics, "seed": 1})
     bad.mark_failed("killed")
-    df = results.collect_runs(tmp_path)
+    df = collect.collect_runs(tmp_path)
     assert df["run_id"].tolist() == ["a"]
     out = capsys.readouterr().out
     assert "2 unfinished classifier run(s) left out" in out and "b, c" in out
 
 
 def test_add_tag_counts_a_run_under_another_tag(tmp_path):
-    from mosi_lib.report import results
+    from mosi_lib.report import collect
 
     rep = {"acc_has0": 0.7, "f1_has0": 0.6, "acc_non0": 0.7, "f1_non0": 0.6,
            "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}  # fmt: skip
@@ -226,7 +226,7 @@ def test_add_tag_counts_a_run_under_another_tag(tmp_path):
     for tag in ("pretrain:none", "protocol:paper"):
         assert [r.run_id for r in runs.find_runs(tmp_path, tag=tag)] == ["a"]
     assert runs.find_runs(tmp_path, tag="protocol:standard") == []
-    df = results.collect_runs(tmp_path)  # one row per tag, same numbers
+    df = collect.collect_runs(tmp_path)  # one row per tag, same numbers
     assert df["tag"].tolist() == ["pretrain:none", "protocol:paper"]
     assert df["run_id"].tolist() == ["a", "a"] and df["acc_has0"].nunique() == 1
     (run.path / "tags.json").write_text('{"also": "protocol:paper"}')

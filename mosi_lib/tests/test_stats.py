@@ -1,10 +1,9 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from mosi_lib.report import results, stats
+from mosi_lib.report import stats
 
 
 def test_mean_ci_hand_computed():
@@ -59,56 +58,14 @@ def test_paired_test_degenerate_and_errors():
         stats.paired_test([1, 2], [1, 2, 3])
 
 
-def _runs(rows):
-    base = {"f1_has0": 0.7, "f1_non0": 0.7, "majority_acc_has0": 0.55, "majority_acc_non0": 0.5,
-            "n_params": 10, "data_source": "synthetic", "synthetic": True, "protocol": "paper",
-            "report_split": "valid", "zero_policy": "has0", "epochs": 30, "best_epoch": 3,
-            "labeled_fraction": 0.4}
-    out = []
-    for i, (init, labels, seed, acc) in enumerate(rows):
-        out.append({**base, "run_id": f"r{i:02d}", "init": init, "labels": labels, "seed": seed,
-                    "variant": results.variant_name(init, labels, 0.4), "acc_has0": acc,
-                    "acc_non0": acc + 0.01})
-    return pd.DataFrame(out, columns=results.RUN_COLUMNS)
-
-
-def test_paired_table_matches_seeds():
-    df = _runs([("dec", "labeled", 0, 0.75), ("dec", "labeled", 1, 0.77),
-                ("dec", "labeled", 2, 0.76),
-                ("scratch", "labeled", 0, 0.73), ("scratch", "labeled", 1, 0.74),
-                ("scratch", "labeled", 3, 0.90),  # seed 3 has no DEC partner: not used
-                ("dec", "all", 0, 0.80)])  # no scratch/all run: no row
-    table = results.paired_table(df)
-    assert table["comparison"].tolist() == ["Transformer + DEC (40%) vs Transformer (40%)"] * 2
-    row = table.set_index("metric").loc["acc_has0"]
-    assert row["seeds"] == "0,1" and row["n"] == 2 and row["wins"] == 2
-    assert row["mean_diff"] == pytest.approx(2.5)  # (2 + 3) / 2 points of %
-    assert bool(row["synthetic"]) and results.has_synthetic(table)
-    assert "95% CI has0" in results.comparison_table(df).columns
-    assert len(results.paired_table(df.iloc[0:0])) == 0
-
-
-def test_comparison_table_ci_column():
-    df = _runs([("scratch", "labeled", s, a) for s, a in enumerate([0.70, 0.72, 0.74])])
-    row = results.comparison_table(df, include_literature=False).iloc[0]
-    # mean 72, sd 2, t_{0.975, 2} = 4.302653: half = 4.302653 * 2 / sqrt(3) = 4.968276
-    assert row["95% CI has0"] == "[67.03, 76.97]"
-    assert np.isclose(float(row["Acc-2 has0"].split(" ± ")[0]), 72.0)
-
-
-def test_paired_table_names_the_dec_label_share_of_the_all_labels_pair():
-    df = _runs([("dec", "all", 0, 0.80), ("dec", "all", 1, 0.81),
-                ("scratch", "all", 0, 0.79), ("scratch", "all", 1, 0.78)])
-    df["labeled_fraction"], df.loc[df["init"] == "dec", "dec_fraction"] = 1.0, 0.4
-    table = results.paired_table(df)
-    assert set(table["comparison"]) == {
-        "Transformer + DEC (all labels; DEC pretrained with 40%) vs Transformer (all labels)"}
-
-
 def _preds(video, label, output, split="test"):
     n = len(label)
-    return {"video": np.asarray(video), "split": np.full(n, split),
-            "label": np.asarray(label, float), "output": np.asarray(output, float)}
+    return {
+        "video": np.asarray(video),
+        "split": np.full(n, split),
+        "label": np.asarray(label, float),
+        "output": np.asarray(output, float),
+    }
 
 
 def test_video_bootstrap_by_hand():
@@ -120,7 +77,8 @@ def test_video_bootstrap_by_hand():
     assert (res["ci_low"], res["ci_high"]) == (0.0, 100.0)
     # non0 leaves the zero score out: b holds one row, wrong -> observed 2/3
     assert stats.video_bootstrap([[p]], split="test", zero_policy="non0")["estimate"] == (
-        pytest.approx(200 / 3))
+        pytest.approx(200 / 3)
+    )
     # every video alike: no spread
     same = _preds(["a", "b", "c"], [1, 1, 1], [1, 1, 1])
     res = stats.video_bootstrap([[same]], split="test")

@@ -1,0 +1,88 @@
+"""The look every figure shares: theme, fixed sizes and the red synthetic-data mark.
+
+Rules (style guide section 5):
+
+* Plot functions build a ``matplotlib.figure.Figure`` directly (``new_figure``, not through
+  ``pyplot``), so nothing is ever shown or kept open behind the caller's back; notebooks
+  ``display(fig)``.
+* Sizes are fixed per figure kind (``SIZE_*``) and ``figure_files.save_figure`` writes at a
+  fixed ``DPI``, so regenerated files are comparable. Constrained layout keeps text from
+  overlapping.
+* Synthetic data are always labelled: ``save_figure`` has a required ``synthetic`` argument and
+  adds a red "SYNTHETIC DATA" prefix to the figure title when it is True (``mark_synthetic``).
+  Figures drawn from a ``Processed`` data set carry the mark from the start and remember it
+  (``shows_synthetic``), and ``save_figure`` refuses to save such a figure with
+  ``synthetic=False``.
+
+The figures: ``data_plots`` (the data), ``curve_plots`` (training curves, paper Figure 3),
+``tsne_plots`` (the DEC latent space, paper Figure 4) and ``sweep_plots`` (label efficiency).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+DPI = 200  # dots per inch of every saved PNG (and of rasterised parts of PDFs)
+SIZE_SINGLE = (6.4, 4.0)  # inches: one panel
+SIZE_ROW = (11.0, 4.0)  # inches: two or three panels side by side
+SYNTHETIC_MARK = "SYNTHETIC DATA"
+SYNTHETIC_COLOR = "#b2182b"
+_SYNTH_ATTR = "_mosi_synthetic"  # set on a Figure known to show synthetic data
+
+
+def set_style() -> None:
+    """Apply the project's seaborn theme to matplotlib's rcParams (idempotent).
+
+    Every plot function calls it, so figures look the same whether or not a notebook did.
+    """
+    sns.set_theme(
+        context="paper",
+        style="whitegrid",
+        palette="colorblind",
+        rc={
+            "axes.titlesize": 10,
+            "figure.titlesize": 12,
+            "legend.fontsize": 8,
+            "legend.framealpha": 0.85,
+            "savefig.dpi": DPI,
+        },
+    )
+
+
+def new_figure(size: tuple[float, float]) -> Figure:
+    """An empty ``Figure`` of ``size`` inches in the project's style, with constrained layout."""
+    set_style()
+    return Figure(figsize=size, layout="constrained")
+
+
+def mark_synthetic(fig: Figure) -> Figure:
+    """Prefix the figure title with a red "SYNTHETIC DATA" mark (idempotent).
+
+    Args:
+        fig: any figure; its suptitle (if any) is kept after the mark.
+
+    Returns:
+        The same figure, flagged as synthetic for ``save_figure``.
+    """
+    old = fig.get_suptitle()
+    if SYNTHETIC_MARK not in old:
+        text = f"{SYNTHETIC_MARK} · {old}" if old else SYNTHETIC_MARK
+        fig.suptitle(text, color=SYNTHETIC_COLOR, fontweight="bold")
+    setattr(fig, _SYNTH_ATTR, True)
+    return fig
+
+
+def shows_synthetic(fig: Figure) -> bool:
+    """True when ``fig`` was flagged by ``mark_synthetic`` as showing synthetic data."""
+    return bool(getattr(fig, _SYNTH_ATTR, False))
+
+
+def require_columns(df: pd.DataFrame, cols: list[str], what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` when ``df`` lacks one of ``cols`` or has no row."""
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing}; has {list(df.columns)}")
+    if len(df) == 0:
+        raise ValueError(f"{what}: no rows to plot")
