@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mosi_lib import config, paths
+from mosi_lib import hashing, paths
 from mosi_lib.reference import REFERENCES
 from mosi_lib.report import stats
 from mosi_lib.report.outputs import Output, stem_of
@@ -116,7 +116,7 @@ def _run_recipe(run: runs.Run, cfg: dict[str, Any], init: str) -> str:
         data = {k: v for k, v in cfg.get("data", {}).items() if k != "data_dir"}
         if data.get("draw") == "seed":  # each seed's own draw: seeds of one reference pool
             data.pop("split_seed", None)
-        return config.config_hash(data)
+        return hashing.config_hash(data)
     return run.recipe()
 
 

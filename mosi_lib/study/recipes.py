@@ -631,7 +631,8 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
 
 
 def _variant_cfg(cfg: Config, changes: dict[str, Any]) -> Config:
-    from mosi_lib.config import apply_overrides, validate
+    from mosi_lib.config import validate
+    from mosi_lib.overrides import apply_overrides
 
     out = copy.deepcopy(cfg)
     return validate(apply_overrides(out, changes))

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.config import Config, recipe_hash, result_overrides, save_config
+from mosi_lib.config import Config, save_config
+from mosi_lib.hashing import recipe_hash, result_overrides
 
 STATUS_FILE = "status.json"
 STATES = ("running", "finished", "failed", "interrupted", "unknown")
