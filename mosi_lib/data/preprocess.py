@@ -267,7 +267,7 @@ def cache_key(cfg: DataConfig, files: list[Path]) -> str:
 
 
 def preprocess(raw, cfg: DataConfig) -> Processed:
-    """Pad, split and scale ``raw`` (a ``mosi_lib.data.RawData``) following ``cfg``.
+    """Pad, split and scale ``raw`` (a ``mosi_lib.data.raw.RawData``) following ``cfg``.
 
     Args:
         raw: segments as loaded.

@@ -1,3 +1,5 @@
+"""Tests for the config: defaults, overrides, validation, save/load and the recipe hash."""
+
 import pytest
 
 from mosi_lib.config import Config, config_from_dict, load_config, save_config, smoke, validate

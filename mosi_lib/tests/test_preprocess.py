@@ -1,3 +1,5 @@
+"""Tests for preprocessing: padding, scaling, split protocols, the HDF5 cache and quality stops."""
+
 from pathlib import Path
 
 import numpy as np
@@ -247,8 +249,8 @@ def test_short_modality_padded_to_its_longest_sequence(raw):
 def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
     from mosi_lib import paths
     from mosi_lib.data import sources
-    from mosi_lib.data.quality import DataQualityWarning
     from mosi_lib.data.preprocess import prepare_data, quality_markdown
+    from mosi_lib.data.quality import DataQualityWarning
 
     raw = make_raw(n=120, dims={"text": 5, "audio": 3})
     raw.source = "mosi_text_audio"
