@@ -249,12 +249,13 @@ def preflight(
     """
     from mosi_lib import config
     from mosi_lib.data.sources import check_data_location
+    from mosi_lib.overrides import apply_overrides
 
     cfg = config.load_config(config_file, overrides)
     for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),
                         ("data.protocol", protocols)):  # fmt: skip
         for value in values:
-            config.validate(config.apply_overrides(copy.deepcopy(cfg), {key: value}))
+            config.validate(apply_overrides(copy.deepcopy(cfg), {key: value}))
     if cfg.system.device not in ("auto", "cpu"):
         from mosi_lib.train.system import select_device
 

@@ -2,7 +2,9 @@
 
 Defaults live here and nowhere else (style guide section 3). ``configs/<name>.yaml`` files hold
 only changes from these defaults, and notebooks pass further changes as a dict of dotted keys
-(``{"train.epochs": 50}``). Unknown keys and type changes are errors.
+(``{"train.epochs": 50}``, applied by ``mosi_lib.overrides``). Unknown keys, type changes and
+values out of range are errors (``validate``). Which fields identify a result is
+``mosi_lib.hashing``.
 
 Sections:
 
@@ -15,19 +17,17 @@ Sections:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import hashlib
-import json
 import math
 import re
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mosi_lib import paths
+from mosi_lib.overrides import apply_overrides
 
 MODALITIES = ("text", "audio", "visual")
 """Canonical modality names and order (T, A, V) used in every array dict."""
@@ -94,8 +94,9 @@ class DataConfig:
     draw: str = "seed"
     # largest share of the data the loader may drop or replace (segments dropped, NaN/inf values
     # set to 0, out-of-vocabulary tokens, words without frames, all-zero segments): above 1% a
-    # DataQualityWarning, above this an error (data.check_data_quality). The embedded real data
-    # drop no segment and miss 0.7% of their tokens; 0.1 refuses e.g. a misaligned .csd set
+    # DataQualityWarning, above this an error (data.quality.check_data_quality). The embedded
+    # real data drop no segment and miss 0.7% of their tokens; 0.1 refuses e.g. a misaligned
+    # .csd set
     max_drop_fraction: float = 0.1
 
 
@@ -363,7 +364,7 @@ def validate(cfg: Config) -> Config:
         )
     if cfg.system.seed_workers < 0:
         raise ValueError(f"config system.seed_workers={cfg.system.seed_workers}: need >= 0 "
-                         "(0 = auto)")  # fmt: skip
+                         "(0 = auto)")
     if cfg.dec.n_clusters < 2:
         raise ValueError(f"config dec.n_clusters={cfg.dec.n_clusters}: need >= 2")
     if cfg.data.draw == "seed":
@@ -377,9 +378,6 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
-# ----------------------------------------------------------------------------- overrides
-
-
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -389,84 +387,6 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    """Return ``value`` checked against the field's type annotation (ints widen to float)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
-    if origin is list:
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
-            raise TypeError(f"config {key}: expected a list, got {type(value).__name__}")
-        (item,) = typing.get_args(annotation)
-        return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is float and isinstance(value, str):
-        # YAML 1.1 reads 4e-5 (no dot) as a string; a number written so is still meant
-        try:
-            return float(value)
-        except ValueError:
-            raise TypeError(f"config {key}: expected float, got str {value!r}") from None
-    if annotation is bool and not isinstance(value, bool):
-        raise TypeError(f"config {key}: expected bool, got {value!r}")
-    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise TypeError(f"config {key}: expected int, got {value!r}")
-    if not isinstance(value, annotation):
-        raise TypeError(
-            f"config {key}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def apply_overrides(cfg: Config, overrides: dict[str, Any] | None) -> Config:
-    """Set dotted keys (``"train.lr"``) or nested dicts on ``cfg`` in place and return it.
-
-    Raises:
-        KeyError: for a key that is not a config field.
-        TypeError: for a value whose type does not match the field.
-    """
-    if not overrides:
-        return cfg
-    for key, value in _flatten_overrides(overrides).items():
-        obj: Any = cfg
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not dataclasses.is_dataclass(obj) or part not in _field_types(obj):
-                raise KeyError(f"unknown config section {part!r} in key {key!r}")
-            obj = getattr(obj, part)
-        name = parts[-1]
-        types_ = _field_types(obj) if dataclasses.is_dataclass(obj) else {}
-        if name not in types_:
-            known = ", ".join(sorted(types_))
-            raise KeyError(f"unknown config key {key!r}; known keys here: {known}")
-        if dataclasses.is_dataclass(getattr(obj, name)):
-            raise TypeError(f"config {key} is a section; set its fields, e.g. {key}.<field>")
-        setattr(obj, name, _coerce(key, value, types_[name]))
-    return cfg
-
-
-def _flatten_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in overrides.items():
-        if isinstance(v, dict):
-            for kk, vv in _flatten_overrides(v).items():
-                out[f"{k}.{kk}"] = vv
-        else:
-            out[k] = v
-    return out
-
-
-def _field_types(obj: Any) -> dict[str, Any]:
-    hints = typing.get_type_hints(type(obj))
-    return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
 
 
 # ----------------------------------------------------------------------------- load / save
@@ -485,8 +405,6 @@ def load_config(
     Returns:
         The validated ``Config``; ``name`` defaults to the YAML file's stem.
     """
-    from mosi_lib import paths
-
     cfg = Config()
     if config_file:
         path = Path(config_file)
@@ -537,72 +455,6 @@ def config_from_dict(d: dict[str, Any]) -> Config:
         if isinstance(d.get(section), dict):
             d[section].pop(name, None)
     return validate(apply_overrides(Config(), d))
-
-
-def config_hash(obj: Any) -> str:
-    """Stable short SHA-256 of a config section (or any JSON-serialisable value)."""
-    if dataclasses.is_dataclass(obj):
-        obj = asdict(obj)
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-RECIPE_EXCLUDED = ("name", "data.data_dir", "system.device", "system.progress",
-                   "system.num_threads", "system.seed_workers", "system.seeds_together",
-                   "system.checkpoint_every_s", "system.compile_mode", "system.cuda_graphs",
-                   "system.seed", "report", "data.max_drop_fraction")  # fmt: skip
-"""Config fields left out of ``recipe_hash``: where/how fast a run trains, its seed (matched on
-its own) and the figures. ``data.data_dir`` is left out because the data themselves are matched by
-``data_key`` (a hash of the loaded arrays); ``data.max_drop_fraction`` only decides whether the
-data are accepted."""
-
-
-ADDED_AT_DEFAULT: dict[str, Any] = {"data.clip": None, "data.text_layer": "last",
-                                    "data.draw": "fixed",
-                                    "dec.degenerate_remedy": "none",
-                                    "dec.min_cluster_share": 0.1}
-"""Fields added after runs were recorded, with the default that gives the earlier behaviour:
-left out of ``recipe_hash`` while at that default, so runs recorded before them still match."""
-
-
-def result_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """``overrides`` as dotted keys, without the fields ``recipe_hash`` leaves out.
-
-    ``ADDED_AT_DEFAULT`` fields are left out when at that default. What a study compares when
-    it is opened again: ``system.progress=false`` or another thread count does not make it
-    another study.
-    """
-    flat = _flatten_overrides(overrides or {})
-    return {k: v for k, v in flat.items()
-            if not any(k == x or k.startswith(f"{x}.") for x in RECIPE_EXCLUDED)
-            and not (k in ADDED_AT_DEFAULT and v == ADDED_AT_DEFAULT[k])}  # fmt: skip
-
-
-def recipe_hash(cfg: Config | dict[str, Any], kind: str = "classifier") -> str:
-    """Hash of every config field that changes a trained result, seed excluded.
-
-    Two runs with the same ``recipe_hash`` and seed are the same experiment: grids reuse such a
-    run instead of training it again, and tables pool seeds only within one recipe. The fields
-    in ``RECIPE_EXCLUDED`` are left out, those of ``ADDED_AT_DEFAULT`` while at that default,
-    and for ``kind="dec"`` (DEC pretraining) the ``train`` section too, which DEC does not read.
-    """
-    if kind not in ("classifier", "dec"):
-        raise ValueError(f"recipe_hash kind={kind!r}: expected 'classifier' or 'dec'")
-    d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config) else cfg)
-    d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(Config)}}
-    if kind == "dec":
-        d.pop("train", None)
-    if d.get("data", {}).get("draw") == "seed":  # the draw is the seed's, matched on its own
-        d["data"].pop("split_seed", None)
-    at_default = [k for k, v in ADDED_AT_DEFAULT.items()
-                  if d.get(k.partition(".")[0], {}).get(k.partition(".")[2], v) == v]
-    for key in RECIPE_EXCLUDED + RETIRED_KEYS + tuple(at_default):
-        head, _, tail = key.partition(".")
-        if not tail:
-            d.pop(head, None)
-        elif isinstance(d.get(head), dict):
-            d[head].pop(tail, None)
-    return config_hash(d)
 
 
 # ----------------------------------------------------------------------------- smoke

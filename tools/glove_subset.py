@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="load the data set both ways and compare every array")
     args = ap.parse_args(argv)
     root = Path(args.data_dir) if args.data_dir else ta.DEFAULT_DIR
-    _, rows = ta._read_csv(root / ta.TRANSCRIPTS_FILE, ["segment_id", "video_id", "clip_id", "text"])
+    _, rows = ta.read_csv(root / ta.TRANSCRIPTS_FILE, ["segment_id", "video_id", "clip_id", "text"])
     words = {w for row in rows for w in ta.tokenize(row[3])}
     wv = ta.load_word_vectors(ta.GLOVE_PACKAGE, words)
     args.out.parent.mkdir(parents=True, exist_ok=True)

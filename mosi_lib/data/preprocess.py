@@ -58,8 +58,11 @@ from typing import Any
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.config import MODALITIES, DataConfig, config_hash
+from mosi_lib.config import MODALITIES, DataConfig
+from mosi_lib.data import sources, text_audio
+from mosi_lib.data.quality import check_data_quality
 from mosi_lib.data.splits import make_splits
+from mosi_lib.hashing import config_hash
 from mosi_lib.metrics import binary_target
 
 PREPROCESS_VERSION = 3  # 2: meta['description']; 3: a modality is padded to min(T, longest)
@@ -239,13 +242,11 @@ def describe_data(cfg: DataConfig, raw) -> str:
     if raw.synthetic:
         return f"SYNTHETIC data (generated, seed {cfg.synthetic_seed}); not CMU-MOSI"
     if raw.source == "mosi_text_audio":
-        from mosi_lib.data.text_audio import describe
-
-        return describe(cfg.word_vectors, cfg.text_layer)
+        return text_audio.describe(cfg.word_vectors, cfg.text_layer)
     return {"csd": "real CMU-MOSI (CMU-MultimodalSDK .csd features)",
             "mult": "real CMU-MOSI (MulT pickle features)",
             "mmsa": "real CMU-MOSI (MMSA pickle features)"}.get(
-                raw.source, f"real data ({raw.source})")  # fmt: skip
+                raw.source, f"real data ({raw.source})")
 
 
 def cache_key(cfg: DataConfig, files: list[Path]) -> str:
@@ -266,7 +267,7 @@ def cache_key(cfg: DataConfig, files: list[Path]) -> str:
 
 
 def preprocess(raw, cfg: DataConfig) -> Processed:
-    """Pad, split and scale ``raw`` (a ``mosi_lib.data.RawData``) following ``cfg``.
+    """Pad, split and scale ``raw`` (a ``mosi_lib.data.raw.RawData``) following ``cfg``.
 
     Args:
         raw: segments as loaded.
@@ -306,7 +307,7 @@ def preprocess(raw, cfg: DataConfig) -> Processed:
             "config": asdict(cfg), "report": report, "files": [str(f) for f in raw.files],
             "provenance": raw.provenance,
         },
-    )  # fmt: skip
+    )
 
 
 def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
@@ -324,7 +325,7 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
         The ``Processed`` data set (a cache file that cannot be read is named in a warning and
         rebuilt); ``meta["cache"]`` says the file and whether it was a hit,
         ``meta["quality"]`` the shares of the data the loader dropped or replaced
-        (``data.check_data_quality``, on a cache hit too).
+        (``quality.check_data_quality``, on a cache hit too).
 
     Warns:
         DataQualityWarning: a share above 1% (e.g. segments dropped, a modality's NaN values).
@@ -332,10 +333,7 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
     Raises:
         ValueError: a share above ``cfg.max_drop_fraction`` (nothing is cached then).
     """
-    from mosi_lib.data.readers import check_data_quality
-    from mosi_lib.data.sources import load_raw, modality_files, resolve_source
-
-    source = resolve_source(cfg)  # generates the synthetic data set once, if needed
+    source = sources.resolve_source(cfg)  # generates the synthetic data set once, if needed
     key = cache_key(cfg, source.files)
     file = paths.processed_dir() / f"mosi_{key}.h5"
     if cache and file.exists() and not force:
@@ -345,12 +343,12 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
             warnings.warn(f"{err}; rebuilding the cache", stacklevel=2)
         else:
             quality = check_data_quality(data.meta.get("report", {}), len(data), cfg,
-                                         modality_files(cfg))  # fmt: skip
+                                         sources.modality_files(cfg))
             data.meta["cache"] = {"path": str(file), "hit": True, "key": key}
             data.meta["quality"] = quality
             return data
-    data = preprocess(load_raw(cfg, source, progress=progress), cfg)
-    quality = check_data_quality(data.meta["report"], len(data), cfg, modality_files(cfg))
+    data = preprocess(sources.load_raw(cfg, source, progress=progress), cfg)
+    quality = check_data_quality(data.meta["report"], len(data), cfg, sources.modality_files(cfg))
     data.meta["key"] = key
     if cache:
         save_processed(data, file)
@@ -366,12 +364,12 @@ def quality_markdown(data: Processed) -> str:
     """
     limit = data.meta.get("config", {}).get("max_drop_fraction")
     head = (f"**Data quality**: a share above 1% warns, above `data.max_drop_fraction` = "
-            f"{limit} stops preprocessing.")  # fmt: skip
+            f"{limit} stops preprocessing.")
     lines = []
     for f in data.meta.get("quality", []):
         text = f"{f['text']} (`{f['key']}`)"
         lines.append(f"- **{f['level']}**: {text}" if f.get("level", "ok") != "ok" else
-                     f"- {text}")  # fmt: skip
+                     f"- {text}")
     return "\n".join([head, ""] + (lines or ["- nothing to measure in this loader's report"]))
 
 
@@ -396,7 +394,7 @@ def save_processed(data: Processed, file: str | Path) -> Path:
         with h5py.File(tmp, "w") as fh:
             for m in data.modalities:
                 fh.create_dataset(f"x/{m}", data=data.x[m], compression="gzip",
-                                  compression_opts=1)  # fmt: skip
+                                  compression_opts=1)
                 fh.create_dataset(f"masks/{m}", data=data.masks[m])
                 for k, v in data.stats[m].items():
                     fh.create_dataset(f"stats/{m}/{k}", data=v)
@@ -435,7 +433,7 @@ def load_processed(file: str | Path) -> Processed:
                 split=strs("split"), pool=strs("pool"), labeled=fh["labeled"][()],
                 stats={m: {k: v[()] for k, v in fh[f"stats/{m}"].items()} for m in mods},
                 meta=json.loads(fh.attrs["meta"]),
-            )  # fmt: skip
+            )
     except (OSError, KeyError, ValueError) as err:  # h5py raises these for damaged files
         raise ValueError(f"{file}: not a readable processed-data HDF5 file "
                          f"({type(err).__name__}: {err})") from err
@@ -453,7 +451,7 @@ def split_counts(data: Processed):
     import pandas as pd
 
     df = pd.DataFrame({"split": data.split, "pool": data.pool, "y": data.labels,
-                       "labeled": data.labeled})  # fmt: skip
+                       "labeled": data.labeled})
     out = df.groupby(["split", "pool"], sort=False).agg(
         n=("y", "size"),
         labeled_for_training=("labeled", "sum"),
@@ -480,5 +478,5 @@ def feature_summary(data: Processed):
             "modality": m, "dim": data.dims[m], "mean": float(vals.mean()),
             "std": float(vals.std()), "mean_len": float(data.masks[m].sum(1).mean()),
             "truncated": int(data.meta.get("report", {}).get(f"truncated_{m}", 0)),
-        })  # fmt: skip
+        })
     return pd.DataFrame(rows)

@@ -12,12 +12,13 @@ Sources (``data.source``):
 * ``synthetic``: ``mosi_lib.data.synthetic`` writes the ``.csd`` files (once) into
   ``data.data_dir`` or ``paths.raw_dir()/synthetic_s<seed>``; they are read as ``csd``.
 * ``csd``: the CMU-MultimodalSDK computational sequences in ``data.data_dir``
-  (``data.read_csd_dataset``).
+  (``sdk.read_csd_dataset``).
 * ``mult`` / ``mmsa``: the MulT or MMSA pickle, ``data.data_dir`` itself or the file named by
   ``PICKLE_NAMES`` in that folder (``data.aligned`` chooses).
 
-This module sits above ``data``, ``synthetic`` and ``text_audio`` (which never import it), so
-the readers have no import circle.
+This module sits above the readers (``sdk``, ``pickles``, ``text_audio``) and ``synthetic``,
+which never import it. ``synthetic`` is imported only when its folder is generated, so a run on
+another source never loads the generator.
 """
 
 from __future__ import annotations
@@ -27,16 +28,11 @@ from pathlib import Path
 
 from mosi_lib import paths
 from mosi_lib.config import DATA_SOURCES, DataConfig
-from mosi_lib.data import (
-    CSD_FILES,
-    SYNTHETIC_MARKER,
-    RawData,
-    contextual,
-    read_csd_dataset,
-    read_mmsa_pickle,
-    read_mult_pickle,
-    text_audio,
-)
+from mosi_lib.data import contextual, text_audio
+from mosi_lib.data.csd import CSD_FILES, SYNTHETIC_MARKER
+from mosi_lib.data.pickles import read_mmsa_pickle, read_mult_pickle
+from mosi_lib.data.raw import RawData
+from mosi_lib.data.sdk import read_csd_dataset
 
 PICKLE_NAMES = {
     ("mult", True): "mosi_data.pkl",
@@ -69,7 +65,7 @@ def synthetic_dir(seed: int) -> Path:
     return paths.raw_dir() / f"synthetic_s{seed}"
 
 
-def _csd_keys(cfg: DataConfig) -> list[str]:
+def csd_keys(cfg: DataConfig) -> list[str]:
     """``CSD_FILES`` keys a ``csd`` read opens: labels, words, word vectors, the modalities."""
     mods = [cfg.visual_features if m == "visual" else m for m in cfg.modalities]
     return ["labels", "words"] + (["text"] if "text" not in mods else []) + mods
@@ -103,7 +99,7 @@ def resolve_source(cfg: DataConfig, *, generate: bool = True) -> Source:
         return Source(cfg.source, root, files)
     if cfg.source == "synthetic":
         root = Path(cfg.data_dir).expanduser() if cfg.data_dir else synthetic_dir(
-            cfg.synthetic_seed)  # fmt: skip
+            cfg.synthetic_seed)
         if generate:
             from mosi_lib.data.synthetic import ensure_synthetic
 
@@ -114,8 +110,8 @@ def resolve_source(cfg: DataConfig, *, generate: bool = True) -> Source:
         root = Path(cfg.data_dir).expanduser()
     if cfg.source in ("mult", "mmsa"):
         return Source(cfg.source, root, [_pickle(cfg)])
-    files = [root / CSD_FILES[k] for k in _csd_keys(cfg)
-             if k != "words" or (root / CSD_FILES[k]).exists()]  # fmt: skip
+    files = [root / CSD_FILES[k] for k in csd_keys(cfg)
+             if k != "words" or (root / CSD_FILES[k]).exists()]
     if cfg.source == "csd" and (root / SYNTHETIC_MARKER).exists():
         files.append(root / SYNTHETIC_MARKER)
     return Source(cfg.source, root, files)
@@ -124,7 +120,7 @@ def resolve_source(cfg: DataConfig, *, generate: bool = True) -> Source:
 def load_raw(cfg: DataConfig, source: Source | None = None, *, progress: bool = False) -> RawData:
     """Read the raw data set of ``cfg`` (``source``: its ``resolve_source``, if at hand).
 
-    ``csd``/``synthetic``: ``data.read_csd_dataset``; ``mult``/``mmsa``: the pickle readers;
+    ``csd``/``synthetic``: ``sdk.read_csd_dataset``; ``mult``/``mmsa``: the pickle readers;
     ``mosi_text_audio``: ``text_audio.read_text_audio`` (an encoder's word vectors cached under
     ``paths.processed_dir()``; ``progress``: its bar while extracting).
     """
@@ -133,21 +129,21 @@ def load_raw(cfg: DataConfig, source: Source | None = None, *, progress: bool = 
         return text_audio.read_text_audio(cfg.data_dir, word_vectors=cfg.word_vectors,
                                           modalities=cfg.modalities, text_layer=cfg.text_layer,
                                           cache_dir=paths.processed_dir(),
-                                          progress=progress)  # fmt: skip
+                                          progress=progress)
     if src.name in ("synthetic", "csd"):
         synthetic = src.name == "synthetic"
         return read_csd_dataset(src.root, visual_features=cfg.visual_features,
                                 modalities=cfg.modalities, source=src.name,
-                                synthetic=synthetic)  # fmt: skip
+                                synthetic=synthetic)
     reader = read_mult_pickle if src.name == "mult" else read_mmsa_pickle
     return reader(src.files[0], modalities=cfg.modalities)
 
 
 def modality_files(cfg: DataConfig) -> dict[str, str]:
-    """Modality -> file name, for the messages of ``data.check_data_quality``."""
+    """Modality -> file name, for the messages of ``quality.check_data_quality``."""
     if cfg.source in ("csd", "synthetic"):
         return {"text": CSD_FILES["text"], "audio": CSD_FILES["audio"],
-                "visual": CSD_FILES[cfg.visual_features]}  # fmt: skip
+                "visual": CSD_FILES[cfg.visual_features]}
     if cfg.source == "mosi_text_audio":
         return {"text": text_audio.TRANSCRIPTS_FILE, "audio": text_audio.AUDIO_FILE}
     return {}
@@ -172,17 +168,17 @@ def check_data_location(cfg: DataConfig) -> None:
     if cfg.source == "synthetic":
         if d is not None and d.exists() and not d.is_dir():
             raise ValueError(f"{field}: is a file; data.source=synthetic writes its .csd files "
-                             "into a folder")  # fmt: skip
+                             "into a folder")
         return
     if cfg.source == "mosi_text_audio":
         wv = str(cfg.word_vectors)
         if ("text" in cfg.modalities and wv != text_audio.GLOVE_PACKAGE
                 and not contextual.is_contextual(wv)
-                and not Path(wv).expanduser().is_file()):  # fmt: skip
+                and not Path(wv).expanduser().is_file()):
             raise FileNotFoundError(f"data.word_vectors={wv}: file not found; expected "
                                     f"{text_audio.GLOVE_PACKAGE!r}, "
                                     f"{' or '.join(map(repr, contextual.PACKAGED))}, a GloVe "
-                                    "text file or a BERT-class model folder")  # fmt: skip
+                                    "text file or a BERT-class model folder")
         if "text" in cfg.modalities and contextual.is_contextual(wv):
             contextual.locate(wv)  # the package is installed, the folder holds weights
         root, what = d or text_audio.DEFAULT_DIR, "folder of the real text + audio files"
@@ -191,7 +187,7 @@ def check_data_location(cfg: DataConfig) -> None:
         if d is None:
             raise ValueError(f"data.data_dir is required for data.source={cfg.source!r}")
         root, what = d, "folder of CMU-MOSI .csd files"
-        needed = [CSD_FILES[k] for k in _csd_keys(cfg) if k != "words"]
+        needed = [CSD_FILES[k] for k in csd_keys(cfg) if k != "words"]
     else:  # mult / mmsa pickles
         if d is None:
             raise ValueError(f"data.data_dir is required for data.source={cfg.source!r}")
@@ -206,4 +202,4 @@ def check_data_location(cfg: DataConfig) -> None:
     missing = [n for n in needed if not (root / n).is_file()]
     if missing:
         raise FileNotFoundError(f"{field}: {', '.join(missing)} not found there; expected a "
-                                f"{what}")  # fmt: skip
+                                f"{what}")

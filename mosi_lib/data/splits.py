@@ -80,7 +80,7 @@ labels must hold: fewer cannot train a classifier or choose a checkpoint."""
 
 
 def check_labeled_counts(strata: np.ndarray, split: np.ndarray, pool: np.ndarray,
-                         cfg: DataConfig) -> None:  # fmt: skip
+                         cfg: DataConfig) -> None:
     """Refuse a draw with fewer than ``MIN_PER_CLASS`` labeled rows of a class in a split.
 
     The labeled training rows, and the validation rows checkpoints are chosen on (the labeled
@@ -98,4 +98,4 @@ def check_labeled_counts(strata: np.ndarray, split: np.ndarray, pool: np.ndarray
                              f"hold {pos} positive and {neg} negative segments (protocol "
                              f"{cfg.protocol}, data.split_seed={cfg.split_seed}); at least "
                              f"{MIN_PER_CLASS} of each class are needed: raise "
-                             "data.labeled_fraction")  # fmt: skip
+                             "data.labeled_fraction")

@@ -4,7 +4,7 @@
 ``mosi_lib/resources/cmu_mosi/`` (provenance, licences and checksums in the README there):
 
 * ``CMU_MOSI_Opinion_Labels.csd``: the official labels (SDK ``.csd`` layout, read by
-  :func:`mosi_lib.data.read_csd`); they define the segments, ``<video>_<row + 1>``.
+  :func:`mosi_lib.data.csd.read_csd_labels`); they define the segments, ``<video>_<row + 1>``.
 * ``mosi_transcripts.csv``: ``segment_id,video_id,clip_id,text``, the original transcript.
 * ``mosi_opensmile_audio.csv``: ``segment_id,f0..f72``, one openSMILE vector per segment.
 
@@ -50,6 +50,9 @@ import numpy as np
 
 from mosi_lib import paths
 from mosi_lib.data import contextual
+from mosi_lib.data.csd import read_csd_labels
+from mosi_lib.data.quality import check_modalities
+from mosi_lib.data.raw import RawData
 
 SOURCE = "mosi_text_audio"
 MODALITIES = ("text", "audio")
@@ -69,7 +72,7 @@ DESCRIPTION = "real CMU-MOSI (transcripts + {text}, openSMILE); not the paper's 
 _TOKEN_CHARS = re.compile(r"[^a-z0-9']")
 # contractions as the transcripts write them (no apostrophe): suffix -> GloVe's clitic token
 _CLITICS = (("nt", "n't"), ("ve", "'ve"), ("ll", "'ll"), ("re", "'re"), ("m", "'m"),
-            ("d", "'d"), ("s", "'s"))  # fmt: skip
+            ("d", "'d"), ("s", "'s"))
 
 
 def describe(word_vectors: str, text_layer: str = "last") -> str:
@@ -82,7 +85,7 @@ def describe(word_vectors: str, text_layer: str = "last") -> str:
         text = "GloVe 6B 50d"
     elif contextual.is_contextual(word_vectors):
         name = (contextual.PACKAGED[word_vectors].name if word_vectors in contextual.PACKAGED
-                else Path(word_vectors).name)  # fmt: skip
+                else Path(word_vectors).name)
         layer = {"last": "last-layer", "mean": "mean-of-layers"}.get(text_layer,
                                                                      f"layer-{text_layer}")
         text = f"{name} {layer} word vectors"
@@ -187,13 +190,13 @@ def load_word_vectors(word_vectors: str, words: set[str]) -> WordVectors:
         matrix = np.load(matrix_file, mmap_mode="r")
         if matrix.shape[0] != len(vocab):
             raise ValueError(f"{matrix_file}: {matrix.shape[0]} rows, expected {len(vocab)} "
-                             f"(the words of {vocab_file})")  # fmt: skip
+                             f"(the words of {vocab_file})")
         words_needed = sorted(need)
         found = vocab.get_indexer(words_needed)
         rows = np.sort(found[found >= 0])
         index = {str(vocab[r]): i for i, r in enumerate(rows)}
         return WordVectors(index, np.asarray(matrix[rows], np.float32), "GloVe 6B 50d",
-                           [str(vocab_file), str(matrix_file)])  # fmt: skip
+                           [str(vocab_file), str(matrix_file)])
     path = Path(word_vectors).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: word vector file (data.word_vectors) not found")
@@ -209,22 +212,22 @@ def load_word_vectors(word_vectors: str, words: set[str]) -> WordVectors:
                 vec = np.array(rest.split(" "), dtype=np.float32)
             except ValueError as err:
                 raise ValueError(f"{path} line {lineno}: word {word!r} has a non-numeric "
-                                 f"value ({err})") from err  # fmt: skip
+                                 f"value ({err})") from err
             if not np.isfinite(vec).all():
                 raise ValueError(f"{path} line {lineno}: word {word!r} has a NaN or infinite "
-                                 "value; expected finite numbers")  # fmt: skip
+                                 "value; expected finite numbers")
             if dim is None:  # the first vector read sets the width; a later one that differs
                 dim, first = len(vec), (lineno, word)  # names both lines: either may be bad
             elif len(vec) != dim:
                 raise ValueError(f"{path} line {lineno}: word {word!r} has {len(vec)} values, "
                                  f"line {first[0]} (word {first[1]!r}) has {dim}; every line "
                                  "must hold the same number (one of the two lines is "
-                                 "malformed)")  # fmt: skip
+                                 "malformed)")
             index[word] = len(vecs)
             vecs.append(vec)
     if not vecs:
         raise ValueError(f"{path}: none of the transcripts' words found; expected a GloVe text "
-                         "file, one 'word v1 ... vD' line per word")  # fmt: skip
+                         "file, one 'word v1 ... vD' line per word")
     return WordVectors(index, np.stack(vecs), path.name, [str(path)])
 
 
@@ -252,7 +255,7 @@ def embed(tokens: list[str], wv: WordVectors) -> tuple[np.ndarray, list[str], in
 # ----------------------------------------------------------------------------- files
 
 
-def _read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]:
+def read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a CSV whose header starts with ``first``; every row as wide as it."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found (data.source={SOURCE})")
@@ -269,14 +272,14 @@ def _read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]
     for lineno, row in enumerate(rows[1:], 2):
         if len(row) != len(header):
             raise ValueError(f"{path} line {lineno}: {len(row)} fields, expected "
-                             f"{len(header)} ({', '.join(header[:3])}, ...)")  # fmt: skip
+                             f"{len(header)} ({', '.join(header[:3])}, ...)")
     return header, rows[1:]
 
 
 def read_transcripts(data_dir=None) -> dict[str, str]:
     """``segment_id -> transcript`` of ``TRANSCRIPTS_FILE`` in ``data_dir`` (None: vendored)."""
     path = (Path(data_dir) if data_dir else DEFAULT_DIR) / TRANSCRIPTS_FILE
-    _, rows = _read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
+    _, rows = read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
     return {row[0].strip(): row[3] for row in rows}
 
 
@@ -287,17 +290,17 @@ def _keyed(path: Path, rows: list[list[str]], known: set[str]) -> dict[str, tupl
         seg = row[0].strip()
         if seg not in known:
             raise ValueError(f"{path} line {lineno}: segment_id {seg!r} is not a segment of "
-                             f"{LABELS_FILE}")  # fmt: skip
+                             f"{LABELS_FILE}")
         if seg in out:
             raise ValueError(f"{path} line {lineno}: segment_id {seg!r} repeats line "
-                             f"{out[seg][0]}")  # fmt: skip
+                             f"{out[seg][0]}")
         out[seg] = (lineno, row)
     return out
 
 
 def read_audio(path: Path, known: set[str]) -> dict[str, np.ndarray]:
     """``segment_id -> (D,)`` float32 from the openSMILE CSV (``segment_id,f0..``)."""
-    header, rows = _read_csv(path, ["segment_id"])
+    header, rows = read_csv(path, ["segment_id"])
     if len(header) < 2:
         raise ValueError(f"{path}: no feature columns after segment_id")
     out = {}
@@ -307,11 +310,11 @@ def read_audio(path: Path, known: set[str]) -> dict[str, np.ndarray]:
         except ValueError:
             col = next(i for i, v in enumerate(row[1:], 1) if not _is_number(v))
             raise ValueError(f"{path} line {lineno} field {header[col]!r}: {row[col]!r} is "
-                             "not a number") from None  # fmt: skip
+                             "not a number") from None
         if not np.isfinite(vec).all():
             col = int(np.argmax(~np.isfinite(vec))) + 1
             raise ValueError(f"{path} line {lineno} field {header[col]!r}: {row[col]!r} is "
-                             "not finite (the openSMILE file has no missing values)")  # fmt: skip
+                             "not finite (the openSMILE file has no missing values)")
         out[seg] = vec.astype(np.float32)
     return out
 
@@ -329,8 +332,6 @@ def read_labels(data_dir=None):
 
     One row per segment in file order; ids are ``<video>_<n>``, n counting from 1.
     """
-    from mosi_lib.data.csd import read_csd_labels
-
     root = Path(data_dir) if data_dir else DEFAULT_DIR
     labels_seq, per_video = read_csd_labels(root / LABELS_FILE)
     ids, video, y = [], [], []
@@ -368,14 +369,12 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
         ValueError: ``visual`` requested, or a malformed file (see the module docstring).
         FileNotFoundError: a file is missing.
     """
-    from mosi_lib.data.readers import RawData, _check_modalities
-
-    mods = _check_modalities(modalities)
+    mods = check_modalities(modalities)
     if "visual" in mods:
         raise ValueError(f"data.modalities={mods}: data.source={SOURCE} has no visual modality "
                          "(no leak-free public visual features per segment; use "
                          "data.modalities=[text, audio] or bring the SDK .csd files with "
-                         "--source csd)")  # fmt: skip
+                         "--source csd)")
     root = Path(data_dir) if data_dir else DEFAULT_DIR
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: folder of {', '.join(FILES)} not found")
@@ -388,7 +387,7 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
     encoder = None
     if "text" in mods:
         path = root / TRANSCRIPTS_FILE
-        _, rows = _read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
+        _, rows = read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
         text = {seg: row[3] for seg, (_, row) in _keyed(path, rows, known).items()}
         tokens = {seg: tokenize(t) for seg, t in text.items()}
         if contextual.is_contextual(word_vectors):
@@ -401,7 +400,7 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
         files += [str(path), *vec_files]
         report.update({"segments_dropped_no_transcript": sum(s not in tokens for s in ids),
                        "segments_dropped_no_words": sum(s is not None and len(s) == 0
-                                                        for s in seqs), **counts})  # fmt: skip
+                                                        for s in seqs), **counts})
     if "audio" in mods:
         path = root / AUDIO_FILE
         audio = read_audio(path, known)
@@ -418,7 +417,7 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
         features={m: [features[m][i] for i in rows] for m in mods}, source=SOURCE,
         synthetic=False, files=files, report=report,
         provenance={"text_encoder": encoder} if encoder else {},
-    )  # fmt: skip
+    )
 
 
 def _static_text(ids, tokens, word_vectors):
@@ -435,7 +434,7 @@ def _static_text(ids, tokens, word_vectors):
         oov_types.update(oov)
         seqs.append(vecs)
     counts = {"tokens": n_tok, "oov_tokens": n_oov, "oov_types": len(oov_types),
-              "contractions_split": n_split}  # fmt: skip
+              "contractions_split": n_split}
     return seqs, counts, wv.files
 
 
@@ -447,10 +446,10 @@ def _encoder_text(ids, tokens, word_vectors, layer, cache_dir, progress):
     """
     have = [seg for seg in ids if seg in tokens]
     vecs, info = contextual.segment_vectors(have, [tokens[s] for s in have], word_vectors, layer,
-                                            cache_dir=cache_dir, progress=progress)  # fmt: skip
+                                            cache_dir=cache_dir, progress=progress)
     by_id = dict(zip(have, vecs, strict=True))
     counts = {"tokens": info["words"], "oov_tokens": info["words_beyond_encoder"],
               "words_beyond_encoder": info["words_beyond_encoder"],
-              "unk_words": info["unk_words"]}  # fmt: skip
+              "unk_words": info["unk_words"]}
     files = [str(f) for f in contextual.locate(word_vectors).files]
     return [by_id.get(seg) for seg in ids], counts, files, info

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mosi_lib import config
+from mosi_lib import hashing
 from mosi_lib.reference import REFERENCES
 from mosi_lib.study import runs
 
@@ -112,7 +112,7 @@ def _run_recipe(run: runs.Run, cfg: dict[str, Any], init: str) -> str:
         data = {k: v for k, v in cfg.get("data", {}).items() if k != "data_dir"}
         if data.get("draw") == "seed":  # each seed's own draw: seeds of one reference pool
             data.pop("split_seed", None)
-        return config.config_hash(data)
+        return hashing.config_hash(data)
     return run.recipe()
 
 
@@ -155,7 +155,7 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         DataFrame with ``RUN_COLUMNS`` (accuracies as fractions in [0, 1], from
         ``metrics["report"]``, i.e. the report split of the best checkpoint; ``valid_acc_*``
         from ``metrics["valid"]``, the split the checkpoint was selected on, for choices that
-        must not look at the test fold; ``recipe`` = ``config.recipe_hash`` of the run's config;
+        must not look at the test fold; ``recipe`` = ``hashing.recipe_hash`` of the run's config;
         ``n_train``/``n_select`` labels used for training / checkpoint selection; ``dec_*`` the
         DEC pretraining of ``init="dec"`` runs), sorted by creation time.
         Empty (with the columns) when there is no finished classifier run.

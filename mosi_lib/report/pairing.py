@@ -72,7 +72,7 @@ def paired_table(
 ) -> pd.DataFrame:
     """Paired comparison over seeds of DEC-initialised against from-scratch classifiers.
 
-    Pairs are formed within one recipe (``config.recipe_hash``: data, protocol, zero policy,
+    Pairs are formed within one recipe (``hashing.recipe_hash``: data, protocol, zero policy,
     epochs, labeled fraction, ...) and matched by seed: only seeds that both variants ran count.
     Pairs: ``Transformer + DEC`` vs ``Transformer`` on the labeled pool (e.g. 40%) and on all
     labels, and ``Transformer + autoencoder`` (``init="ae"``: DEC's stage-1 encoder) vs

@@ -155,7 +155,7 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
     """The comparison table: reported rows, then our runs aggregated over seeds.
 
     Measured runs are grouped by variant, data, protocol (with report split), training zero
-    policy, epochs and recipe (``config.recipe_hash``), so that different recipes are never
+    policy, epochs and recipe (``hashing.recipe_hash``), so that different recipes are never
     averaged together: two recipes of one variant are two rows, told apart by ``Recipe``. A seed
     counts once (``one_run_per_seed``). Each row states its label budget (labels used for
     training + labels used for checkpoint selection, and their share of all segments) and, for

@@ -108,7 +108,7 @@ def _reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=None,
               init_checkpoint: str = "last.pt", **match: Any) -> runs.Run | None:  # fmt: skip
     """A finished run under ``root`` that is this very experiment, or None.
 
-    Same kind, seed, data, recipe (``config.recipe_hash``), ``match`` fields and, for a
+    Same kind, seed, data, recipe (``hashing.recipe_hash``), ``match`` fields and, for a
     DEC-initialised classifier, the same DEC run and checkpoint.
     """
     found = runs.find_same(root, cfg, kind=kind, seed=cfg.system.seed,
@@ -631,7 +631,8 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
 
 
 def _variant_cfg(cfg: Config, changes: dict[str, Any]) -> Config:
-    from mosi_lib.config import apply_overrides, validate
+    from mosi_lib.config import validate
+    from mosi_lib.overrides import apply_overrides
 
     out = copy.deepcopy(cfg)
     return validate(apply_overrides(out, changes))

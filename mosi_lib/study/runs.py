@@ -4,7 +4,7 @@ Layout of one run (style guide section 4)::
 
     runs/<run_id>/
       config.yaml        resolved config + provenance (git commit, dirty flag, versions, data hash,
-                         ``recipe``: ``config.recipe_hash``)
+                         ``recipe``: ``hashing.recipe_hash``)
       status.json        ``{"state": "running" | "finished" | "failed" | "interrupted", ...}``
       history.csv        one row per epoch, appended live (partial runs can be plotted)
       metrics.json       final and best metrics, parameter count, data source, protocol
@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.config import Config, recipe_hash, result_overrides, save_config
+from mosi_lib.config import Config, save_config
+from mosi_lib.hashing import recipe_hash, result_overrides
 
 STATUS_FILE = "status.json"
 STATES = ("running", "finished", "failed", "interrupted", "unknown")
@@ -194,7 +195,7 @@ def make_run_id(name: str, seed: int) -> str:
 
 
 def _recipe_kind(kind: Any) -> str:
-    """``config.recipe_hash`` kind of a run kind (DEC runs do not read the ``train`` section)."""
+    """``hashing.recipe_hash`` kind of a run kind (DEC runs do not read the ``train`` section)."""
     return "dec" if kind == "dec" else "classifier"
 
 
@@ -331,7 +332,7 @@ class Run:
         return "finished" if (self.path / "metrics.json").exists() else "unknown"
 
     def recipe(self) -> str | None:
-        """The run's recipe hash (``config.recipe_hash``); None without ``config.yaml``.
+        """The run's recipe hash (``hashing.recipe_hash``); None without ``config.yaml``.
 
         Computed from ``config.yaml`` (runs of any version compare alike, whatever
         ``provenance.recipe`` was stored at creation); the one place runs are matched by recipe.
@@ -521,7 +522,7 @@ def find_same(root: str | Path | None, cfg: Config | dict[str, Any], *, kind: st
               **match: Any) -> list[Run]:  # fmt: skip
     """Finished runs of ``kind`` and ``seed`` trained with ``cfg``'s recipe, oldest first.
 
-    The recipe is ``config.recipe_hash`` (every result-changing field, seed aside), recomputed
+    The recipe is ``hashing.recipe_hash`` (every result-changing field, seed aside), recomputed
     from each run's ``config.yaml`` so that runs of any version compare alike. ``match``: more
     metrics fields, as in ``find_runs`` (e.g. ``tag``, ``init``, ``labels``, ``data_key``). A
     grid point or notebook step with such a run needs no training (how studies resume), and one
@@ -601,7 +602,7 @@ def open_study(
             its own config. ``None`` leaves what is stored.
         free: ``params`` keys that may change between calls (the latest is stored); every
             other stored param must match (default: the seeds; the grids of 06/07 add theirs),
-            ``overrides`` only in the keys that change results (``config.result_overrides``:
+            ``overrides`` only in the keys that change results (``hashing.result_overrides``:
             another thread count or ``system.progress`` is the same study).
         create: make the folder and ``study.json`` when missing; ``False`` (reporting) raises
             ``FileNotFoundError`` naming the study instead.

@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_flatten
 
 from mosi_lib import losses
 from mosi_lib.config import Config, smoke
-from mosi_lib.data import RawData
+from mosi_lib.data.raw import RawData
 from mosi_lib.train import graphs
 
 

@@ -9,7 +9,7 @@ import torch
 
 from mosi_lib import __main__ as cli
 from mosi_lib import paths
-from mosi_lib.data import CSD_FILES
+from mosi_lib.data.csd import CSD_FILES
 
 
 @pytest.fixture

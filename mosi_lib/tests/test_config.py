@@ -1,15 +1,10 @@
+"""Tests for the config: defaults, overrides, validation, save/load and the recipe hash."""
+
 import pytest
 
-from mosi_lib.config import (
-    Config,
-    apply_overrides,
-    config_from_dict,
-    config_hash,
-    load_config,
-    save_config,
-    smoke,
-    validate,
-)
+from mosi_lib.config import Config, config_from_dict, load_config, save_config, smoke, validate
+from mosi_lib.hashing import config_hash
+from mosi_lib.overrides import apply_overrides
 
 
 def test_defaults_are_the_papers_recipe():
@@ -158,7 +153,7 @@ def test_smoke_keeps_configs_valid(profile):
 
 
 def test_recipe_hash_ignores_how_a_run_trains_not_what():
-    from mosi_lib.config import recipe_hash
+    from mosi_lib.hashing import recipe_hash
 
     base = Config()
     how = Config()
@@ -173,13 +168,13 @@ def test_recipe_hash_ignores_how_a_run_trains_not_what():
 
 
 def test_each_seed_draws_its_own_labeled_pool_unless_fixed():
-    from mosi_lib.config import recipe_hash
+    from mosi_lib.hashing import recipe_hash
 
     a, b = (load_config(overrides={"system.seed": s}) for s in (3, 4))
     assert (a.data.draw, a.data.split_seed, b.data.split_seed) == ("seed", 3, 4)
     assert recipe_hash(a) == recipe_hash(b)  # seeds of one recipe: the draw is the seed's
     fixed = load_config(overrides={"system.seed": 3, "data.draw": "fixed",
-                                   "data.split_seed": 7})  # fmt: skip
+                                   "data.split_seed": 7})
     assert fixed.data.split_seed == 7
     other = load_config(overrides={"system.seed": 3, "data.draw": "fixed", "data.split_seed": 8})
     assert recipe_hash(fixed) != recipe_hash(other)  # a fixed draw is part of the recipe

@@ -32,7 +32,7 @@ def minilm():
         mp.setattr(socket.socket, "connect", refuse)
         mp.setattr(socket, "create_connection", refuse)
         mp.setattr(socket, "getaddrinfo", refuse)
-        contextual._LOADED.clear()
+        contextual.LOADED.clear()
         tok, model = contextual.load(contextual.locate("minilm-l6"))
     yield tok, model, attempts
 
@@ -70,7 +70,7 @@ def test_word_pieces_averaged_one_vector_per_word_in_order(minilm):
     words = ["anyhow", "it's", "didnt", "good"]  # as text_audio.tokenize leaves the transcripts
     enc = tok(words, is_split_into_words=True, return_tensors="pt")
     assert enc.tokens() == ["[CLS]", "any", "##how", "it", "'", "s", "didn", "##t", "good",
-                            "[SEP]"]  # fmt: skip
+                            "[SEP]"]
     with torch.inference_mode():
         hidden = model(**enc, output_hidden_states=True).hidden_states
     pieces = [[1, 2], [3, 4, 5], [6, 7], [8]]  # word -> its pieces, read off the tokens above
@@ -78,7 +78,7 @@ def test_word_pieces_averaged_one_vector_per_word_in_order(minilm):
                                           layers=["last", "mean", "2"])
     assert [len(v) for v in out["last"]] == [4, 1]
     for layer, h in (("last", hidden[-1][0]), ("mean", torch.stack(hidden[1:]).mean(0)[0]),
-                     ("2", hidden[2][0])):  # fmt: skip
+                     ("2", hidden[2][0])):
         want = np.stack([h[p].mean(0).numpy() for p in pieces])
         np.testing.assert_allclose(out[layer][0], want, rtol=1e-5, atol=1e-5)
     assert counts == {"words": 5, "words_beyond_encoder": 0, "unk_words": 0, "pieces": 9}
@@ -104,35 +104,35 @@ def test_read_text_audio_with_minilm_one_vector_per_word(small, tmp_path):  # no
     assert enc["sha256"] == contextual.PACKAGED["minilm-l6"].sha256
     assert ta.describe("minilm-l6", "last") == ("real CMU-MOSI (transcripts + all-MiniLM-L6-v2 "
                                                 "last-layer word vectors, openSMILE); not the "
-                                                "paper's SDK features")  # fmt: skip
+                                                "paper's SDK features")
 
 
 def test_user_model_folder_read_and_its_checksum_recorded(small, tiny_folder, tmp_path):  # noqa: F811
     root, _ = small
     raw = ta.read_text_audio(root, word_vectors=str(tiny_folder), text_layer="1",
-                             cache_dir=tmp_path)  # fmt: skip
+                             cache_dir=tmp_path)
     assert raw.dims()["text"] == 8 and [len(v) for v in raw.features["text"]] == [4, 3, 2, 2, 1]
     enc = raw.provenance["text_encoder"]
     assert enc["sha256"] == contextual.sha256_file(tiny_folder / "model.safetensors")
     assert enc["layer"] == "1" and str(tiny_folder / "model.safetensors") in raw.files
     with pytest.raises(ValueError, match=r"data.text_layer='3': expected 'last', 'mean' or a "
-                                         r"layer index 0..2"):  # fmt: skip
+                                         r"layer index 0..2"):
         ta.read_text_audio(root, word_vectors=str(tiny_folder), text_layer="3")
 
 
 def test_cache_round_trip_rebuild_on_changed_words_and_on_corruption(tiny_folder, tmp_path):
     ids, words = ["a_1", "a_2"], [["it", "was", "good"], ["bad"]]
     vecs, info = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
-                                            cache_dir=tmp_path)  # fmt: skip
+                                            cache_dir=tmp_path)
     assert info["cache"]["hit"] is False and [v.shape for v in vecs] == [(3, 8), (1, 8)]
     again, info2 = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
-                                              cache_dir=tmp_path)  # fmt: skip
+                                              cache_dir=tmp_path)
     assert info2["cache"] == {"path": info["cache"]["path"], "hit": True}
     for a, b in zip(vecs, again, strict=True):
         np.testing.assert_array_equal(a, b)
     # an edited transcript (same length, same everything but one word) is another key
     _, info3 = contextual.segment_vectors(ids, [["it", "was", "bad"], ["bad"]], str(tiny_folder),
-                                          "last", cache_dir=tmp_path)  # fmt: skip
+                                          "last", cache_dir=tmp_path)
     assert info3["cache"]["hit"] is False and info3["cache"]["path"] != info["cache"]["path"]
     # another layer is another key
     _, info4 = contextual.segment_vectors(ids, words, str(tiny_folder), "0", cache_dir=tmp_path)
@@ -143,27 +143,27 @@ def test_cache_round_trip_rebuild_on_changed_words_and_on_corruption(tiny_folder
         fh.truncate(100)
     with pytest.warns(UserWarning, match=rf"{path}: word-vector cache unreadable .*rebuilding"):
         fixed, info5 = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
-                                                  cache_dir=tmp_path)  # fmt: skip
+                                                  cache_dir=tmp_path)
     assert info5["cache"]["hit"] is False
     np.testing.assert_array_equal(fixed[0], vecs[0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _, info6 = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
-                                              cache_dir=tmp_path)  # fmt: skip
+                                              cache_dir=tmp_path)
     assert info6["cache"]["hit"] is True
 
 
 def test_checksum_mismatch_refused_in_one_line(monkeypatch):
     spec = contextual.PACKAGED["minilm-l6"]
     monkeypatch.setitem(contextual.PACKAGED, "minilm-l6",
-                        dataclasses.replace(spec, sha256="0" * 64))  # fmt: skip
+                        dataclasses.replace(spec, sha256="0" * 64))
     enc = contextual.locate("minilm-l6")
     with pytest.raises(ValueError) as err:
         contextual.check_weights(enc)
     msg = str(err.value)
     assert "\n" not in msg and str(enc.weights) in msg
     assert f"sha256 {spec.sha256}, expected {'0' * 64}" in msg
-    monkeypatch.setattr(contextual, "_LOADED", {})
+    monkeypatch.setattr(contextual, "LOADED", {})
     with pytest.raises(ValueError, match="expected 0000"):
         contextual.load(enc)  # the weights are never read by transformers
 
@@ -178,7 +178,7 @@ def test_missing_package_names_the_install(monkeypatch):
 
 def test_folder_without_weights_and_bad_layer_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no model.safetensors or pytorch_model.bin in "
-                                                r"this folder"):  # fmt: skip
+                                                r"this folder"):
         contextual.locate(str(tmp_path))
     with pytest.raises(ValueError, match=r"config data.text_layer='top'"):
         load_config(overrides={"data.text_layer": "top"})

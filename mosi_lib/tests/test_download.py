@@ -17,7 +17,7 @@ from mosi_lib import __main__ as cli
 from mosi_lib.config import DataConfig
 from mosi_lib.data import download as dl
 from mosi_lib.data.csd import CSD_FILES, CSD_IDENTITY, write_csd
-from mosi_lib.data.sources import _csd_keys
+from mosi_lib.data.sources import csd_keys
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server(source_dir, monkeypatch):
     """A loopback server on a free port; ``.rules``, ``.requests``, ``.url``."""
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                "ALL_PROXY", dl.BASE_URL_ENV):  # fmt: skip
+                "ALL_PROXY", dl.BASE_URL_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "*")
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -104,7 +104,7 @@ def _get(server, to, **kw):
 def test_table_matches_files_and_csd_source():
     assert {k: p.rsplit("/", 1)[-1] for k, p in dl.SDK_PATHS.items()} == CSD_FILES
     cfg = DataConfig(source="csd", modalities=["text", "audio", "visual"])
-    assert set(dl.DEFAULT_KEYS) == set(_csd_keys(cfg))
+    assert set(dl.DEFAULT_KEYS) == set(csd_keys(cfg))
     assert dl.sdk_url("audio") == (
         "http://immortal.multicomp.cs.cmu.edu/CMU-MOSI/acoustic/CMU_MOSI_COVAREP.csd"
     )
@@ -213,7 +213,7 @@ def test_good_file_skipped_bad_file_needs_force(server, source_dir, tmp_path, ca
 def test_cli_404_exits_1_with_one_error_line(server, tmp_path, capsys):
     server.rules[CSD_FILES["labels"]] = {"status": 404}
     code = cli.main(["download", "--to", str(tmp_path), "--files", "labels", "--base-url",
-                     server.url, "--no-progress"])  # fmt: skip
+                     server.url, "--no-progress"])
     assert code == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("error: ") and "HTTP 404" in err[0]
@@ -222,7 +222,7 @@ def test_cli_404_exits_1_with_one_error_line(server, tmp_path, capsys):
 def test_cli_success_prints_folder_and_command(server, tmp_path, capsys):
     # progress bars on (no --no-progress): tqdm writes to stderr
     code = cli.main(["download", "--to", str(tmp_path), "--files", "labels", "text", "audio",
-                     "facet41", "--base-url", server.url])  # fmt: skip
+                     "facet41", "--base-url", server.url])
     assert code == 0
     out, err = capsys.readouterr()
     assert "error" not in err

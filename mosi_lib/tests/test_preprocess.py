@@ -1,3 +1,5 @@
+"""Tests for preprocessing: padding, scaling, split protocols, the HDF5 cache and quality stops."""
+
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +59,8 @@ def test_clip_bounds_scaled_values_and_keeps_the_rest():
 
 
 def test_clip_none_is_the_earlier_recipe_and_bad_clip_refused():
-    from mosi_lib.config import Config, recipe_hash, validate
+    from mosi_lib.config import Config, validate
+    from mosi_lib.hashing import recipe_hash
 
     raw = make_raw(n=60, seed=0)
     base = preprocess(raw, DataConfig())
@@ -211,14 +214,14 @@ def test_damaged_cache_is_named_and_rebuilt(tmp_path, monkeypatch, raw):
 
     monkeypatch.setattr(sources, "load_raw", lambda cfg, source=None, progress=False: raw)
     monkeypatch.setattr(sources, "resolve_source",
-                        lambda cfg: sources.Source("synthetic", tmp_path, []))  # fmt: skip
+                        lambda cfg: sources.Source("synthetic", tmp_path, []))
     cfg = DataConfig(source="synthetic", max_len=6)
     first = pp.prepare_data(cfg)
     file = Path(first.meta["cache"]["path"])
     with h5py.File(file, "a") as fh:  # a dataset lost
         del fh["labels"]
     with pytest.raises(ValueError, match=rf"{file.name}: not a readable processed-data HDF5 "
-                                         r"file \(KeyError"):  # fmt: skip
+                                         r"file \(KeyError"):
         load_processed(file)
     with pytest.warns(UserWarning, match=rf"{file.name}: not a readable .*; rebuilding"):
         again = pp.prepare_data(cfg)
@@ -245,8 +248,9 @@ def test_short_modality_padded_to_its_longest_sequence(raw):
 
 def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
     from mosi_lib import paths
-    from mosi_lib.data import DataQualityWarning, sources
+    from mosi_lib.data import sources
     from mosi_lib.data.preprocess import prepare_data, quality_markdown
+    from mosi_lib.data.quality import DataQualityWarning
 
     raw = make_raw(n=120, dims={"text": 5, "audio": 3})
     raw.source = "mosi_text_audio"
@@ -257,7 +261,7 @@ def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
     with pytest.warns(DataQualityWarning), pytest.raises(
             ValueError, match=r"data.source=mosi_text_audio: segments dropped: 30 of 150 "
                               r"\(20\.0%\) \(segments_dropped_no_words 30\): above "
-                              r"data.max_drop_fraction=0.1"):  # fmt: skip
+                              r"data.max_drop_fraction=0.1"):
         prepare_data(DataConfig())
     assert not list(paths.processed_dir().glob("*.h5"))  # nothing cached
     cfg = DataConfig(max_drop_fraction=0.25)

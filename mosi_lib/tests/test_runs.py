@@ -135,7 +135,7 @@ def test_failed_latents_write_keeps_previous_file(tmp_path):
 
 
 def test_run_status_lifecycle_and_find_runs_only_finished(tmp_path):
-    from mosi_lib.config import recipe_hash
+    from mosi_lib.hashing import recipe_hash
 
     cfg = Config()
     done = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id="a")
@@ -357,7 +357,8 @@ def test_study_stores_its_grid_and_figures_redraws_06_07_without_training(monkey
 
 def test_synthetic_generation_never_writes_into_a_folder_of_other_files(tmp_path):
     from mosi_lib.config import DataConfig
-    from mosi_lib.data import CSD_FILES, synthetic
+    from mosi_lib.data import synthetic
+    from mosi_lib.data.csd import CSD_FILES
     from mosi_lib.data.sources import load_raw
 
     real = tmp_path / "real"
@@ -397,7 +398,9 @@ def generated(tmp_path_factory):
 
 def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, monkeypatch):
     from mosi_lib.config import DataConfig
-    from mosi_lib.data import SYNTHETIC_MARKER, preprocess, read_csd_dataset
+    from mosi_lib.data import preprocess
+    from mosi_lib.data.csd import SYNTHETIC_MARKER
+    from mosi_lib.data.sdk import read_csd_dataset
     from mosi_lib.data.sources import resolve_source
 
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))

@@ -10,11 +10,11 @@ import pytest
 
 from mosi_lib.config import load_config
 from mosi_lib.data import text_audio as ta
-from mosi_lib.data import write_csd
+from mosi_lib.data.csd import write_csd
 from mosi_lib.data.sources import load_raw
 
 WORDS = {"it": 1.0, "was": 2.0, "good": 3.0, "bad": 4.0, "did": 5.0, "n't": 6.0, "really": 7.0,
-         "Paris": 8.0}  # fmt: skip
+         "Paris": 8.0}
 
 
 def _write_csv(path, header, rows):
@@ -30,17 +30,17 @@ def small(tmp_path):
     labels = {"vidA": [1.5, -2.0, 0.0], "vidB": [2.2, -0.4]}
     write_csd(tmp_path / ta.LABELS_FILE, "Opinion Segment Labels",
               {v: (np.array(s, np.float32)[:, None], np.arange(2 * len(s)).reshape(-1, 2))
-               for v, s in labels.items()})  # fmt: skip
+               for v, s in labels.items()})
     _write_csv(tmp_path / ta.TRANSCRIPTS_FILE, ["segment_id", "video_id", "clip_id", "text"], [
         ["vidA_1", "vidA", "1", "IT WAS REALLY GOOD"],
         ["vidA_2", "vidA", "2", "IT DIDNT ZZZQ"],
         ["vidA_3", "vidA", "3", "WAS PARIS"],
         ["vidB_1", "vidB", "1", "GOOD GOOD"],
         ["vidB_2", "vidB", "2", "BAD"],
-    ])  # fmt: skip
+    ])
     _write_csv(tmp_path / ta.AUDIO_FILE, ["segment_id", "f0", "f1"],
                [[s, str(i), str(-i)] for i, s in
-                enumerate(["vidA_1", "vidA_2", "vidA_3", "vidB_1", "vidB_2"])])  # fmt: skip
+                enumerate(["vidA_1", "vidA_2", "vidA_3", "vidB_1", "vidB_2"])])
     glove = tmp_path / "glove.txt"
     glove.write_text("".join(f"{w} {v} {v + 0.5} {-v}\n" for w, v in WORDS.items()))
     return tmp_path, str(glove)
@@ -140,7 +140,7 @@ def test_bad_word_vector_file(small):
     with open(glove, "a") as fh:
         fh.write("zzzq 1.0 2.0\n")  # a word the transcripts use, one value short
     with pytest.raises(ValueError, match=r"glove.txt line 9: word 'zzzq' has 2 values, line 1 "
-                                         r"\(word '\w+'\) has 3"):  # fmt: skip
+                                         r"\(word '\w+'\) has 3"):
         ta.read_text_audio(root, word_vectors=glove)
 
 
@@ -150,7 +150,7 @@ def test_bad_first_line_of_a_word_vector_file_is_named(small):
     word = lines[0].split(" ")[0]
     Path(glove).write_text(f"{word} 1.0 2.0 3.0 4.0\n" + "".join(lines[1:]))  # one value too many
     with pytest.raises(ValueError, match=rf"line 2: word '\w+' has 3 values, line 1 "
-                                         rf"\(word '{word}'\) has 4"):  # fmt: skip
+                                         rf"\(word '{word}'\) has 4"):
         ta.read_text_audio(root, word_vectors=glove)
     Path(glove).write_text(f"{word} 1.0 nan 3.0\n" + "".join(lines[1:]))
     with pytest.raises(ValueError, match=rf"line 1: word '{word}' has a NaN or infinite value"):
