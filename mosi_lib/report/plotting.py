@@ -34,9 +34,10 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from mosi_lib import paths
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.data.splits import SPLITS
+from mosi_lib.files import json_default
+from mosi_lib.provenance import git_info
 from mosi_lib.reference import REFERENCES
 from mosi_lib.report.outputs import Output, stem_of
-from mosi_lib.study.runs import git_info, json_default
 
 DPI = 200  # dots per inch of every saved PNG (and of rasterised parts of PDFs)
 SIZE_SINGLE = (6.4, 4.0)  # inches: one panel
