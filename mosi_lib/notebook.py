@@ -13,7 +13,7 @@ from mosi_lib import config
 from mosi_lib.config import Config
 from mosi_lib.data import preprocess
 from mosi_lib.data.preprocess import Processed
-from mosi_lib.study import guard, runs
+from mosi_lib.study import guard, studies
 
 
 def setup(
@@ -53,8 +53,8 @@ def setup(
     cfg = config.load_config(config_file, over)
     if smoke:
         config.smoke(cfg)
-    study = runs.open_study(run_id, name=cfg.name if kind == "main" else f"{cfg.name}-{kind}",
-                            kind=kind, create=create)  # fmt: skip
+    study = studies.open_study(run_id, name=cfg.name if kind == "main" else f"{cfg.name}-{kind}",
+                               kind=kind, create=create)
     data = preprocess.prepare_data(cfg.data, progress=cfg.system.progress) if load_data else None
     if show:
         from IPython.display import Markdown, display

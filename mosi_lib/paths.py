@@ -66,9 +66,9 @@ def check_stem(name: str, example: str, *, field: str = "name") -> str:
     error (e.g. ``run_id`` or ``--run-id``).
     """
     if (not isinstance(name, str) or ".." in name
-            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)):  # fmt: skip
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)):
         raise ValueError(f"{field}={name!r}: expected a name like {example!r} (letters, digits, "
-                         "'_', '.', '-'; no folder, no '..')")  # fmt: skip
+                         "'_', '.', '-'; no folder, no '..')")
     return name
 
 
@@ -93,7 +93,7 @@ def check_writable(folder: str | Path, what: str) -> Path:
     while not probe.exists():
         if probe.is_symlink():
             raise ValueError(f"{probe}: {what} folder is a symbolic link that leads nowhere "
-                             "(a loop or a missing target); expected a folder")  # fmt: skip
+                             "(a loop or a missing target); expected a folder")
         if probe.parent == probe:
             break
         probe = probe.parent

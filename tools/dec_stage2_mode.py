@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import yaml
 
-from mosi_lib import models
+from mosi_lib import files, models
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
 from mosi_lib.study import experiments, runs
@@ -30,7 +30,7 @@ from mosi_lib.train import engine
 
 def _train_mode_disagreement(run: runs.Run, cfg, data) -> float:
     """Share of rows whose argmax Q differs between a train-mode and an eval-mode pass."""
-    ckpt = runs.load_checkpoint(run.checkpoints / "last.pt")
+    ckpt = files.load_checkpoint(run.checkpoints / "last.pt")
     model = models.build_dec(cfg.model, cfg.dec, data.dims, data.max_len)
     model.load_state_dict(ckpt["model_state"])
     dd = engine.DeviceData(data, torch.device("cpu"))

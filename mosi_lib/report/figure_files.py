@@ -14,9 +14,10 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from mosi_lib import paths
+from mosi_lib.files import json_default
+from mosi_lib.provenance import git_info
 from mosi_lib.report.figure_style import DPI, mark_synthetic, shows_synthetic
 from mosi_lib.report.outputs import Output, stem_of
-from mosi_lib.study.runs import git_info, json_default
 
 
 def save_figure(

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mosi_lib import paths
-from mosi_lib.study.runs import atomic_path, git_info, read_json_object
+from mosi_lib.files import atomic_path, read_json_object
+from mosi_lib.provenance import git_info
 
 
 @dataclass(frozen=True)

@@ -14,28 +14,37 @@
 * ``watch_parent``: a daemon thread that ends this process within ``interval`` seconds of its
   parent's death (workers; kernels started by the CLI, ``MOSI_WATCH_PARENT=1``), after marking
   its runs in flight ``interrupted`` and stopping its own children.
+* ``HeldStudies`` and ``signals_interrupt``: a command that writes studies (``study.commands``)
+  locks each one, turns SIGINT, SIGTERM and SIGHUP into ``KeyboardInterrupt``, and on an
+  interrupt stops its process tree and marks the runs it left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import platform
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import filelock
 import psutil
 
+from mosi_lib.provenance import timestamp
+from mosi_lib.study.runs import Run
+
 LOCK_FILE = ".lock"
 HOLDER_FILE = "lock.json"
 WATCH_ENV = "MOSI_WATCH_PARENT"
 
-_IN_FLIGHT: dict[str, Any] = {}  # run folder -> Run, the runs this process is training
+_IN_FLIGHT: dict[str, Run] = {}  # run folder -> Run, the runs this process is training
 _LOCK = threading.Lock()
 
 
@@ -85,7 +94,7 @@ class StudyLock:
         if old:  # its holder is gone, or the OS lock would have refused us
             self.took_over = old
             print(f"study {self.study}: took over the lock of {describe_holder(old)}, which is "
-                  "gone", flush=True)  # fmt: skip
+                  "gone", flush=True)
         holder = {"pid": os.getpid(), "host": platform.node(),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": self.command}
         (self.study / HOLDER_FILE).write_text(json.dumps(holder, indent=2) + "\n")
@@ -121,13 +130,13 @@ def held_by(study: str | Path) -> dict[str, Any] | None:
 # ----------------------------------------------------------------------------- runs in flight
 
 
-def track(run: Any) -> None:
-    """Record ``run`` (a ``runs.Run``) as being trained by this process."""
+def track(run: Run) -> None:
+    """Record ``run`` as being trained by this process."""
     with _LOCK:
         _IN_FLIGHT[str(run.path)] = run
 
 
-def untrack(run: Any) -> None:
+def untrack(run: Run) -> None:
     """``run`` is no longer trained by this process."""
     with _LOCK:
         _IN_FLIGHT.pop(str(run.path), None)
@@ -162,12 +171,10 @@ def sweep_stale(study: str | Path, *, reason: str = "its process is gone") -> li
 
     Returns the run ids marked (a ``kill -9``, a lost machine, or the processes just stopped).
     """
-    from mosi_lib.study.runs import Run
-
     marked = []
     for file in sorted(Path(study).glob("*/status.json")):
         run = Run(file.parent)
-        info = run._status_file()
+        info = run.status_info()
         if info.get("state") == "running" and not pid_alive(info.get("pid"), info.get("host")):
             try:
                 run.mark_interrupted(f"{reason} (pid {info.get('pid')})")
@@ -178,12 +185,10 @@ def sweep_stale(study: str | Path, *, reason: str = "its process is gone") -> li
 
 
 def interrupted_since(study: str | Path, since: str) -> list[str]:
-    """Run ids of ``study`` marked ``interrupted`` at or after ``since`` (``runs._now`` form)."""
-    from mosi_lib.study.runs import Run
-
+    """Run ids of ``study`` marked ``interrupted`` at or after ``since`` (a ``timestamp``)."""
     out = []
     for file in sorted(Path(study).glob("*/status.json")):
-        info = Run(file.parent)._status_file()
+        info = Run(file.parent).status_info()
         if info.get("state") == "interrupted" and str(info.get("interrupted", "")) >= since:
             out.append(file.parent.name)
     return out
@@ -253,3 +258,78 @@ def watch_parent_if_asked() -> None:
             signal.signal(signal.SIGTERM,
                           lambda *_: _exit_interrupted("terminated (SIGTERM)", 143))
         watch_parent()
+
+
+# ----------------------------------------------------------------------------- a command's studies
+
+
+def raise_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C, SIGTERM, SIGHUP: ``KeyboardInterrupt``.
+
+    Set for SIGINT too: Python leaves SIGINT ignored when the process started with it ignored
+    (a job started with ``&`` by a script), and Ctrl-C must still stop the study.
+    """
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Within the block SIGINT, SIGTERM and SIGHUP (a lost terminal) stop as Ctrl-C does.
+
+    In the main thread each raises ``KeyboardInterrupt`` (``raise_interrupt``); kernels started
+    in the block end when this process is gone (``WATCH_ENV``). Both are undone on leaving.
+    """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, raise_interrupt)
+                    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    os.environ[WATCH_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(WATCH_ENV, None)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class HeldStudies:
+    """The study folders one command writes: locked for its life, swept after an interrupt."""
+
+    def __init__(self) -> None:
+        self.started = timestamp()  # runs interrupted from now on are this command's
+        self.locks: list[StudyLock] = []
+        self.resume_id: str | None = None  # the --run-id that resumes the command, once chosen
+
+    def take(self, study: Path) -> None:
+        """Lock ``study`` for this process and report its stale runs (``sweep_stale``).
+
+        Raises:
+            StudyLocked: another live process holds it (named in the message).
+        """
+        lock = StudyLock(study)
+        lock.acquire()
+        self.locks.append(lock)
+        stale = sweep_stale(study)
+        if stale:
+            names = ", ".join(stale[:3]) + (", ..." if len(stale) > 3 else "")
+            print(f"study {study}: {len(stale)} run(s) marked running by a process that is gone "
+                  f"(stale: {names}); marked interrupted, trained again", flush=True)
+
+    def stop(self) -> list[str]:
+        """After an interrupt: stop the kernels and workers; the run ids marked ``interrupted``.
+
+        A second Ctrl-C is ignored from here on, so that it cannot cut the clean-up. Runs whose
+        process was stopped before it could mark them are swept (``sweep_stale``); the ids
+        returned are those of the held studies marked since ``started``.
+        """
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        logging.disable(logging.CRITICAL)  # papermill's threads report their dying kernels
+        stop_children(grace_s=5.0)
+        for lock in self.locks:
+            sweep_stale(lock.study, reason="interrupted")
+        return [r for lock in self.locks for r in interrupted_since(lock.study, self.started)]
+
+    def release(self) -> None:
+        """Let go of every lock taken (``StudyLock.release``)."""
+        for lock in self.locks:
+            lock.release()

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mosi_lib import metrics, models
+from mosi_lib import files, metrics, models
 from mosi_lib.config import Config, DataConfig, config_from_dict
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.study import guard, runs
@@ -139,7 +139,7 @@ def _checkpoint(kind: str, model, cfg: Config, state: dict[str, Any]) -> dict[st
 
 def load_checkpoint(path) -> dict[str, Any]:
     """Read a checkpoint written by a run (``weights_only=False``: it holds our own dicts)."""
-    return runs.load_checkpoint(path, map_location="cpu")
+    return files.load_checkpoint(path, map_location="cpu")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], which: str = "model_state") -> torch.nn.Module:
@@ -175,10 +175,10 @@ def _classifier_hooks(run: runs.Run, cfg: Config, model) -> list[engine.Hook]:
             due = time.monotonic() - saved_at >= every
             if ev.epoch == 1 or ev.epoch >= cfg.train.epochs or due:
                 if pending_best is not None:
-                    runs.save_checkpoint(_checkpoint("classifier", model, cfg, pending_best),
+                    files.save_checkpoint(_checkpoint("classifier", model, cfg, pending_best),
                                          run.checkpoints / "best.pt")  # fmt: skip
                     pending_best = None
-                runs.save_checkpoint(_checkpoint("classifier", model, cfg, ev.state),
+                files.save_checkpoint(_checkpoint("classifier", model, cfg, ev.state),
                                      run.checkpoints / "last.pt")  # fmt: skip
                 saved_at = time.monotonic()
 
@@ -583,7 +583,7 @@ def pretrain_dec(
             name = "stage1.pt" if ev.row["stage"] == 1 else "last.pt"
             state = {"epoch": ev.epoch, "stage": ev.row["stage"],
                      "model_state": model.state_dict()}  # fmt: skip
-            runs.save_checkpoint(_checkpoint("dec", model, cfg, state), run.checkpoints / name)
+            files.save_checkpoint(_checkpoint("dec", model, cfg, state), run.checkpoints / name)
 
     with _failing_marks(run):
         _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event)

@@ -1,4 +1,4 @@
-"""Run folders: ``runs/<run_id>/`` bookkeeping, written here and only here.
+"""Run folders: ``runs/<run_id>/`` bookkeeping, written here and only here; finding runs.
 
 Layout of one run (style guide section 4)::
 
@@ -13,23 +13,18 @@ Layout of one run (style guide section 4)::
       tags.json          optional: more experiment tags it counts under (``Run.add_tag``)
 
 ``run_id`` is ``YYYYmmdd-HHMMSS-mmm_<name>_s<seed>``; an existing folder is never overwritten.
-Files are written to a temporary name in the same folder and renamed (``atomic_path``), so an
-interrupted write leaves the previous file intact; ``save_checkpoint``/``load_checkpoint`` do
-this for checkpoints. Only finished runs (``metrics.json`` written, status ``finished``) are
-found by ``find_runs``, so interrupted or failed runs never enter a table.
+Files are written through ``files.atomic_path``, so an interrupted write leaves the previous
+file intact. Only finished runs (``metrics.json`` written, status ``finished``) are found by
+``find_runs``, so interrupted or failed runs never enter a table.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import platform
-import secrets
-import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,150 +33,14 @@ import numpy as np
 
 from mosi_lib import paths
 from mosi_lib.config import Config, save_config
-from mosi_lib.hashing import recipe_hash, result_overrides
+from mosi_lib.files import atomic_path, json_default, read_json_object, write_text_atomic
+from mosi_lib.hashing import recipe_hash
+from mosi_lib.provenance import git_info, timestamp, versions
 
 STATUS_FILE = "status.json"
 STATES = ("running", "finished", "failed", "interrupted", "unknown")
 """``Run.status()`` values; ``interrupted``: stopped by Ctrl-C, SIGTERM or the death of its
 process (``guard``); ``unknown``: no ``status.json`` and no ``metrics.json``."""
-
-def read_json_object(file: Path, remedy: str) -> dict[str, Any]:
-    """The JSON object in ``file``; ``{}`` when the file does not exist.
-
-    Raises:
-        ValueError: the file is not a JSON object (truncated, edited): names it, the reason
-            and ``remedy`` (what the user can do).
-    """
-    if not file.exists():
-        return {}
-    try:
-        out = json.loads(file.read_text())
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"{file}: not readable as JSON ({err}); {remedy}") from None
-    if not isinstance(out, dict):
-        raise ValueError(f"{file}: expected a JSON object, found {type(out).__name__}")
-    return out
-
-
-# ----------------------------------------------------------------------------- atomic writes
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one step.
-
-    The caller writes the temporary file; on leaving the block it is flushed to disk
-    (``fsync``) and renamed over ``path`` (``os.replace``), so ``path`` always holds either
-    the old or the new complete content. On an exception the temporary file is removed and
-    ``path`` is untouched. The temporary name keeps the suffix (``np.savez`` adds one).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries (the rename) to disk where the OS allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through ``atomic_path``; return ``path``."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return path
-
-
-def save_checkpoint(obj: Any, path: str | Path) -> Path:
-    """``torch.save(obj)`` to ``path`` atomically: a kill mid-write keeps the old file.
-
-    Args:
-        obj: the checkpoint (a dict of tensors and plain values).
-        path: the target file, e.g. ``run.checkpoints / "last.pt"``.
-
-    Returns:
-        ``path`` as a ``Path``.
-    """
-    import torch
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-    return path
-
-
-def load_checkpoint(path: str | Path, *, map_location: Any = "cpu",
-                    weights_only: bool = False) -> Any:  # fmt: skip
-    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=False``: our own dicts).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist (named in the message).
-        RuntimeError: ``path`` is empty or cannot be unpickled (named in the message).
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path}: not found")
-    if path.stat().st_size == 0:
-        raise RuntimeError(f"checkpoint {path}: empty file (0 bytes, an interrupted write); "
-                           "train this run again")  # fmt: skip
-    try:
-        return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except Exception as exc:  # noqa: BLE001 - any unpickling error means the same to the user
-        raise RuntimeError(f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc}); "
-                           "the file is damaged or not a checkpoint: train this run "
-                           "again") from exc  # fmt: skip
-
-# ----------------------------------------------------------------------------- provenance
-
-
-def git_info() -> dict[str, Any]:
-    """Return ``{"commit": sha or None, "dirty": bool or None}`` for the project checkout."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=paths.PROJECT_ROOT, capture_output=True,
-            text=True, check=True, timeout=10,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.PROJECT_ROOT,
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout
-        return {"commit": sha, "dirty": bool(status.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def versions() -> dict[str, str]:
-    """Versions of python and the main libraries."""
-    import numpy
-    import sklearn
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "torch": str(torch.__version__),
-        "numpy": str(numpy.__version__),
-        "sklearn": str(sklearn.__version__),
-        "platform": platform.platform(),
-    }
 
 
 def make_run_id(name: str, seed: int) -> str:
@@ -254,7 +113,7 @@ class Run:
         if "recipe" not in out and (recipe := self.recipe()) is not None:
             out["recipe"] = recipe
         write_text_atomic(file, json.dumps(out, indent=2, default=json_default))
-        self._set_status("finished", finished=_now())
+        self._set_status("finished", finished=timestamp())
         return file
 
     def save_latents(self, **arrays: np.ndarray) -> Path:
@@ -276,7 +135,7 @@ class Run:
             np.savez_compressed(tmp, ids=np.asarray(ids, str), video=np.asarray(video, str),
                                 split=np.asarray(split, str),
                                 label=np.asarray(label, np.float32),
-                                output=np.asarray(output, np.float32))  # fmt: skip
+                                output=np.asarray(output, np.float32))
         return file
 
     def predictions(self) -> dict[str, np.ndarray] | None:
@@ -295,22 +154,23 @@ class Run:
 
     def mark_running(self) -> None:
         """Mark the run ``running`` again (a resumed run; its start time is kept)."""
-        self._set_status("running", resumed=_now(), pid=os.getpid(), host=platform.node())
+        self._set_status("running", resumed=timestamp(), pid=os.getpid(), host=platform.node())
 
     def mark_interrupted(self, reason: str) -> None:
         """Mark the run ``interrupted`` (Ctrl-C, SIGTERM, its process gone); never in a table."""
-        self._set_status("interrupted", interrupted=_now(), error=str(reason))
+        self._set_status("interrupted", interrupted=timestamp(), error=str(reason))
 
     def mark_failed(self, error: str) -> None:
         """Mark the run ``failed`` with a one-line ``error`` (it never enters a table)."""
-        self._set_status("failed", failed=_now(), error=str(error))
+        self._set_status("failed", failed=timestamp(), error=str(error))
 
     def _set_status(self, state: str, **info: Any) -> None:
-        old = self._status_file()
+        old = self.status_info()
         new = {"state": state, "started": old.get("started"), **info}
         write_text_atomic(self.path / STATUS_FILE, json.dumps(new, indent=2) + "\n")
 
-    def _status_file(self) -> dict[str, Any]:
+    def status_info(self) -> dict[str, Any]:
+        """``status.json`` as a dict (state, times, pid, host, error); ``{}`` if unreadable."""
         try:
             out = json.loads((self.path / STATUS_FILE).read_text())
         except (OSError, ValueError):
@@ -324,7 +184,7 @@ class Run:
         ``status.json`` decides; a folder written before status files existed counts as
         ``finished`` when it holds ``metrics.json`` and ``unknown`` otherwise.
         """
-        state = self._status_file().get("state")
+        state = self.status_info().get("state")
         if state in STATES:
             return state
         if (self.path / STATUS_FILE).exists():
@@ -397,7 +257,7 @@ class Run:
                 raise TypeError(also)
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{file}: expected {{\"also\": [tag, ...]}} (strings); "
-                             f"unreadable: {err!r}") from err  # fmt: skip
+                             f"unreadable: {err!r}") from err
         return also
 
     def add_tag(self, tag: str) -> None:
@@ -416,21 +276,6 @@ class Run:
         """``latents.npz`` as a dict of arrays."""
         with np.load(self.path / "latents.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def json_default(obj: Any) -> Any:
-    """``json.dumps`` fallback: numpy scalars and arrays to Python values, paths to str."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 # ----------------------------------------------------------------------------- create / load
@@ -465,7 +310,7 @@ def create_run(
     if path.exists():
         raise FileExistsError(f"run folder {path} exists; runs are never overwritten")
     (path / "checkpoints").mkdir(parents=True)
-    created = _now()
+    created = timestamp()
     meta = {
         **cfg.to_dict(),
         "provenance": {
@@ -497,6 +342,9 @@ def load_run(run: str | Path | Run, root: str | Path | None = None) -> Run:
     return Run(path)
 
 
+# ----------------------------------------------------------------------------- find
+
+
 def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
     """Finished runs under ``root`` whose metrics match ``match``.
 
@@ -518,8 +366,9 @@ def find_runs(root: str | Path | None = None, **match: Any) -> list[Run]:
     return out
 
 
-def find_same(root: str | Path | None, cfg: Config | dict[str, Any], *, kind: str, seed: int,
-              **match: Any) -> list[Run]:  # fmt: skip
+def find_same(
+    root: str | Path | None, cfg: Config | dict[str, Any], *, kind: str, seed: int, **match: Any
+) -> list[Run]:
     """Finished runs of ``kind`` and ``seed`` trained with ``cfg``'s recipe, oldest first.
 
     The recipe is ``hashing.recipe_hash`` (every result-changing field, seed aside), recomputed
@@ -567,132 +416,6 @@ def unfinished_runs(root: str | Path | None = None, kind: str | None = None) -> 
     return out
 
 
-# ----------------------------------------------------------------------------- studies
-
-
-def make_study_id(name: str) -> str:
-    """``YYYYmmdd-HHMMSS_<name>``: one study = one pass of notebooks 01..05."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}_{name}"
-
-
-def open_study(
-    run_id: str | None = None,
-    *,
-    name: str = "study",
-    root=None,
-    kind: str = "main",
-    params: dict[str, Any] | None = None,
-    free: tuple[str, ...] = ("seed", "seeds"),
-    create: bool = True,
-) -> Path:
-    """Folder ``runs/<run_id>/`` that groups one study's runs, notebooks and summaries.
-
-    Args:
-        run_id: the study's folder name (created if missing), a plain name (no folder, no
-            ``..``: ``paths.check_stem``). ``None`` picks the most recently created study of
-            this ``kind`` under ``root`` (``study.json`` "created"; folder time for older
-            studies), or creates ``make_study_id(name)`` if there is none, so each notebook also
-            runs on its own in JupyterLab.
-        name: used for a new study's id.
-        root: parent folder (default ``paths.runs_dir()``).
-        kind: ``main`` (notebooks 01..05), ``sweep`` (06) or ``ablations`` (07); stored in
-            ``study.json`` so that 05 never picks up a sweep study as "the latest".
-        params: how the study is run (the CLI passes ``config_file``, ``overrides``,
-            ``smoke``, ``seed``), stored in ``study.json`` so ``figures`` re-renders it with
-            its own config. ``None`` leaves what is stored.
-        free: ``params`` keys that may change between calls (the latest is stored); every
-            other stored param must match (default: the seeds; the grids of 06/07 add theirs),
-            ``overrides`` only in the keys that change results (``hashing.result_overrides``:
-            another thread count or ``system.progress`` is the same study).
-        create: make the folder and ``study.json`` when missing; ``False`` (reporting) raises
-            ``FileNotFoundError`` naming the study instead.
-
-    Returns:
-        The study folder (exists on return).
-
-    Raises:
-        ValueError: ``run_id`` is not a plain name, or ``params`` differ from those the study
-            was opened with (one study, one config; ``free`` keys may change).
-    """
-    root = Path(root) if root else paths.runs_dir()
-    if run_id is None:
-        latest = latest_study(root, kind=kind)
-        if latest is not None:
-            return latest
-        if not create:
-            raise FileNotFoundError(f"no {kind} study under {root} (no study.json); run "
-                                    "`python -m mosi_lib reproduce` first")  # fmt: skip
-        run_id = make_study_id(name)
-    paths.check_stem(run_id, "20260101-120000_quick", field="run_id")
-    path = root / run_id
-    if not create and not (path / "study.json").exists():
-        raise FileNotFoundError(f"study {path}: no such study (no study.json); run "
-                                f"`python -m mosi_lib reproduce --run-id {run_id}` first")
-    path.mkdir(parents=True, exist_ok=True)
-    file = path / "study.json"
-    info = study_info(path) if file.exists() else {
-        "run_id": run_id, "kind": kind, "created": _now(), "created_ts": time.time(),
-        "git": git_info()}  # fmt: skip
-    if params is not None:
-        old = info.get("params")
-        new = json.loads(json.dumps(params, default=json_default))
-        def what(k: str, v: Any) -> Any:  # the part of a param that decides the study
-            return result_overrides(v) if k == "overrides" else v
-
-        diff = [] if old is None else sorted(
-            k for k in set(old) | set(new)
-            if k not in free and what(k, old.get(k)) != what(k, new.get(k)))  # fmt: skip
-        if diff:
-            was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
-            now = ", ".join(f"{k}={new.get(k)!r}" for k in diff)
-            raise ValueError(f"study {path}: was run with {was}, not {now}; "
-                             "choose another --run-id")  # fmt: skip
-        info["params"] = new
-    if not file.exists() or params is not None:
-        write_text_atomic(file, json.dumps(info, indent=2) + "\n")
-    return path
-
-
-def latest_study(root: str | Path | None = None, *, kind: str = "main") -> Path | None:
-    """The most recently created study of ``kind`` under ``root``, or None if there is none.
-
-    Creation time: ``study.json`` "created_ts" or "created", else the folder's modification
-    time; never the name.
-    """
-    root = Path(root) if root else paths.runs_dir()
-    studies = [p for p in root.glob("*") if (p / "study.json").exists()]
-    infos = {p: study_info(p) for p in studies}
-    studies = [p for p in studies if infos[p].get("kind", "main") == kind]
-    if not studies:
-        return None
-    return max(studies, key=lambda p: (_created_ts(p, infos[p]), p.name))
-
-
-def study_info(study: str | Path) -> dict[str, Any]:
-    """``study.json`` of a study folder as a dict (``params``: how the CLI ran it, if stored).
-
-    Raises:
-        ValueError: the file is not valid JSON (named in the message).
-    """
-    file = Path(study) / "study.json"
-    try:
-        return json.loads(file.read_text())
-    except ValueError as exc:
-        raise ValueError(f"{file}: not valid JSON ({exc})") from exc
-
-
-def _created_ts(study: Path, info: dict[str, Any]) -> float:
-    """Creation time of a study: ``created_ts``, else ``created`` parsed, else folder mtime."""
-    from datetime import datetime
-
-    if isinstance(info.get("created_ts"), (int, float)):
-        return float(info["created_ts"])
-    try:
-        return datetime.strptime(str(info["created"]), "%Y-%m-%dT%H:%M:%S%z").timestamp()
-    except (KeyError, ValueError):
-        return study.stat().st_mtime
-
-
 def latest_run(root: str | Path, **match: Any) -> Run:
     """The most recent finished run under ``root`` matching ``match`` (see ``find_runs``)."""
     found = find_runs(root, **match)
@@ -704,8 +427,8 @@ def latest_run(root: str | Path, **match: Any) -> Run:
 def seed_run(root: str | Path, seed: int, **match: Any) -> Run:
     """The finished run of ``seed`` matching ``match`` for a figure, else that of the lowest seed.
 
-    A study of seeds 0-4 draws its loss curves and t-SNE from one run; taking the latest run
-    (``latest_run``) gave seed 4's run under a notebook whose ``seed`` parameter said 0. The
+    A study of seeds 0-4 draws its loss curves and t-SNE from one run: that of the notebook's
+    ``seed`` parameter, not the latest run (``latest_run``), whose seed may be another. The
     most recent run of the chosen seed is returned; its seed is ``run.metrics()["seed"]``, which
     the figure's title names. FileNotFoundError when no run matches ``match`` at all.
     """

@@ -1,8 +1,6 @@
 """Tests for the command line (``python -m mosi_lib``): bad input is refused before any work."""
 
 import os
-import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,14 +8,15 @@ import torch
 from mosi_lib import __main__ as cli
 from mosi_lib import paths
 from mosi_lib.data.csd import CSD_FILES
+from mosi_lib.study import guard, pipeline, studies
 
 
 @pytest.fixture
 def notebooks(monkeypatch):
     """Record ``run_notebooks`` calls instead of starting papermill."""
     calls = []
-    monkeypatch.setattr(cli, "run_notebooks", lambda names, params, **kw: calls.append(
-        (names, params)) or [])  # fmt: skip
+    monkeypatch.setattr(pipeline, "run_notebooks", lambda names, params, **kw: calls.append(
+        (names, params)) or [])
     return calls
 
 
@@ -121,77 +120,10 @@ def test_valid_input_passes_the_preflight(tmp_path, notebooks):
     for key in ("labels", "text", "audio", "facet41"):
         (csd / CSD_FILES[key]).write_text("")  # only their presence is checked before 01
     assert cli.main(["reproduce", "--smoke", "--run-id", "ok", "--data-dir", str(csd),
-                     "--set", "dec.stage2_epochs=0", "train.batch_size=2"]) == 0  # fmt: skip
-    assert [names for names, _ in notebooks] == [cli.STAGES]
+                     "--set", "dec.stage2_epochs=0", "train.batch_size=2"]) == 0
+    assert [names for names, _ in notebooks] == [pipeline.STAGES]
     assert notebooks[0][1]["overrides"]["train.batch_size"] == 2
     assert (paths.runs_dir() / "ok").is_dir()
-
-
-def test_a_failing_notebook_is_one_line_naming_it_and_its_copy(tmp_path, monkeypatch):
-    import papermill as pm
-
-    def fail(src, out, **kwargs):
-        raise pm.PapermillExecutionError(cell_index=3, exec_count=4, source="prepare_data()",
-                                         ename="ValueError", evalue="segments dropped: 30 of 150",
-                                         traceback=["..."])  # fmt: skip
-
-    monkeypatch.setattr(pm, "execute_notebook", fail)
-    with pytest.raises(SystemExit) as exc:
-        cli.run_notebooks(("01_preprocess",), {"run_id": "x"}, out_dir=tmp_path)
-    msg = str(exc.value.code)
-    assert msg == (f"python -m mosi_lib: 01_preprocess failed in cell 4: ValueError: segments "
-                   f"dropped: 30 of 150 (executed copy with the traceback: "
-                   f"{tmp_path / '01_preprocess.failed.ipynb'})")  # fmt: skip
-
-
-def test_stages_run_every_notebook_once_in_order():
-    on_disk = sorted(p.stem for p in paths.NOTEBOOKS_DIR.glob("0[1-5]_*.ipynb"))
-    assert list(cli.NOTEBOOKS) == on_disk
-
-
-def test_a_group_runs_at_the_same_time_with_shared_threads(tmp_path, monkeypatch):
-    import threading
-
-    import papermill as pm
-
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(cli.os, "cpu_count", lambda: 4)
-    both = threading.Barrier(2, timeout=10)  # each call waits for the other: they overlap
-    seen = {}
-
-    def fake(src, out, **kwargs):
-        seen[Path(src).stem] = os.environ.get("OMP_NUM_THREADS")
-        if Path(src).stem != "01_preprocess":
-            both.wait()
-        Path(out).write_text("{}")
-
-    monkeypatch.setattr(pm, "execute_notebook", fake)
-    got = cli.run_notebooks(("01_preprocess", ("02_baseline", "03_dec_pretrain")),
-                            {"run_id": "x"}, out_dir=tmp_path)  # fmt: skip
-    assert [p.name for p in got] == ["01_preprocess.ipynb", "02_baseline.ipynb",
-                                     "03_dec_pretrain.ipynb"]  # fmt: skip
-    assert seen == {"01_preprocess": None, "02_baseline": "2", "03_dec_pretrain": "2"}
-    assert "OMP_NUM_THREADS" not in os.environ  # restored
-
-
-def test_a_failing_notebook_of_a_group_lets_the_other_finish(tmp_path, monkeypatch):
-    import papermill as pm
-
-    finished = []
-
-    def fake(src, out, **kwargs):
-        if Path(src).stem == "02_baseline":
-            raise pm.PapermillExecutionError(cell_index=1, exec_count=2, source="x",
-                                             ename="RuntimeError", evalue="boom",
-                                             traceback=[])  # fmt: skip
-        time.sleep(0.2)
-        finished.append(Path(src).stem)
-
-    monkeypatch.setattr(pm, "execute_notebook", fake)
-    with pytest.raises(SystemExit, match="02_baseline failed in cell 2: RuntimeError: boom"):
-        cli.run_notebooks((("02_baseline", "03_dec_pretrain"),), {"run_id": "x"},
-                          out_dir=tmp_path)  # fmt: skip
-    assert finished == ["03_dec_pretrain"]
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -204,15 +136,13 @@ def test_a_failing_notebook_of_a_group_lets_the_other_finish(tmp_path, monkeypat
     (["study", "--modality-sets", "X"], "modality sets ['X']: expected distinct letters"),
     (["study", "--modality-sets", "T", "V"],
      "modality sets ['V']: data.source=mosi_text_audio provides ['text', 'audio'] only"),
-])  # fmt: skip
+])
 def test_preflight_refuses_before_any_folder(argv, expected, notebooks, capsys):
     assert expected in _refused(argv, capsys)
     assert notebooks == [] and _no_study_folder()
 
 
 def test_a_second_process_on_a_locked_study_is_refused_naming_the_holder(notebooks, capsys):
-    from mosi_lib.study import guard
-
     study = paths.runs_dir() / "held"
     study.mkdir(parents=True)
     with guard.StudyLock(study, command="python -m mosi_lib reproduce --run-id held"):
@@ -223,3 +153,54 @@ def test_a_second_process_on_a_locked_study_is_refused_naming_the_holder(noteboo
     assert not (study / guard.HOLDER_FILE).exists()  # released with its holder
     cli.main(["reproduce", "--run-id", "held"])  # free again: runs
     assert len(notebooks) == 1
+
+
+@pytest.mark.parametrize("cmd", ["reproduce", "figures", "study"])
+def test_cli_refuses_run_id_with_a_path(cmd, capsys, monkeypatch):
+    monkeypatch.setattr(pipeline, "run_notebooks", lambda *a, **k: pytest.fail("must not run"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main([cmd, "--run-id", "../x"])
+    assert exc.value.code == 2
+    assert "--run-id='../x'" in capsys.readouterr().err
+    assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir())
+    assert not (paths.runs_dir().parent / "x").exists()
+
+
+def test_cli_figures_re_renders_with_the_studys_own_config(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(pipeline, "run_notebooks", lambda names, params, **k: calls.append(params))
+    params = {"config_file": "paper.yaml", "overrides": {"data.protocol": "standard"},
+              "smoke": True, "seed": 3}
+    studies.open_study("s1", params=params)
+    assert cli.main(["figures", "--run-id", "s1"]) == 0
+    assert calls == [{**params, "run_id": "s1"}]
+    assert cli.main(["figures"]) == 0  # the latest study
+    assert calls[-1] == {**params, "run_id": "s1"}
+    with pytest.raises(SystemExit):
+        cli.main(["figures", "--run-id", "nothing"])
+    assert "no study at" in capsys.readouterr().err
+    assert not (paths.runs_dir() / "nothing").exists()
+
+
+def test_study_stores_its_grid_and_figures_redraws_06_07_without_training(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pipeline, "run_notebooks", lambda names, params, **k: calls.append(
+        (names, params)))
+    studies.open_study("m", params={"config_file": "quick.yaml", "overrides": {}, "smoke": True,
+                                 "seed": 0})
+    assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0",
+                     "--fractions", "0.5", "1.0", "--variants", "none"]) == 0
+    stored = studies.study_info(paths.runs_dir() / "g-label_sweep")["params"]
+    assert stored["fractions"] == [0.5, 1.0] and stored["seeds"] == [0] and stored["smoke"]
+    # more seeds or another grid on the same study are fine; another profile is refused
+    assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0", "1",
+                     "--fractions", "0.2", "--only", "06_label_sweep"]) == 0
+    with pytest.raises(SystemExit):
+        cli.main(["study", "--run-id", "g", "--seeds", "0", "--only", "06_label_sweep"])
+    calls.clear()
+    assert cli.main(["figures"]) == 0
+    assert [names for names, _ in calls] == [("05_results",), ("06_label_sweep",),
+                                             ("07_ablations",)]
+    sweep = calls[1][1]
+    assert sweep["train"] is False and sweep["run_id"] == "g-label_sweep"
+    assert sweep["fractions"] == [0.2] and sweep["seeds"] == [0, 1]  # the latest call's grid

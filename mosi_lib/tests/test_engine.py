@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mosi_lib import models
+from mosi_lib import files, models
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.study import experiments, recipes, runs
 from mosi_lib.tests.conftest import make_raw
@@ -124,13 +124,13 @@ def test_checkpoint_cadence(tiny_config, data, tmp_path, monkeypatch, every):
     tiny_config.train.epochs = 6
     tiny_config.system.checkpoint_every_s = every
     saved = []
-    orig = runs.save_checkpoint
+    orig = files.save_checkpoint
 
     def record(obj, path):
         saved.append((path.name, obj["epoch"]))
         return orig(obj, path)
 
-    monkeypatch.setattr(runs, "save_checkpoint", record)
+    monkeypatch.setattr(files, "save_checkpoint", record)
     run = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c")
     last = [e for name, e in saved if name == "last.pt"]
     best = [e for name, e in saved if name == "best.pt"]

@@ -1,11 +1,10 @@
+"""Tests for ``mosi_lib.study.runs``: run folders, their status, finding runs."""
+
 import json
-import os
-import re
 
 import numpy as np
 import pytest
 
-from mosi_lib import paths
 from mosi_lib.config import Config
 from mosi_lib.study import runs
 
@@ -58,63 +57,6 @@ def test_seed_run_takes_the_asked_seed_else_the_lowest(tmp_path):
     assert runs.seed_run(tmp_path, 7, kind="dec").metrics()["seed"] == 0  # lowest seed
     with pytest.raises(FileNotFoundError, match="classifier"):
         runs.seed_run(tmp_path, 0, kind="classifier")
-
-
-def test_open_study_latest_or_new(tmp_path):
-    s1 = runs.open_study("s1", root=tmp_path)
-    assert (s1 / "study.json").exists()
-    s2 = runs.open_study("s2", root=tmp_path)
-    assert runs.open_study(None, root=tmp_path) == s2
-    assert runs.open_study(None, root=tmp_path / "empty", name="q").name.endswith("_q")
-
-
-def test_open_study_kinds_do_not_mix(tmp_path):
-    main = runs.open_study("a_main", root=tmp_path)
-    sweep = runs.open_study("b_sweep", root=tmp_path, kind="sweep")
-    assert runs.open_study(None, root=tmp_path) == main  # a later sweep is not "the latest"
-    assert runs.open_study(None, root=tmp_path, kind="sweep") == sweep
-    assert json.loads((sweep / "study.json").read_text())["kind"] == "sweep"
-
-
-# ----------------------------------------------------------------------------- atomic writes
-
-
-def test_failed_checkpoint_write_keeps_previous_and_leaves_no_temp(tmp_path, monkeypatch):
-    import torch
-
-    path = tmp_path / "last.pt"
-    runs.save_checkpoint({"epoch": 1, "w": torch.ones(2)}, path)
-    real_save = torch.save
-
-    def killed(obj, f, *args, **kwargs):  # writes part of the file, then dies
-        with open(f, "wb") as fh:
-            fh.write(b"\x80\x02partial")
-        raise KeyboardInterrupt("killed during torch.save")
-
-    monkeypatch.setattr(torch, "save", killed)
-    with pytest.raises(KeyboardInterrupt):
-        runs.save_checkpoint({"epoch": 2, "w": torch.zeros(2)}, path)
-    monkeypatch.setattr(torch, "save", real_save)
-    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
-    ckpt = runs.load_checkpoint(path)
-    assert ckpt["epoch"] == 1 and ckpt["w"].tolist() == [1.0, 1.0]
-
-
-def test_load_checkpoint_names_missing_empty_and_damaged_files(tmp_path):
-    from mosi_lib.study import experiments
-
-    empty = tmp_path / "last.pt"
-    empty.touch()
-    with pytest.raises(RuntimeError, match=rf"checkpoint {empty}: empty file"):
-        runs.load_checkpoint(empty)
-    with pytest.raises(RuntimeError, match=rf"checkpoint {empty}: empty file"):
-        experiments.load_checkpoint(empty)  # the resume path goes through the same helper
-    bad = tmp_path / "best.pt"
-    bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match=rf"checkpoint {bad}: cannot be read"):
-        runs.load_checkpoint(bad)
-    with pytest.raises(FileNotFoundError, match=rf"checkpoint {tmp_path / 'x.pt'}: not found"):
-        runs.load_checkpoint(tmp_path / "x.pt")
 
 
 class _Unpicklable:
@@ -185,12 +127,12 @@ def test_collect_runs_skips_unfinished_runs_and_says_how_many(tmp_path, capsys):
     from mosi_lib.report import collect
 
     rep = {"acc_has0": 0.7, "f1_has0": 0.6, "acc_non0": 0.7, "f1_non0": 0.6,
-           "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}  # fmt: skip
+           "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}
     metrics = {"kind": "classifier", "init": "scratch", "labels": "labeled",
                "labeled_fraction_cfg": 0.4, "n_params": 10, "seed": 0, "data_source": "csd",
                "synthetic": False, "protocol": "paper", "report_split": "valid",
                "zero_policy": "has0", "epochs": 2, "best_epoch": 1, "report": rep,
-               "valid": rep, "test": None}  # fmt: skip
+               "valid": rep, "test": None}
     runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="a").save_metrics(metrics)
     runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="b")  # interrupted
     bad = runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="c")
@@ -206,13 +148,13 @@ def test_add_tag_counts_a_run_under_another_tag(tmp_path):
     from mosi_lib.report import collect
 
     rep = {"acc_has0": 0.7, "f1_has0": 0.6, "acc_non0": 0.7, "f1_non0": 0.6,
-           "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}  # fmt: skip
+           "majority_acc_has0": 0.5, "majority_acc_non0": 0.5}
     metrics = {"kind": "classifier", "init": "scratch", "labels": "labeled",
                "tag": "pretrain:none", "labeled_fraction_cfg": 0.4, "n_params": 10, "seed": 0,
                "data_source": "csd",
                "synthetic": False, "protocol": "paper", "report_split": "valid",
                "zero_policy": "has0", "epochs": 2, "best_epoch": 1, "report": rep,
-               "valid": rep, "test": None}  # fmt: skip
+               "valid": rep, "test": None}
     run = runs.create_run(Config(), kind="classifier", root=tmp_path, run_id="a")
     with pytest.raises(ValueError, match="has not finished"):
         run.add_tag("protocol:paper")
@@ -232,124 +174,6 @@ def test_add_tag_counts_a_run_under_another_tag(tmp_path):
     (run.path / "tags.json").write_text('{"also": "protocol:paper"}')
     with pytest.raises(ValueError, match="tags.json"):
         run.tags()
-
-
-# ----------------------------------------------------------------------------- studies
-
-
-def _set_created(study, created, created_ts=None):
-    info = json.loads((study / "study.json").read_text())
-    info["created"] = created
-    info.pop("created_ts", None)
-    if created_ts is not None:
-        info["created_ts"] = created_ts
-    (study / "study.json").write_text(json.dumps(info))
-
-
-def test_latest_study_is_chosen_by_creation_time_not_name(tmp_path):
-    newer = runs.open_study("a_newer", root=tmp_path)
-    older = runs.open_study("b_older", root=tmp_path)  # sorts last by name
-    _set_created(newer, "2026-02-01T10:00:00+0000")
-    _set_created(older, "2026-01-01T10:00:00+0000")
-    assert runs.open_study(None, root=tmp_path) == newer
-    assert runs.latest_study(tmp_path) == newer
-    # a study.json without a creation time falls back to the folder's time
-    legacy = runs.open_study("0_legacy", root=tmp_path)
-    info = json.loads((legacy / "study.json").read_text())
-    del info["created"], info["created_ts"]
-    (legacy / "study.json").write_text(json.dumps(info))
-    os.utime(legacy, (2_000_000_000, 2_000_000_000))  # 2033: later than both
-    assert runs.open_study(None, root=tmp_path) == legacy
-
-
-@pytest.mark.parametrize("bad", ["../x", "/tmp/x", "a/b", "..", ".hidden", "a/../../b"])
-def test_open_study_refuses_run_ids_that_leave_the_runs_folder(tmp_path, bad):
-    root = tmp_path / "runs"
-    with pytest.raises(ValueError, match=re.escape(f"run_id={bad!r}")):
-        runs.open_study(bad, root=root)
-    assert not root.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-def test_open_study_stores_params_and_refuses_another_config(tmp_path):
-    params = {"config_file": "paper.yaml", "overrides": {"train.epochs": 3}, "smoke": True,
-              "seed": 0}  # fmt: skip
-    study = runs.open_study("s", root=tmp_path, params=params)
-    assert runs.study_info(study)["params"] == params
-    runs.open_study("s", root=tmp_path, params={**params, "seed": 2})  # another seed: fine
-    assert runs.study_info(study)["params"]["seed"] == 2
-    runs.open_study("s", root=tmp_path)  # notebooks open it without params
-    with pytest.raises(ValueError, match=r"study .*s: was run with config_file='paper.yaml'"):
-        runs.open_study("s", root=tmp_path, params={**params, "config_file": "quick.yaml"})
-    assert runs.study_info(study)["params"]["config_file"] == "paper.yaml"
-    # overrides that do not change a result (recipe_hash leaves them out) are the same study
-    free = {"train.epochs": 3, "system.progress": False, "system": {"num_threads": 1},
-            "data.clip": None}  # fmt: skip
-    runs.open_study("s", root=tmp_path, params={**params, "overrides": free})
-    assert runs.study_info(study)["params"]["overrides"] == free
-    with pytest.raises(ValueError, match=r"was run with overrides=.*'train.epochs': 3"):
-        runs.open_study("s", root=tmp_path, params={**params, "overrides": {"train.epochs": 4}})
-    with pytest.raises(ValueError, match="was run with overrides="):  # a result key dropped
-        runs.open_study("s", root=tmp_path, params={**params, "overrides": {}})
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-@pytest.mark.parametrize("cmd", ["reproduce", "figures", "study"])
-def test_cli_refuses_run_id_with_a_path(cmd, capsys, monkeypatch):
-    from mosi_lib import __main__ as cli
-
-    monkeypatch.setattr(cli, "run_notebooks", lambda *a, **k: pytest.fail("must not run"))
-    with pytest.raises(SystemExit) as exc:
-        cli.main([cmd, "--run-id", "../x"])
-    assert exc.value.code == 2
-    assert "--run-id='../x'" in capsys.readouterr().err
-    assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir())
-    assert not (paths.runs_dir().parent / "x").exists()
-
-
-def test_cli_figures_re_renders_with_the_studys_own_config(monkeypatch, capsys):
-    from mosi_lib import __main__ as cli
-
-    calls = []
-    monkeypatch.setattr(cli, "run_notebooks", lambda names, params, **k: calls.append(params))
-    params = {"config_file": "paper.yaml", "overrides": {"data.protocol": "standard"},
-              "smoke": True, "seed": 3}  # fmt: skip
-    runs.open_study("s1", params=params)
-    assert cli.main(["figures", "--run-id", "s1"]) == 0
-    assert calls == [{**params, "run_id": "s1"}]
-    assert cli.main(["figures"]) == 0  # the latest study
-    assert calls[-1] == {**params, "run_id": "s1"}
-    with pytest.raises(SystemExit):
-        cli.main(["figures", "--run-id", "nothing"])
-    assert "no study at" in capsys.readouterr().err
-    assert not (paths.runs_dir() / "nothing").exists()
-
-
-def test_study_stores_its_grid_and_figures_redraws_06_07_without_training(monkeypatch):
-    from mosi_lib import __main__ as cli
-
-    calls = []
-    monkeypatch.setattr(cli, "run_notebooks", lambda names, params, **k: calls.append(
-        (names, params)))  # fmt: skip
-    runs.open_study("m", params={"config_file": "quick.yaml", "overrides": {}, "smoke": True,
-                                 "seed": 0})  # fmt: skip
-    assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0",
-                     "--fractions", "0.5", "1.0", "--variants", "none"]) == 0
-    stored = runs.study_info(paths.runs_dir() / "g-label_sweep")["params"]
-    assert stored["fractions"] == [0.5, 1.0] and stored["seeds"] == [0] and stored["smoke"]
-    # more seeds or another grid on the same study are fine; another profile is refused
-    assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0", "1",
-                     "--fractions", "0.2", "--only", "06_label_sweep"]) == 0
-    with pytest.raises(SystemExit):
-        cli.main(["study", "--run-id", "g", "--seeds", "0", "--only", "06_label_sweep"])
-    calls.clear()
-    assert cli.main(["figures"]) == 0
-    assert [names for names, _ in calls] == [("05_results",), ("06_label_sweep",),
-                                             ("07_ablations",)]  # fmt: skip
-    sweep = calls[1][1]
-    assert sweep["train"] is False and sweep["run_id"] == "g-label_sweep"
-    assert sweep["fractions"] == [0.2] and sweep["seeds"] == [0, 1]  # the latest call's grid
 
 
 # ----------------------------------------------------------------------------- synthetic data
@@ -440,5 +264,5 @@ def test_data_for_draws_another_seeds_labeled_pool(generated, tmp_path, monkeypa
     assert other.labeled.sum() == data.labeled.sum()
     hand = preprocess.preprocess(make_raw(), DataConfig(source="synthetic"))  # no cache entry
     with pytest.raises(ValueError, match=r"data drawn with data.split_seed=0, the run needs 1 "
-                                         r".*set data.draw=fixed"):  # fmt: skip
+                                         r".*set data.draw=fixed"):
         data_for(cfg1, hand)

@@ -1,0 +1,143 @@
+"""Files written whole or not at all: atomic writes, checkpoints, and JSON objects read back.
+
+Every file is written to a temporary name in its folder, flushed and renamed over the target
+(``atomic_path``), so an interrupted write leaves the previous file intact. Run folders
+(``study.runs``), study folders and report manifests all write through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one step.
+
+    The caller writes the temporary file; on leaving the block it is flushed to disk
+    (``fsync``) and renamed over ``path`` (``os.replace``), so ``path`` always holds either
+    the old or the new complete content. On an exception the temporary file is removed and
+    ``path`` is untouched. The temporary name keeps the suffix (``np.savez`` adds one).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk where the OS allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through ``atomic_path``; return ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` fallback: numpy scalars and arrays to Python values, paths to str."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_json_object(file: Path, remedy: str) -> dict[str, Any]:
+    """The JSON object in ``file``; ``{}`` when the file does not exist.
+
+    Raises:
+        ValueError: the file is not a JSON object (truncated, edited): names it, the reason
+            and ``remedy`` (what the user can do).
+    """
+    if not file.exists():
+        return {}
+    try:
+        out = json.loads(file.read_text())
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{file}: not readable as JSON ({err}); {remedy}") from None
+    if not isinstance(out, dict):
+        raise ValueError(f"{file}: expected a JSON object, found {type(out).__name__}")
+    return out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically: a kill mid-write keeps the old file.
+
+    Args:
+        obj: the checkpoint (a dict of tensors and plain values).
+        path: the target file, e.g. ``run.checkpoints / "last.pt"``.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    import torch
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return path
+
+
+def load_checkpoint(
+    path: str | Path, *, map_location: Any = "cpu", weights_only: bool = False
+) -> Any:
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=False``: our own dicts).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (named in the message).
+        RuntimeError: ``path`` is empty or cannot be unpickled (named in the message).
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path}: not found")
+    if path.stat().st_size == 0:
+        raise RuntimeError(
+            f"checkpoint {path}: empty file (0 bytes, an interrupted write); train this run again"
+        )
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 - any unpickling error means the same to the user
+        raise RuntimeError(
+            f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc}); "
+            "the file is damaged or not a checkpoint: train this run again"
+        ) from exc
