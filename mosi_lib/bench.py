@@ -1,16 +1,15 @@
 """Speed benchmark: ``python -m mosi_lib.bench [--epochs N] [--device auto] [--seeds E]``.
 
 Table 1 (``--only loops``) times training epochs of the classifier and of DEC stage 2 in two
-ways, same model, same process:
+ways, same model, same process, both through the training epoch loop (``loop.train_epoch``):
 
-* ``resident``: the engine's way: every array on the device once, batches gathered by
-  ``index_select`` (``engine.DeviceData`` + ``engine.minibatches``).
+* ``resident``: the training code's way: every array on the device once, batches gathered by
+  ``index_select`` (``batches.DeviceData`` + ``batches.minibatches``).
 * ``dataloader``: a plain ``torch.utils.data.DataLoader`` over a map-style dataset of host
   tensors (per-row ``__getitem__``, default collate, ``.to(device)`` per batch).
 
 Table 2 (``--only seeds``) times one classifier alone, then E classifier seeds (``--seeds``,
-default 5) trained one after the other with ``engine.fit_classifier``, all E in one
-``engine.fit_classifier_seeds`` loop (``torch.func.vmap`` over stacked parameters), and the seeds
+default 5) trained one after the other with ``classifier.fit_classifier``, and the seeds
 shared out over ``--workers`` processes (``system.seed_workers``), validation included
 (``time_seeds``). The last column divides by the one-classifier time: what E seeds cost
 against one.
@@ -43,6 +42,7 @@ features): speed does not depend on the values. Prints seconds per epoch, sample
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 
@@ -52,7 +52,10 @@ import torch.nn.functional as F
 
 from mosi_lib import losses, models
 from mosi_lib.config import COMPILE_MODES, Config
-from mosi_lib.train import engine, graphs, system
+from mosi_lib.train import graphs, system
+from mosi_lib.train.batches import DeviceData, minibatches
+from mosi_lib.train.classifier import fit_classifier
+from mosi_lib.train.loop import train_epoch
 
 # ----------------------------------------------------------------------------- data
 
@@ -69,6 +72,19 @@ class _RowDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return ({m: v[i] for m, v in self.x.items()}, {m: v[i] for m, v in self.masks.items()},
                 i, self.y[i])  # fmt: skip
+
+
+@dataclasses.dataclass
+class _HostBatch:
+    """One ``DataLoader`` batch of host tensors; ``len`` is its number of rows."""
+
+    x: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor]
+    rows: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _fake_data(n: int, t: int, dims: dict[str, int], seed: int = 0):
@@ -95,8 +111,17 @@ def _loss(task: str, model, x, masks, y, p, *, amp: bool, device, weights: dict,
         out = model(x, masks)
     if task == "classifier":
         return F.binary_cross_entropy_with_logits(out.float(), y)
-    return losses.dec_objective(out, x, masks, weights=weights, p=p, y=y.long(),
-                                class_head=model.class_head)["loss"]  # fmt: skip
+    terms = losses.dec_objective(
+        out,
+        x,
+        masks,
+        weights=weights,
+        p=p,
+        y=y.long(),
+        class_head=model.class_head,
+        static_shapes=system.capturing(),  # as dec.fit_dec's step
+    )
+    return terms["loss"]
 
 
 def _sync(device):
@@ -149,22 +174,22 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=graphed)
 
         def one_epoch():  # the rows only: the step gathers them from the resident tensors
-            for b in engine.minibatches(idx, bs, gen):  # (a last batch of one row is dropped)
-                runner(b)
+            train_epoch(runner, minibatches(idx, bs, gen))  # (a last lone row is dropped)
     else:
         loader = torch.utils.data.DataLoader(_RowDataset(x, masks, y), batch_size=bs,
                                              shuffle=True, drop_last=False)  # fmt: skip
 
+        def host_step(b: _HostBatch) -> None:
+            opt.zero_grad(set_to_none=True)
+            _loss(task, model, {m: v.to(device) for m, v in b.x.items()},
+                  {m: v.to(device) for m, v in b.masks.items()}, b.y.to(device),
+                  p_all.index_select(0, b.rows.to(device)), amp=amp, device=device,
+                  weights=weights).backward()  # fmt: skip
+            opt.step()
+
         def one_epoch():
-            for xb, mb, b, yb in loader:
-                if len(b) < 2:  # BatchNorm cannot train on one row (as engine.minibatches)
-                    continue
-                opt.zero_grad(set_to_none=True)
-                _loss(task, model, {m: v.to(device) for m, v in xb.items()},
-                      {m: v.to(device) for m, v in mb.items()}, yb.to(device),
-                      p_all.index_select(0, b.to(device)), amp=amp, device=device,
-                      weights=weights).backward()  # fmt: skip
-                opt.step()
+            # BatchNorm cannot train on one row (as batches.minibatches)
+            train_epoch(host_step, (_HostBatch(*b) for b in loader if len(b[2]) >= 2))
     times = []
     for epoch in range(epochs + 1):
         _sync(device)
@@ -195,12 +220,14 @@ def _seeds_setup(device, amp: bool, data, cfg: Config, threads: int | None = Non
     scores = torch.where(y > 0, 1.0, -1.0)
     n_train = int(0.8 * len(y))
     _SEEDS.update(
-        device=device, cfg=cfg, dims={m: v.shape[2] for m, v in x.items()}, t=x["text"].shape[1],
-        dd=engine.DeviceData(SimpleNamespace(x=x, masks=masks, labels=scores), device),
-        kw=dict(train_idx=np.arange(n_train), val_idx=np.arange(n_train, len(y)),
-                batch_size=cfg.train.batch_size, lr=cfg.train.lr,
-                weight_decay=cfg.train.weight_decay, amp=amp, progress=False),
-    )  # fmt: skip
+        device=device,
+        cfg=cfg,
+        amp=amp,
+        dims={m: v.shape[2] for m, v in x.items()},
+        t=x["text"].shape[1],
+        dd=DeviceData(SimpleNamespace(x=x, masks=masks, labels=scores), device),
+        rows=dict(train_idx=np.arange(n_train), val_idx=np.arange(n_train, len(y))),
+    )
 
 
 def _build(seed: int):
@@ -209,24 +236,23 @@ def _build(seed: int):
         _SEEDS["device"])
 
 
-def _fit_seeds(seeds: list[int], n_epochs: int, together: bool) -> None:
-    """Train classifiers for ``seeds``: one by one (``fit_classifier``) or in one vmapped loop."""
+def _fit_seeds(seeds: list[int], n_epochs: int) -> None:
+    """Train classifiers for ``seeds``, one after the other (``fit_classifier``)."""
+    cfg = _SEEDS["cfg"]
     ms = [_build(s) for s in seeds]
-    if together:
-        engine.fit_classifier_seeds(ms, _SEEDS["dd"], seeds=seeds, epochs=n_epochs, **_SEEDS["kw"])
-    else:
-        for s, m in zip(seeds, ms, strict=True):
-            engine.fit_classifier(m, _SEEDS["dd"], seed=s, epochs=n_epochs, **_SEEDS["kw"])
+    cfg_train = dataclasses.replace(cfg.train, epochs=n_epochs)
+    for s, m in zip(seeds, ms, strict=True):
+        cfg_system = dataclasses.replace(cfg.system, seed=s, amp=_SEEDS["amp"], progress=False)
+        fit_classifier(m, _SEEDS["dd"], cfg_train, cfg_system, **_SEEDS["rows"])
     _sync(_SEEDS["device"])
 
 
 def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
                cfg: Config, workers: int = 2) -> float:  # fmt: skip
-    """Seconds per epoch for ``n_seeds`` classifiers (all seeds together), with validation.
+    """Seconds per epoch for ``n_seeds`` classifiers (all seeds), with validation.
 
-    ``sequential``: ``engine.fit_classifier`` once per seed, one after the other (what a loop
-    over seeds costs). ``together``: one ``engine.fit_classifier_seeds`` call (vmap over the
-    stacked parameters). ``processes``: the seeds spread over ``workers`` spawned processes
+    ``sequential``: ``classifier.fit_classifier`` once per seed, one after the other (what a
+    loop over seeds costs). ``processes``: the seeds spread over ``workers`` spawned processes
     with ``workers.worker_threads(workers)`` torch threads each, one after the other
     inside a worker (``system.seed_workers``); the pool is started and warmed up before the
     clock starts, as a grid point's pool is reused over hundreds of epochs. All use the
@@ -234,18 +260,18 @@ def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
     one-epoch warm-up call.
     """
     seeds = list(range(n_seeds))
-    if mode in ("sequential", "together"):
+    if mode == "sequential":
         _seeds_setup(device, amp, data, cfg)
 
         def run(n_epochs):
             t0 = time.perf_counter()
-            _fit_seeds(seeds, n_epochs, mode == "together")
+            _fit_seeds(seeds, n_epochs)
             return time.perf_counter() - t0
 
-        run(1)  # warm-up: kernels, allocator, vmap tracing
+        run(1)  # warm-up: kernels, allocator
         return run(epochs) / epochs
     if mode != "processes":
-        raise ValueError(f"mode={mode!r}: expected sequential, together or processes")
+        raise ValueError(f"mode={mode!r}: expected sequential or processes")
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -257,7 +283,7 @@ def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
                              initargs=(device, amp, data, cfg, worker_threads(workers))) as pool:
         def run(n_epochs):
             t0 = time.perf_counter()
-            for f in [pool.submit(_fit_seeds, share, n_epochs, False) for share in shares]:
+            for f in [pool.submit(_fit_seeds, share, n_epochs) for share in shares]:
                 f.result()
             return time.perf_counter() - t0
 
@@ -341,7 +367,7 @@ def _seeds_table(args, device, amp, data, cfg) -> None:
                      data=data, cfg=cfg)  # fmt: skip
     print(f"| 1 | alone | {one:.3f} | {one:.3f} | | 1.00x |", flush=True)
     res = {}
-    for mode in ("sequential", "together", "processes"):
+    for mode in ("sequential", "processes"):
         res[mode] = time_seeds(mode, n_seeds=args.seeds, epochs=args.epochs, device=device,
                                amp=amp, data=data, cfg=cfg, workers=args.workers)  # fmt: skip
         label = f"{args.workers} processes" if mode == "processes" else mode

@@ -210,7 +210,7 @@ def plot_feature_stats(data: Processed) -> Figure:
 def best_epoch(history: pd.DataFrame) -> int:
     """Epoch the classifier keeps: highest ``val_acc``, ties to lower ``val_loss``, then earlier.
 
-    The same rule as ``engine.fit_classifier``.
+    The same rule as ``train.classifier.fit_classifier``.
 
     Args:
         history: ``history.csv`` of a classifier run (columns epoch, val_acc, val_loss).

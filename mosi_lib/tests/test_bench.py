@@ -7,7 +7,7 @@ import torch
 from mosi_lib import bench
 
 
-@pytest.mark.parametrize("mode", ["sequential", "together", "processes"])
+@pytest.mark.parametrize("mode", ["sequential", "processes"])
 def test_time_seeds_modes(tiny_config, mode):
     data = bench._fake_data(40, tiny_config.data.max_len, {"text": 5, "audio": 3, "visual": 4})
     sec = bench.time_seeds(mode, n_seeds=3, epochs=1, device=torch.device("cpu"), amp=False,
@@ -63,7 +63,7 @@ def test_main_prints_every_table_and_skips_precision_off_cuda(tiny_config, monke
                 "--workers", "1"])
     out = capsys.readouterr().out
     assert "| classifier | resident |" in out and "| dec | dataloader |" in out
-    assert "| 1 | alone |" in out and "| 2 | together |" in out and "| 2 | 1 processes |" in out
+    assert "| 1 | alone |" in out and "| 2 | sequential |" in out and "| 2 | 1 processes |" in out
     assert "precision/compile table: CUDA only" in out
     assert "CUDA graph, system.cuda_graphs: CUDA only" in out
 

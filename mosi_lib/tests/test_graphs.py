@@ -12,10 +12,14 @@ import pytest
 import torch
 
 from mosi_lib import models
-from mosi_lib.config import Config, validate
+from mosi_lib.config import Config, SystemConfig, TrainConfig, validate
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train import engine, graphs, system
+from mosi_lib.train import graphs, system
+from mosi_lib.train.batches import DeviceData
+from mosi_lib.train.classifier import fit_classifier
+from mosi_lib.train.dec import fit_dec
+from mosi_lib.train.evaluate import predict_logits
 
 
 @pytest.fixture
@@ -122,12 +126,12 @@ def test_config_refuses_cuda_graphs_with_compile():
 
 def _fit(tiny_config, data, cuda_graphs, device="cpu", epochs=4, amp=False, batch_size=32):
     system.seed_everything(0)
-    dd = engine.DeviceData(data, torch.device(device))
+    dd = DeviceData(data, torch.device(device))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len).to(device)
-    res = engine.fit_classifier(model, dd, train_idx=data.train_rows("all", "has0"),
-                                val_idx=data.rows("valid"), epochs=epochs, batch_size=batch_size,
-                                lr=3e-3, weight_decay=1e-2, progress=False, amp=amp,
-                                cuda_graphs=cuda_graphs)  # fmt: skip
+    recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=3e-3, weight_decay=1e-2)
+    how = SystemConfig(amp=amp, progress=False, cuda_graphs=cuda_graphs)
+    res = fit_classifier(model, dd, recipe, how, train_idx=data.train_rows("all", "has0"),
+                         val_idx=data.rows("valid"))
     return res, model
 
 
@@ -191,8 +195,8 @@ def test_cuda_graphs_classifier_learns_with_dropout_and_bf16(tiny_config, data):
     assert np.mean([h["train_loss"] for h in hist[-3:]]) < 0.8 * hist[0]["train_loss"]
     assert res["best"]["acc"] > 0.75  # the synthetic text sign is learnable
     before = copy.deepcopy(model.state_dict())
-    engine.predict_logits(model, engine.DeviceData(data, torch.device("cuda")),
-                          torch.arange(len(data), device="cuda"))  # fmt: skip
+    predict_logits(model, DeviceData(data, torch.device("cuda")),
+                   torch.arange(len(data), device="cuda"))
     for k, v in model.state_dict().items():  # evaluation replays nothing that trains
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
@@ -203,11 +207,11 @@ def _fit_dec(tiny_config, data, cuda_graphs, device="cpu", amp=False):
     cfg.stage1_epochs, cfg.stage2_epochs, cfg.update_interval, cfg.tol = 3, 4, 1, 0.0
     cfg.batch_size = 30  # 160 rows: batches of 30 and a last one of 10
     system.seed_everything(0)
-    dd = engine.DeviceData(data, torch.device(device))
+    dd = DeviceData(data, torch.device(device))
     model = models.build_dec(tiny_config.model, cfg, data.dims, data.max_len).to(device)
-    res = engine.fit_dec(model, dd, rows=np.arange(len(data)),
-                         labeled_rows=data.train_rows("labeled", "has0"), cfg_dec=cfg,
-                         progress=False, amp=amp, cuda_graphs=cuda_graphs)  # fmt: skip
+    how = SystemConfig(amp=amp, progress=False, cuda_graphs=cuda_graphs)
+    res = fit_dec(model, dd, cfg, how, rows=np.arange(len(data)),
+                  labeled_rows=data.train_rows("labeled", "has0"))
     return res
 
 
@@ -215,7 +219,8 @@ def test_graphed_dec_steps_equal_eager_ones(tiny_config, data, emulated):
     """Both DEC stages through the runner (emulated capture): the history and assignments of
     the eager loop, P read from the tensor refreshed in place, no host synchronisation. Stage
     1 is the eager arithmetic exactly; stage 2's replays weight the labeled rows instead of
-    selecting them (``losses.supervised_cluster_ce`` under capture): equal to rounding."""
+    selecting them (``losses.supervised_cluster_ce``'s static-shape form, which the step asks
+    for under capture): equal to rounding."""
     eager = _fit_dec(tiny_config, data, cuda_graphs=False)
     graphed = _fit_dec(tiny_config, data, cuda_graphs=True)
     # stage 1: sizes 30 and 10 captured at their third batch; stage 2 (own runner) likewise;

@@ -200,7 +200,7 @@ def test_supervised_cluster_ce_with_class_head():
 
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("n_labeled", [0, 1, 5])
-def test_supervised_cluster_ce_under_capture_is_the_same_loss(monkeypatch, k, n_labeled):
+def test_supervised_cluster_ce_under_capture_is_the_same_loss(k, n_labeled):
     """The static-shape form a CUDA graph captures (labeled rows weighted 1, others 0) gives
     the loss and the gradients of the selection form."""
     torch.manual_seed(k)
@@ -211,9 +211,8 @@ def test_supervised_cluster_ce_under_capture_is_the_same_loss(monkeypatch, k, n_
     y = torch.where(labeled, torch.randint(0, 2, (8,)), -1)
     got = {}
     for capture in (False, True):
-        monkeypatch.setattr(losses, "capturing", lambda c=capture: c)
         q = torch.softmax(logits, 1).requires_grad_()
-        loss = supervised_cluster_ce(q, y.clamp(min=0), labeled, head)
+        loss = supervised_cluster_ce(q, y.clamp(min=0), labeled, head, static_shapes=capture)
         loss.backward()
         got[capture] = (loss.detach(), q.grad)
     # float32: the two forms sum in another order, so they agree to rounding, not to the bit
@@ -242,6 +241,12 @@ def test_classifier_loss_hand_values():
     assert per.tolist() == [1.5, 2.5, 1.0]
     with pytest.raises(ValueError, match="objective='mse'"):
         classifier_loss(out, scores, objective="mse", zero_policy="has0")
+
+
+def test_the_config_offers_the_objectives_the_loss_implements():
+    from mosi_lib import config
+
+    assert config.OBJECTIVES == losses.OBJECTIVES
 
 
 def test_dec_loss_weights():
