@@ -7,8 +7,9 @@ References:
     * Paper section 3.3: the total pretraining loss adds a masked reconstruction term, a
       supervised cross-entropy on the labeled rows and a latent disentanglement penalty.
 
-All functions are pure: tensors in, tensor out. Shapes: B batch (N: whole data set), T time
-steps, D features, L latent width, K clusters.
+The loss functions are pure: tensors in, tensor out (``dec_stage_weights`` reads a stage's
+weights from the ``dec`` config section it is given). Shapes: B batch (N: whole data set),
+T time steps, D features, L latent width, K clusters.
 
 """
 
@@ -213,8 +214,9 @@ def supervised_cluster_ce(
     return -q_l.gather(1, y_l[:, None]).clamp_min(1e-12).log().mean()
 
 
-def _supervised_cluster_ce_weighted(q: Tensor, y: Tensor, labeled: Tensor,
-                                    class_head: nn.Module | None) -> Tensor:  # fmt: skip
+def _supervised_cluster_ce_weighted(
+    q: Tensor, y: Tensor, labeled: Tensor, class_head: nn.Module | None
+) -> Tensor:
     """``supervised_cluster_ce`` with static shapes: every row, weight 1 where labeled."""
     w = labeled.to(q.dtype)  # (B,)
     y_any = torch.where(labeled, y.long(), 0)  # hidden rows: any class (weight 0)
@@ -262,12 +264,17 @@ def dec_stage_weights(cfg_dec, stage: int) -> dict[str, float]:
     Stage 1 trains the autoencoder only: no supervision (b = 0) and no clustering term.
     """
     if stage == 1:
-        return {"recon_weight": cfg_dec.stage1_recon_weight, "sup_weight": 0.0,
-                "disent_weight": cfg_dec.stage1_disent_weight}  # fmt: skip
+        return {
+            "recon_weight": cfg_dec.stage1_recon_weight,
+            "sup_weight": 0.0,
+            "disent_weight": cfg_dec.stage1_disent_weight,
+        }
     if stage == 2:
-        return {"recon_weight": cfg_dec.stage2_recon_weight,
-                "sup_weight": cfg_dec.stage2_sup_weight,
-                "disent_weight": cfg_dec.stage2_disent_weight}  # fmt: skip
+        return {
+            "recon_weight": cfg_dec.stage2_recon_weight,
+            "sup_weight": cfg_dec.stage2_sup_weight,
+            "disent_weight": cfg_dec.stage2_disent_weight,
+        }
     raise ValueError(f"DEC stage={stage!r}: expected 1 or 2")
 
 
@@ -316,10 +323,9 @@ def dec_objective(
     return {"loss": loss, "kl": kl, "recon": recon, "sup": sup, "disent": disent}
 
 
-
-
-def classifier_loss(out: Tensor, scores: Tensor, *, objective: str, zero_policy: str,
-                    reduction: str = "mean") -> Tensor:  # fmt: skip
+def classifier_loss(
+    out: Tensor, scores: Tensor, *, objective: str, zero_policy: str, reduction: str = "mean"
+) -> Tensor:
     """Loss of the classifier's output ``out`` against the sentiment ``scores``.
 
     ``bce`` is the paper's: one logit, binary cross-entropy on the sign. ``l1``: the output is a

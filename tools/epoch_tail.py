@@ -56,7 +56,7 @@ def _median_ms(fn, repeats: int, device: torch.device) -> float:
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        bench._sync(device)
+        bench.sync(device)
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
 
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     def make_step(opt: torch.optim.Optimizer, cache: bool = True):
         def step(idx: torch.Tensor) -> None:  # the bench's classifier step
             x, masks = dd.batch(idx)
-            bench._loss("classifier", model, x, masks, target.index_select(0, idx), None,
-                        amp=amp, device=device, weights={}, cache=cache).backward()  # fmt: skip
+            bench.batch_loss("classifier", model, x, masks, target.index_select(0, idx), None,
+                             amp=amp, device=device, weights={}, cache=cache).backward()  # fmt: skip
             opt.step()
 
         return step

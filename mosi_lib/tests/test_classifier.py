@@ -30,11 +30,25 @@ def test_training_lowers_loss(tiny_config, data):
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     recipe = TrainConfig(epochs=60, batch_size=32, lr=3e-3, weight_decay=0.0)
-    res = fit_classifier(model, dd, recipe, QUIET, train_idx=data.train_rows("all", "has0"),
-                         val_idx=data.rows("valid"))  # ~240 steps
+    res = fit_classifier(
+        model,
+        dd,
+        recipe,
+        QUIET,
+        train_idx=data.train_rows("all", "has0"),
+        val_idx=data.rows("valid"),
+    )  # ~240 steps
     hist = res["history"]
-    assert set(hist[0]) >= {"epoch", "train_loss", "val_loss", "val_acc", "val_f1", "lr",
-                            "seconds", "val_seconds"}
+    assert set(hist[0]) >= {
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_acc",
+        "val_f1",
+        "lr",
+        "seconds",
+        "val_seconds",
+    }
     assert all(0 < h["val_seconds"] < h["seconds"] for h in hist)
     first = np.mean([h["train_loss"] for h in hist[:3]])
     last = np.mean([h["train_loss"] for h in hist[-3:]])
@@ -48,8 +62,14 @@ def test_l1_objective_lowers_its_loss_and_learns_the_sign(tiny_config, data):
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     recipe = TrainConfig(epochs=60, batch_size=32, lr=3e-3, weight_decay=0.0, objective="l1")
-    res = fit_classifier(model, dd, recipe, QUIET, train_idx=data.train_rows("all", "has0"),
-                         val_idx=data.rows("valid"))
+    res = fit_classifier(
+        model,
+        dd,
+        recipe,
+        QUIET,
+        train_idx=data.train_rows("all", "has0"),
+        val_idx=data.rows("valid"),
+    )
     hist = res["history"]
     # the first epochs' L1 is about the mean |score| (~1.5); it must fall well below that
     assert np.mean([h["train_loss"] for h in hist[-3:]]) < 0.8 * hist[0]["train_loss"]
@@ -65,8 +85,14 @@ def test_best_checkpoint_ties_go_to_lower_loss(tiny_config, data):
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     recipe = TrainConfig(epochs=8, batch_size=32, lr=1e-3, weight_decay=0.0)
-    res = fit_classifier(model, dd, recipe, QUIET, train_idx=data.train_rows("labeled", "has0"),
-                         val_idx=data.rows("valid"))
+    res = fit_classifier(
+        model,
+        dd,
+        recipe,
+        QUIET,
+        train_idx=data.train_rows("labeled", "has0"),
+        val_idx=data.rows("valid"),
+    )
     best_acc = max(h["val_acc"] for h in res["history"])
     ties = [h for h in res["history"] if h["val_acc"] == best_acc]
     assert res["best"]["epoch"] == min(ties, key=lambda h: h["val_loss"])["epoch"]
@@ -81,8 +107,13 @@ def test_same_seed_same_metrics(tiny_config, data, tmp_path):
 def test_classifier_run_folder(tiny_config, data, tmp_path):
     run = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
     names = {p.name for p in run.path.iterdir()}
-    assert {"config.yaml", "history.csv", "metrics.json", "checkpoints",
-            "predictions.npz"} <= names
+    assert {
+        "config.yaml",
+        "history.csv",
+        "metrics.json",
+        "checkpoints",
+        "predictions.npz",
+    } <= names
     assert {p.name for p in run.checkpoints.iterdir()} == {"best.pt", "last.pt"}
     m = run.metrics()
     # the selected model's outputs on every evaluation row give the reported accuracy
@@ -90,7 +121,8 @@ def test_classifier_run_folder(tiny_config, data, tmp_path):
     assert list(p["ids"]) == list(data.ids[data.rows("valid")]) and set(p["split"]) == {"valid"}
     assert np.mean((p["output"] > 0) == (p["label"] >= 0)) == pytest.approx(m["valid"]["acc_has0"])
     assert m["n_params"] == models.count_parameters(
-        models.build_classifier(tiny_config.model, data.dims, data.max_len))
+        models.build_classifier(tiny_config.model, data.dims, data.max_len)
+    )
     assert m["synthetic"] is True and m["report_split"] == "valid" and m["test"] is None
     assert 0 <= m["valid"]["acc_has0"] <= 1 and "majority_acc_has0" in m["valid"]
     assert len(run.history()) == tiny_config.train.epochs
@@ -197,8 +229,14 @@ def test_cuda_graphs_train_and_keep_every_output(tiny_config, data):
     b = predict_logits(eager, dd, rows, chunk=48)
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     recipe = TrainConfig(epochs=8, batch_size=32, lr=3e-3, weight_decay=0.0)
-    res = fit_classifier(model, dd, recipe, QUIET, train_idx=data.train_rows("all", "has0"),
-                         val_idx=data.rows("valid"))
+    res = fit_classifier(
+        model,
+        dd,
+        recipe,
+        QUIET,
+        train_idx=data.train_rows("all", "has0"),
+        val_idx=data.rows("valid"),
+    )
     losses_ = [h["train_loss"] for h in res["history"]]
     assert all(np.isfinite(losses_)) and losses_[-1] < losses_[0]
 
@@ -219,23 +257,23 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
 
     monkeypatch.setattr(recipes, "fit_classifier", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b",
-                                     labels="all", reuse=True)
+        experiments.train_classifier(
+            tiny_config, data, root=tmp_path, run_id="b", labels="all", reuse=True
+        )
     assert runs.load_run(tmp_path / "b").status() == "interrupted"  # Ctrl-C
     assert results.collect_runs(tmp_path)["run_id"].tolist() == ["a"]  # never in a table
     monkeypatch.setattr(recipes, "fit_classifier", orig)
     # the rerun (reproduce --run-id on the same study): the finished run is reused, the
     # failed one is trained again in a new folder
-    again = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a2",
-                                         reuse=True)
+    again = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a2", reuse=True)
     assert again.run_id == "a" and not (tmp_path / "a2").exists()
-    redo = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b2",
-                                        labels="all", reuse=True)
+    redo = experiments.train_classifier(
+        tiny_config, data, root=tmp_path, run_id="b2", labels="all", reuse=True
+    )
     assert redo.run_id == "b2" and redo.status() == "finished"
     assert sorted(results.collect_runs(tmp_path)["run_id"]) == ["a", "b2"]
     # another recipe is not this run
     tiny_config.train.lr *= 2
-    other = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c",
-                                         reuse=True)
+    other = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c", reuse=True)
     assert other.run_id == "c"
     assert done.run_id == "a"

@@ -39,8 +39,7 @@ def test_dec_pretrain_and_transfer(tiny_config, data, tmp_path):
     assert lat["z"].shape == (len(data), tiny_config.model.latent_dim)
     np.testing.assert_allclose(lat["q"].sum(1), 1.0, rtol=1e-5)
     # fine-tune from the DEC encoder: the transfer report lists copied tensors
-    ft = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="ft",
-                                      init_run=run)
+    ft = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="ft", init_run=run)
     t = ft.metrics()["transfer"]
     assert t["dec_run"] == "dec" and all(k.startswith("encoder.") for k in t["copied"])
     assert t["not_copied"] and all(k.startswith("head.") for k in t["not_copied"])
@@ -63,10 +62,21 @@ def test_degenerate_kmeans_start_is_named_and_remedied(tiny_config, data, remedy
     model = models.build_dec(tiny_config.model, tiny_config.dec, {"text": 4}, 2)
     model.cluster_centers.data = torch.zeros(2, 4)
     z, labeled, cls = _outlier_latents()
-    with pytest.warns(UserWarning, match=r"k-means start is degenerate: cluster sizes \[\d+, "
-                                         rf"\d+\] .*< 10% of the rows\); remedy: {remedy}"):
-        assign, info = init_centers(model, z, n_clusters=2, n_init=3, seed=0,
-                                           labeled_pos=labeled, min_share=0.1, remedy=remedy)
+    with pytest.warns(
+        UserWarning,
+        match=r"k-means start is degenerate: cluster sizes \[\d+, "
+        rf"\d+\] .*< 10% of the rows\); remedy: {remedy}",
+    ):
+        assign, info = init_centers(
+            model,
+            z,
+            n_clusters=2,
+            n_init=3,
+            seed=0,
+            labeled_pos=labeled,
+            min_share=0.1,
+            remedy=remedy,
+        )
     assert info["degenerate"] and sorted(info["kmeans_sizes"]) == [3, 200]
     centres = model.cluster_centers.detach().numpy()
     if remedy == "none":
@@ -80,16 +90,31 @@ def test_degenerate_kmeans_start_is_named_and_remedied(tiny_config, data, remedy
     # a start that is a real split is left alone, without a warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assign, info = init_centers(model, z[:200], n_clusters=2, n_init=3, seed=0,
-                                           labeled_pos=labeled[:200], min_share=0.1,
-                                           remedy=remedy)  # fmt: skip
+        assign, info = init_centers(
+            model,
+            z[:200],
+            n_clusters=2,
+            n_init=3,
+            seed=0,
+            labeled_pos=labeled[:200],
+            min_share=0.1,
+            remedy=remedy,
+        )
     assert not info["degenerate"] and info["remedy"] is None
     assert (assign == cls).mean() > 0.95  # ordered: cluster 1 holds the positive labeled rows
     if remedy == "labeled_means":  # three clusters: kept, and the warning says why
         model.cluster_centers.data = torch.zeros(3, 4)
         with pytest.warns(UserWarning, match=r"remedy: none \(labeled_means needs two clusters"):
-            _, info = init_centers(model, z, n_clusters=3, n_init=3, seed=0,
-                                          labeled_pos=labeled, min_share=0.1, remedy=remedy)
+            _, info = init_centers(
+                model,
+                z,
+                n_clusters=3,
+                n_init=3,
+                seed=0,
+                labeled_pos=labeled,
+                min_share=0.1,
+                remedy=remedy,
+            )
         assert info["degenerate"] and info["remedy"] is None
 
 
@@ -103,15 +128,19 @@ def test_dec_records_why_stage2_stopped(tiny_config, data):
         model = models.build_dec(tiny_config.model, tiny_config.dec, data.dims, data.max_len)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a collapse warning of the tiny model is not tested
-            return fit_dec(model, dd, tiny_config.dec, QUIET, rows=np.arange(len(data)),
-                           labeled_rows=lab)
+            return fit_dec(
+                model, dd, tiny_config.dec, QUIET, rows=np.arange(len(data)), labeled_rows=lab
+            )
 
     res = fit(0.0)  # a share of changed rows never falls below 0: the budget ends stage 2
     assert res["stage2_stop"]["reason"] == "budget" and res["stage2_stop"]["epoch"] == 3
     assert not res["stopped_early"] and "kmeans_sizes" in res["center_init"]
     res = fit(0.999)  # below 99.9% after the first epoch: stops at the second target update
-    assert res["stage2_stop"] == {"reason": "tol", "epoch": 1,
-                                  "delta_label": res["stage2_stop"]["delta_label"]}
+    assert res["stage2_stop"] == {
+        "reason": "tol",
+        "epoch": 1,
+        "delta_label": res["stage2_stop"]["delta_label"],
+    }
     assert res["stopped_early"] and res["stage2_stop"]["delta_label"] < 0.999
     assert sum(h["stage"] == 2 for h in res["history"]) == 1
 
@@ -151,8 +180,15 @@ def test_dec_stage1_gives_the_centres_no_gradient(tiny_config, data):
             c = model.cluster_centers
             seen.update(grad=c.grad, requires_grad=c.requires_grad)
 
-    fit_dec(model, dd, tiny_config.dec, QUIET, rows=np.arange(len(data)),
-            labeled_rows=data.train_rows("labeled", "has0"), hooks=[on_event])
+    fit_dec(
+        model,
+        dd,
+        tiny_config.dec,
+        QUIET,
+        rows=np.arange(len(data)),
+        labeled_rows=data.train_rows("labeled", "has0"),
+        hooks=[on_event],
+    )
     assert seen["grad"] is None and seen["requires_grad"] is False
     assert model.cluster_centers.requires_grad and model.cluster_centers.grad is not None
 
@@ -173,9 +209,17 @@ def test_dec_stage2_q_in_the_mode_of_p(tiny_config, data, mode):
             stage["n"] += 1
 
     handle = model.register_forward_pre_hook(
-        lambda mod, args: modes.append((stage["n"], torch.is_grad_enabled(), mod.training)))
-    fit_dec(model, dd, tiny_config.dec, QUIET, rows=np.arange(len(data)),
-            labeled_rows=data.train_rows("labeled", "has0"), hooks=[on_event])
+        lambda mod, args: modes.append((stage["n"], torch.is_grad_enabled(), mod.training))
+    )
+    fit_dec(
+        model,
+        dd,
+        tiny_config.dec,
+        QUIET,
+        rows=np.arange(len(data)),
+        labeled_rows=data.train_rows("labeled", "has0"),
+        hooks=[on_event],
+    )
     handle.remove()
     # forward passes that train (gradients on) in each stage, and their mode
     s1 = {tr for st, grad, tr in modes if st == 1 and grad}
@@ -195,8 +239,14 @@ def test_cuda_graphs_train_dec_both_stages(tiny_config, data):
     torch.manual_seed(0)
     model = models.build_dec(tiny_config.model, tiny_config.dec, data.dims, data.max_len).cuda()
     model.compile(mode="reduce-overhead")
-    res = fit_dec(model, dd, tiny_config.dec, SystemConfig(amp=True, progress=False),
-                  rows=np.arange(len(data)), labeled_rows=data.train_rows("labeled", "has0"))
+    res = fit_dec(
+        model,
+        dd,
+        tiny_config.dec,
+        SystemConfig(amp=True, progress=False),
+        rows=np.arange(len(data)),
+        labeled_rows=data.train_rows("labeled", "has0"),
+    )
     recon = [h["recon"] for h in res["history"] if h["stage"] == 1]
     assert [h["stage"] for h in res["history"]] == [1, 1, 1, 2, 2]
     assert all(np.isfinite(recon)) and recon[-1] < recon[0]
@@ -239,7 +289,8 @@ def test_tables_bootstrap_over_videos_from_the_runs_predictions(tiny_config, dat
     assert lo <= mean <= hi and hi - lo > 0  # 12 videos resampled
     paired = results.paired_table(df)
     row = paired[paired["metric"] == "acc_has0"].iloc[0]
-    diff = 100 * (df[df["init"] == "dec"]["acc_has0"].mean()
-                  - df[df["init"] == "scratch"]["acc_has0"].mean())
+    diff = 100 * (
+        df[df["init"] == "dec"]["acc_has0"].mean() - df[df["init"] == "scratch"]["acc_has0"].mean()
+    )
     assert row["n"] == 2 and row["mean_diff"] == pytest.approx(diff)
     assert row["boot_ci_low"] <= diff <= row["boot_ci_high"]

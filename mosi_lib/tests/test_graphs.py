@@ -35,8 +35,9 @@ def _recording_runner(warmup=2):
     def step(idx):
         seen.append(idx.tolist())
 
-    runner = graphs.StepRunner(step, optimizer=opt, device=torch.device("cpu"), enabled=True,
-                               warmup=warmup)  # fmt: skip
+    runner = graphs.StepRunner(
+        step, optimizer=opt, device=torch.device("cpu"), enabled=True, warmup=warmup
+    )
     return runner, seen
 
 
@@ -64,8 +65,13 @@ def test_runner_warms_up_then_captures_each_batch_size_once(emulated):
 def test_runner_needs_a_warmup_step():
     w = torch.zeros(1, requires_grad=True)
     with pytest.raises(ValueError, match="at least one eager step"):
-        graphs.StepRunner(lambda idx: None, optimizer=torch.optim.SGD([w], lr=0.1),
-                          device=torch.device("cpu"), enabled=True, warmup=0)  # fmt: skip
+        graphs.StepRunner(
+            lambda idx: None,
+            optimizer=torch.optim.SGD([w], lr=0.1),
+            device=torch.device("cpu"),
+            enabled=True,
+            warmup=0,
+        )
 
 
 def _counting_forward():
@@ -109,8 +115,9 @@ def test_forward_runner_replay_must_read_the_captured_tensors(emulated):
     """A forward that reads a rebound tensor (not changed in place) fails the emulated
     replay, as a real graph would silently read the old tensor's memory."""
     holder = [torch.tensor([1.0])]
-    runner = graphs.ForwardRunner(lambda: holder[0] * 2, device=torch.device("cpu"),
-                                  enabled=True, warmup=1)  # fmt: skip
+    runner = graphs.ForwardRunner(
+        lambda: holder[0] * 2, device=torch.device("cpu"), enabled=True, warmup=1
+    )
     runner(), runner(), runner()
     holder[0] = torch.tensor([5.0])
     with pytest.raises(AssertionError, match="a replay read tensors the first replay did not"):
@@ -130,8 +137,14 @@ def _fit(tiny_config, data, cuda_graphs, device="cpu", epochs=4, amp=False, batc
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len).to(device)
     recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=3e-3, weight_decay=1e-2)
     how = SystemConfig(amp=amp, progress=False, cuda_graphs=cuda_graphs)
-    res = fit_classifier(model, dd, recipe, how, train_idx=data.train_rows("all", "has0"),
-                         val_idx=data.rows("valid"))
+    res = fit_classifier(
+        model,
+        dd,
+        recipe,
+        how,
+        train_idx=data.train_rows("all", "has0"),
+        val_idx=data.rows("valid"),
+    )
     return res, model
 
 
@@ -150,8 +163,9 @@ def test_graphed_classifier_steps_equal_eager_ones(tiny_config, data, emulated):
     assert eager["val_forwards"] == {"eager": 4, "graph_replays": 0}
     assert graphed["val_forwards"] == {"eager": 2, "graph_replays": 2}  # 2 warm-ups
     keys = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1")
-    assert [[h[k] for k in keys] for h in graphed["history"]] == \
-        [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
+    assert [[h[k] for k in keys] for h in graphed["history"]] == [
+        [h[k] for k in keys] for h in eager["history"]
+    ]
     for a, b in zip(m_eager.state_dict().values(), m_graphed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
@@ -181,8 +195,12 @@ def test_cuda_graphs_classifier_matches_eager_on_cuda(tiny_config, data):
     graphed, _ = _fit(tiny_config, data, cuda_graphs=True, device="cuda")
     _assert_replayed(graphed)
     for key in ("train_loss", "val_loss"):
-        np.testing.assert_allclose([h[key] for h in graphed["history"]],
-                                   [h[key] for h in eager["history"]], rtol=1e-3, err_msg=key)
+        np.testing.assert_allclose(
+            [h[key] for h in graphed["history"]],
+            [h[key] for h in eager["history"]],
+            rtol=1e-3,
+            err_msg=key,
+        )
 
 
 @pytest.mark.gpu
@@ -195,8 +213,9 @@ def test_cuda_graphs_classifier_learns_with_dropout_and_bf16(tiny_config, data):
     assert np.mean([h["train_loss"] for h in hist[-3:]]) < 0.8 * hist[0]["train_loss"]
     assert res["best"]["acc"] > 0.75  # the synthetic text sign is learnable
     before = copy.deepcopy(model.state_dict())
-    predict_logits(model, DeviceData(data, torch.device("cuda")),
-                   torch.arange(len(data), device="cuda"))
+    predict_logits(
+        model, DeviceData(data, torch.device("cuda")), torch.arange(len(data), device="cuda")
+    )
     for k, v in model.state_dict().items():  # evaluation replays nothing that trains
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
@@ -210,8 +229,14 @@ def _fit_dec(tiny_config, data, cuda_graphs, device="cpu", amp=False):
     dd = DeviceData(data, torch.device(device))
     model = models.build_dec(tiny_config.model, cfg, data.dims, data.max_len).to(device)
     how = SystemConfig(amp=amp, progress=False, cuda_graphs=cuda_graphs)
-    res = fit_dec(model, dd, cfg, how, rows=np.arange(len(data)),
-                  labeled_rows=data.train_rows("labeled", "has0"))
+    res = fit_dec(
+        model,
+        dd,
+        cfg,
+        how,
+        rows=np.arange(len(data)),
+        labeled_rows=data.train_rows("labeled", "has0"),
+    )
     return res
 
 
@@ -268,8 +293,12 @@ def test_cuda_graphs_dec_matches_eager_on_cuda(tiny_config, data):
 def test_runner_refuses_a_non_capturable_optimizer_on_cuda():
     w = torch.zeros(1, device="cuda", requires_grad=True)
     with pytest.raises(ValueError, match="capturable=True"):
-        graphs.StepRunner(lambda idx: None, optimizer=torch.optim.Adam([w]),
-                          device=torch.device("cuda"), enabled=True)  # fmt: skip
+        graphs.StepRunner(
+            lambda idx: None,
+            optimizer=torch.optim.Adam([w]),
+            device=torch.device("cuda"),
+            enabled=True,
+        )
 
 
 def test_a_failed_capture_warns_and_trains_on_eagerly(tiny_config, data, emulated, monkeypatch):
@@ -288,19 +317,28 @@ def test_a_failed_capture_warns_and_trains_on_eagerly(tiny_config, data, emulate
     assert "capturing the training step failed (batch size 32: RuntimeError" in said[0]
     assert "capturing the validation forward failed (RuntimeError" in said[1]
     error = "RuntimeError: operation not permitted when stream is capturing"
-    assert graphed["steps"] == {"eager": eager["steps"]["eager"], "graph_replays": 0,
-                                "capture_failed": f"batch size 32: {error}"}  # fmt: skip
+    assert graphed["steps"] == {
+        "eager": eager["steps"]["eager"],
+        "graph_replays": 0,
+        "capture_failed": f"batch size 32: {error}",
+    }
     assert graphed["val_forwards"] == {"eager": 4, "graph_replays": 0, "capture_failed": error}
     keys = ("train_loss", "val_loss", "val_acc")
-    assert [[h[k] for k in keys] for h in graphed["history"]] == \
-        [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
+    assert [[h[k] for k in keys] for h in graphed["history"]] == [
+        [h[k] for k in keys] for h in eager["history"]
+    ]
 
 
 def test_merge_counts_adds_steps_and_keeps_every_capture_error():
     a = {"eager": 4, "graph_replays": 10}
     b = {"eager": 6, "graph_replays": 0, "capture_failed": "batch size 30: RuntimeError: x"}
     assert graphs.merge_counts(a, a) == {"eager": 8, "graph_replays": 20}
-    assert graphs.merge_counts(a, b) == {"eager": 10, "graph_replays": 10,
-                                         "capture_failed": "batch size 30: RuntimeError: x"}
-    assert graphs.merge_counts(b, b)["capture_failed"] == f"{b['capture_failed']}; " \
-        f"{b['capture_failed']}"  # fmt: skip
+    assert graphs.merge_counts(a, b) == {
+        "eager": 10,
+        "graph_replays": 10,
+        "capture_failed": "batch size 30: RuntimeError: x",
+    }
+    assert (
+        graphs.merge_counts(b, b)["capture_failed"] == f"{b['capture_failed']}; "
+        f"{b['capture_failed']}"
+    )

@@ -276,10 +276,18 @@ def test_dec_objective_composes_the_terms_with_the_stage_weights():
     from mosi_lib import losses
     from mosi_lib.config import DECConfig
 
-    cfg = DECConfig(stage1_recon_weight=2.0, stage1_disent_weight=0.5, stage2_recon_weight=0.1,
-                    stage2_sup_weight=0.5, stage2_disent_weight=0.25)  # fmt: skip
-    assert losses.dec_stage_weights(cfg, 1) == {"recon_weight": 2.0, "sup_weight": 0.0,
-                                                "disent_weight": 0.5}  # fmt: skip
+    cfg = DECConfig(
+        stage1_recon_weight=2.0,
+        stage1_disent_weight=0.5,
+        stage2_recon_weight=0.1,
+        stage2_sup_weight=0.5,
+        stage2_disent_weight=0.25,
+    )
+    assert losses.dec_stage_weights(cfg, 1) == {
+        "recon_weight": 2.0,
+        "sup_weight": 0.0,
+        "disent_weight": 0.5,
+    }
     with pytest.raises(ValueError, match="stage=3"):
         losses.dec_stage_weights(cfg, 3)
     torch.manual_seed(0)
@@ -298,7 +306,8 @@ def test_dec_objective_composes_the_terms_with_the_stage_weights():
     s2 = losses.dec_objective(out, x, masks, weights=losses.dec_stage_weights(cfg, 2), p=p, y=y)
     sup = -(q[0, 1].log() + q[2, 0].log()) / 2  # cluster j = class j, labeled rows only
     torch.testing.assert_close(s2["sup"], sup)
-    torch.testing.assert_close(s2["loss"], kl_divergence(p, q) + 0.1 * recon + 0.5 * sup
-                               + 0.25 * disentanglement(z))  # fmt: skip
+    torch.testing.assert_close(
+        s2["loss"], kl_divergence(p, q) + 0.1 * recon + 0.5 * sup + 0.25 * disentanglement(z)
+    )
     with pytest.raises(ValueError, match="needs y"):
         losses.dec_objective(out, x, masks, weights=losses.dec_stage_weights(cfg, 2), p=p)

@@ -113,8 +113,10 @@ def merge_counts(*counts: dict[str, Any]) -> dict[str, Any]:
 
     Step counts are added; the capture errors, if any, joined.
     """
-    out: dict[str, Any] = {"eager": sum(c["eager"] for c in counts),
-                           "graph_replays": sum(c["graph_replays"] for c in counts)}  # fmt: skip
+    out: dict[str, Any] = {
+        "eager": sum(c["eager"] for c in counts),
+        "graph_replays": sum(c["graph_replays"] for c in counts),
+    }
     failed = [c["capture_failed"] for c in counts if c.get("capture_failed")]
     if failed:
         out["capture_failed"] = "; ".join(failed)
@@ -149,9 +151,12 @@ class _Runner:
         self.enabled = False
         first = (str(err).strip().splitlines() or [""])[0]
         self.capture_failed = f"{where}{type(err).__name__}: {first}"
-        warnings.warn(f"system.cuda_graphs: capturing the {self.what} failed "
-                      f"({self.capture_failed}); it goes on eagerly", RuntimeWarning,
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"system.cuda_graphs: capturing the {self.what} failed "
+            f"({self.capture_failed}); it goes on eagerly",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 class StepRunner(_Runner):
@@ -164,8 +169,15 @@ class StepRunner(_Runner):
 
     what = "training step"
 
-    def __init__(self, step: Callable[[torch.Tensor], Any], *, optimizer: torch.optim.Optimizer,
-                 device: torch.device, enabled: bool, warmup: int = 2):  # fmt: skip
+    def __init__(
+        self,
+        step: Callable[[torch.Tensor], Any],
+        *,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        enabled: bool,
+        warmup: int = 2,
+    ):
         """Wrap ``step``.
 
         Args:
@@ -178,12 +190,16 @@ class StepRunner(_Runner):
             warmup: eager steps of each batch size before its graph is captured (>= 1).
         """
         if warmup < 1:
-            raise ValueError(f"warmup={warmup}: a batch size needs at least one eager step "
-                             "before its graph is captured")  # fmt: skip
+            raise ValueError(
+                f"warmup={warmup}: a batch size needs at least one eager step "
+                "before its graph is captured"
+            )
         if enabled and supported(device) and capturable(True, device):
             if not all(g.get("capturable", False) for g in optimizer.param_groups):
-                raise ValueError("system.cuda_graphs: the optimizer must be built with "
-                                 "capturable=True (its step counter on the GPU)")  # fmt: skip
+                raise ValueError(
+                    "system.cuda_graphs: the optimizer must be built with "
+                    "capturable=True (its step counter on the GPU)"
+                )
         super().__init__(device, enabled)
         self.step, self.optimizer, self.warmup = step, optimizer, warmup
         self._seen: dict[int, int] = {}
@@ -244,16 +260,25 @@ class ForwardRunner(_Runner):
         enabled, eager_steps, replays: as ``StepRunner`` (``eager_steps`` counts eager calls).
     """
 
-    def __init__(self, fn: Callable[[], torch.Tensor], *, device: torch.device, enabled: bool,
-                 warmup: int = 2, what: str = "forward"):  # fmt: skip
+    def __init__(
+        self,
+        fn: Callable[[], torch.Tensor],
+        *,
+        device: torch.device,
+        enabled: bool,
+        warmup: int = 2,
+        what: str = "forward",
+    ):
         """Wrap ``fn``.
 
         ``warmup`` eager calls (>= 1) come before the capture; ``what`` names ``fn`` in the
         warning of a failed capture.
         """
         if warmup < 1:
-            raise ValueError(f"warmup={warmup}: a forward needs at least one eager call "
-                             "before its graph is captured")  # fmt: skip
+            raise ValueError(
+                f"warmup={warmup}: a forward needs at least one eager call "
+                "before its graph is captured"
+            )
         super().__init__(device, enabled)
         self.fn, self.warmup, self.what = fn, warmup, what
         self._replay: Callable[[], None] | None = None
