@@ -51,7 +51,7 @@ test-unit: $(STAMP) ## unit tests only: pytest mosi_lib
 smoke: $(STAMP) ## the whole chain with tiny epochs
 	$(PY) -m mosi_lib reproduce --smoke
 
-bench: $(STAMP) ## speed tables: text-input extraction; device-resident loop vs DataLoader; 5 seeds one by one, together (vmap), in 5 processes
+bench: $(STAMP) ## speed tables: text-input extraction; device-resident loop vs DataLoader; 5 seeds one by one and in 5 processes
 	$(PY) -m mosi_lib.bench
 
 lint: $(STAMP) ## ruff check

@@ -2,7 +2,7 @@
 
 A thin helper library for the notebooks in ``notebooks/``: data loading (``data``,
 ``synthetic``), preprocessing (``preprocess``), models (``models``), losses (``losses``),
-training (``engine``, ``runs``), metrics (``metrics``) and figures (``plotting``, ``results``).
+training (``train``, ``runs``), metrics (``metrics``) and figures (``plotting``, ``results``).
 Importing the package is cheap: submodules are imported where used.
 """
 

@@ -1,16 +1,15 @@
 """Speed benchmark: ``python -m mosi_lib.bench [--epochs N] [--device auto] [--seeds E]``.
 
 Table 1 (``--only loops``) times training epochs of the classifier and of DEC stage 2 in two
-ways, same model, same process:
+ways, same model, same process, both through the training epoch loop (``loop.train_epoch``):
 
-* ``resident``: the engine's way: every array on the device once, batches gathered by
-  ``index_select`` (``engine.DeviceData`` + ``engine.minibatches``).
+* ``resident``: the training code's way: every array on the device once, batches gathered by
+  ``index_select`` (``batches.DeviceData`` + ``batches.minibatches``).
 * ``dataloader``: a plain ``torch.utils.data.DataLoader`` over a map-style dataset of host
   tensors (per-row ``__getitem__``, default collate, ``.to(device)`` per batch).
 
 Table 2 (``--only seeds``) times one classifier alone, then E classifier seeds (``--seeds``,
-default 5) trained one after the other with ``engine.fit_classifier``, all E in one
-``engine.fit_classifier_seeds`` loop (``torch.func.vmap`` over stacked parameters), and the seeds
+default 5) trained one after the other with ``classifier.fit_classifier``, and the seeds
 shared out over ``--workers`` processes (``system.seed_workers``), validation included
 (``time_seeds``). The last column divides by the one-classifier time: what E seeds cost
 against one.
@@ -43,6 +42,7 @@ features): speed does not depend on the values. Prints seconds per epoch, sample
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 
@@ -52,7 +52,10 @@ import torch.nn.functional as F
 
 from mosi_lib import losses, models
 from mosi_lib.config import COMPILE_MODES, Config
-from mosi_lib.train import engine, graphs, system
+from mosi_lib.train import graphs, system
+from mosi_lib.train.batches import DeviceData, minibatches
+from mosi_lib.train.classifier import fit_classifier
+from mosi_lib.train.loop import train_epoch
 
 # ----------------------------------------------------------------------------- data
 
@@ -67,11 +70,33 @@ class _RowDataset(torch.utils.data.Dataset):
         return len(self.y)
 
     def __getitem__(self, i):
-        return ({m: v[i] for m, v in self.x.items()}, {m: v[i] for m, v in self.masks.items()},
-                i, self.y[i])  # fmt: skip
+        return (
+            {m: v[i] for m, v in self.x.items()},
+            {m: v[i] for m, v in self.masks.items()},
+            i,
+            self.y[i],
+        )
 
 
-def _fake_data(n: int, t: int, dims: dict[str, int], seed: int = 0):
+@dataclasses.dataclass
+class _HostBatch:
+    """One ``DataLoader`` batch of host tensors; ``len`` is its number of rows."""
+
+    x: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor]
+    rows: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def fake_data(n: int, t: int, dims: dict[str, int], seed: int = 0):
+    """Random data of a shape: ``(x, masks, y)``, ``n`` segments of at most ``t`` steps.
+
+    ``x``: modality -> (n, t, D) normal noise (``dims``: modality -> D); ``masks``: the same
+    random lengths for every modality; ``y``: (n,) 0/1 labels.
+    """
     g = torch.Generator().manual_seed(seed)
     x = {m: torch.randn(n, t, d, generator=g) for m, d in dims.items()}
     lengths = torch.randint(1, t + 1, (n,), generator=g)
@@ -84,8 +109,9 @@ def _fake_data(n: int, t: int, dims: dict[str, int], seed: int = 0):
 # ----------------------------------------------------------------------------- steps
 
 
-def _loss(task: str, model, x, masks, y, p, *, amp: bool, device, weights: dict,
-          cache: bool = True):
+def batch_loss(
+    task: str, model, x, masks, y, p, *, amp: bool, device, weights: dict, cache: bool = True
+):
     """The loss of one batch: BCE of the classifier, or DEC stage 2's objective.
 
     DEC: every row labeled (``losses.dec_objective``). ``cache``: autocast's weight cache (off
@@ -95,17 +121,37 @@ def _loss(task: str, model, x, masks, y, p, *, amp: bool, device, weights: dict,
         out = model(x, masks)
     if task == "classifier":
         return F.binary_cross_entropy_with_logits(out.float(), y)
-    return losses.dec_objective(out, x, masks, weights=weights, p=p, y=y.long(),
-                                class_head=model.class_head)["loss"]  # fmt: skip
+    terms = losses.dec_objective(
+        out,
+        x,
+        masks,
+        weights=weights,
+        p=p,
+        y=y.long(),
+        class_head=model.class_head,
+        static_shapes=system.capturing(),  # as dec.fit_dec's step
+    )
+    return terms["loss"]
 
 
-def _sync(device):
+def sync(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA), so that a clock reads finished work."""
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
-def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, cfg: Config,
-                compile: str | None = None, warmup: list[float] | None = None) -> float:
+def time_epochs(
+    task: str,
+    mode: str,
+    *,
+    epochs: int,
+    device,
+    amp: bool,
+    data,
+    cfg: Config,
+    compile: str | None = None,
+    warmup: list[float] | None = None,
+) -> float:
     """Seconds per epoch (median over ``epochs`` after one warm-up epoch).
 
     ``compile``: a ``torch.compile`` mode (``COMPILE_MODES``) to compile the model with first
@@ -126,11 +172,12 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
     if mode not in LOOPS:
         raise ValueError(f"mode={mode!r}: expected one of {list(LOOPS)}")
     graphed = mode == "graphs" and graphs.supported(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4,
-                           capturable=graphs.capturable(graphed, device))  # fmt: skip
+    opt = torch.optim.Adam(
+        model.parameters(), lr=1e-4, capturable=graphs.capturable(graphed, device)
+    )
     n, bs = len(y), cfg.train.batch_size
     p_all = torch.full((n, cfg.dec.n_clusters), 1.0 / cfg.dec.n_clusters, device=device)
-    weights = losses.dec_stage_weights(cfg.dec, 2)
+    how = dict(amp=amp, device=device, weights=losses.dec_stage_weights(cfg.dec, 2))
     if mode in ("resident", "graphs"):
         xd = {m: v.to(device) for m, v in x.items()}
         md = {m: v.to(device) for m, v in masks.items()}
@@ -139,38 +186,39 @@ def time_epochs(task: str, mode: str, *, epochs: int, device, amp: bool, data, c
         gen = torch.Generator().manual_seed(0)
 
         def step(b):  # gather, forward, backward, Adam: the whole step (graphs.StepRunner)
-            loss = _loss(task, model, {m: v.index_select(0, b) for m, v in xd.items()},
-                         {m: v.index_select(0, b) for m, v in md.items()},
-                         yd.index_select(0, b), p_all.index_select(0, b), amp=amp,
-                         device=device, weights=weights, cache=not graphed)  # fmt: skip
-            loss.backward()
+            xb = {m: v.index_select(0, b) for m, v in xd.items()}
+            mb = {m: v.index_select(0, b) for m, v in md.items()}
+            yb, pb = yd.index_select(0, b), p_all.index_select(0, b)
+            batch_loss(task, model, xb, mb, yb, pb, **how, cache=not graphed).backward()
             opt.step()
 
         runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=graphed)
 
         def one_epoch():  # the rows only: the step gathers them from the resident tensors
-            for b in engine.minibatches(idx, bs, gen):  # (a last batch of one row is dropped)
-                runner(b)
+            train_epoch(runner, minibatches(idx, bs, gen))  # (a last lone row is dropped)
     else:
-        loader = torch.utils.data.DataLoader(_RowDataset(x, masks, y), batch_size=bs,
-                                             shuffle=True, drop_last=False)  # fmt: skip
+        loader = torch.utils.data.DataLoader(
+            _RowDataset(x, masks, y), batch_size=bs, shuffle=True, drop_last=False
+        )
+
+        def host_step(b: _HostBatch) -> None:
+            opt.zero_grad(set_to_none=True)
+            xb = {m: v.to(device) for m, v in b.x.items()}
+            mb = {m: v.to(device) for m, v in b.masks.items()}
+            yb, pb = b.y.to(device), p_all.index_select(0, b.rows.to(device))
+            batch_loss(task, model, xb, mb, yb, pb, **how).backward()
+            opt.step()
 
         def one_epoch():
-            for xb, mb, b, yb in loader:
-                if len(b) < 2:  # BatchNorm cannot train on one row (as engine.minibatches)
-                    continue
-                opt.zero_grad(set_to_none=True)
-                _loss(task, model, {m: v.to(device) for m, v in xb.items()},
-                      {m: v.to(device) for m, v in mb.items()}, yb.to(device),
-                      p_all.index_select(0, b.to(device)), amp=amp, device=device,
-                      weights=weights).backward()  # fmt: skip
-                opt.step()
+            # BatchNorm cannot train on one row (as batches.minibatches)
+            train_epoch(host_step, (_HostBatch(*b) for b in loader if len(b[2]) >= 2))
+
     times = []
     for epoch in range(epochs + 1):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         one_epoch()
-        _sync(device)
+        sync(device)
         if epoch:  # epoch 0 warms up kernels and allocators (and compiles)
             times.append(time.perf_counter() - t0)
         elif warmup is not None:
@@ -195,38 +243,41 @@ def _seeds_setup(device, amp: bool, data, cfg: Config, threads: int | None = Non
     scores = torch.where(y > 0, 1.0, -1.0)
     n_train = int(0.8 * len(y))
     _SEEDS.update(
-        device=device, cfg=cfg, dims={m: v.shape[2] for m, v in x.items()}, t=x["text"].shape[1],
-        dd=engine.DeviceData(SimpleNamespace(x=x, masks=masks, labels=scores), device),
-        kw=dict(train_idx=np.arange(n_train), val_idx=np.arange(n_train, len(y)),
-                batch_size=cfg.train.batch_size, lr=cfg.train.lr,
-                weight_decay=cfg.train.weight_decay, amp=amp, progress=False),
-    )  # fmt: skip
+        device=device,
+        cfg=cfg,
+        amp=amp,
+        dims={m: v.shape[2] for m, v in x.items()},
+        t=x["text"].shape[1],
+        dd=DeviceData(SimpleNamespace(x=x, masks=masks, labels=scores), device),
+        rows=dict(train_idx=np.arange(n_train), val_idx=np.arange(n_train, len(y))),
+    )
 
 
 def _build(seed: int):
     torch.manual_seed(seed)
     return models.build_classifier(_SEEDS["cfg"].model, _SEEDS["dims"], _SEEDS["t"]).to(
-        _SEEDS["device"])
+        _SEEDS["device"]
+    )
 
 
-def _fit_seeds(seeds: list[int], n_epochs: int, together: bool) -> None:
-    """Train classifiers for ``seeds``: one by one (``fit_classifier``) or in one vmapped loop."""
+def _fit_seeds(seeds: list[int], n_epochs: int) -> None:
+    """Train classifiers for ``seeds``, one after the other (``fit_classifier``)."""
+    cfg = _SEEDS["cfg"]
     ms = [_build(s) for s in seeds]
-    if together:
-        engine.fit_classifier_seeds(ms, _SEEDS["dd"], seeds=seeds, epochs=n_epochs, **_SEEDS["kw"])
-    else:
-        for s, m in zip(seeds, ms, strict=True):
-            engine.fit_classifier(m, _SEEDS["dd"], seed=s, epochs=n_epochs, **_SEEDS["kw"])
-    _sync(_SEEDS["device"])
+    cfg_train = dataclasses.replace(cfg.train, epochs=n_epochs)
+    for s, m in zip(seeds, ms, strict=True):
+        cfg_system = dataclasses.replace(cfg.system, seed=s, amp=_SEEDS["amp"], progress=False)
+        fit_classifier(m, _SEEDS["dd"], cfg_train, cfg_system, **_SEEDS["rows"])
+    sync(_SEEDS["device"])
 
 
-def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
-               cfg: Config, workers: int = 2) -> float:  # fmt: skip
-    """Seconds per epoch for ``n_seeds`` classifiers (all seeds together), with validation.
+def time_seeds(
+    mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data, cfg: Config, workers: int = 2
+) -> float:
+    """Seconds per epoch for ``n_seeds`` classifiers (all seeds), with validation.
 
-    ``sequential``: ``engine.fit_classifier`` once per seed, one after the other (what a loop
-    over seeds costs). ``together``: one ``engine.fit_classifier_seeds`` call (vmap over the
-    stacked parameters). ``processes``: the seeds spread over ``workers`` spawned processes
+    ``sequential``: ``classifier.fit_classifier`` once per seed, one after the other (what a
+    loop over seeds costs). ``processes``: the seeds spread over ``workers`` spawned processes
     with ``workers.worker_threads(workers)`` torch threads each, one after the other
     inside a worker (``system.seed_workers``); the pool is started and warmed up before the
     clock starts, as a grid point's pool is reused over hundreds of epochs. All use the
@@ -234,30 +285,34 @@ def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
     one-epoch warm-up call.
     """
     seeds = list(range(n_seeds))
-    if mode in ("sequential", "together"):
+    if mode == "sequential":
         _seeds_setup(device, amp, data, cfg)
 
         def run(n_epochs):
             t0 = time.perf_counter()
-            _fit_seeds(seeds, n_epochs, mode == "together")
+            _fit_seeds(seeds, n_epochs)
             return time.perf_counter() - t0
 
-        run(1)  # warm-up: kernels, allocator, vmap tracing
+        run(1)  # warm-up: kernels, allocator
         return run(epochs) / epochs
     if mode != "processes":
-        raise ValueError(f"mode={mode!r}: expected sequential, together or processes")
+        raise ValueError(f"mode={mode!r}: expected sequential or processes")
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from mosi_lib.study.workers import worker_threads
 
     shares = [seeds[i::workers] for i in range(workers) if seeds[i::workers]]
-    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_seeds_setup,
-                             initargs=(device, amp, data, cfg, worker_threads(workers))) as pool:
+    with ProcessPoolExecutor(
+        len(shares),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_seeds_setup,
+        initargs=(device, amp, data, cfg, worker_threads(workers)),
+    ) as pool:
+
         def run(n_epochs):
             t0 = time.perf_counter()
-            for f in [pool.submit(_fit_seeds, share, n_epochs, False) for share in shares]:
+            for f in [pool.submit(_fit_seeds, share, n_epochs) for share in shares]:
                 f.result()
             return time.perf_counter() - t0
 
@@ -267,33 +322,43 @@ def time_seeds(mode: str, *, n_seeds: int, epochs: int, device, amp: bool, data,
 
 def main(argv: list[str] | None = None) -> None:
     """Print the benchmark table."""
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs per cell (median)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--n", type=int, default=2199, help="segments (CMU-MOSI: 2199)")
-    ap.add_argument("--seeds", type=int, default=5,
-                    help="classifiers trained in the seeds table (0: skip that table)")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="worker processes of the seeds table's 'processes' row (default: one "
-                    "per seed, as system.seed_workers auto on a CPU)")  # fmt: skip
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads of the text table (default: torch's)")
-    ap.add_argument("--only", choices=("text", "loops", "seeds", "precision"), default=None,
-                    help="print one table only")
-    ap.add_argument("--compile", choices=COMPILE_MODES, default=None, metavar="MODE",
-                    help="torch.compile both loops of the loops table in this mode "
-                    f"({', '.join(COMPILE_MODES)}; default: eager)")  # fmt: skip
+    seeds_help = "classifiers trained in the seeds table (0: skip that table)"
+    ap.add_argument("--seeds", type=int, default=5, help=seeds_help)
+    workers_help = (
+        "worker processes of the seeds table's 'processes' row (default: one per "
+        "seed, as system.seed_workers auto on a CPU)"
+    )
+    ap.add_argument("--workers", type=int, default=None, help=workers_help)
+    threads_help = "torch CPU threads of the text table (default: torch's)"
+    ap.add_argument("--threads", type=int, default=None, help=threads_help)
+    tables = ("text", "loops", "seeds", "precision")
+    ap.add_argument("--only", choices=tables, default=None, help="print one table only")
+    ap.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default=None,
+        metavar="MODE",
+        help="torch.compile both loops of the loops table in this mode "
+        f"({', '.join(COMPILE_MODES)}; default: eager)",
+    )
     args = ap.parse_args(argv)
     args.workers = args.workers or max(1, min(args.seeds, 8))
     device = system.select_device(args.device)
     cfg = Config()
     amp = cfg.system.amp and device.type == "cuda"
-    data = _fake_data(args.n, cfg.data.max_len, {"text": 300, "audio": 74, "visual": 47})
+    data = fake_data(args.n, cfg.data.max_len, {"text": 300, "audio": 74, "visual": 47})
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"device: {device} ({name}), torch {torch.__version__}, threads "
-          f"{torch.get_num_threads()}, amp {amp}, N={args.n}, batch {cfg.train.batch_size}, "
-          f"{args.epochs} timed epochs per cell (loops: median, seeds: mean)")  # fmt: skip
+    print(
+        f"device: {device} ({name}), torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}, amp {amp}, N={args.n}, batch {cfg.train.batch_size}, "
+        f"{args.epochs} timed epochs per cell (loops: median, seeds: mean)"
+    )
     if args.only in (None, "text"):
         _text_table(args, cfg)
     if args.only in (None, "loops"):
@@ -316,59 +381,72 @@ def text_extraction(word_vectors: str, layer: str, *, limit: int | None = None) 
     tok, model = contextual.load(contextual.locate(word_vectors))
     t0 = time.perf_counter()
     _, counts = contextual.encode_words(words, tok, model, layers=[layer])
-    return {"segments": len(words), "words": counts["words"],
-            "seconds": time.perf_counter() - t0}  # fmt: skip
+    return {"segments": len(words), "words": counts["words"], "seconds": time.perf_counter() - t0}
 
 
 def _text_table(args, cfg) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     res = text_extraction(cfg.data.word_vectors, cfg.data.text_layer)
-    print(f"\ntext input: {cfg.data.word_vectors} (layer {cfg.data.text_layer}), cpu, "
-          f"{torch.get_num_threads()} thread(s), no cache")  # fmt: skip
+    print(
+        f"\ntext input: {cfg.data.word_vectors} (layer {cfg.data.text_layer}), cpu, "
+        f"{torch.get_num_threads()} thread(s), no cache"
+    )
     print(f"{'segments':>9} {'words':>7} {'seconds':>8} {'words/s':>8}")
-    print(f"{res['segments']:>9} {res['words']:>7} {res['seconds']:>8.1f} "
-          f"{res['words'] / res['seconds']:>8.0f}")  # fmt: skip
+    print(
+        f"{res['segments']:>9} {res['words']:>7} {res['seconds']:>8.1f} "
+        f"{res['words'] / res['seconds']:>8.0f}"
+    )
 
 
 def _seeds_table(args, device, amp, data, cfg) -> None:
-    print(f"\nclassifier, {args.seeds} seeds, train {int(0.8 * args.n)} + validate "
-          f"{args.n - int(0.8 * args.n)} rows per epoch per seed")  # fmt: skip
-    print("| seeds | loop | s/epoch (all seeds) | s/epoch per seed | speed-up vs sequential "
-          "| time vs one seed |")  # fmt: skip
+    print(
+        f"\nclassifier, {args.seeds} seeds, train {int(0.8 * args.n)} + validate "
+        f"{args.n - int(0.8 * args.n)} rows per epoch per seed"
+    )
+    print(
+        "| seeds | loop | s/epoch (all seeds) | s/epoch per seed | speed-up vs sequential "
+        "| time vs one seed |"
+    )
     print("|---|---|---|---|---|---|")
-    one = time_seeds("sequential", n_seeds=1, epochs=args.epochs, device=device, amp=amp,
-                     data=data, cfg=cfg)  # fmt: skip
+    how = dict(epochs=args.epochs, device=device, amp=amp, data=data, cfg=cfg)
+    one = time_seeds("sequential", n_seeds=1, **how)
     print(f"| 1 | alone | {one:.3f} | {one:.3f} | | 1.00x |", flush=True)
     res = {}
-    for mode in ("sequential", "together", "processes"):
-        res[mode] = time_seeds(mode, n_seeds=args.seeds, epochs=args.epochs, device=device,
-                               amp=amp, data=data, cfg=cfg, workers=args.workers)  # fmt: skip
+    for mode in ("sequential", "processes"):
+        res[mode] = time_seeds(mode, n_seeds=args.seeds, workers=args.workers, **how)
         label = f"{args.workers} processes" if mode == "processes" else mode
-        print(f"| {args.seeds} | {label} | {res[mode]:.3f} | {res[mode] / args.seeds:.3f} | "
-              f"{res['sequential'] / res[mode]:.2f}x | {res[mode] / one:.2f}x |",
-              flush=True)  # fmt: skip
+        print(
+            f"| {args.seeds} | {label} | {res[mode]:.3f} | {res[mode] / args.seeds:.3f} | "
+            f"{res['sequential'] / res[mode]:.2f}x | {res[mode] / one:.2f}x |",
+            flush=True,
+        )
 
 
 def _precision_table(args, device, data, cfg) -> None:
     if device.type != "cuda":
-        print(f"\nprecision/compile table: CUDA only (bf16 autocast is off on {device.type}); "
-              "skipped")  # fmt: skip
+        print(
+            f"\nprecision/compile table: CUDA only (bf16 autocast is off on {device.type}); "
+            "skipped"
+        )
         return
     print("\nclassifier, resident loop: bf16 autocast and torch.compile")
-    print("| amp (bf16) | compile | s/epoch | samples/s | speed-up vs fp32 eager | "
-          "warm-up epoch s |")  # fmt: skip
+    print(
+        "| amp (bf16) | compile | s/epoch | samples/s | speed-up vs fp32 eager | warm-up epoch s |"
+    )
     print("|---|---|---|---|---|---|")
     base = None
     for comp in (None, "default", "reduce-overhead"):
         for amp in (False, True):
             warm: list[float] = []
-            sec = time_epochs("classifier", "resident", epochs=args.epochs, device=device,
-                              amp=amp, data=data, cfg=cfg, compile=comp,
-                              warmup=warm)  # fmt: skip
+            how = dict(epochs=args.epochs, device=device, amp=amp, data=data, cfg=cfg)
+            sec = time_epochs("classifier", "resident", **how, compile=comp, warmup=warm)
             base = base or sec
-            print(f"| {'on' if amp else 'off'} | {comp or 'off'} | {sec:.4f} | "
-                  f"{args.n / sec:,.0f} | {base / sec:.2f}x | {warm[0]:.2f} |", flush=True)
+            print(
+                f"| {'on' if amp else 'off'} | {comp or 'off'} | {sec:.4f} | "
+                f"{args.n / sec:,.0f} | {base / sec:.2f}x | {warm[0]:.2f} |",
+                flush=True,
+            )
 
 
 def _loops_table(args, device, amp, data, cfg) -> None:
@@ -377,19 +455,20 @@ def _loops_table(args, device, amp, data, cfg) -> None:
     print("| task | loop | s/epoch | samples/s | speed-up vs DataLoader |")
     print("|---|---|---|---|---|")
     # the whole step as a CUDA graph: CUDA only, and not over a compiled model (as the config)
-    modes = [m for m in LOOPS if m != "graphs" or (graphs.supported(device)
-                                                    and args.compile is None)]  # fmt: skip
+    modes = [
+        m for m in LOOPS if m != "graphs" or (graphs.supported(device) and args.compile is None)
+    ]
     for task in ("classifier", "dec"):
-        res = {
-            mode: time_epochs(task, mode, epochs=args.epochs, device=device, amp=amp, data=data,
-                              cfg=cfg, compile=args.compile)
-            for mode in modes
-        }  # fmt: skip
+        how = dict(epochs=args.epochs, device=device, amp=amp, data=data, cfg=cfg)
+        res = {mode: time_epochs(task, mode, **how, compile=args.compile) for mode in modes}
         for mode in modes:
             ratio = res["dataloader"] / res[mode]
             label = "resident, CUDA graphs" if mode == "graphs" else mode
-            print(f"| {task} | {label} | {res[mode]:.3f} | {args.n / res[mode]:,.0f} | "
-                  f"{ratio:.2f}x |", flush=True)  # fmt: skip
+            print(
+                f"| {task} | {label} | {res[mode]:.3f} | {args.n / res[mode]:,.0f} | "
+                f"{ratio:.2f}x |",
+                flush=True,
+            )
     if "graphs" not in modes:
         why = "CUDA only" if not graphs.supported(device) else "not with --compile"
         print(f"(resident loop with its whole step as a CUDA graph, system.cuda_graphs: {why})")

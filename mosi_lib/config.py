@@ -127,7 +127,7 @@ class DECConfig:
     # degenerate (said in metrics.json center_init and warned), and replaced by
     # degenerate_remedy: none (keep it: the paper) | labeled_means (centre j = mean z of the
     # labeled training rows of class j; two clusters only, with more it is kept and said so;
-    # engine.init_centers)
+    # train.dec.init_centers)
     min_cluster_share: float = 0.1
     # labeled_means, chosen on the validation fold (docs/results/dec_remedy_valid.csv; quick
     # profile, standard protocol, seeds 1-4, whose k-means starts were 2-3 rows vs the rest):
@@ -168,7 +168,8 @@ class TrainConfig:
     # score, mean absolute error to the annotated score, its sign the class (MulT/MMSA practice)
     objective: str = "bce"
     # the best checkpoint is the epoch of highest validation accuracy (ties: lower validation
-    # loss), evaluated after every epoch (engine.fit_classifier); not configurable
+    # loss), evaluated after every epoch (train.classifier.fit_classifier); not
+    # configurable
 
 
 @dataclass
@@ -195,12 +196,8 @@ class SystemConfig:
     seed: int = 0
     progress: bool = True  # tqdm bars; set False under papermill to keep outputs small
     num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
-    # several seeds of one classifier experiment in one vmapped loop (engine.fit_classifier_seeds):
-    # auto = on for mps only; off on cpu and cuda, where `make bench` measured worker processes
-    # faster (2-core CPU; H200); always | never (not on/off: YAML reads those as booleans)
-    seeds_together: str = "auto"
-    # independent runs (the seeds of one grid point: DEC pretraining, and classifiers not trained
-    # together; notebook 04's three classifiers) in this many worker processes, each with
+    # independent runs (the seeds of one grid point: DEC pretraining and classifiers; notebook
+    # 04's three classifiers) in this many worker processes, each with
     # max(1, cpu_count // workers) torch threads; 1 = in this process; 0 = auto: on a CPU or
     # CUDA one process per run (at most 8), on mps 1.
     # On 2 CPU cores 3 single-thread workers train 3 seeds 1.30x faster than one 2-thread
@@ -253,7 +250,6 @@ _CHOICES = {
     "dec.degenerate_remedy": ("none", "labeled_means"),
     "train.objective": OBJECTIVES,
     "report.tsne_init": ("pca", "random"),
-    "system.seeds_together": ("auto", "always", "never"),
     "system.compile_mode": COMPILE_MODES,
 }
 
@@ -301,7 +297,7 @@ _RANGES = {
     "report.tsne_max_points": ">= 2",
 }
 """Allowed numeric ranges: ``>= a``, ``> a`` or an interval (``[a, b)`` etc.); None passes."""
-_ONE_ROW = " (engine.minibatches skips a batch of one row: BatchNorm cannot train on it)"
+_ONE_ROW = " (train.batches.minibatches skips a batch of one row: BatchNorm cannot train on it)"
 _WHY = {"dec.batch_size": _ONE_ROW, "train.batch_size": _ONE_ROW}
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 """What ``system.device`` may name (``system.select_device`` refuses one this machine lacks)."""
@@ -369,9 +365,6 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"config dec.n_clusters={cfg.dec.n_clusters}: need >= 2")
     if cfg.data.draw == "seed":
         cfg.data.split_seed = cfg.system.seed
-        if cfg.system.seeds_together == "always":
-            raise ValueError("config system.seeds_together=always with data.draw=seed: seeds "
-                             "trained together share one data set; set data.draw=fixed")
     if cfg.system.cuda_graphs and cfg.system.compile:
         raise ValueError("config system.cuda_graphs=true with system.compile=true: choose one "
                          "(both replace kernel launches; graphs of compiled code are untested)")
@@ -436,7 +429,7 @@ def save_config(cfg: Config | dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-RETIRED_KEYS = ("train.select_metric", "train.eval_every")
+RETIRED_KEYS = ("train.select_metric", "train.eval_every", "system.seeds_together")
 """Fields of earlier versions that nothing read; ignored when an old run's config is rebuilt."""
 
 

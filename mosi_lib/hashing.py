@@ -28,9 +28,9 @@ def config_hash(obj: Any) -> str:
 
 
 RECIPE_EXCLUDED = ("name", "data.data_dir", "system.device", "system.progress",
-                   "system.num_threads", "system.seed_workers", "system.seeds_together",
-                   "system.checkpoint_every_s", "system.compile_mode", "system.cuda_graphs",
-                   "system.seed", "report", "data.max_drop_fraction")
+                   "system.num_threads", "system.seed_workers", "system.checkpoint_every_s",
+                   "system.compile_mode", "system.cuda_graphs", "system.seed", "report",
+                   "data.max_drop_fraction")
 """Config fields left out of ``recipe_hash``: where/how fast a run trains, its seed (matched on
 its own) and the figures. ``data.data_dir`` is left out because the data themselves are matched by
 ``data_key`` (a hash of the loaded arrays); ``data.max_drop_fraction`` only decides whether the
@@ -54,7 +54,7 @@ def result_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
     """
     flat = flatten_overrides(overrides or {})
     return {k: v for k, v in flat.items()
-            if not any(k == x or k.startswith(f"{x}.") for x in RECIPE_EXCLUDED)
+            if not any(k == x or k.startswith(f"{x}.") for x in RECIPE_EXCLUDED + RETIRED_KEYS)
             and not (k in ADDED_AT_DEFAULT and v == ADDED_AT_DEFAULT[k])}
 
 

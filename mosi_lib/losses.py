@@ -7,8 +7,9 @@ References:
     * Paper section 3.3: the total pretraining loss adds a masked reconstruction term, a
       supervised cross-entropy on the labeled rows and a latent disentanglement penalty.
 
-All functions are pure: tensors in, tensor out. Shapes: B batch (N: whole data set), T time
-steps, D features, L latent width, K clusters.
+The loss functions are pure: tensors in, tensor out (``dec_stage_weights`` reads a stage's
+weights from the ``dec`` config section it is given). Shapes: B batch (N: whole data set),
+T time steps, D features, L latent width, K clusters.
 
 """
 
@@ -20,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mosi_lib.config import OBJECTIVES
 from mosi_lib.metrics import binary_target
-from mosi_lib.train.system import capturing
+
+OBJECTIVES = ("bce", "l1")
+"""The classifier objectives ``classifier_loss`` implements (``config.OBJECTIVES`` offers them)."""
 
 # ---- DEC clustering
 
@@ -163,7 +165,12 @@ def disentanglement(z: Tensor) -> Tensor:
 
 
 def supervised_cluster_ce(
-    q: Tensor, y: Tensor, labeled: Tensor, class_head: nn.Module | None = None
+    q: Tensor,
+    y: Tensor,
+    labeled: Tensor,
+    class_head: nn.Module | None = None,
+    *,
+    static_shapes: bool = False,
 ) -> Tensor:
     """Cross-entropy between the visible labels and the soft cluster assignments.
 
@@ -176,13 +183,13 @@ def supervised_cluster_ce(
         y: (B,) long class labels; values of unlabeled rows are ignored (may be -1).
         labeled: (B,) bool, True where the label is visible.
         class_head: module mapping (B, K) -> (B, n_classes); required when K != 2.
+        static_shapes: weight the labeled rows 1 and the others 0 instead of selecting them
+            (a selection's size is known only on the host): the form a CUDA graph can capture
+            (``system.cuda_graphs``). The same loss to rounding (tested); the label check is
+            left to the selecting form.
 
     Returns:
         Scalar tensor; 0 (still attached to ``q``) when no row is labeled.
-
-    While a CUDA graph is captured (``system.cuda_graphs``) the labeled rows are weighted 1
-    and the others 0 instead of selected (a selection's size is known only on the host); the
-    same loss to rounding (tested), and the label check is left to the eager steps before.
 
     """
     if q.dim() != 2 or y.shape != q.shape[:1] or labeled.shape != q.shape[:1]:
@@ -192,7 +199,7 @@ def supervised_cluster_ce(
         )
     if class_head is None and q.shape[1] != 2:
         raise ValueError(f"supervised_cluster_ce: K={q.shape[1]} != 2 needs a class_head")
-    if capturing():
+    if static_shapes:
         return _supervised_cluster_ce_weighted(q, y, labeled, class_head)
     if not labeled.any():
         return q.sum() * 0.0
@@ -207,8 +214,9 @@ def supervised_cluster_ce(
     return -q_l.gather(1, y_l[:, None]).clamp_min(1e-12).log().mean()
 
 
-def _supervised_cluster_ce_weighted(q: Tensor, y: Tensor, labeled: Tensor,
-                                    class_head: nn.Module | None) -> Tensor:  # fmt: skip
+def _supervised_cluster_ce_weighted(
+    q: Tensor, y: Tensor, labeled: Tensor, class_head: nn.Module | None
+) -> Tensor:
     """``supervised_cluster_ce`` with static shapes: every row, weight 1 where labeled."""
     w = labeled.to(q.dtype)  # (B,)
     y_any = torch.where(labeled, y.long(), 0)  # hidden rows: any class (weight 0)
@@ -256,21 +264,34 @@ def dec_stage_weights(cfg_dec, stage: int) -> dict[str, float]:
     Stage 1 trains the autoencoder only: no supervision (b = 0) and no clustering term.
     """
     if stage == 1:
-        return {"recon_weight": cfg_dec.stage1_recon_weight, "sup_weight": 0.0,
-                "disent_weight": cfg_dec.stage1_disent_weight}  # fmt: skip
+        return {
+            "recon_weight": cfg_dec.stage1_recon_weight,
+            "sup_weight": 0.0,
+            "disent_weight": cfg_dec.stage1_disent_weight,
+        }
     if stage == 2:
-        return {"recon_weight": cfg_dec.stage2_recon_weight,
-                "sup_weight": cfg_dec.stage2_sup_weight,
-                "disent_weight": cfg_dec.stage2_disent_weight}  # fmt: skip
+        return {
+            "recon_weight": cfg_dec.stage2_recon_weight,
+            "sup_weight": cfg_dec.stage2_sup_weight,
+            "disent_weight": cfg_dec.stage2_disent_weight,
+        }
     raise ValueError(f"DEC stage={stage!r}: expected 1 or 2")
 
 
-def dec_objective(out: dict[str, Any], x: dict[str, Tensor], masks: dict[str, Tensor], *,
-                  weights: dict[str, float], p: Tensor | None = None, y: Tensor | None = None,
-                  class_head: nn.Module | None = None) -> dict[str, Tensor]:  # fmt: skip
+def dec_objective(
+    out: dict[str, Any],
+    x: dict[str, Tensor],
+    masks: dict[str, Tensor],
+    *,
+    weights: dict[str, float],
+    p: Tensor | None = None,
+    y: Tensor | None = None,
+    class_head: nn.Module | None = None,
+    static_shapes: bool = False,
+) -> dict[str, Tensor]:
     """Every term of the DEC pretraining loss for one batch, and their weighted sum.
 
-    Used by ``engine.fit_dec`` and the benchmark, so the objective is written once.
+    Used by ``train.dec.fit_dec`` and the benchmark, so the objective is written once.
 
     Args:
         out: a ``DECModel`` forward output (``z``, ``recon``, ``q``); cast to float32 here.
@@ -280,6 +301,8 @@ def dec_objective(out: dict[str, Any], x: dict[str, Tensor], masks: dict[str, Te
             supervision).
         y: (B,) class index of each row, -1 where the label is hidden (stage 2).
         class_head: the model's ``class_head`` (K != 2).
+        static_shapes: the supervised term in the form a CUDA graph can capture
+            (``supervised_cluster_ce``).
 
     Returns:
         ``loss`` (``dec_loss``), ``kl``, ``recon``, ``sup``, ``disent`` (scalar tensors).
@@ -293,15 +316,16 @@ def dec_objective(out: dict[str, Any], x: dict[str, Tensor], masks: dict[str, Te
             raise ValueError("dec_objective: stage 2 (p given) needs y (-1 = hidden label)")
         q = out["q"].float()
         kl = kl_divergence(p, q)
-        sup = supervised_cluster_ce(q, y.clamp(min=0), y >= 0, class_head=class_head)
+        sup = supervised_cluster_ce(
+            q, y.clamp(min=0), y >= 0, class_head=class_head, static_shapes=static_shapes
+        )
     loss = dec_loss(kl=kl, recon=recon, sup=sup, disent=disent, **weights)
     return {"loss": loss, "kl": kl, "recon": recon, "sup": sup, "disent": disent}
 
 
-
-
-def classifier_loss(out: Tensor, scores: Tensor, *, objective: str, zero_policy: str,
-                    reduction: str = "mean") -> Tensor:  # fmt: skip
+def classifier_loss(
+    out: Tensor, scores: Tensor, *, objective: str, zero_policy: str, reduction: str = "mean"
+) -> Tensor:
     """Loss of the classifier's output ``out`` against the sentiment ``scores``.
 
     ``bce`` is the paper's: one logit, binary cross-entropy on the sign. ``l1``: the output is a

@@ -227,8 +227,11 @@ class SentimentClassifier(nn.Module):
         """Args: ``cfg`` the model section, ``dims`` modality -> D_m, ``max_len`` T."""
         super().__init__()
         # everything needed to rebuild this model from a checkpoint (see ``rebuild``)
-        self.init_kwargs: dict[str, Any] = {"model": asdict(cfg), "dims": dict(dims),
-                                            "max_len": int(max_len)}  # fmt: skip
+        self.init_kwargs: dict[str, Any] = {
+            "model": asdict(cfg),
+            "dims": dict(dims),
+            "max_len": int(max_len),
+        }
         self.encoder = MultimodalEncoder(cfg, dims, max_len)
         layers: list[nn.Module] = []
         width = cfg.latent_dim
@@ -292,8 +295,14 @@ class DECModel(nn.Module):
 
     kind = "dec"
 
-    def __init__(self, cfg: ModelConfig, cfg_dec: DECConfig, dims: dict[str, int], max_len: int,
-                 n_classes: int = 2):  # fmt: skip
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        cfg_dec: DECConfig,
+        dims: dict[str, int],
+        max_len: int,
+        n_classes: int = 2,
+    ):
         """Build from the model and DEC sections.
 
         Args:
@@ -307,16 +316,23 @@ class DECModel(nn.Module):
         if cfg_dec.n_clusters < 2:
             raise ValueError(f"n_clusters={cfg_dec.n_clusters}: need >= 2")
         self.init_kwargs: dict[str, Any] = {
-            "model": asdict(cfg), "dec": asdict(cfg_dec), "dims": dict(dims),
-            "max_len": int(max_len), "n_classes": n_classes,
-        }  # fmt: skip
+            "model": asdict(cfg),
+            "dec": asdict(cfg_dec),
+            "dims": dict(dims),
+            "max_len": int(max_len),
+            "n_classes": n_classes,
+        }
         self.alpha = cfg_dec.alpha
         # same class as SentimentClassifier.encoder: weights map one-to-one (transfer_encoder)
         self.encoder = MultimodalEncoder(cfg, dims, max_len)
         self.decoders = nn.ModuleDict(
             {
-                m: SequenceDecoder(latent_dim=cfg.latent_dim, hidden=cfg_dec.decoder_hidden,
-                                   out_dim=d, max_len=max_len)  # fmt: skip
+                m: SequenceDecoder(
+                    latent_dim=cfg.latent_dim,
+                    hidden=cfg_dec.decoder_hidden,
+                    out_dim=d,
+                    max_len=max_len,
+                )
                 for m, d in self.encoder.dims.items()
             }
         )
@@ -373,8 +389,15 @@ def build_dec(
 
 _KINDS = {"classifier": SentimentClassifier, "dec": DECModel}
 
-_ENCODER_KEYS = ("d_model", "n_layers", "n_heads", "ff_dim", "enc_dropout", "latent_dim",
-                 "dropout")  # fmt: skip
+_ENCODER_KEYS = (
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "ff_dim",
+    "enc_dropout",
+    "latent_dim",
+    "dropout",
+)
 
 
 def _sections(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -388,8 +411,11 @@ def _sections(kwargs: dict[str, Any]) -> dict[str, Any]:
     model["head_dims"] = list(kwargs.get("head_dims", ModelConfig().head_dims))
     out = {"model": model, "dims": kwargs["dims"], "max_len": kwargs["max_len"]}
     if "n_clusters" in kwargs:
-        out["dec"] = {"n_clusters": kwargs["n_clusters"],
-                      "decoder_hidden": kwargs["decoder_hidden"], "alpha": kwargs["alpha"]}
+        out["dec"] = {
+            "n_clusters": kwargs["n_clusters"],
+            "decoder_hidden": kwargs["decoder_hidden"],
+            "alpha": kwargs["alpha"],
+        }
         out["n_classes"] = kwargs.get("n_classes", 2)
     return out
 
@@ -412,10 +438,12 @@ def rebuild(kind: str, kwargs: dict[str, Any]) -> nn.Module:
     model_cfg = ModelConfig(**kw["model"])
     if kind == "classifier":
         return SentimentClassifier(model_cfg, kw["dims"], kw["max_len"])
-    dec_cfg = DECConfig(**{k: v for k, v in kw["dec"].items()
-                           if k in {f.name for f in fields(DECConfig)}})  # fmt: skip
-    return DECModel(model_cfg, dec_cfg, kw["dims"], kw["max_len"],
-                    n_classes=kw.get("n_classes", 2))  # fmt: skip
+    dec_cfg = DECConfig(
+        **{k: v for k, v in kw["dec"].items() if k in {f.name for f in fields(DECConfig)}}
+    )
+    return DECModel(
+        model_cfg, dec_cfg, kw["dims"], kw["max_len"], n_classes=kw.get("n_classes", 2)
+    )
 
 
 def transfer_encoder(dec: DECModel, clf: SentimentClassifier) -> dict[str, Any]:

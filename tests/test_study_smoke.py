@@ -3,10 +3,8 @@
 Two seeds so that the intervals and paired tests are computed; a reduced grid (2 fractions,
 3 pretraining variants, 2 modality sets with DEC pretraining on each subset) and a narrow
 model on 10 steps (``--set``) keep it near 75 s on 2 CPU cores: this tests the mechanics, the
-full model is smoke-tested by ``test_notebooks_smoke.py``. ``system.seeds_together=always``
-makes the grid train its two seeds in one vmapped loop (``auto`` would pick one after the
-other on a CPU), so that path runs end to end here too, and the DEC seeds pretrain in two worker
-processes (``system.seed_workers`` auto on a CPU).
+full model is smoke-tested by ``test_notebooks_smoke.py``. The two seeds of a grid point train
+in two worker processes (``system.seed_workers`` auto on a CPU).
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ def study(tmp_path_factory):
                    "--modality-pretrain", "dec_semi",
                    "--protocols", "paper", "standard",
                    "--set", "model.d_model=32", "model.ff_dim=64", "dec.decoder_hidden=32",
-                   "data.max_len=10", "system.seeds_together=always", "data.draw=fixed")
+                   "data.max_len=10", "data.draw=fixed")
 
 
 def test_notebooks_ran(study):
@@ -78,7 +76,7 @@ def test_sweep_outputs(study):
     assert full and all(m["protocol"] == "standard" and m["report_split"] == "test" for m in full)
     assert len({m["n_train"] for m in full}) == 1
     clf = [m for m in runs if m["kind"] == "classifier" and m["init"] in ("scratch", "ae", "dec")]
-    assert len(clf) == 12 and all(m["seeds_together"] == 2 for m in clf)  # 2 x 3 x 2 seeds
+    assert len(clf) == 12  # 2 x 3 x 2 seeds
     # on a CPU the two DEC seeds of a grid point pretrain in two worker processes (auto)
     names = {p.name: json.loads((p / "metrics.json").read_text())
              for p in (study / "runs" / "s-label_sweep").glob("*_s[0-9]")}

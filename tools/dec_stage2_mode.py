@@ -25,7 +25,8 @@ from mosi_lib import files, models
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
 from mosi_lib.study import experiments, runs
-from mosi_lib.train import engine
+from mosi_lib.train.batches import DeviceData
+from mosi_lib.train.evaluate import dec_forward_all
 
 
 def _train_mode_disagreement(run: runs.Run, cfg, data) -> float:
@@ -33,9 +34,9 @@ def _train_mode_disagreement(run: runs.Run, cfg, data) -> float:
     ckpt = files.load_checkpoint(run.checkpoints / "last.pt")
     model = models.build_dec(cfg.model, cfg.dec, data.dims, data.max_len)
     model.load_state_dict(ckpt["model_state"])
-    dd = engine.DeviceData(data, torch.device("cpu"))
+    dd = DeviceData(data, torch.device("cpu"))
     idx = torch.arange(len(data))
-    q_eval = engine.dec_forward_all(model, dd, idx)["q"].argmax(1)
+    q_eval = dec_forward_all(model, dd, idx)["q"].argmax(1)
     model.train()
     torch.manual_seed(0)
     with torch.no_grad():

@@ -7,7 +7,7 @@ median time per call of:
 
 * one training step of a batch of 128 (forward, BCE, backward, Adam), eager: the unit an epoch
   repeats (6 times with the 40% labels, 14 with all of them);
-* the parts of ``engine.evaluate_classifier`` on the validation rows, which every epoch runs
+* the parts of ``evaluate.evaluate_classifier`` on the validation rows, which every epoch runs
   once: the forward (``predict_logits``), then loss and metrics on the host;
 * ``metrics.binary_metrics`` as it is (accuracy and weighted F1 counted with numpy) and as it
   was before 2026-11-26 (``sklearn.metrics`` ``accuracy_score`` and ``f1_score``), equal to the
@@ -34,7 +34,9 @@ from mosi_lib import bench, metrics, models
 from mosi_lib.__main__ import parse_sets
 from mosi_lib.config import ZERO_POLICIES, load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.train import engine, graphs, system
+from mosi_lib.train import graphs, system
+from mosi_lib.train.batches import DeviceData
+from mosi_lib.train.evaluate import evaluate_classifier, predict_logits
 
 
 def _sklearn_binary_metrics(pred_pos: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -54,7 +56,7 @@ def _median_ms(fn, repeats: int, device: torch.device) -> float:
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        bench._sync(device)
+        bench.sync(device)
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
 
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     data = prepare_data(cfg.data)
     device = system.select_device(args.device)
     system.seed_everything(0)
-    dd = engine.DeviceData(data, device)
+    dd = DeviceData(data, device)
     model = models.build_classifier(cfg.model, data.dims, data.max_len).to(device)
     tr = torch.as_tensor(data.train_rows("all", cfg.data.zero_policy), device=device)
     va = torch.as_tensor(data.rows("valid"), device=device)
@@ -83,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     def make_step(opt: torch.optim.Optimizer, cache: bool = True):
         def step(idx: torch.Tensor) -> None:  # the bench's classifier step
             x, masks = dd.batch(idx)
-            bench._loss("classifier", model, x, masks, target.index_select(0, idx), None,
-                        amp=amp, device=device, weights={}, cache=cache).backward()  # fmt: skip
+            bench.batch_loss("classifier", model, x, masks, target.index_select(0, idx), None,
+                             amp=amp, device=device, weights={}, cache=cache).backward()  # fmt: skip
             opt.step()
 
         return step
@@ -95,15 +97,15 @@ def main(argv: list[str] | None = None) -> None:
 
     eager = graphs.StepRunner(make_step(opt := adam()), optimizer=opt, device=device,
                               enabled=False)  # fmt: skip
-    logits = engine.predict_logits(model, dd, va, amp=amp)
+    logits = predict_logits(model, dd, va, amp=amp)
     pred = (logits > 0).cpu().numpy()
     scores = dd.scores.index_select(0, va).cpu().numpy()
     parts = [
         ("training step, batch of 128 (eager)", lambda: eager(bidx)),
         (f"validation forward, {len(va)} rows (predict_logits)",
-         lambda: engine.predict_logits(model, dd, va, amp=amp)),
+         lambda: predict_logits(model, dd, va, amp=amp)),
         ("validation: forward + loss + metrics (evaluate_classifier)",
-         lambda: engine.evaluate_classifier(model, dd, va, cfg.data.zero_policy, amp=amp)),
+         lambda: evaluate_classifier(model, dd, va, cfg.data.zero_policy, amp=amp)),
         ("metrics.binary_metrics (numpy counts)", lambda: metrics.binary_metrics(pred, scores)),
         ("the same with sklearn accuracy_score + f1_score (before)",
          lambda: _sklearn_binary_metrics(pred, scores)),
@@ -127,8 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         runner(bidx)
     ms = _median_ms(lambda: runner(bidx), args.repeats, device)
     print(f"| {label} | {ms:.2f} |", flush=True)
-    forward = graphs.ForwardRunner(lambda: engine.predict_logits(model, dd, va, amp=amp,
-                                                                 cache=False),
+    forward = graphs.ForwardRunner(lambda: predict_logits(model, dd, va, amp=amp,
+                                                          cache=False),
                                    device=device, enabled=True)  # fmt: skip
     for _ in range(forward.warmup + 1):
         forward()

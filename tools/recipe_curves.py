@@ -3,7 +3,7 @@
     python tools/recipe_curves.py --labels labeled --epochs 200 \
         --set data.protocol=standard train.objective=l1 train.lr=3e-4 train.weight_decay=0
 
-Trains the transformer from scratch (``engine.fit_classifier``) and evaluates the report split
+Trains the transformer from scratch (``classifier.fit_classifier``) and evaluates the report split
 (test under the standard protocol) after every epoch, next to the validation accuracy the
 checkpoint selection sees. Because the learning rate is constant, the first E epochs of a long
 run are exactly a run of E epochs, so the table shows what a run of E epochs would report
@@ -26,7 +26,11 @@ import yaml
 from mosi_lib import models
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.train import engine, system
+from mosi_lib.train import system
+from mosi_lib.train.batches import DeviceData
+from mosi_lib.train.classifier import fit_classifier
+from mosi_lib.train.evaluate import evaluate_classifier
+from mosi_lib.train.loop import Event
 
 RANGES = ((0, 10), (10, 30), (30, 60), (60, 100), (100, 150), (150, 200), (200, 300),
           (300, 400), (400, 500))  # fmt: skip
@@ -49,24 +53,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = prepare_data(cfg.data)
     system.seed_everything(cfg.system.seed)
-    dd = engine.DeviceData(data, torch.device("cpu"))
+    dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(cfg.model, data.dims, data.max_len)
     report = torch.as_tensor(data.rows(data.report_split))
     rows = []
 
-    def hook(ev: engine.Event) -> None:
+    def hook(ev: Event) -> None:
         if ev.name == "epoch_end":
-            rep = engine.evaluate_classifier(ev.model, dd, report, cfg.data.zero_policy,
-                                             objective=cfg.train.objective)  # fmt: skip
+            rep = evaluate_classifier(ev.model, dd, report, cfg.data.zero_policy,
+                                      objective=cfg.train.objective)  # fmt: skip
             rows.append((ev.epoch, ev.row["val_acc"], ev.row["val_loss"], rep["acc_has0"],
                          ev.row["train_acc"]))  # fmt: skip
 
     t0 = time.perf_counter()
-    engine.fit_classifier(
-        model, dd, train_idx=data.train_rows(args.labels, cfg.data.zero_policy),
-        val_idx=data.rows("valid"), epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
-        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, zero_policy=cfg.data.zero_policy,
-        seed=cfg.system.seed, progress=False, hooks=[hook], objective=cfg.train.objective,
+    fit_classifier(
+        model, dd, cfg.train, cfg.system,
+        train_idx=data.train_rows(args.labels, cfg.data.zero_policy), val_idx=data.rows("valid"),
+        zero_policy=cfg.data.zero_policy, hooks=[hook],
     )  # fmt: skip
     a = np.array(rows)
     out = {"data": data.meta["description"], "protocol": cfg.data.protocol,

@@ -336,7 +336,7 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
         min_cluster_share, n_target_updates, stopped_early, stage2_epochs_run; and, NaN for
         runs written before they were recorded: ``floor_report`` (the report rows' majority
         share: what one cluster for every row scores), ``start_sizes`` (k-means' start),
-        ``start_degenerate``, ``start_remedy`` (``engine.init_centers``) and
+        ``start_degenerate``, ``start_remedy`` (``train.dec.init_centers``) and
         ``stage2_stop`` (``tol``: the assignments settled; ``budget``: the epochs ran out).
     """
     cols = [

@@ -24,7 +24,7 @@ def _log_if_positive(ax, values: list[np.ndarray]) -> None:
 def best_epoch(history: pd.DataFrame) -> int:
     """Epoch the classifier keeps: highest ``val_acc``, ties to lower ``val_loss``, then earlier.
 
-    The same rule as ``engine.fit_classifier``.
+    The same rule as ``train.classifier.fit_classifier``.
 
     Args:
         history: ``history.csv`` of a classifier run (columns epoch, val_acc, val_loss).

@@ -4,8 +4,8 @@ The code lives in three modules, one concept each:
 
 * ``mosi_lib.study.recipes``: single runs (``train_classifier``, ``train_classifiers``,
   ``pretrain_dec``, ``resume_classifier``, ``logistic_reference(s)``, checkpoints);
-* ``mosi_lib.study.workers``: how several seeds share the machine (``seeds_together``,
-  ``seed_workers``, ``worker_threads``, ``in_workers``);
+* ``mosi_lib.study.workers``: how several seeds share the machine (``seed_workers``,
+  ``worker_threads``, ``in_workers``);
 * ``mosi_lib.study.grids``: the grids of ``make study`` (``load_grid``, ``label_sweep``,
   ``pretrain_ablation``, ``modality_ablation``, ``protocol_comparison``, the variants).
 """
@@ -37,7 +37,6 @@ from mosi_lib.study.workers import (
     MAX_AUTO_WORKERS,
     in_workers,
     seed_workers,
-    seeds_together,
     worker_threads,
 )
 
@@ -46,6 +45,6 @@ __all__ = [
     "best_pretrain", "default_modality_sets", "in_workers", "label_sweep", "load_checkpoint",
     "load_grid", "logistic_reference", "logistic_references", "modality_ablation",
     "model_from_checkpoint", "pretrain_ablation", "pretrain_dec", "protocol_comparison",
-    "resume_classifier", "seed_workers", "seeds_together", "train_classifier",
+    "resume_classifier", "seed_workers", "train_classifier",
     "train_classifiers", "worker_threads",
 ]  # fmt: skip

@@ -107,7 +107,7 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
     another tag of the study (same recipe, seed, data, labels and initialisation, for a
     DEC-initialised one the same DEC run and checkpoint: ``recipes._reusable``), which then
     counts under this tag too (``Run.add_tag``), or is trained; the missing seeds train in one
-    ``train_classifiers`` call (together where ``seeds_together``).
+    ``train_classifiers`` call (in worker processes where ``seed_workers``).
     """
     found = {}
     for s in map(int, seeds):
@@ -172,8 +172,7 @@ def _scratch_and_dec(
     (``<prefix>_scratch_s<seed>``; with ``with_ae`` ``<prefix>_fromae_s<seed>`` from the DEC
     run's stage-1 autoencoder, ``init="ae"``; ``<prefix>_fromdec_s<seed>`` from its final
     encoder); each run is found under ``root`` by tag, seed and labeled fraction, or trained
-    (missing seeds together where ``seeds_together``, else in worker processes where
-    ``seed_workers``).
+    (missing seeds in worker processes where ``seed_workers``).
 
     Returns:
         The from-scratch runs of every seed, then the autoencoder- (``with_ae``) and the

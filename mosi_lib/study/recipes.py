@@ -1,11 +1,11 @@
 """Single-run recipes: each call trains one model and writes one run folder.
 
-Notebooks 02-04 call these (through ``mosi_lib.study.experiments``); they bind ``engine`` loops
-to ``runs`` bookkeeping with hooks:
+Notebooks 02-04 call these (through ``mosi_lib.study.experiments``); they bind the ``train``
+fits to ``runs`` bookkeeping with hooks:
 
 * ``train_classifier``: the transformer classifier from scratch or DEC-initialised, on the
   labeled pool (``labels="labeled"``, e.g. 40%) or on every training label (``labels="all"``);
-  ``train_classifiers``: the same for several seeds (together, in workers, or one by one).
+  ``train_classifiers``: the same for several seeds (in workers, or one by one).
 * ``pretrain_dec``: both DEC stages on every segment's features (labels of the labeled training
   pool only); writes latents for the t-SNE figure and cluster metrics.
 * ``resume_classifier``: continue an interrupted classifier run from ``checkpoints/last.pt``.
@@ -27,18 +27,23 @@ from mosi_lib import files, metrics, models
 from mosi_lib.config import Config, DataConfig, config_from_dict
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.study import guard, runs
-from mosi_lib.study.workers import in_workers, seed_workers, seeds_together
-from mosi_lib.train import engine, system
+from mosi_lib.study.workers import in_workers, seed_workers
+from mosi_lib.train import system
+from mosi_lib.train.batches import DeviceData
+from mosi_lib.train.classifier import fit_classifier
+from mosi_lib.train.dec import fit_dec
+from mosi_lib.train.evaluate import evaluate_classifier, predict_logits
+from mosi_lib.train.loop import Event, Hook
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _setup(cfg: Config, data: Processed) -> tuple[torch.device, engine.DeviceData]:
+def _setup(cfg: Config, data: Processed) -> tuple[torch.device, DeviceData]:
     system.seed_everything(cfg.system.seed, cfg.system.deterministic)
     if cfg.system.num_threads:
         torch.set_num_threads(cfg.system.num_threads)
     device = system.select_device(cfg.system.device)
-    return device, engine.DeviceData(data, device)
+    return device, DeviceData(data, device)
 
 
 def _data_info(data: Processed) -> dict[str, Any]:
@@ -149,7 +154,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], which: str = "model_state") -> t
     return model
 
 
-def _classifier_hooks(run: runs.Run, cfg: Config, model) -> list[engine.Hook]:
+def _classifier_hooks(run: runs.Run, cfg: Config, model) -> list[Hook]:
     """The run folder's hooks: ``history.csv`` every epoch, checkpoints at a time cadence.
 
     ``checkpoints/last.pt`` (everything a resume needs, the best weights included) is written
@@ -164,7 +169,7 @@ def _classifier_hooks(run: runs.Run, cfg: Config, model) -> list[engine.Hook]:
     pending_best: dict[str, Any] | None = None
     saved_at = -float("inf")
 
-    def on_event(ev: engine.Event) -> None:
+    def on_event(ev: Event) -> None:
         nonlocal pending_best, saved_at
         if ev.name == "improved":
             # best_state is replaced, never mutated, by a later improvement: safe to hold
@@ -299,12 +304,7 @@ def train_classifiers(
 ) -> list[runs.Run]:
     """``train_classifier`` for several seeds (``system.seed`` replaced by each); one run each.
 
-    With ``seeds_together(cfg, len(seeds))`` the seeds train in one loop
-    (``engine.fit_classifier_seeds``): same initial weights, batch order, selection and run
-    folders as one by one; dropout masks come from one shared stream, so runs are equivalent,
-    not bit-identical, to solo runs (``metrics.json`` records ``seeds_together``; each run's
-    ``train_seconds`` is the loop's time divided by the number of seeds). Otherwise the
-    seeds run through ``train_classifier``, one after the other or in worker processes
+    The seeds run through ``train_classifier``, one after the other or in worker processes
     (``seed_workers``, ``in_workers``).
 
     Args:
@@ -323,48 +323,11 @@ def train_classifiers(
         raise ValueError(f"init_runs ({len(init_runs)}) and run_ids ({len(run_ids)}) need one "
                          f"entry per seed ({len(seeds)})")  # fmt: skip
     cfgs = [_variant_cfg(cfg, {"system.seed": s}) for s in seeds]
-    device = system.select_device(cfg.system.device)
-    if not seeds_together(cfg, len(seeds), device):
-        kws = [dict(labels=labels, init_run=ir, init_checkpoint=init_checkpoint, run_id=rid,
-                    root=root, tag=tag, extra=extra)
-               for ir, rid in zip(init_runs, run_ids, strict=True)]  # fmt: skip
-        return in_workers("classifier", list(zip(cfgs, kws, strict=True)), data,
-                          seed_workers(cfg, len(seeds), device))  # fmt: skip
-    _, dd = _setup(cfg, data)
-    models_, transfers, runs_ = [], [], []
-    for c, ir, rid in zip(cfgs, init_runs, run_ids, strict=True):
-        system.seed_everything(c.system.seed, c.system.deterministic)  # as train_classifier
-        model, transfer = _build_classifier(c, data, ir, init_checkpoint)
-        models_.append(model.to(dd.device))
-        transfers.append(transfer)
-        runs_.append(_classifier_run(c, data, labels=labels, init_run=ir, transfer=transfer,
-                                     run_id=rid, root=root, tag=tag,
-                                     extra={**(extra or {}), "seeds_together": seeds}))
-    train_idx = data.train_rows(labels, cfg.data.zero_policy)
-    t0 = time.perf_counter()
-    with _failing_marks(*runs_):
-        return _fit_seeds_and_report(cfgs, data, dd, models_, runs_, transfers, init_runs,
-                                     train_idx, t0, cfg=cfg, seeds=seeds, labels=labels,
-                                     tag=tag)  # fmt: skip
-
-
-def _fit_seeds_and_report(cfgs, data, dd, models_, runs_, transfers, init_runs, train_idx, t0, *,
-                          cfg, seeds, labels, tag) -> list[runs.Run]:  # fmt: skip
-    results = engine.fit_classifier_seeds(
-        models_, dd, train_idx=train_idx, val_idx=data.rows("valid"), epochs=cfg.train.epochs,
-        batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-        seeds=seeds, zero_policy=cfg.data.zero_policy, amp=cfg.system.amp,
-        objective=cfg.train.objective,
-        progress=cfg.system.progress,
-        hooks=[_classifier_hooks(r, c, m) for r, c, m in zip(runs_, cfgs, models_, strict=True)],
-    )  # fmt: skip
-    seconds = (time.perf_counter() - t0) / len(seeds)
-    for c, ir, model, run, transfer, res in zip(cfgs, init_runs, models_, runs_, transfers,
-                                                results, strict=True):  # fmt: skip
-        _report(c, data, dd, model, run, train_idx, res, seconds,
-                init=init_name(ir, (transfer or {}).get("checkpoint")),
-                labels=labels, transfer=transfer, tag=tag, together=len(seeds))  # fmt: skip
-    return runs_
+    kws = [dict(labels=labels, init_run=ir, init_checkpoint=init_checkpoint, run_id=rid,
+                root=root, tag=tag, extra=extra)
+           for ir, rid in zip(init_runs, run_ids, strict=True)]  # fmt: skip
+    return in_workers("classifier", list(zip(cfgs, kws, strict=True)), data,
+                      seed_workers(cfg, len(seeds)))  # fmt: skip
 
 
 def resume_classifier(run: str | runs.Run, data: Processed) -> runs.Run:
@@ -395,24 +358,25 @@ def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, trans
                     resume=None) -> runs.Run:  # fmt: skip
     val_idx = data.rows("valid")
     t0 = time.perf_counter()
-    amp = cfg.system.amp
-    res = engine.fit_classifier(
-        _maybe_compile(model, cfg), dd, train_idx=train_idx, val_idx=val_idx,
-        epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, lr=cfg.train.lr,
-        weight_decay=cfg.train.weight_decay, zero_policy=cfg.data.zero_policy,
-        seed=cfg.system.seed, amp=amp, progress=cfg.system.progress,
-        objective=cfg.train.objective, cuda_graphs=cfg.system.cuda_graphs,
-        hooks=_classifier_hooks(run, cfg, model), resume=resume,
-    )  # fmt: skip
+    res = fit_classifier(
+        _maybe_compile(model, cfg),
+        dd,
+        cfg.train,
+        cfg.system,
+        train_idx=train_idx,
+        val_idx=val_idx,
+        zero_policy=cfg.data.zero_policy,
+        hooks=_classifier_hooks(run, cfg, model),
+        resume=resume,
+    )
     seconds = time.perf_counter() - t0
     return _report(cfg, data, dd, model, run, train_idx, res, seconds, init=init, labels=labels,
                    transfer=transfer, tag=tag)  # fmt: skip
 
 
-def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels, transfer, tag,
-            together: int = 1) -> runs.Run:  # fmt: skip
+def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels, transfer,
+            tag) -> runs.Run:  # fmt: skip
     """Evaluate the selected weights (in ``model``) on every split and write metrics.json."""
-    amp = cfg.system.amp
     train_scores = data.labels[train_idx]
     evals, outputs = {}, {}
     for split in ("valid", "test"):
@@ -421,9 +385,9 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
             evals[split] = None
             continue
         rows = torch.as_tensor(idx, device=dd.device)
-        logits = engine.predict_logits(model, dd, rows, amp=amp)
-        ev = engine.evaluate_classifier(model, dd, rows, cfg.data.zero_policy, amp=amp,
-                                        objective=cfg.train.objective, logits=logits)
+        logits = predict_logits(model, dd, rows, amp=cfg.system.amp)
+        ev = evaluate_classifier(model, dd, rows, cfg.data.zero_policy,
+                                 objective=cfg.train.objective, logits=logits)
         ev.update(metrics.majority_metrics(train_scores, data.labels[idx]))
         evals[split], outputs[split] = ev, logits.cpu().numpy()
     _save_predictions(run, data, outputs)
@@ -438,10 +402,10 @@ def _report(cfg, data, dd, model, run, train_idx, res, seconds, *, init, labels,
         "epochs": cfg.train.epochs, "train_seconds": seconds, "device": str(dd.device),
         "select_split": "valid", "report_split": data.report_split,
         "valid": evals["valid"], "test": evals["test"], "report": evals[data.report_split],
-        "transfer": transfer, "seeds_together": together,
+        "transfer": transfer,
         # how the training steps and the epochs' validation forwards ran: eagerly or replayed
-        # from CUDA graphs (system.cuda_graphs); None for seeds trained together
-        "steps": res.get("steps"), "val_forwards": res.get("val_forwards"),
+        # from CUDA graphs (system.cuda_graphs)
+        "steps": res["steps"], "val_forwards": res["val_forwards"],
     }  # fmt: skip
     run.save_metrics(out)
     return run
@@ -574,7 +538,7 @@ def pretrain_dec(
     rows = np.arange(len(data)) if cfg.dec.pretrain_rows == "all" else data.rows("train")
     updates: list[dict[str, Any]] = []
 
-    def on_event(ev: engine.Event) -> None:
+    def on_event(ev: Event) -> None:
         if ev.name == "epoch_end":
             run.append_history(ev.row)
         elif ev.name == "target_update":
@@ -592,12 +556,16 @@ def pretrain_dec(
 
 def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event) -> None:
     t0 = time.perf_counter()
-    res = engine.fit_dec(
-        _maybe_compile(model, cfg), dd, rows=rows, labeled_rows=data.train_rows("labeled", "has0"),
-        cfg_dec=cfg.dec, zero_policy=cfg.data.zero_policy, seed=cfg.system.seed,
-        amp=cfg.system.amp, progress=cfg.system.progress, hooks=[on_event],
-        cuda_graphs=cfg.system.cuda_graphs,
-    )  # fmt: skip
+    res = fit_dec(
+        _maybe_compile(model, cfg),
+        dd,
+        cfg.dec,
+        cfg.system,
+        rows=rows,
+        labeled_rows=data.train_rows("labeled", "has0"),
+        zero_policy=cfg.data.zero_policy,
+        hooks=[on_event],
+    )
     seconds = time.perf_counter() - t0
     truth = (data.labels[rows] >= 0).astype(int)  # for reporting only; never trained on
     split = data.split[rows]

@@ -1,6 +1,5 @@
-"""How several seeds of one grid point share the machine: one vmapped loop or worker processes.
+"""How several seeds of one grid point share the machine: worker processes.
 
-* ``seeds_together``: whether ``train_classifiers`` stacks the seeds in one vmapped loop;
 * ``seed_workers`` / ``worker_threads``: how many spawned processes, with how many threads;
 * ``in_workers``: run ``pretrain_dec`` / ``train_classifier`` calls in those processes.
 """
@@ -20,27 +19,6 @@ from mosi_lib.data.preprocess import Processed
 from mosi_lib.study import guard, runs
 from mosi_lib.train import system
 
-
-def seeds_together(cfg: Config, n_seeds: int, device: torch.device | None = None) -> bool:
-    """Whether ``train_classifiers`` trains ``n_seeds`` seeds in one vmapped loop.
-
-    ``system.seeds_together``: ``always``, ``never``, or ``auto``: off on a CPU and on CUDA, on
-    for MPS (not measured there). ``make bench`` measured the batched loop slower than worker
-    processes on both: on the 2-core CPU (0.89x of seeds one after the other; processes
-    1.27x) and on an H200 (5 seeds together 2.17x faster than one after the other, 5
-    processes 3.73x: the small model is launch-bound, and processes spread the kernel
-    launches over CPU cores; README, "On a GPU runtime"). Never for a single seed, nor with
-    ``data.draw=seed`` (each seed its own labeled draw, so its own data set).
-    """
-    mode = cfg.system.seeds_together
-    if n_seeds < 2 or mode == "never" or cfg.data.draw == "seed":  # one data set per seed
-        return False
-    if mode == "always":
-        return True
-    device = device or system.select_device(cfg.system.device)
-    return device.type == "mps"
-
-
 # ----------------------------------------------------------------------------- worker processes
 
 _WORKER: dict[str, Any] = {}  # per worker process: the data set and the torch thread count
@@ -56,7 +34,7 @@ def seed_workers(cfg: Config, n_jobs: int, device: torch.device | None = None) -
 
     ``system.seed_workers`` > 0 is taken as is (capped at ``n_jobs``); 0 (auto) gives one
     process per job, at most ``MAX_AUTO_WORKERS``, on a CPU and on CUDA (processes sharing
-    one GPU measured fastest there: ``seeds_together``), and 1 on MPS (seeds train together).
+    one GPU measured fastest there), and 1 on MPS (not measured there).
     """
     if n_jobs < 2:
         return 1

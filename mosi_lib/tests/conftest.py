@@ -13,10 +13,9 @@ from torch.optim.optimizer import (
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from mosi_lib import losses
 from mosi_lib.config import Config, smoke
 from mosi_lib.data.raw import RawData
-from mosi_lib.train import graphs
+from mosi_lib.train import graphs, system
 
 
 @pytest.fixture(autouse=True)
@@ -167,5 +166,5 @@ def emulated(monkeypatch) -> Emulated:
     monkeypatch.setattr(graphs, "supported", lambda device: True)
     monkeypatch.setattr(graphs, "make_backend", lambda device: backend)
     # code that takes another path while a graph is captured takes it in an emulated replay
-    monkeypatch.setattr(losses, "capturing", lambda: backend.replaying)
+    monkeypatch.setattr(system, "capturing", lambda: backend.replaying)
     return backend

@@ -7,35 +7,66 @@ import torch
 from mosi_lib import bench
 
 
-@pytest.mark.parametrize("mode", ["sequential", "together", "processes"])
+@pytest.mark.parametrize("mode", ["sequential", "processes"])
 def test_time_seeds_modes(tiny_config, mode):
-    data = bench._fake_data(40, tiny_config.data.max_len, {"text": 5, "audio": 3, "visual": 4})
-    sec = bench.time_seeds(mode, n_seeds=3, epochs=1, device=torch.device("cpu"), amp=False,
-                           data=data, cfg=tiny_config, workers=2)  # fmt: skip
+    data = bench.fake_data(40, tiny_config.data.max_len, {"text": 5, "audio": 3, "visual": 4})
+    sec = bench.time_seeds(
+        mode,
+        n_seeds=3,
+        epochs=1,
+        device=torch.device("cpu"),
+        amp=False,
+        data=data,
+        cfg=tiny_config,
+        workers=2,
+    )
     assert sec > 0
 
 
 def test_time_epochs_refuses_an_unknown_compile_mode(tiny_config):
-    data = bench._fake_data(8, 4, {"text": 2})
+    data = bench.fake_data(8, 4, {"text": 2})
     with pytest.raises(ValueError, match="compile='fast'"):
-        bench.time_epochs("classifier", "resident", epochs=1, device=torch.device("cpu"),
-                          amp=False, data=data, cfg=tiny_config, compile="fast")  # fmt: skip
+        bench.time_epochs(
+            "classifier",
+            "resident",
+            epochs=1,
+            device=torch.device("cpu"),
+            amp=False,
+            data=data,
+            cfg=tiny_config,
+            compile="fast",
+        )
 
 
 def test_time_seeds_bad_mode(tiny_config):
-    data = bench._fake_data(8, 4, {"text": 2})
+    data = bench.fake_data(8, 4, {"text": 2})
     with pytest.raises(ValueError, match="mode='parallel'"):
-        bench.time_seeds("parallel", n_seeds=2, epochs=1, device=torch.device("cpu"), amp=False,
-                         data=data, cfg=tiny_config)  # fmt: skip
+        bench.time_seeds(
+            "parallel",
+            n_seeds=2,
+            epochs=1,
+            device=torch.device("cpu"),
+            amp=False,
+            data=data,
+            cfg=tiny_config,
+        )
 
 
 @pytest.mark.parametrize("task", ["classifier", "dec"])
 @pytest.mark.parametrize("mode", ["resident", "dataloader", "graphs"])
 def test_time_epochs_loops(tiny_config, task, mode):
-    data = bench._fake_data(20, tiny_config.data.max_len, {"text": 5, "audio": 3})
+    data = bench.fake_data(20, tiny_config.data.max_len, {"text": 5, "audio": 3})
     warm = []
-    sec = bench.time_epochs(task, mode, epochs=2, device=torch.device("cpu"), amp=False,
-                            data=data, cfg=tiny_config, warmup=warm)  # fmt: skip
+    sec = bench.time_epochs(
+        task,
+        mode,
+        epochs=2,
+        device=torch.device("cpu"),
+        amp=False,
+        data=data,
+        cfg=tiny_config,
+        warmup=warm,
+    )
     assert sec > 0 and len(warm) == 1 and warm[0] > 0
 
 
@@ -43,27 +74,34 @@ def test_time_epochs_loops(tiny_config, task, mode):
 def test_time_epochs_graphs_replays_the_whole_step(tiny_config, emulated, task):
     """The bench's graphs loop (emulated capture on a CPU): two batch sizes, each captured
     once after its warm-up, replays that read the same tensors and never synchronise."""
-    data = bench._fake_data(40, tiny_config.data.max_len, {"text": 5, "audio": 3})
+    data = bench.fake_data(40, tiny_config.data.max_len, {"text": 5, "audio": 3})
     tiny_config.train.batch_size = 16  # batches of 16, 16 and 8 per epoch
-    bench.time_epochs(task, "graphs", epochs=3, device=torch.device("cpu"), amp=False,
-                      data=data, cfg=tiny_config)  # fmt: skip
+    bench.time_epochs(
+        task, "graphs", epochs=3, device=torch.device("cpu"), amp=False, data=data, cfg=tiny_config
+    )
     assert emulated.captures == 2
 
 
 def test_time_epochs_refuses_an_unknown_loop(tiny_config):
-    data = bench._fake_data(8, 4, {"text": 2})
+    data = bench.fake_data(8, 4, {"text": 2})
     with pytest.raises(ValueError, match="mode='fast'"):
-        bench.time_epochs("classifier", "fast", epochs=1, device=torch.device("cpu"),
-                          amp=False, data=data, cfg=tiny_config)  # fmt: skip
+        bench.time_epochs(
+            "classifier",
+            "fast",
+            epochs=1,
+            device=torch.device("cpu"),
+            amp=False,
+            data=data,
+            cfg=tiny_config,
+        )
 
 
 def test_main_prints_every_table_and_skips_precision_off_cuda(tiny_config, monkeypatch, capsys):
     monkeypatch.setattr(bench, "Config", lambda: tiny_config)
-    bench.main(["--device", "cpu", "--n", "24", "--epochs", "1", "--seeds", "2",
-                "--workers", "1"])
+    bench.main(["--device", "cpu", "--n", "24", "--epochs", "1", "--seeds", "2", "--workers", "1"])
     out = capsys.readouterr().out
     assert "| classifier | resident |" in out and "| dec | dataloader |" in out
-    assert "| 1 | alone |" in out and "| 2 | together |" in out and "| 2 | 1 processes |" in out
+    assert "| 1 | alone |" in out and "| 2 | sequential |" in out and "| 2 | 1 processes |" in out
     assert "precision/compile table: CUDA only" in out
     assert "CUDA graph, system.cuda_graphs: CUDA only" in out
 
@@ -74,8 +112,14 @@ def test_precision_table_on_cuda(tiny_config, monkeypatch, capsys):
     monkeypatch.setattr(bench, "Config", lambda: tiny_config)
     bench.main(["--device", "cuda", "--n", "64", "--epochs", "1", "--only", "precision"])
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| o")]
-    assert [r.split(" | ")[1] for r in rows] == ["off", "off", "default", "default",
-                                                 "reduce-overhead", "reduce-overhead"]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "off",
+        "off",
+        "default",
+        "default",
+        "reduce-overhead",
+        "reduce-overhead",
+    ]
 
 
 @pytest.mark.gpu
@@ -84,8 +128,10 @@ def test_precision_table_on_cuda(tiny_config, monkeypatch, capsys):
 def test_loops_table_on_cuda(tiny_config, monkeypatch, capsys, compile):
     """Eager: a CUDA-graphs row per task; compiled: none (not with --compile)."""
     monkeypatch.setattr(bench, "Config", lambda: tiny_config)
-    bench.main(["--device", "cuda", "--n", "64", "--epochs", "2", "--only", "loops"]
-               + (["--compile", compile] if compile else []))  # fmt: skip
+    bench.main(
+        ["--device", "cuda", "--n", "64", "--epochs", "2", "--only", "loops"]
+        + (["--compile", compile] if compile else [])
+    )
     out = capsys.readouterr().out
     assert "| dec | resident |" in out
     graph_rows = [r for r in out.splitlines() if "| resident, CUDA graphs |" in r]

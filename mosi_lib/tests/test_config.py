@@ -183,7 +183,10 @@ def test_each_seed_draws_its_own_labeled_pool_unless_fixed():
     old["data"]["split_seed"] = 0
     back = config_from_dict(old)
     assert (back.data.draw, back.data.split_seed, back.system.seed) == ("fixed", 0, 3)
-    with pytest.raises(ValueError, match=r"seeds_together=always with data.draw=seed"):
+    retired = a.to_dict()  # written while system.seeds_together existed: read without it
+    retired["system"]["seeds_together"] = "auto"
+    assert config_from_dict(retired) == a and recipe_hash(retired) == recipe_hash(a)
+    with pytest.raises(KeyError, match="seeds_together"):
         load_config(overrides={"system.seeds_together": "always"})
 
 

@@ -12,7 +12,8 @@ from mosi_lib.data.preprocess import preprocess
 from mosi_lib.report import collect, pairing, sweep_plots, tables
 from mosi_lib.study import experiments, grids, recipes, runs, workers
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train import engine
+from mosi_lib.train.batches import DeviceData
+from mosi_lib.train.evaluate import evaluate_classifier
 
 
 def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
@@ -177,30 +178,24 @@ def test_paired_vs_reference():
     assert len(empty) == 0
 
 
-def test_train_classifiers_together_writes_one_run_per_seed(tiny_config, tmp_path):
-    tiny_config.system.seeds_together = "always"  # auto would pick one by one on this CPU
+def test_train_classifiers_writes_one_run_per_seed(tiny_config, tmp_path):
+    tiny_config.system.seed_workers = 1  # one after the other, in this process
     data = preprocess(make_raw(n=120), tiny_config.data)
-    assert experiments.seeds_together(tiny_config, 2)
-    assert not experiments.seeds_together(tiny_config, 1)
-    tiny_config.system.seeds_together = "auto"  # measured slower than processes on CPU and CUDA
-    assert [experiments.seeds_together(tiny_config, 2, torch.device(d))
-            for d in ("cpu", "cuda", "mps")] == [False, False, True]
-    tiny_config.system.seeds_together = "always"
     dec = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec")
     got = experiments.train_classifiers(tiny_config, data, seeds=[3, 4], init_runs=[dec, dec],
                                         run_ids=["c3", "c4"], root=tmp_path, tag="t")
     assert [r.run_id for r in got] == ["c3", "c4"]
     for seed, run in zip([3, 4], got, strict=True):
         m = run.metrics()
-        assert (m["seed"], m["seeds_together"], m["init"], m["tag"]) == (seed, 2, "dec", "t")
+        assert (m["seed"], m["init"], m["tag"]) == (seed, "dec", "t")
         assert m["transfer"]["dec_run"] == "dec"
         assert len(run.history()) == tiny_config.train.epochs
         # the best checkpoint holds this seed's selected weights: re-evaluating it gives the
         # validation accuracy recorded in metrics.json
         ckpt = experiments.load_checkpoint(run.checkpoints / "best.pt")
         model = experiments.model_from_checkpoint(ckpt)
-        dd = engine.DeviceData(data, torch.device("cpu"))
-        ev = engine.evaluate_classifier(
+        dd = DeviceData(data, torch.device("cpu"))
+        ev = evaluate_classifier(
             model, dd, torch.as_tensor(data.rows("valid")), tiny_config.data.zero_policy)
         assert ev["acc"] == m["valid"]["acc"]
     w = [experiments.load_checkpoint(r.checkpoints / "last.pt")["model_state"] for r in got]
@@ -209,15 +204,11 @@ def test_train_classifiers_together_writes_one_run_per_seed(tiny_config, tmp_pat
     with pytest.raises(ValueError, match="one entry per seed"):
         experiments.train_classifiers(tiny_config, data, seeds=[0, 1], run_ids=["x"],
                                       root=tmp_path)
-    tiny_config.system.seeds_together = "sometimes"
-    with pytest.raises(ValueError, match="system.seeds_together"):
-        recipes._variant_cfg(tiny_config, {})
 
 
 def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
     """Seeds in worker processes (``system.seed_workers``) write the same runs as in-process."""
     data = preprocess(make_raw(n=120), tiny_config.data)
-    tiny_config.system.seeds_together = "never"
     tiny_config.system.seed_workers = 1  # in this process
     tiny_config.system.num_threads = 1  # the workers' thread count on a 2-core machine
     alone = experiments.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "a",
@@ -281,7 +272,7 @@ def test_seed_workers_choice(tiny_config, monkeypatch):
     assert experiments.seed_workers(tiny_config, 3, cpu) == 3  # one process per seed on a CPU
     assert experiments.seed_workers(tiny_config, 20, cpu) == experiments.MAX_AUTO_WORKERS
     assert experiments.seed_workers(tiny_config, 3, gpu) == 3  # processes share a GPU too
-    assert experiments.seed_workers(tiny_config, 3, torch.device("mps")) == 1  # seeds together
+    assert experiments.seed_workers(tiny_config, 3, torch.device("mps")) == 1  # not measured
     assert experiments.seed_workers(tiny_config, 1, cpu) == 1
     tiny_config.system.seed_workers = 2
     assert experiments.seed_workers(tiny_config, 5, gpu) == 2  # explicit: taken as is

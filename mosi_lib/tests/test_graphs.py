@@ -12,10 +12,14 @@ import pytest
 import torch
 
 from mosi_lib import models
-from mosi_lib.config import Config, validate
+from mosi_lib.config import Config, SystemConfig, TrainConfig, validate
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train import engine, graphs, system
+from mosi_lib.train import graphs, system
+from mosi_lib.train.batches import DeviceData
+from mosi_lib.train.classifier import fit_classifier
+from mosi_lib.train.dec import fit_dec
+from mosi_lib.train.evaluate import predict_logits
 
 
 @pytest.fixture
@@ -31,8 +35,9 @@ def _recording_runner(warmup=2):
     def step(idx):
         seen.append(idx.tolist())
 
-    runner = graphs.StepRunner(step, optimizer=opt, device=torch.device("cpu"), enabled=True,
-                               warmup=warmup)  # fmt: skip
+    runner = graphs.StepRunner(
+        step, optimizer=opt, device=torch.device("cpu"), enabled=True, warmup=warmup
+    )
     return runner, seen
 
 
@@ -60,8 +65,13 @@ def test_runner_warms_up_then_captures_each_batch_size_once(emulated):
 def test_runner_needs_a_warmup_step():
     w = torch.zeros(1, requires_grad=True)
     with pytest.raises(ValueError, match="at least one eager step"):
-        graphs.StepRunner(lambda idx: None, optimizer=torch.optim.SGD([w], lr=0.1),
-                          device=torch.device("cpu"), enabled=True, warmup=0)  # fmt: skip
+        graphs.StepRunner(
+            lambda idx: None,
+            optimizer=torch.optim.SGD([w], lr=0.1),
+            device=torch.device("cpu"),
+            enabled=True,
+            warmup=0,
+        )
 
 
 def _counting_forward():
@@ -105,8 +115,9 @@ def test_forward_runner_replay_must_read_the_captured_tensors(emulated):
     """A forward that reads a rebound tensor (not changed in place) fails the emulated
     replay, as a real graph would silently read the old tensor's memory."""
     holder = [torch.tensor([1.0])]
-    runner = graphs.ForwardRunner(lambda: holder[0] * 2, device=torch.device("cpu"),
-                                  enabled=True, warmup=1)  # fmt: skip
+    runner = graphs.ForwardRunner(
+        lambda: holder[0] * 2, device=torch.device("cpu"), enabled=True, warmup=1
+    )
     runner(), runner(), runner()
     holder[0] = torch.tensor([5.0])
     with pytest.raises(AssertionError, match="a replay read tensors the first replay did not"):
@@ -122,12 +133,18 @@ def test_config_refuses_cuda_graphs_with_compile():
 
 def _fit(tiny_config, data, cuda_graphs, device="cpu", epochs=4, amp=False, batch_size=32):
     system.seed_everything(0)
-    dd = engine.DeviceData(data, torch.device(device))
+    dd = DeviceData(data, torch.device(device))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len).to(device)
-    res = engine.fit_classifier(model, dd, train_idx=data.train_rows("all", "has0"),
-                                val_idx=data.rows("valid"), epochs=epochs, batch_size=batch_size,
-                                lr=3e-3, weight_decay=1e-2, progress=False, amp=amp,
-                                cuda_graphs=cuda_graphs)  # fmt: skip
+    recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=3e-3, weight_decay=1e-2)
+    how = SystemConfig(amp=amp, progress=False, cuda_graphs=cuda_graphs)
+    res = fit_classifier(
+        model,
+        dd,
+        recipe,
+        how,
+        train_idx=data.train_rows("all", "has0"),
+        val_idx=data.rows("valid"),
+    )
     return res, model
 
 
@@ -146,8 +163,9 @@ def test_graphed_classifier_steps_equal_eager_ones(tiny_config, data, emulated):
     assert eager["val_forwards"] == {"eager": 4, "graph_replays": 0}
     assert graphed["val_forwards"] == {"eager": 2, "graph_replays": 2}  # 2 warm-ups
     keys = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1")
-    assert [[h[k] for k in keys] for h in graphed["history"]] == \
-        [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
+    assert [[h[k] for k in keys] for h in graphed["history"]] == [
+        [h[k] for k in keys] for h in eager["history"]
+    ]
     for a, b in zip(m_eager.state_dict().values(), m_graphed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
@@ -177,8 +195,12 @@ def test_cuda_graphs_classifier_matches_eager_on_cuda(tiny_config, data):
     graphed, _ = _fit(tiny_config, data, cuda_graphs=True, device="cuda")
     _assert_replayed(graphed)
     for key in ("train_loss", "val_loss"):
-        np.testing.assert_allclose([h[key] for h in graphed["history"]],
-                                   [h[key] for h in eager["history"]], rtol=1e-3, err_msg=key)
+        np.testing.assert_allclose(
+            [h[key] for h in graphed["history"]],
+            [h[key] for h in eager["history"]],
+            rtol=1e-3,
+            err_msg=key,
+        )
 
 
 @pytest.mark.gpu
@@ -191,8 +213,9 @@ def test_cuda_graphs_classifier_learns_with_dropout_and_bf16(tiny_config, data):
     assert np.mean([h["train_loss"] for h in hist[-3:]]) < 0.8 * hist[0]["train_loss"]
     assert res["best"]["acc"] > 0.75  # the synthetic text sign is learnable
     before = copy.deepcopy(model.state_dict())
-    engine.predict_logits(model, engine.DeviceData(data, torch.device("cuda")),
-                          torch.arange(len(data), device="cuda"))  # fmt: skip
+    predict_logits(
+        model, DeviceData(data, torch.device("cuda")), torch.arange(len(data), device="cuda")
+    )
     for k, v in model.state_dict().items():  # evaluation replays nothing that trains
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
@@ -203,11 +226,17 @@ def _fit_dec(tiny_config, data, cuda_graphs, device="cpu", amp=False):
     cfg.stage1_epochs, cfg.stage2_epochs, cfg.update_interval, cfg.tol = 3, 4, 1, 0.0
     cfg.batch_size = 30  # 160 rows: batches of 30 and a last one of 10
     system.seed_everything(0)
-    dd = engine.DeviceData(data, torch.device(device))
+    dd = DeviceData(data, torch.device(device))
     model = models.build_dec(tiny_config.model, cfg, data.dims, data.max_len).to(device)
-    res = engine.fit_dec(model, dd, rows=np.arange(len(data)),
-                         labeled_rows=data.train_rows("labeled", "has0"), cfg_dec=cfg,
-                         progress=False, amp=amp, cuda_graphs=cuda_graphs)  # fmt: skip
+    how = SystemConfig(amp=amp, progress=False, cuda_graphs=cuda_graphs)
+    res = fit_dec(
+        model,
+        dd,
+        cfg,
+        how,
+        rows=np.arange(len(data)),
+        labeled_rows=data.train_rows("labeled", "has0"),
+    )
     return res
 
 
@@ -215,7 +244,8 @@ def test_graphed_dec_steps_equal_eager_ones(tiny_config, data, emulated):
     """Both DEC stages through the runner (emulated capture): the history and assignments of
     the eager loop, P read from the tensor refreshed in place, no host synchronisation. Stage
     1 is the eager arithmetic exactly; stage 2's replays weight the labeled rows instead of
-    selecting them (``losses.supervised_cluster_ce`` under capture): equal to rounding."""
+    selecting them (``losses.supervised_cluster_ce``'s static-shape form, which the step asks
+    for under capture): equal to rounding."""
     eager = _fit_dec(tiny_config, data, cuda_graphs=False)
     graphed = _fit_dec(tiny_config, data, cuda_graphs=True)
     # stage 1: sizes 30 and 10 captured at their third batch; stage 2 (own runner) likewise;
@@ -263,8 +293,12 @@ def test_cuda_graphs_dec_matches_eager_on_cuda(tiny_config, data):
 def test_runner_refuses_a_non_capturable_optimizer_on_cuda():
     w = torch.zeros(1, device="cuda", requires_grad=True)
     with pytest.raises(ValueError, match="capturable=True"):
-        graphs.StepRunner(lambda idx: None, optimizer=torch.optim.Adam([w]),
-                          device=torch.device("cuda"), enabled=True)  # fmt: skip
+        graphs.StepRunner(
+            lambda idx: None,
+            optimizer=torch.optim.Adam([w]),
+            device=torch.device("cuda"),
+            enabled=True,
+        )
 
 
 def test_a_failed_capture_warns_and_trains_on_eagerly(tiny_config, data, emulated, monkeypatch):
@@ -283,19 +317,28 @@ def test_a_failed_capture_warns_and_trains_on_eagerly(tiny_config, data, emulate
     assert "capturing the training step failed (batch size 32: RuntimeError" in said[0]
     assert "capturing the validation forward failed (RuntimeError" in said[1]
     error = "RuntimeError: operation not permitted when stream is capturing"
-    assert graphed["steps"] == {"eager": eager["steps"]["eager"], "graph_replays": 0,
-                                "capture_failed": f"batch size 32: {error}"}  # fmt: skip
+    assert graphed["steps"] == {
+        "eager": eager["steps"]["eager"],
+        "graph_replays": 0,
+        "capture_failed": f"batch size 32: {error}",
+    }
     assert graphed["val_forwards"] == {"eager": 4, "graph_replays": 0, "capture_failed": error}
     keys = ("train_loss", "val_loss", "val_acc")
-    assert [[h[k] for k in keys] for h in graphed["history"]] == \
-        [[h[k] for k in keys] for h in eager["history"]]  # fmt: skip
+    assert [[h[k] for k in keys] for h in graphed["history"]] == [
+        [h[k] for k in keys] for h in eager["history"]
+    ]
 
 
 def test_merge_counts_adds_steps_and_keeps_every_capture_error():
     a = {"eager": 4, "graph_replays": 10}
     b = {"eager": 6, "graph_replays": 0, "capture_failed": "batch size 30: RuntimeError: x"}
     assert graphs.merge_counts(a, a) == {"eager": 8, "graph_replays": 20}
-    assert graphs.merge_counts(a, b) == {"eager": 10, "graph_replays": 10,
-                                         "capture_failed": "batch size 30: RuntimeError: x"}
-    assert graphs.merge_counts(b, b)["capture_failed"] == f"{b['capture_failed']}; " \
-        f"{b['capture_failed']}"  # fmt: skip
+    assert graphs.merge_counts(a, b) == {
+        "eager": 10,
+        "graph_replays": 10,
+        "capture_failed": "batch size 30: RuntimeError: x",
+    }
+    assert (
+        graphs.merge_counts(b, b)["capture_failed"] == f"{b['capture_failed']}; "
+        f"{b['capture_failed']}"
+    )

@@ -200,7 +200,7 @@ def test_supervised_cluster_ce_with_class_head():
 
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("n_labeled", [0, 1, 5])
-def test_supervised_cluster_ce_under_capture_is_the_same_loss(monkeypatch, k, n_labeled):
+def test_supervised_cluster_ce_under_capture_is_the_same_loss(k, n_labeled):
     """The static-shape form a CUDA graph captures (labeled rows weighted 1, others 0) gives
     the loss and the gradients of the selection form."""
     torch.manual_seed(k)
@@ -211,9 +211,8 @@ def test_supervised_cluster_ce_under_capture_is_the_same_loss(monkeypatch, k, n_
     y = torch.where(labeled, torch.randint(0, 2, (8,)), -1)
     got = {}
     for capture in (False, True):
-        monkeypatch.setattr(losses, "capturing", lambda c=capture: c)
         q = torch.softmax(logits, 1).requires_grad_()
-        loss = supervised_cluster_ce(q, y.clamp(min=0), labeled, head)
+        loss = supervised_cluster_ce(q, y.clamp(min=0), labeled, head, static_shapes=capture)
         loss.backward()
         got[capture] = (loss.detach(), q.grad)
     # float32: the two forms sum in another order, so they agree to rounding, not to the bit
@@ -244,6 +243,12 @@ def test_classifier_loss_hand_values():
         classifier_loss(out, scores, objective="mse", zero_policy="has0")
 
 
+def test_the_config_offers_the_objectives_the_loss_implements():
+    from mosi_lib import config
+
+    assert config.OBJECTIVES == losses.OBJECTIVES
+
+
 def test_dec_loss_weights():
     total = dec_loss(
         kl=torch.tensor(1.0),
@@ -271,10 +276,18 @@ def test_dec_objective_composes_the_terms_with_the_stage_weights():
     from mosi_lib import losses
     from mosi_lib.config import DECConfig
 
-    cfg = DECConfig(stage1_recon_weight=2.0, stage1_disent_weight=0.5, stage2_recon_weight=0.1,
-                    stage2_sup_weight=0.5, stage2_disent_weight=0.25)  # fmt: skip
-    assert losses.dec_stage_weights(cfg, 1) == {"recon_weight": 2.0, "sup_weight": 0.0,
-                                                "disent_weight": 0.5}  # fmt: skip
+    cfg = DECConfig(
+        stage1_recon_weight=2.0,
+        stage1_disent_weight=0.5,
+        stage2_recon_weight=0.1,
+        stage2_sup_weight=0.5,
+        stage2_disent_weight=0.25,
+    )
+    assert losses.dec_stage_weights(cfg, 1) == {
+        "recon_weight": 2.0,
+        "sup_weight": 0.0,
+        "disent_weight": 0.5,
+    }
     with pytest.raises(ValueError, match="stage=3"):
         losses.dec_stage_weights(cfg, 3)
     torch.manual_seed(0)
@@ -293,7 +306,8 @@ def test_dec_objective_composes_the_terms_with_the_stage_weights():
     s2 = losses.dec_objective(out, x, masks, weights=losses.dec_stage_weights(cfg, 2), p=p, y=y)
     sup = -(q[0, 1].log() + q[2, 0].log()) / 2  # cluster j = class j, labeled rows only
     torch.testing.assert_close(s2["sup"], sup)
-    torch.testing.assert_close(s2["loss"], kl_divergence(p, q) + 0.1 * recon + 0.5 * sup
-                               + 0.25 * disentanglement(z))  # fmt: skip
+    torch.testing.assert_close(
+        s2["loss"], kl_divergence(p, q) + 0.1 * recon + 0.5 * sup + 0.25 * disentanglement(z)
+    )
     with pytest.raises(ValueError, match="needs y"):
         losses.dec_objective(out, x, masks, weights=losses.dec_stage_weights(cfg, 2), p=p)

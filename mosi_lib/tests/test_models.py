@@ -15,8 +15,16 @@ from mosi_lib.models import (
 
 DIMS = {"text": 6, "audio": 4, "visual": 3}
 T = 5
-TINY = ModelConfig(d_model=8, n_layers=1, n_heads=2, ff_dim=16, enc_dropout=0.1, latent_dim=4,
-                   dropout=0.3, head_dims=[3])  # fmt: skip
+TINY = ModelConfig(
+    d_model=8,
+    n_layers=1,
+    n_heads=2,
+    ff_dim=16,
+    enc_dropout=0.1,
+    latent_dim=4,
+    dropout=0.3,
+    head_dims=[3],
+)
 
 
 def make_batch(dims, b=3, t=T, seed=0):
@@ -216,8 +224,11 @@ def test_build_and_rebuild_from_init_kwargs():
 def test_padding_a_short_modality_further_changes_nothing():
     """Preprocessing pads one-step audio to 1 step, not 30: the outputs must be the same."""
     torch.manual_seed(0)
-    model = build_classifier(ModelConfig(d_model=16, ff_dim=32, latent_dim=8, head_dims=[4]),
-                             {"text": 5, "audio": 3}, 30).eval()  # fmt: skip
+    model = build_classifier(
+        ModelConfig(d_model=16, ff_dim=32, latent_dim=8, head_dims=[4]),
+        {"text": 5, "audio": 3},
+        30,
+    ).eval()
     x = {"text": torch.randn(6, 30, 5), "audio": torch.randn(6, 1, 3)}
     masks = {"text": torch.rand(6, 30) > 0.3, "audio": torch.ones(6, 1, dtype=torch.bool)}
     masks["text"][:, 0] = True
@@ -229,12 +240,22 @@ def test_padding_a_short_modality_further_changes_nothing():
 
 def test_rebuild_reads_flat_init_kwargs_of_earlier_checkpoints():
     """Checkpoints written before the models took config sections hold flat keyword lists."""
-    flat = dict(dims=DIMS, d_model=8, n_layers=1, n_heads=2, ff_dim=16, enc_dropout=0.1,
-                latent_dim=4, dropout=0.3, max_len=T)  # fmt: skip
+    flat = dict(
+        dims=DIMS,
+        d_model=8,
+        n_layers=1,
+        n_heads=2,
+        ff_dim=16,
+        enc_dropout=0.1,
+        latent_dim=4,
+        dropout=0.3,
+        max_len=T,
+    )
     clf = rebuild("classifier", {**flat, "head_dims": [3]})
     assert clf.init_kwargs == tiny_clf().init_kwargs
-    dec = rebuild("dec", {**flat, "n_clusters": 3, "decoder_hidden": 7, "alpha": 1.0,
-                          "n_classes": 2})  # fmt: skip
+    dec = rebuild(
+        "dec", {**flat, "n_clusters": 3, "decoder_hidden": 7, "alpha": 1.0, "n_classes": 2}
+    )
     want = tiny_dec(n_clusters=3)
     assert list(dec.state_dict()) == list(want.state_dict())
     assert all(dec.state_dict()[k].shape == v.shape for k, v in want.state_dict().items())

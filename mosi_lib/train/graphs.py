@@ -1,15 +1,12 @@
 """Training steps and per-epoch forwards replayed as CUDA graphs (``system.cuda_graphs``).
 
-On a GPU the step of this 0.85 M-parameter model is launch-bound: a batch of 128 takes about
-17 ms on an H100 or H200, almost all of it launching several hundred small kernels (about 550
-operators in forward and backward with three modalities, 370 with text + audio, counted on a
-CPU below autograd, plus Adam's) while the GPU waits (README
-"Speed"). ``torch.compile(mode="reduce-overhead")`` graphs the model only, compiles
-for 30-50 s and records new graphs per batch and chunk shape (a compiled paper-profile 02 took
-longer than the eager one). Here the *whole* step is captured once per batch size, without
-compiling: the gather of the batch from the resident data, forward, loss, backward, the
-optimizer step and the running sums of the epoch. A replay is then one copy of the batch's row
-numbers into the graph's index tensor and one graph launch.
+On a GPU the step of this small model is launch-bound: almost all of its time goes to
+launching several hundred small kernels (forward, backward and Adam) while the GPU waits
+(README "Speed"). ``torch.compile(mode="reduce-overhead")`` graphs the model only, compiles
+first and records new graphs per batch and chunk shape. Here the *whole* step is captured once
+per batch size, without compiling: the gather of the batch from the resident data, forward,
+loss, backward, the optimizer step and the running sums of the epoch. A replay is then one copy
+of the batch's row numbers into the graph's index tensor and one graph launch.
 
 ``StepRunner(step, optimizer=..., enabled=...)`` is called once per mini-batch with ``idx``, a
 device LongTensor of row numbers. Off (the default, and always on a device other than CUDA) it
@@ -20,11 +17,12 @@ requires), then a graph of ``step`` on a static index tensor is captured for tha
 capture runs nothing) and replayed for this and every later batch of that size, each in its
 own memory pool.
 
-What ``step`` must be to be captured (``engine.fit_classifier`` and ``engine.fit_dec`` are):
+What ``step`` must be to be captured (those of ``classifier.fit_classifier`` and
+``dec.fit_dec`` are):
 
 * no host synchronisation: no ``.item()``, ``float(t)``, boolean-mask indexing or Python
   branch on a tensor's value (``system.capturing()`` tells code that needs one to take another
-  path, as ``losses.supervised_cluster_ce`` does);
+  path: ``fit_dec``'s step asks ``losses.dec_objective`` for its static-shape form);
 * every tensor it reads or accumulates into that lives across steps (the resident data, the
   parameters, running sums, DEC's target distribution) is allocated before the capture and
   changed only in place afterwards (``copy_``, ``zero_``, ``+=``);
@@ -44,8 +42,7 @@ records the error (``counts()["capture_failed"]``, in the run's ``metrics.json``
 on eagerly: the steps before it were eager anyway, and the capture ran nothing.
 
 A replayed step draws its dropout masks from CUDA's graph-safe random stream: a graphed run is
-an equivalent, not bit-identical, twin of the eager run of the same seed (as seeds trained
-together are).
+an equivalent, not bit-identical, twin of the eager run of the same seed.
 """
 
 from __future__ import annotations
@@ -116,8 +113,10 @@ def merge_counts(*counts: dict[str, Any]) -> dict[str, Any]:
 
     Step counts are added; the capture errors, if any, joined.
     """
-    out: dict[str, Any] = {"eager": sum(c["eager"] for c in counts),
-                           "graph_replays": sum(c["graph_replays"] for c in counts)}  # fmt: skip
+    out: dict[str, Any] = {
+        "eager": sum(c["eager"] for c in counts),
+        "graph_replays": sum(c["graph_replays"] for c in counts),
+    }
     failed = [c["capture_failed"] for c in counts if c.get("capture_failed")]
     if failed:
         out["capture_failed"] = "; ".join(failed)
@@ -152,9 +151,12 @@ class _Runner:
         self.enabled = False
         first = (str(err).strip().splitlines() or [""])[0]
         self.capture_failed = f"{where}{type(err).__name__}: {first}"
-        warnings.warn(f"system.cuda_graphs: capturing the {self.what} failed "
-                      f"({self.capture_failed}); it goes on eagerly", RuntimeWarning,
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"system.cuda_graphs: capturing the {self.what} failed "
+            f"({self.capture_failed}); it goes on eagerly",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 class StepRunner(_Runner):
@@ -167,8 +169,15 @@ class StepRunner(_Runner):
 
     what = "training step"
 
-    def __init__(self, step: Callable[[torch.Tensor], Any], *, optimizer: torch.optim.Optimizer,
-                 device: torch.device, enabled: bool, warmup: int = 2):  # fmt: skip
+    def __init__(
+        self,
+        step: Callable[[torch.Tensor], Any],
+        *,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        enabled: bool,
+        warmup: int = 2,
+    ):
         """Wrap ``step``.
 
         Args:
@@ -181,12 +190,16 @@ class StepRunner(_Runner):
             warmup: eager steps of each batch size before its graph is captured (>= 1).
         """
         if warmup < 1:
-            raise ValueError(f"warmup={warmup}: a batch size needs at least one eager step "
-                             "before its graph is captured")  # fmt: skip
+            raise ValueError(
+                f"warmup={warmup}: a batch size needs at least one eager step "
+                "before its graph is captured"
+            )
         if enabled and supported(device) and capturable(True, device):
             if not all(g.get("capturable", False) for g in optimizer.param_groups):
-                raise ValueError("system.cuda_graphs: the optimizer must be built with "
-                                 "capturable=True (its step counter on the GPU)")  # fmt: skip
+                raise ValueError(
+                    "system.cuda_graphs: the optimizer must be built with "
+                    "capturable=True (its step counter on the GPU)"
+                )
         super().__init__(device, enabled)
         self.step, self.optimizer, self.warmup = step, optimizer, warmup
         self._seen: dict[int, int] = {}
@@ -233,8 +246,8 @@ class StepRunner(_Runner):
 class ForwardRunner(_Runner):
     """Run a forward over fixed rows, eagerly or replayed as one CUDA graph.
 
-    For an evaluation repeated every epoch on the same rows (``engine.fit_classifier``'s
-    validation, ``engine.fit_dec``'s target update): ``fn()`` takes no argument, reads only
+    For an evaluation repeated every epoch on the same rows (``classifier.fit_classifier``'s
+    validation, ``dec.fit_dec``'s target update): ``fn()`` takes no argument, reads only
     tensors that live across calls (the resident data, a fixed index tensor, the parameters
     and buffers, which training changes in place), sets the mode it needs itself, and returns
     one tensor of the same shape at every call. Off, a call is ``fn()``. On, the first
@@ -247,16 +260,25 @@ class ForwardRunner(_Runner):
         enabled, eager_steps, replays: as ``StepRunner`` (``eager_steps`` counts eager calls).
     """
 
-    def __init__(self, fn: Callable[[], torch.Tensor], *, device: torch.device, enabled: bool,
-                 warmup: int = 2, what: str = "forward"):  # fmt: skip
+    def __init__(
+        self,
+        fn: Callable[[], torch.Tensor],
+        *,
+        device: torch.device,
+        enabled: bool,
+        warmup: int = 2,
+        what: str = "forward",
+    ):
         """Wrap ``fn``.
 
         ``warmup`` eager calls (>= 1) come before the capture; ``what`` names ``fn`` in the
         warning of a failed capture.
         """
         if warmup < 1:
-            raise ValueError(f"warmup={warmup}: a forward needs at least one eager call "
-                             "before its graph is captured")  # fmt: skip
+            raise ValueError(
+                f"warmup={warmup}: a forward needs at least one eager call "
+                "before its graph is captured"
+            )
         super().__init__(device, enabled)
         self.fn, self.warmup, self.what = fn, warmup, what
         self._replay: Callable[[], None] | None = None

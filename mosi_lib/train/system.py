@@ -27,15 +27,21 @@ def select_device(preference: str = "auto") -> torch.device:
         dev = torch.device(preference)
         has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"system.device={preference!r}: CUDA is not available on this "
-                             "machine (use auto or cpu)")  # fmt: skip
+            raise ValueError(
+                f"system.device={preference!r}: CUDA is not available on this "
+                "machine (use auto or cpu)"
+            )
         if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
             n = torch.cuda.device_count()
-            raise ValueError(f"system.device={preference!r}: this machine has {n} CUDA "
-                             "device(s), numbered from 0")  # fmt: skip
+            raise ValueError(
+                f"system.device={preference!r}: this machine has {n} CUDA "
+                "device(s), numbered from 0"
+            )
         if dev.type == "mps" and not has_mps:
-            raise ValueError(f"system.device={preference!r}: MPS is not available on this "
-                             "machine (use auto or cpu)")  # fmt: skip
+            raise ValueError(
+                f"system.device={preference!r}: MPS is not available on this "
+                "machine (use auto or cpu)"
+            )
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")

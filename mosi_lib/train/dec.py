@@ -1,0 +1,316 @@
+"""Two-stage multimodal semi-supervised DEC pretraining (paper section 4.3) and its centres.
+
+* ``init_centers``: the cluster centres' start, k-means on the latents, checked and remedied
+  when degenerate;
+* ``fit_dec``: stage 1 trains the autoencoder; stage 2 starts the centres and minimises the
+  DEC objective (``losses.dec_objective``) against a target distribution P refreshed every
+  ``dec.update_interval`` epochs, until the assignments settle (``dec.tol``) or the budget ends.
+
+Both stages train through ``loop.train_epoch`` and report to hooks (``loop.Event``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mosi_lib import losses, metrics
+from mosi_lib.config import DECConfig, SystemConfig
+from mosi_lib.train import graphs, system
+from mosi_lib.train.batches import DeviceData, minibatches
+from mosi_lib.train.evaluate import dec_forward_all
+from mosi_lib.train.loop import Event, Hook, fire, train_epoch
+
+# ----------------------------------------------------------------------------- centres
+
+
+def init_centers(
+    model: nn.Module,
+    z: torch.Tensor,
+    *,
+    n_clusters: int,
+    n_init: int,
+    seed: int,
+    labeled_pos: torch.Tensor | None = None,
+    min_share: float = 0.0,
+    remedy: str = "none",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Start the cluster centres: k-means on ``z``, checked, remedied if degenerate.
+
+    k-means (``n_init`` restarts, set explicitly) runs first. Its start is *degenerate* when
+    its smallest cluster holds fewer than ``min_share`` of the rows (a few outliers in one
+    cluster, every other row in the other: DEC's KL term then has nothing to sharpen). A
+    degenerate start is then replaced by ``remedy``:
+
+    * ``none``: kept as it is (the paper's recipe);
+    * ``labeled_means``: centre j = the mean ``z`` of the labeled training rows of class j (the
+      labels the supervised term trains on, nothing else), rows assigned to the nearest
+      centre. Two clusters only (cluster j = class j): with more, or without labeled rows of
+      both classes, the start is kept and the warning says why.
+
+    With two clusters and ``labeled_pos`` (for the labeled training rows: True = positive, else
+    False; other rows -1) k-means' centres are ordered so that cluster 1 holds the larger share
+    of positive labeled rows, so that "cluster j = class j" starts consistent.
+
+    Returns:
+        ``(hard assignments (N,), info)``; ``info``: ``kmeans_sizes``, ``degenerate``,
+        ``min_share``, ``remedy`` (the one applied, or None) and ``sizes`` (of the start used).
+    """
+    from sklearn.cluster import KMeans
+
+    zz = z.cpu().numpy().astype(np.float64)
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+    assign = km.fit_predict(zz)
+    centers = km.cluster_centers_
+    lp = labeled_pos.cpu().numpy() if labeled_pos is not None else None
+    if n_clusters == 2 and lp is not None:
+        share = [
+            lp[(assign == j) & (lp >= 0)].mean() if ((assign == j) & (lp >= 0)).any() else 0.5
+            for j in range(2)
+        ]
+        if share[0] > share[1]:
+            centers, assign = centers[::-1].copy(), 1 - assign
+    sizes = np.bincount(assign, minlength=n_clusters)
+    degenerate = bool(sizes.min() < min_share * len(assign))
+    info = {
+        "kmeans_sizes": sizes.tolist(),
+        "degenerate": degenerate,
+        "min_share": min_share,
+        "remedy": None,
+    }
+    if remedy not in ("none", "labeled_means"):
+        raise ValueError(f"dec.degenerate_remedy={remedy!r}: expected 'none' or 'labeled_means'")
+    applied = remedy
+    if degenerate and remedy == "labeled_means":
+        if n_clusters != 2 or lp is None or not all((lp == j).any() for j in range(2)):
+            applied = "none (labeled_means needs two clusters and labeled rows of both classes)"
+        else:
+            centers = np.stack([zz[lp == j].mean(0) for j in range(2)])
+            assign = ((zz[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+            info["remedy"] = remedy
+    if degenerate:
+        warnings.warn(
+            f"DEC k-means start is degenerate: cluster sizes {sizes.tolist()} (the "
+            f"smallest < {min_share:.0%} of the rows); remedy: {applied}",
+            stacklevel=3,
+        )
+    info["sizes"] = np.bincount(assign, minlength=n_clusters).tolist()
+    model.cluster_centers.data.copy_(torch.as_tensor(centers, dtype=torch.float32))
+    return assign, info
+
+
+# ----------------------------------------------------------------------------- fit
+
+_DEC_TERMS = ("loss", "kl", "recon", "sup", "disent")
+"""The terms of ``losses.dec_objective`` averaged into each DEC history row."""
+
+
+def fit_dec(
+    model: nn.Module,
+    dd: DeviceData,
+    cfg_dec: DECConfig,
+    cfg_system: SystemConfig,
+    *,
+    rows: np.ndarray,
+    labeled_rows: np.ndarray,
+    zero_policy: str = "has0",
+    hooks: list[Hook] | None = None,
+) -> dict[str, Any]:
+    """Two-stage multimodal semi-supervised DEC pretraining (paper section 4.3).
+
+    Stage 1 trains the autoencoder: ``a * masked_mse + g * disentanglement`` (the centres get
+    no gradient). Stage 2 initialises the centres by k-means on ``z`` of every row in ``rows``,
+    then minimises ``KL(P || Q) + a * mse + b * CE(label, Q) + g * disentanglement``; with
+    ``stage2_mode="eval"`` (default) its forward passes run in eval mode (no dropout, BatchNorm
+    running statistics), the mode in which P is computed, else in train mode. P is computed
+    over all ``rows`` every ``update_interval`` epochs and held fixed in between (Xie et al.
+    2016); training stops early when fewer than ``tol`` of the hard assignments change between
+    two updates. Cluster sizes are logged at each update and a warning is raised when a cluster
+    holds < 2% of rows (collapse).
+
+    Args:
+        model: a ``DECModel`` (forward -> dict z, recon, q; ``cluster_centers``).
+        dd: data on the device.
+        cfg_dec: the recipe, a ``DECConfig``.
+        cfg_system: how to run, a ``SystemConfig``: ``seed`` (shuffling and k-means),
+            ``amp`` and ``progress`` as in ``classifier.fit_classifier``, ``cuda_graphs`` (on
+            CUDA, replay each stage's training step as a CUDA graph per batch size,
+            ``graphs.StepRunner``, with P in one tensor refreshed in place, and stage 2's
+            target-update forward as another, ``graphs.ForwardRunner``; ignored elsewhere).
+        rows: rows whose features are used (paper: every segment).
+        labeled_rows: rows whose labels the supervised term may use (labeled training pool).
+        zero_policy: binary target of the supervised term (non0 drops zero scores).
+        hooks: as in ``classifier.fit_classifier``; hook rows carry a ``stage`` column.
+
+    Returns:
+        ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
+        "stopped_early": bool, "stage2_stop": {"reason": "tol" | "budget" | "no stage 2",
+        "epoch": last stage-2 epoch trained, "delta_label": the last share of rows that changed
+        cluster}, "center_init": ``init_centers``' info, "rows": rows,
+        "steps": {"eager", "graph_replays"},
+        "target_forwards": {"eager", "graph_replays"}}`` (arrays on the CPU, in the order of
+        ``rows``; ``steps`` counts both stages' steps by how they ran, ``target_forwards`` the
+        forwards over all rows of stage 2's target updates).
+    """
+    from tqdm import tqdm
+
+    device, amp, progress = dd.device, cfg_system.amp, cfg_system.progress
+    all_idx = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=device)
+    # per-row label for the supervised term: class index, or -1 where hidden / unusable
+    y = torch.full((dd.n,), -1, dtype=torch.long, device=device)
+    lab = torch.as_tensor(np.asarray(labeled_rows), dtype=torch.long, device=device)
+    pos, keep = metrics.binary_target(dd.scores.index_select(0, lab), zero_policy)
+    y[lab[keep]] = pos[keep].long()
+    gen = torch.Generator().manual_seed(cfg_system.seed)
+    history: list[dict[str, Any]] = []
+    use_graphs = cfg_system.cuda_graphs and graphs.supported(device)
+    # the terms' running sums stay on the device (one host sync per epoch, not per batch) and
+    # P in one tensor; both changed in place only, so that a captured step reads them
+    sums_dtype = torch.float64 if device.type != "mps" else torch.float32
+    sums = torch.zeros(len(_DEC_TERMS), dtype=sums_dtype, device=device)
+    p_all = torch.zeros(len(all_idx), cfg_dec.n_clusters, device=device)
+
+    def adam(params, lr: float) -> torch.optim.Adam:
+        return torch.optim.Adam(params, lr=lr, capturable=graphs.capturable(use_graphs, device))
+
+    def stage_runner(stage: int, opt, weights: dict) -> graphs.StepRunner:
+        def step(bidx: torch.Tensor) -> None:
+            ridx = all_idx.index_select(0, bidx)
+            x, masks = dd.batch(ridx)
+            with system.autocast(device, amp, cache=not use_graphs):
+                out = model(x, masks)
+            terms = losses.dec_objective(
+                out,
+                x,
+                masks,
+                weights=weights,
+                class_head=model.class_head,
+                p=None if stage == 1 else p_all.index_select(0, bidx),
+                y=None if stage == 1 else y.index_select(0, ridx),
+                # a captured step cannot select the labeled rows (a host-side size)
+                static_shapes=system.capturing(),
+            )
+            terms["loss"].backward()
+            opt.step()
+            with torch.no_grad():
+                terms_now = torch.stack([terms[k].detach().to(sums.dtype) for k in _DEC_TERMS])
+                sums.add_(terms_now * len(bidx))
+
+        return graphs.StepRunner(step, optimizer=opt, device=device, enabled=use_graphs)
+
+    def run_epoch(stage: int, epoch: int, runner: graphs.StepRunner):
+        t0 = time.perf_counter()
+        # stage 2 in eval mode: the batch Q is computed as P's Q was (no dropout, BatchNorm
+        # running statistics), so KL(P || Q) compares like with like
+        model.train(stage == 1 or cfg_dec.stage2_mode == "train")
+        batches = minibatches(torch.arange(len(all_idx), device=device), cfg_dec.batch_size, gen)
+        n, values = train_epoch(runner, batches, sums=sums)
+        row = {
+            "stage": stage,
+            "epoch": epoch,
+            **{k: v / n for k, v in zip(_DEC_TERMS, values, strict=True)},
+            "lr": runner.optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(row)
+        return row
+
+    # -- stage 1: autoencoder only. The centres are not trained and get no gradient: a gradient
+    # outside the optimizer is never cleared by zero_grad, and under CUDA graphs
+    # (system.compile_mode=reduce-overhead) accumulating into it reads a graph output that a
+    # later replay overwrote.
+    params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
+    opt1 = adam(params1, cfg_dec.stage1_lr)
+    runner = stage_runner(1, opt1, losses.dec_stage_weights(cfg_dec, 1))
+    bar = tqdm(
+        range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress, leave=False
+    )
+    model.cluster_centers.requires_grad_(False)
+    try:
+        for epoch in bar:
+            row = run_epoch(1, epoch, runner)
+            bar.set_postfix(recon=f"{row['recon']:.4f}")
+            fire(hooks, Event("epoch_end", epoch, model, opt1, row))
+    finally:
+        model.cluster_centers.requires_grad_(True)
+    bar.close()
+    fire(hooks, Event("stage_end", cfg_dec.stage1_epochs, model, opt1, {"stage": 1}))
+
+    # -- stage 2: k-means init, then KL + reconstruction + supervision
+    first = dec_forward_all(model, dd, all_idx, amp=amp)
+    labeled_pos = y.index_select(0, all_idx)
+    assign_prev, center_init = init_centers(
+        model,
+        first["z"],
+        n_clusters=cfg_dec.n_clusters,
+        n_init=cfg_dec.kmeans_n_init,
+        seed=cfg_system.seed,
+        labeled_pos=labeled_pos,
+        min_share=cfg_dec.min_cluster_share,
+        remedy=cfg_dec.degenerate_remedy,
+    )
+    steps = runner.counts()
+    del runner  # frees stage 1's graphs
+    opt2 = adam(model.parameters(), cfg_dec.stage2_lr)
+    runner = stage_runner(2, opt2, losses.dec_stage_weights(cfg_dec, 2))
+    # the target update's forward over the same rows every time: under cuda_graphs a graph
+    q_forward = graphs.ForwardRunner(
+        lambda: dec_forward_all(model, dd, all_idx, amp=amp, cache=not use_graphs)["q"],
+        device=device,
+        enabled=use_graphs,
+        what="target update's forward",
+    )
+    stopped_early, delta = False, float("nan")
+    stop = {
+        "reason": "budget" if cfg_dec.stage2_epochs else "no stage 2",
+        "epoch": cfg_dec.stage2_epochs,
+    }
+    sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
+    bar = tqdm(
+        range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress, leave=False
+    )
+    for epoch in bar:
+        if (epoch - 1) % cfg_dec.update_interval == 0:
+            q_all = q_forward()  # consumed before the next call (a graph's static output)
+            p_all.copy_(losses.target_distribution(q_all))
+            assign = q_all.argmax(1).cpu().numpy()
+            delta = float((assign != assign_prev).mean())
+            sizes = np.bincount(assign, minlength=cfg_dec.n_clusters)
+            if sizes.min() < 0.02 * len(assign):
+                warnings.warn(
+                    f"DEC stage 2 epoch {epoch}: cluster collapse, sizes {sizes.tolist()}",
+                    stacklevel=2,
+                )
+            update = {"delta_label": delta, "sizes": sizes.tolist()}
+            fire(hooks, Event("target_update", epoch, model, opt2, update))
+            if epoch > 1 and delta < cfg_dec.tol:
+                stopped_early = True
+                stop = {"reason": "tol", "epoch": epoch - 1}
+                break
+            assign_prev = assign
+        row = run_epoch(2, epoch, runner)
+        row["delta_label"] = delta
+        row.update({f"size_{j}": int(c) for j, c in enumerate(sizes)})
+        bar.set_postfix(loss=f"{row['loss']:.4f}", delta=f"{delta:.4f}")
+        fire(hooks, Event("epoch_end", epoch, model, opt2, row))
+    bar.close()
+    final = dec_forward_all(model, dd, all_idx, amp=amp)
+    fire(hooks, Event("stage_end", cfg_dec.stage2_epochs, model, opt2, {"stage": 2}))
+    steps = graphs.merge_counts(steps, runner.counts())
+    return {
+        "history": history,
+        "z": final["z"].cpu().numpy(),
+        "q": final["q"].cpu().numpy(),
+        "assign": final["q"].argmax(1).cpu().numpy(),
+        "stopped_early": stopped_early,
+        "stage2_stop": {**stop, "delta_label": delta},  # the last target update's share
+        "center_init": center_init,
+        "rows": np.asarray(rows),
+        "steps": steps,
+        "target_forwards": q_forward.counts(),
+    }
