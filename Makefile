@@ -13,7 +13,7 @@ RUN_ID ?=
 SEEDS ?=
 SET ?=
 
-.PHONY: help install data reproduce study figures test test-unit smoke lint bench clean
+.PHONY: help install data reproduce study figures docs test test-unit smoke lint bench clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -41,6 +41,9 @@ study: $(STAMP) ## beyond the paper: label sweep (06) and ablations (07) over SE
 
 figures: $(STAMP) ## redraw figures and tables from runs/ (no training): the latest study (05) and the latest label sweep and ablations (06, 07)
 	$(PY) -m mosi_lib figures $(if $(RUN_ID),--run-id $(RUN_ID))
+
+docs: $(STAMP) ## fill the generated tables of README.md and docs/ from docs/results/ (never by hand)
+	$(PY) -m mosi_lib docs
 
 test: $(STAMP) ## unit tests (pytest mosi_lib) and notebook smoke tests (pytest tests)
 	$(PY) -m pytest mosi_lib tests

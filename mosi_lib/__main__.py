@@ -1,11 +1,12 @@
-"""Command line: ``python -m mosi_lib reproduce|study|figures|download``.
+"""Command line: ``python -m mosi_lib reproduce|study|figures|download|docs``.
 
 ``reproduce`` executes notebooks 01..05 headless with papermill into
 ``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``. 02 and 03
 do not depend on each other and run at the same time (``STAGES``).
 ``study`` executes 06_label_sweep and 07_ablations (beyond the paper), each into its own study
 folder. ``figures`` re-runs only 05 on an existing study (no training). ``download`` fetches
-the SDK's CMU-MOSI ``.csd`` files (``mosi_lib.data.download``).
+the SDK's CMU-MOSI ``.csd`` files (``mosi_lib.data.download``). ``docs`` fills the generated
+tables of README.md and docs/ from the summaries under docs/results/ (``report.pages``).
 """
 
 from __future__ import annotations
@@ -122,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     dp.add_argument("--force", action="store_true",
                     help="download again files in place that fail their check")
     dp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    dc = sub.add_parser("docs", help="fill the generated tables of README.md and docs/ from "
+                        "docs/results/ (CSV summaries with their provenance sidecars)")
+    dc.add_argument("--check", action="store_true",
+                    help="change nothing; exit 1 naming every block that differs")
     args = ap.parse_args(argv)
+    if args.cmd == "docs":
+        return _docs(check=args.check)
     held = guard.HeldStudies()  # the studies this command writes: locked, swept on a stop
     with guard.signals_interrupt():  # SIGTERM and SIGHUP (a lost terminal) stop as Ctrl-C does
         try:
@@ -131,6 +138,26 @@ def main(argv: list[str] | None = None) -> int:
             return _interrupted(argv if argv is not None else sys.argv[1:], args, held)
         finally:
             held.release()
+
+
+def _docs(*, check: bool) -> int:
+    """``docs``: fill (or ``--check``) the generated blocks of the project's pages."""
+    from mosi_lib.report import pages
+
+    if check:
+        problems = pages.check(paths.PROJECT_ROOT)
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 1 if problems else 0
+    try:
+        changed = pages.write_all(paths.PROJECT_ROOT)
+    except (OSError, ValueError) as exc:
+        print(f"python -m mosi_lib docs: error: {exc}", file=sys.stderr)
+        return 2
+    for page in changed:
+        print(f"filled {page.relative_to(paths.PROJECT_ROOT)}")
+    print(f"{len(changed)} page(s) changed")
+    return 0
 
 
 def _interrupted(argv: list[str], args: argparse.Namespace, held: guard.HeldStudies) -> int:

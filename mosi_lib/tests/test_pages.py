@@ -114,3 +114,20 @@ def test_the_project_pages_match_their_summaries():
     """README.md and docs/*.md: every generated block equals what its summary gives."""
     problems = pages.check(paths.PROJECT_ROOT)
     assert not problems, "\n".join(problems)
+
+
+def test_cli_docs_fills_and_checks(root, monkeypatch, capsys):
+    from mosi_lib.__main__ import main
+
+    monkeypatch.setattr(paths, "PROJECT_ROOT", root)
+    p = page(root)
+    assert main(["docs", "--check"]) == 1
+    assert "demo_table.csv differs" in capsys.readouterr().err
+    assert main(["docs"]) == 0
+    assert "filled README.md" in capsys.readouterr().out
+    assert main(["docs", "--check"]) == 0
+    p.write_text(p.read_text(encoding="utf-8").replace("76.65", "76.95"), encoding="utf-8")
+    assert main(["docs", "--check"]) == 1
+    page(root, " protocol=paper")
+    assert main(["docs"]) == 2
+    assert "records protocol=standard" in capsys.readouterr().err
