@@ -1,22 +1,30 @@
-"""Write a study's headline tables (Markdown + CSV) from its run folders: what the README quotes.
+"""Write a study's result summaries (CSV + a provenance sidecar) for README.md and docs/.
 
-    python tools/results_summary.py runs/<study> --out docs/results/<name> [--title "..."]
+    python tools/results_summary.py runs/<study> --out docs/results/<name> --command "..."
+    python tools/results_summary.py runs/<sweep study> --sweep --out docs/results/<name> ...
 
-Reads only ``runs/<study>/*/metrics.json`` and ``predictions.npz`` (``report.collect``,
-``report.tables``, ``report.pairing``): the comparison table's measured rows (accuracy mean ± std
-over seeds, the Student-t and the video-bootstrap intervals, F1, seeds, label budget), the paired
-DEC - scratch rows and the DEC runs' start and stop. Writes ``<out>.md`` (three tables, with the command, commit and date that
-made them) and ``<out>_*.csv``; never trains.
+Reads only the study's run folders (``metrics.json``, ``predictions.npz``, ``config.yaml``;
+``report.collect``, ``report.tables``, ``report.pairing``); never trains. A main study gives
+``<out>_table.csv`` (the comparison table's measured rows: accuracy mean ± std over seeds, the
+Student-t and the video-bootstrap intervals, F1, seeds, label budget), ``<out>_paired.csv``
+(DEC - scratch paired by seed) and ``<out>_dec.csv`` (DEC's start and stop per seed). A label
+sweep (``--sweep``) gives ``<out>_table.csv`` (one row per labeled share, one column per arm) and
+``<out>_paired.csv`` (each pretrained arm against scratch, per share). ``<out>.json`` records
+the command that made the study, the commit, machine and date, the data and the config
+(profile, protocol, seeds, ...) that ``python -m mosi_lib docs`` checks the pages against.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from mosi_lib.report import collect, pairing, tables
 
@@ -30,36 +38,25 @@ MAIN = [
     "Seeds",
     "Labels (train + selection)",
 ]
+ARMS = {
+    "scratch": "from scratch",
+    "ae": "+ autoencoder",
+    "dec": "+ DEC",
+    "logreg_text": "LR, mean word vectors",
+    "logreg": "LR, mean-pooled text + audio",
+    "tfidf": "TF-IDF + LR",
+}
 
 
-def _md(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("study", help="study folder (runs/<study>)")
-    ap.add_argument("--out", required=True, help="path stem of the files to write")
-    ap.add_argument("--title", default=None)
-    ap.add_argument("--command", default=None, help="the command that made the study")
-    args = ap.parse_args()
-    study, out = Path(args.study), Path(args.out)
-    df = collect.collect_runs(study)
-    if df.empty:
-        raise SystemExit(f"{study}: no finished classifier run")
-    table = tables.comparison_table(df, include_literature=False)[MAIN]
+def paired_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Acc-2 has0 differences paired by seed, formatted (points, intervals, wins, p)."""
     paired = pairing.paired_table(df)
     paired = paired[paired["metric"] == "acc_has0"]
-    pt = pd.DataFrame(
+    return pd.DataFrame(
         {
             "comparison": paired["comparison"],
             "seeds": paired["seeds"],
-            "DEC - scratch (points)": paired["mean_diff"].map("{:+.2f}".format),
+            "difference (points)": paired["mean_diff"].map("{:+.2f}".format),
             "95% CI over seeds": [
                 f"[{a:+.2f}, {b:+.2f}]"
                 for a, b in zip(paired["ci_low"], paired["ci_high"], strict=True)
@@ -72,6 +69,10 @@ def main() -> None:
             "p (t)": paired["p_ttest"].map("{:.2f}".format),
         }
     )
+
+
+def main_tables(study: Path, df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The comparison table, the paired differences and DEC's start and stop per seed."""
     dec = collect.dec_summary(study)
     dt = pd.DataFrame(
         {
@@ -86,36 +87,95 @@ def main() -> None:
             "one-cluster floor": (100 * dec["floor_report"]).round(1),
         }
     ).sort_values("seed")
+    table = tables.comparison_table(df, include_literature=False)[MAIN]
+    return {"table": table, "paired": paired_rows(df), "dec": dt}
+
+
+def sweep_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One row per labeled share: each arm's mean ± std [95% CI] over seeds; paired rows."""
+    summary = tables.summary_table(df, ["init", "labeled_fraction"])
+    cell = summary.apply(
+        lambda r: f"{r.acc_has0_mean:.2f} ± {r.acc_has0_std:.2f} "
+        f"[{r.acc_has0_ci_low:.2f}, {r.acc_has0_ci_high:.2f}]",
+        axis=1,
+    )
+    wide = summary.assign(cell=cell).pivot(index="labeled_fraction", columns="init", values="cell")
+    order = [a for a in ARMS if a in wide.columns] + [a for a in wide.columns if a not in ARMS]
+    wide = wide[order].rename(columns=lambda a: ARMS.get(a, a))
+    wide.insert(0, "labeled share", [f"{100 * f:g}%" for f in wide.index])
+    seeds = summary.groupby("labeled_fraction")["seeds"].first()
+    wide["seeds"] = [seeds[f] for f in wide.index]
+    return {"table": wide.reset_index(drop=True).fillna(""), "paired": paired_rows(df)}
+
+
+def recorded_config(study: Path) -> dict:
+    """Profile, protocol, seeds, text input and draw of the study's runs (their config.yaml)."""
+    cfgs = [yaml.safe_load(p.read_text()) for p in sorted(study.glob("*/config.yaml"))]
+    if not cfgs:
+        raise SystemExit(f"{study}: no run folder with a config.yaml")
+    params = json.loads((study / "study.json").read_text()).get("params", {})
+
+    def one(get) -> object:
+        values = sorted({str(get(c)) for c in cfgs})
+        return values[0] if len(values) == 1 else values
+
+    return {
+        "profile": one(lambda c: c["name"]),
+        "protocol": one(lambda c: c["data"]["protocol"]),
+        "seeds": sorted({int(c["system"]["seed"]) for c in cfgs}),
+        "word_vectors": one(lambda c: c["data"]["word_vectors"]),
+        "draw": one(lambda c: c["data"]["draw"]),
+        **({"fractions": params["fractions"]} if "fractions" in params else {}),
+    }
+
+
+def machine() -> str:
+    """What this machine is, in words (the summary says where its study ran)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{os.cpu_count()}-core CPU"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("study", help="study folder (runs/<study>)")
+    ap.add_argument("--out", required=True, help="path stem of the files to write")
+    ap.add_argument("--command", required=True, help="the command that made the study")
+    ap.add_argument("--sweep", action="store_true", help="the study is a label sweep (06)")
+    ap.add_argument("--machine", default=None, help="where the study ran (default: this one)")
+    args = ap.parse_args()
+    study, out = Path(args.study), Path(args.out)
+    df = collect.collect_runs(study)
+    if df.empty:
+        raise SystemExit(f"{study}: no finished classifier run")
+    frames = sweep_tables(df) if args.sweep else main_tables(study, df)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(f"{out}_table.csv", index=False)
-    pt.to_csv(f"{out}_paired.csv", index=False)
-    dt.to_csv(f"{out}_dec.csv", index=False)
+    for name, frame in frames.items():
+        frame.to_csv(f"{out}_{name}.csv", index=False)
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
     ).stdout.strip()
-    head = args.title or collect.describe_runs(df)
-    made = (
-        f"Generated by `python tools/results_summary.py {args.study} --out {args.out}` "
-        f"at commit {commit} on {time.strftime('%Y-%m-%d')} from the study's run folders"
-        + (f", made by `{args.command}`" if args.command else "")
-        + "."
-    )
-    Path(f"{out}.md").write_text(
-        "\n\n".join(
-            [
-                f"### {head}",
-                made,
-                _md(table),
-                "DEC - scratch, paired by seed (Acc-2 has0):",
-                _md(pt),
-                "DEC runs: the k-means start, why stage 2 stopped, cluster agreement with the "
-                "binary classes on the report split beside what one cluster alone scores:",
-                _md(dt),
-            ]
-        )
-        + "\n"
-    )
-    print(Path(f"{out}.md").read_text())
+    sidecar = {
+        "files": [f"{out.name}_{name}.csv" for name in frames],
+        "command": args.command,
+        "generated_by": f"python tools/results_summary.py {' '.join(os.sys.argv[1:])}",
+        "commit": commit,
+        "machine": args.machine or machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "data": collect.describe_runs(df),
+        "config": recorded_config(study),
+        "transcribed": False,
+    }
+    Path(f"{out}.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    for name, frame in frames.items():
+        print(f"{out}_{name}.csv\n{frame.to_string(index=False)}\n")
 
 
 if __name__ == "__main__":
