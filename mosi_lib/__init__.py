@@ -1,9 +1,10 @@
 """mosi_lib: semi-supervised multimodal sentiment classification on CMU-MOSI.
 
-A thin helper library for the notebooks in ``notebooks/``: data loading (``data``,
-``synthetic``), preprocessing (``preprocess``), models (``models``), losses (``losses``),
-training (``train``, ``runs``), metrics (``metrics``) and figures (``plotting``, ``results``).
-Importing the package is cheap: submodules are imported where used.
+A thin helper library for the notebooks in ``notebooks/``: reading and preprocessing the data
+(``data``), models (``models``), losses (``losses``), training (``train``), run and study
+folders, grids and the CLI's commands (``study``), metrics (``metrics``), and tables and figures
+read from ``runs/`` alone (``report``). Importing the package is cheap: submodules are imported
+where used.
 """
 
 __version__ = "0.1.0"
