@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare_data(load_config("quick.yaml").data)
     mb = len(pickle.dumps(data)) / 1e6
     print(f"data set: {len(data)} segments, {mb:.1f} MB pickled; {args.workers} spawn workers; "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+          f"{os.cpu_count()} CPUs")
     print("| way | repeat | seconds until each worker had the data | last - first |")
     print("|---|---|---|---|")
     for rep in range(1, args.repeats + 1):
         for how in ("pipe", "file"):
             t = ready_times(how, data, args.workers)
             print(f"| {how} | {rep} | {', '.join(f'{x:.2f}' for x in t)} | {t[-1] - t[0]:.2f} |",
-                  flush=True)  # fmt: skip
+                  flush=True)
     return 0
 
 
