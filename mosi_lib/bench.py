@@ -300,7 +300,7 @@ def time_seeds(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from mosi_lib.study.workers import worker_threads
+    from mosi_lib.study.parallel import worker_threads
 
     shares = [seeds[i::workers] for i in range(workers) if seeds[i::workers]]
     with ProcessPoolExecutor(

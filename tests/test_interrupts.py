@@ -216,14 +216,15 @@ signal.signal(signal.SIGINT, signal.default_int_handler)  # as a kernel's cell h
 from mosi_lib import config
 from mosi_lib.data.preprocess import prepare_data
 from mosi_lib.overrides import apply_overrides
-from mosi_lib.study.workers import in_workers
+from mosi_lib.study.classifier_runs import train_classifier
+from mosi_lib.study.parallel import in_workers
 cfg = config.load_config("quick.yaml", {"data.source": "synthetic", "train.epochs": 2000,
                                         "data.modalities": ["text", "audio", "visual"]})
 data = prepare_data(cfg.data)
 jobs = [(apply_overrides(copy.deepcopy(cfg), {"system.seed": s}),
          {"root": sys.argv[1], "run_id": f"r{s}"}) for s in (0, 1)]
 try:
-    in_workers("classifier", jobs, data, 2)
+    in_workers(train_classifier, jobs, data, 2)
 except KeyboardInterrupt:
     print("stopped", flush=True)
     sys.exit(130)
