@@ -278,7 +278,7 @@ def time_seeds(
 
     ``sequential``: ``classifier.fit_classifier`` once per seed, one after the other (what a
     loop over seeds costs). ``processes``: the seeds spread over ``workers`` spawned processes
-    with ``workers.worker_threads(workers)`` torch threads each, one after the other
+    with ``parallel.worker_threads(workers)`` torch threads each, one after the other
     inside a worker (``system.seed_workers``); the pool is started and warmed up before the
     clock starts, as a grid point's pool is reused over hundreds of epochs. All use the
     study's 80/20 train/validation split of the rows and time ``epochs`` epochs after a

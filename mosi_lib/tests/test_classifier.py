@@ -247,7 +247,7 @@ def test_cuda_graphs_train_and_keep_every_output(tiny_config, data):
 
 
 def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path, monkeypatch):
-    """Issue 10 item 9: an interrupted run was not marked, and a rerun counted runs twice."""
+    """An interrupted run is marked (never in a table), and a rerun counts each run once."""
     from mosi_lib.report import collect
 
     tiny_config.train.epochs = 1

@@ -51,8 +51,8 @@ def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
 
 
 def test_grid_reuses_a_run_only_for_the_same_recipe(tiny_config, tmp_path):
-    """Issue 10 item 2: reuse matched on tag/seed/fraction only, so a rerun with another epoch
-    count or protocol showed the old runs under the new title."""
+    """A grid reuses a finished run only for the same recipe: a rerun with another epoch count
+    or protocol trains again, so no old run shows under the new title."""
     data = preprocess(make_raw(n=120), tiny_config.data)
     first = experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
                                           variants=("none", "dec_semi"))
@@ -307,7 +307,7 @@ def test_seed_workers_choice(tiny_config, monkeypatch):
     assert experiments.seed_workers(tiny_config, 3, cpu) == 3  # one process per seed on a CPU
     assert experiments.seed_workers(tiny_config, 20, cpu) == experiments.MAX_AUTO_WORKERS
     assert experiments.seed_workers(tiny_config, 3, gpu) == 3  # processes share a GPU too
-    assert experiments.seed_workers(tiny_config, 3, torch.device("mps")) == 1  # not measured
+    assert experiments.seed_workers(tiny_config, 3, torch.device("mps")) == 1  # untried
     assert experiments.seed_workers(tiny_config, 1, cpu) == 1
     tiny_config.system.seed_workers = 2
     assert experiments.seed_workers(tiny_config, 5, gpu) == 2  # explicit: taken as is
