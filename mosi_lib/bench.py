@@ -278,7 +278,7 @@ def time_seeds(
 
     ``sequential``: ``classifier.fit_classifier`` once per seed, one after the other (what a
     loop over seeds costs). ``processes``: the seeds spread over ``workers`` spawned processes
-    with ``workers.worker_threads(workers)`` torch threads each, one after the other
+    with ``parallel.worker_threads(workers)`` torch threads each, one after the other
     inside a worker (``system.seed_workers``); the pool is started and warmed up before the
     clock starts, as a grid point's pool is reused over hundreds of epochs. All use the
     study's 80/20 train/validation split of the rows and time ``epochs`` epochs after a
@@ -300,7 +300,7 @@ def time_seeds(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from mosi_lib.study.workers import worker_threads
+    from mosi_lib.study.parallel import worker_threads
 
     shares = [seeds[i::workers] for i in range(workers) if seeds[i::workers]]
     with ProcessPoolExecutor(

@@ -205,7 +205,7 @@ class SystemConfig:
     seed_workers: int = 0
     # classifier runs write checkpoints/last.pt (and best.pt when it changed) after epoch 1, then
     # at most every this many seconds, and after the last epoch; 0 = every epoch. A resumed run
-    # repeats at most this much training (recipes._classifier_hooks)
+    # repeats at most this much training (classifier_runs.classifier_hooks)
     checkpoint_every_s: float = 30.0
 
 

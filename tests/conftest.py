@@ -22,6 +22,6 @@ def run_cli(base: Path, *args: str, timeout: int = 1800) -> Path:
     env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
            "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
     proc = subprocess.run([sys.executable, "-m", "mosi_lib", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+                          capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return base

@@ -30,7 +30,7 @@ def _env(base: Path) -> dict:
 def _start(base: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "mosi_lib", *ARGS], cwd=ROOT, env=_env(base),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True)
 
 
 def _states(base: Path) -> dict[str, str]:
@@ -132,7 +132,7 @@ def test_a_second_process_on_the_same_study_refuses_and_kill_9_leaves_no_worker(
         t0 = time.monotonic()
         second = subprocess.run([sys.executable, "-m", "mosi_lib", *ARGS], cwd=ROOT,
                                 env=_env(tmp_path), capture_output=True, text=True,
-                                timeout=60)  # fmt: skip
+                                timeout=60)
         assert second.returncode != 0
         assert time.monotonic() - t0 <= 20
         assert f"is in use by pid {first.pid} on host" in second.stderr, second.stderr
@@ -171,7 +171,7 @@ def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
     study = tmp_path / "s"
     study.mkdir()
     (study / guard.HOLDER_FILE).write_text(json.dumps({"pid": 999999, "host": "x",
-                                                        "started": "then"}))  # fmt: skip
+                                                        "started": "then"}))
     code = ("import sys; from mosi_lib.study import guard; l = guard.StudyLock(sys.argv[1]); "
             "l.acquire(); print(l.took_over['pid']); sys.stdout.flush(); input()")
     holder = subprocess.Popen([sys.executable, "-c", code, str(study)], cwd=ROOT,
@@ -179,7 +179,7 @@ def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
     try:
         said = holder.stdout.readline()
         assert said.endswith("took over the lock of pid 999999 on host x since then (?), which "
-                             "is gone\n"), said  # fmt: skip
+                             "is gone\n"), said
         assert holder.stdout.readline().strip() == "999999"
         assert guard.held_by(study)["pid"] == holder.pid  # a live holder, seen from here
         with pytest.raises(guard.StudyLocked, match=f"in use by pid {holder.pid} on host"):
@@ -202,7 +202,7 @@ def test_05_and_figures_on_an_empty_runs_folder_write_nothing(tmp_path, monkeypa
     with pytest.raises(pm.PapermillExecutionError, match="no main study under"):
         pm.execute_notebook(str(paths.NOTEBOOKS_DIR / "05_results.ipynb"), str(out),
                             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR),
-                            progress_bar=False)  # fmt: skip
+                            progress_bar=False)
     figures = subprocess.run([sys.executable, "-m", "mosi_lib", "figures"], cwd=ROOT,
                              env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert figures.returncode == 2 and "no study under" in figures.stderr
@@ -216,14 +216,15 @@ signal.signal(signal.SIGINT, signal.default_int_handler)  # as a kernel's cell h
 from mosi_lib import config
 from mosi_lib.data.preprocess import prepare_data
 from mosi_lib.overrides import apply_overrides
-from mosi_lib.study.workers import in_workers
+from mosi_lib.study.classifier_runs import train_classifier
+from mosi_lib.study.parallel import in_workers
 cfg = config.load_config("quick.yaml", {"data.source": "synthetic", "train.epochs": 2000,
                                         "data.modalities": ["text", "audio", "visual"]})
 data = prepare_data(cfg.data)
 jobs = [(apply_overrides(copy.deepcopy(cfg), {"system.seed": s}),
          {"root": sys.argv[1], "run_id": f"r{s}"}) for s in (0, 1)]
 try:
-    in_workers("classifier", jobs, data, 2)
+    in_workers(train_classifier, jobs, data, 2)
 except KeyboardInterrupt:
     print("stopped", flush=True)
     sys.exit(130)
@@ -236,7 +237,7 @@ def test_a_worker_pool_stops_with_its_parent(tmp_path, how):
     root.mkdir(parents=True)
     proc = subprocess.Popen([sys.executable, "-c", POOL, str(root)], cwd=ROOT, env=_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True)
     sid = proc.pid
     try:
         _wait_training(tmp_path, proc)

@@ -24,7 +24,7 @@ def test_parameters_cell_parses(path):
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, f"{path.name}: expected one cell tagged 'parameters'"
     assigned = [t.id for node in ast.parse(cells[0].source).body
-                if isinstance(node, ast.Assign) for t in node.targets]  # fmt: skip
+                if isinstance(node, ast.Assign) for t in node.targets]
     seen = pm.inspect_notebook(str(path))
     assert list(seen) == assigned, f"{path.name}: papermill could not parse some lines"
     assert {"config_file", "run_id", "smoke"} <= set(seen)

@@ -62,11 +62,11 @@ def main() -> None:
         for seed in args.seeds:
             for mode in args.modes:
                 cfg = load_config(args.config, {**overrides, "system.seed": seed,
-                                                "dec.stage2_mode": mode})  # fmt: skip
+                                                "dec.stage2_mode": mode})
                 data = prepare_data(cfg.data)
                 dec = experiments.pretrain_dec(cfg, data, root=root, run_id=f"dec_{mode}_s{seed}")
                 ft = experiments.train_classifier(cfg, data, root=root, init_run=dec,
-                                                  run_id=f"ft_{mode}_s{seed}")  # fmt: skip
+                                                  run_id=f"ft_{mode}_s{seed}")
                 m, f = dec.metrics(), ft.metrics()
                 hist = dec.history()
                 s2 = hist[hist["stage"] == 2]
@@ -78,7 +78,7 @@ def main() -> None:
                     "cluster sizes": m["cluster_sizes"],
                     "valid acc %": 100 * f["valid"]["acc_has0"],
                     f"{f['report_split']} acc %": 100 * f["report"]["acc_has0"],
-                })  # fmt: skip
+                })
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     print(df.round(2).to_string(index=False))

@@ -46,7 +46,7 @@ def _sklearn_binary_metrics(pred_pos: np.ndarray, scores: np.ndarray) -> dict[st
         pos, keep = metrics.binary_target(scores, conv)
         out[f"acc_{conv}"] = float(accuracy_score(pos[keep], pred_pos[keep]))
         out[f"f1_{conv}"] = float(f1_score(pos[keep], pred_pos[keep], average="weighted",
-                                           zero_division=0.0))  # fmt: skip
+                                           zero_division=0.0))
     return out
 
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--profile", default="paper", choices=["quick", "paper"])
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="config overrides, as for python -m mosi_lib reproduce")  # fmt: skip
+                    help="config overrides, as for python -m mosi_lib reproduce")
     args = ap.parse_args(argv)
     cfg = load_config(f"{args.profile}.yaml", parse_sets(args.set))
     data = prepare_data(cfg.data)
@@ -86,17 +86,17 @@ def main(argv: list[str] | None = None) -> None:
         def step(idx: torch.Tensor) -> None:  # the bench's classifier step
             x, masks = dd.batch(idx)
             bench.batch_loss("classifier", model, x, masks, target.index_select(0, idx), None,
-                             amp=amp, device=device, weights={}, cache=cache).backward()  # fmt: skip
+                             amp=amp, device=device, weights={}, cache=cache).backward()
             opt.step()
 
         return step
 
     def adam(capturable: bool = False) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
-                                weight_decay=cfg.train.weight_decay, capturable=capturable)  # fmt: skip
+                                weight_decay=cfg.train.weight_decay, capturable=capturable)
 
     eager = graphs.StepRunner(make_step(opt := adam()), optimizer=opt, device=device,
-                              enabled=False)  # fmt: skip
+                              enabled=False)
     logits = predict_logits(model, dd, va, amp=amp)
     pred = (logits > 0).cpu().numpy()
     scores = dd.scores.index_select(0, va).cpu().numpy()
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
          lambda: _sklearn_binary_metrics(pred, scores)),
         ("copy of the weights (_select, on an improvement)",
          lambda: {k: v.detach().clone() for k, v in model.state_dict().items()}),
-    ]  # fmt: skip
+    ]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"bf16 autocast {'on' if amp and device.type == 'cuda' else 'off'}, median of "
@@ -124,14 +124,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {label} | CUDA only |\n| validation forward, CUDA graph replay | CUDA only |")
         return
     runner = graphs.StepRunner(make_step(opt := adam(capturable=True), cache=False),
-                               optimizer=opt, device=device, enabled=True)  # fmt: skip
+                               optimizer=opt, device=device, enabled=True)
     for _ in range(runner.warmup + 1):  # the eager warm-up steps, then the capture
         runner(bidx)
     ms = _median_ms(lambda: runner(bidx), args.repeats, device)
     print(f"| {label} | {ms:.2f} |", flush=True)
     forward = graphs.ForwardRunner(lambda: predict_logits(model, dd, va, amp=amp,
                                                           cache=False),
-                                   device=device, enabled=True)  # fmt: skip
+                                   device=device, enabled=True)
     for _ in range(forward.warmup + 1):
         forward()
     ms = _median_ms(forward, args.repeats, device)

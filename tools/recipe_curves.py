@@ -33,7 +33,7 @@ from mosi_lib.train.evaluate import evaluate_classifier
 from mosi_lib.train.loop import Event
 
 RANGES = ((0, 10), (10, 30), (30, 60), (60, 100), (100, 150), (150, 200), (200, 300),
-          (300, 400), (400, 500))  # fmt: skip
+          (300, 400), (400, 500))
 EPOCHS = (10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500)
 
 
@@ -61,20 +61,20 @@ def main() -> None:
     def hook(ev: Event) -> None:
         if ev.name == "epoch_end":
             rep = evaluate_classifier(ev.model, dd, report, cfg.data.zero_policy,
-                                      objective=cfg.train.objective)  # fmt: skip
+                                      objective=cfg.train.objective)
             rows.append((ev.epoch, ev.row["val_acc"], ev.row["val_loss"], rep["acc_has0"],
-                         ev.row["train_acc"]))  # fmt: skip
+                         ev.row["train_acc"]))
 
     t0 = time.perf_counter()
     fit_classifier(
         model, dd, cfg.train, cfg.system,
         train_idx=data.train_rows(args.labels, cfg.data.zero_policy), val_idx=data.rows("valid"),
         zero_policy=cfg.data.zero_policy, hooks=[hook],
-    )  # fmt: skip
+    )
     a = np.array(rows)
     out = {"data": data.meta["description"], "protocol": cfg.data.protocol,
            "report_split": data.report_split, "labels": args.labels, "set": args.set,
-           "seed": cfg.system.seed, "seconds": round(time.perf_counter() - t0)}  # fmt: skip
+           "seed": cfg.system.seed, "seconds": round(time.perf_counter() - t0)}
     for e in EPOCHS:
         if e <= len(a):
             sub = a[:e]

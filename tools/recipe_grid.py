@@ -38,7 +38,7 @@ def summarise(a: np.ndarray) -> dict:
             "valid_mean_21_end": round(100 * v[20:].mean(), 2),
             "best_valid": round(100 * v[best], 2), "best_epoch": best + 1,
             "min_val_loss_epoch": int(loss.argmin()) + 1,
-            "train_acc_last10": round(100 * a[-10:, 4].mean(), 2)}  # fmt: skip
+            "train_acc_last10": round(100 * a[-10:, 4].mean(), 2)}
 
 
 def main() -> None:

@@ -4,11 +4,11 @@
 ``--workers`` processes the two ways and prints, per way and repeat, the seconds from the pool's
 start until each worker had the data set (the embedded real text + audio, quick profile):
 
-* ``pipe``: the data set as the initializer's argument (``in_workers`` before 2026-11-26):
-  ``spawn`` writes it into each child's pipe, and the write waits until that child has imported
-  what unpickling it needs (``mosi_lib``, torch), so each start waits for the one before.
-* ``file``: ``in_workers`` now: pickled once to a temporary file, each worker reads it as it
-  starts (``workers._worker_init``).
+* ``pipe``: the data set as the initializer's argument: ``spawn`` writes it into each child's
+  pipe, and the write waits until that child has imported what unpickling it needs
+  (``mosi_lib``, torch), so each start waits for the one before.
+* ``file``: what ``in_workers`` does: pickled once to a temporary file, each worker reads it as
+  it starts (``parallel.init_worker``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from pathlib import Path
 
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.study import workers
+from mosi_lib.study import parallel
+
+_HELD: dict = {}  # per worker process: the data set it got through the pipe
 
 
 def _stamp(out_dir: str, t0: float) -> None:
@@ -32,12 +34,12 @@ def _stamp(out_dir: str, t0: float) -> None:
 
 
 def _init_pipe(data, out_dir: str, t0: float) -> None:
-    workers._WORKER.update(data=data)
+    _HELD.update(data=data)
     _stamp(out_dir, t0)
 
 
 def _init_file(data_file: str, out_dir: str, t0: float) -> None:
-    workers._worker_init(data_file, 1)
+    parallel.init_worker(data_file, 1)
     _stamp(out_dir, t0)
 
 
@@ -54,7 +56,7 @@ def ready_times(how: str, data, n: int) -> list[float]:
         out_dir.mkdir()
         t0 = time.time()  # with the file, its writing counts
         if how == "file":
-            init, args = _init_file, (workers.write_data_file(data, tmp), str(out_dir), t0)
+            init, args = _init_file, (parallel.write_data_file(data, tmp), str(out_dir), t0)
         else:
             init, args = _init_pipe, (data, str(out_dir), t0)
         with ProcessPoolExecutor(n, mp_context=ctx, initializer=init, initargs=args) as pool:
@@ -70,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare_data(load_config("quick.yaml").data)
     mb = len(pickle.dumps(data)) / 1e6
     print(f"data set: {len(data)} segments, {mb:.1f} MB pickled; {args.workers} spawn workers; "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+          f"{os.cpu_count()} CPUs")
     print("| way | repeat | seconds until each worker had the data | last - first |")
     print("|---|---|---|---|")
     for rep in range(1, args.repeats + 1):
         for how in ("pipe", "file"):
             t = ready_times(how, data, args.workers)
             print(f"| {how} | {rep} | {', '.join(f'{x:.2f}' for x in t)} | {t[-1] - t[0]:.2f} |",
-                  flush=True)  # fmt: skip
+                  flush=True)
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mosi_lib import paths
 from mosi_lib.study import guard, pipeline
+from mosi_lib.study.grid_specs import load_grid
 from mosi_lib.study.pipeline import STAGES, STUDY_NOTEBOOKS
 from mosi_lib.study.preflight import preflight
 from mosi_lib.study.studies import latest_study, make_study_id, open_study, study_info
@@ -169,7 +170,7 @@ def run_study(
     """Execute 06_label_sweep and 07_ablations, each into study ``<run_id>-<name>``; 0.
 
     The grids come from ``configs/experiments/{sweep,ablations}.yaml`` with the given values
-    in their place (``grids.load_grid``); ``study.json`` keeps each grid and config, so that
+    in their place (``grid_specs.load_grid``); ``study.json`` keeps each grid and config, so that
     ``figures`` redraws them.
 
     Args:
@@ -185,8 +186,6 @@ def run_study(
         guard.StudyLocked: another process writes one of the studies.
         StudyRefused: a study was run with another config.
     """
-    from mosi_lib.study.grids import load_grid  # the training code: only once a study runs
-
     try:  # the whole config and the data location, before any folder or notebook
         sweep = load_grid("sweep", fractions=fractions, protocol=protocol)
         abl = load_grid("ablations", variants=variants, protocol=protocol,

@@ -1,128 +1,79 @@
 """The grids beyond the paper (notebooks 06/07, ``make study``): label sweep and ablations.
 
-Grid definitions live in ``configs/experiments/*.yaml`` (``load_grid``); each function here
-runs one grid of single-run recipes (``recipes``) into one study folder.
+Each function runs one grid of single-run recipes (``classifier_runs``, ``dec_runs``,
+``reference_runs``) into one study folder; ``label_sweep`` and ``ablations`` are what notebooks
+06 and 07 call, and refuse a bad grid (``check_grid``) before any training. What a grid may
+hold is in ``grid_specs``.
+
+Every grid tags its runs and skips a grid point whose finished run already exists (so an
+interrupted grid continues where it stopped, and a second call adds only new seeds or points)
+or is the same experiment as a run under another tag (which then counts under both:
+``Run.add_tag``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from mosi_lib.config import Config
-from mosi_lib.data.preprocess import Processed
+from mosi_lib.data.preprocess import Processed, prepare_data
+from mosi_lib.report import collect, tables
 from mosi_lib.study import runs
-from mosi_lib.study.recipes import (
-    _reusable,
-    _say,
-    _variant_cfg,
-    init_name,
-    logistic_references,
-    train_classifiers,
+from mosi_lib.study.classifier_runs import init_name, train_classifiers
+from mosi_lib.study.dec_runs import pretrain_dec
+from mosi_lib.study.grid_specs import (
+    PRETRAIN_VARIANTS,
+    check_modality_sets,
+    check_seeds,
+    check_variants,
+    default_modality_sets,
+    modality_names,
 )
-from mosi_lib.study.workers import in_workers, seed_workers
+from mosi_lib.study.parallel import in_workers, seed_workers
+from mosi_lib.study.preflight import check_draws
+from mosi_lib.study.reference_runs import logistic_references
+from mosi_lib.study.run_support import find_reusable, say, variant_cfg
 
-# ----------------------------------------------------------------------------- experiments
-# Beyond the paper (issue 5): each function runs a grid of the calls above into one study folder,
-# tags the runs, and skips a grid point whose finished run already exists (so an interrupted
-# grid continues where it stopped, and a second call adds only new seeds or points) or is the
-# same experiment as a run under another tag (which then counts under both: Run.add_tag).
-
-PRETRAIN_VARIANTS: dict[str, dict[str, Any] | None] = {
-    "none": None,  # classifier from scratch
-    "ae": {},  # autoencoder only: the stage-1 checkpoint of the paper's DEC run
-    "dec_unsup": {"dec.stage2_sup_weight": 0.0},  # DEC without the supervised term (b = 0)
-    "dec_semi": {},  # the paper: semi-supervised DEC
-    "dec_no_disent": {"dec.stage1_disent_weight": 0.0, "dec.stage2_disent_weight": 0.0},
-    # the paper's DEC on the training rows' features only (not transductive)
-    "dec_train_rows": {"dec.pretrain_rows": "train"},
-}
-"""Pretraining ablation: variant -> DEC config changes (None: no pretraining)."""
-
-PRETRAIN_DESCRIPTIONS: dict[str, str] = {
-    "none": "none (from scratch)",
-    "ae": "autoencoder only (stage 1 of dec_semi), all segments' features",
-    "dec_unsup": "DEC without labels (b = 0), all segments' features (transductive)",
-    "dec_semi": "the paper's semi-supervised DEC, all segments' features (transductive)",
-    "dec_no_disent": "semi-supervised DEC, g = 0, all segments' features (transductive)",
-    "dec_train_rows": "the paper's semi-supervised DEC on the training rows' features only",
-}
-"""What each pretraining variant saw, for the ablation tables. "Transductive": the pretraining
-reads the features (never the labels) of the rows the classifier is evaluated on; the
-from-scratch arm does not, so ``dec_train_rows`` measures what that access is worth."""
-
-GRIDS = {"sweep": ("fractions", "protocol"),
-         "ablations": ("variants", "modality_sets", "modality_pretrain", "protocols", "protocol")}
-"""Grid files under ``configs/experiments/`` and the keys each holds."""
-
-
-def load_grid(name: str, **given: Any) -> dict[str, Any]:
-    """The grid of an experiment: ``configs/experiments/<name>.yaml``, then ``given`` values.
-
-    The one place the grids of ``make study`` are defined: the CLI and notebooks 06/07 both
-    read it; a ``given`` value that is not None (a CLI option, a notebook parameter) replaces
-    the file's.
-
-    Raises:
-        ValueError: unknown grid, a key the file lacks or does not know.
-    """
-    import yaml
-
-    from mosi_lib import paths
-
-    if name not in GRIDS:
-        raise ValueError(f"grid {name!r}: expected one of {list(GRIDS)}")
-    path = paths.CONFIGS_DIR / "experiments" / f"{name}.yaml"
-    grid = yaml.safe_load(path.read_text()) or {}
-    keys = set(GRIDS[name])
-    if set(grid) != keys:
-        raise ValueError(f"{path}: expected the keys {sorted(keys)}, found {sorted(grid)}")
-    unknown = set(given) - keys
-    if unknown:
-        raise ValueError(f"grid {name!r}: unknown keys {sorted(unknown)}; known {sorted(keys)}")
-    grid.update({k: v for k, v in given.items() if v is not None})
-    return grid
-
-
-MODALITY_SETS = ("T", "A", "V", "TA", "TV", "AV", "TAV")
-"""Modality ablation subsets: T text, A audio, V visual."""
-
-_LETTER = {"T": "text", "A": "audio", "V": "visual"}
+# ----------------------------------------------------------------------------- grid points
 
 
 def _adopt(found: runs.Run | None, tag: str, what: str, seed: int) -> runs.Run | None:
     """Count ``found`` (this very experiment under another tag of the study) under ``tag``."""
     if found is not None:
-        _say(f"{what}, seed {seed}: the same experiment as {found.run_id} "
-             f"(tag {found.tags()[0]!r}); counted under {tag!r} too, not trained again")
+        say(f"{what}, seed {seed}: the same experiment as {found.run_id} "
+            f"(tag {found.tags()[0]!r}); counted under {tag!r} too, not trained again")
         found.add_tag(tag)
     return found
 
 
 def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[str, Any],
                      what: str, prefix: str, init_runs=None,
-                     init_checkpoint="last.pt") -> list[runs.Run]:  # fmt: skip
+                     init_checkpoint="last.pt") -> list[runs.Run]:
     """Classifier runs of one grid point, one per seed.
 
     Each is found under ``root`` (by ``find`` and seed), or is the same experiment under
     another tag of the study (same recipe, seed, data, labels and initialisation, for a
-    DEC-initialised one the same DEC run and checkpoint: ``recipes._reusable``), which then
-    counts under this tag too (``Run.add_tag``), or is trained; the missing seeds train in one
-    ``train_classifiers`` call (in worker processes where ``seed_workers``).
+    DEC-initialised one the same DEC run and checkpoint: ``run_support.find_reusable``), which
+    then counts under this tag too (``Run.add_tag``), or is trained; the missing seeds train in
+    one ``train_classifiers`` call (in worker processes where ``seed_workers``).
     """
     found = {}
     for s in map(int, seeds):
         hits = runs.find_same(root, cfg, kind="classifier", seed=s, **find)
-        found[s] = hits[-1] if hits else _adopt(_reusable(
-            _variant_cfg(cfg, {"system.seed": s}), data, root, kind="classifier",
+        found[s] = hits[-1] if hits else _adopt(find_reusable(
+            variant_cfg(cfg, {"system.seed": s}), data, root, kind="classifier",
             init_run=None if init_runs is None else init_runs[s],
             init_checkpoint=init_checkpoint, labels="labeled",
             init=init_name(init_runs and init_runs[s], init_checkpoint),
             modalities=data.modalities,
-        ), find["tag"], what, s)  # fmt: skip
+        ), find["tag"], what, s)
     todo = [s for s in found if found[s] is None]
     if todo:
-        _say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
-             "classifier")  # fmt: skip
+        say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
+            "classifier")
         inits = None if init_runs is None else [init_runs[s] for s in todo]
         new = train_classifiers(cfg, data, seeds=todo, labels="labeled", init_runs=inits,
                                 init_checkpoint=init_checkpoint, root=root, tag=find["tag"],
@@ -131,33 +82,35 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
     return [found[int(s)] for s in seeds]
 
 
-def _decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
-              prefix: str) -> dict[int, runs.Run]:  # fmt: skip
+def decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
+             prefix: str) -> dict[int, runs.Run]:
     """The DEC runs of one grid point, one per seed: found under ``root`` or pretrained.
 
     A run is found by tag, or is the same experiment under another tag of the study (same
     recipe, seed, data, modalities), which then counts under this tag too (``Run.add_tag``).
     Missing seeds pretrain one after the other, or in worker processes (``seed_workers``).
-    A DEC run written before runs recorded ``modalities`` matches on the other keys alone:
-    studies made DEC runs on the configured modalities only then, under tags the modality
-    ablation does not use.
+    A DEC run that records no ``modalities`` matches on the other keys alone (such runs were
+    made on the configured modalities, under tags the modality ablation does not use).
+
+    Returns:
+        seed -> DEC run (``<prefix>_dec_s<seed>`` when pretrained here).
     """
     found: dict[int, runs.Run | None] = {}
     for s in map(int, seeds):
         hits = [r for r in runs.find_same(root, cfg, kind="dec", seed=s, tag=tag)
-                if r.metrics().get("modalities", data.modalities) == data.modalities]  # fmt: skip
-        found[s] = hits[-1] if hits else _adopt(_reusable(
-            _variant_cfg(cfg, {"system.seed": s}), data, root, kind="dec",
-            modalities=data.modalities), tag, what, s)  # fmt: skip
+                if r.metrics().get("modalities", data.modalities) == data.modalities]
+        found[s] = hits[-1] if hits else _adopt(find_reusable(
+            variant_cfg(cfg, {"system.seed": s}), data, root, kind="dec",
+            modalities=data.modalities), tag, what, s)
     todo = [s for s, r in found.items() if r is None]
     if not todo:
         return found
-    _say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
-         "DEC pretraining")  # fmt: skip
-    jobs = [(_variant_cfg(cfg, {"system.seed": s}),
+    say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
+        "DEC pretraining")
+    jobs = [(variant_cfg(cfg, {"system.seed": s}),
              dict(root=root, tag=tag, run_id=runs.make_run_id(f"{prefix}_dec", s)))
-            for s in todo]  # fmt: skip
-    new = in_workers("dec", jobs, data, seed_workers(cfg, len(todo)))
+            for s in todo]
+    new = in_workers(pretrain_dec, jobs, data, seed_workers(cfg, len(todo)))
     found.update(zip(todo, new, strict=True))
     return found
 
@@ -179,7 +132,7 @@ def _scratch_and_dec(
         DEC-initialised ones.
     """
     frac = cfg.data.labeled_fraction
-    decs = _decs_for(cfg, data, root=root, seeds=seeds, tag=tag, what=what, prefix=prefix)
+    decs = decs_for(cfg, data, root=root, seeds=seeds, tag=tag, what=what, prefix=prefix)
     find = {"tag": tag, "labels": "labeled", "labeled_fraction_cfg": frac}
     return [
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "scratch"},
@@ -189,7 +142,41 @@ def _scratch_and_dec(
                            init_checkpoint="stage1.pt") if with_ae else []),
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "dec"},
                           what=f"{what} (dec)", prefix=f"{prefix}_fromdec", init_runs=decs),
-    ]  # fmt: skip
+    ]
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_grid(cfg: Config, data: Processed, *, seeds, fractions=(), protocols=()) -> None:
+    """Refuse, before any training, a grid that would fail part-way.
+
+    Seeds given twice (``check_seeds``); a seed, labeled fraction or protocol the config
+    refuses (``config.validate``, e.g. a fraction outside (0, 1]); a labeled draw (protocol,
+    fraction, seed) with too few labels of a class (``preflight.check_draws`` on the labels
+    and videos of ``data``, from which every draw of the grid is made).
+
+    Args:
+        cfg: the grid's base config.
+        data: a data set of the grid (any fraction or protocol: the same segments).
+        seeds: training seeds.
+        fractions, protocols: the labeled fractions and protocols the grid sets (empty: the
+            config's).
+
+    Raises:
+        ValueError, KeyError, TypeError: one line naming the bad value.
+    """
+    seeds = check_seeds(seeds)
+    fractions = [float(f) for f in fractions]
+    for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),
+                        ("data.protocol", protocols)):
+        for value in values:
+            variant_cfg(cfg, {key: value})
+    check_draws(cfg, seeds=seeds, fractions=fractions, protocols=list(protocols),
+                labels=data.labels, video=data.video)
+
+
+# ----------------------------------------------------------------------------- notebook 06
 
 
 def label_sweep(
@@ -197,39 +184,48 @@ def label_sweep(
 ) -> list[runs.Run]:
     """Label-efficiency sweep: from scratch, autoencoder- and DEC-initialised per fraction.
 
-    Each fraction also gets the linear references (``recipes.reference_inits``: deterministic,
-    one run per labeled draw: per seed under ``data.draw=seed``, else one) on the same pool.
+    Each fraction also gets the linear references (``reference_runs.reference_inits``:
+    deterministic, one run per labeled draw: per seed under ``data.draw=seed``, else one) on
+    the same pool.
 
     For each fraction the data are re-split with ``data.labeled_fraction`` (other data fields
     as in ``cfg``; with the same ``split_seed`` the labeled pools are nested: the same per-class
     permutation, a longer prefix; each seed's own under ``data.draw=seed``). For each seed: DEC
     pretraining on every row with the labels of that pool, then the classifier on the labeled
     pool from scratch, from the DEC run's stage-1 autoencoder and from its final encoder.
+    The whole grid is checked first (``check_grid``): nothing trains if any point would fail.
 
     Args:
         cfg: base config (its ``labeled_fraction`` and ``system.seed`` are replaced).
         fractions: labeled fractions in (0, 1].
-        seeds: training seeds (``system.seed``).
+        seeds: training seeds (``system.seed``), each once.
         root: the study folder.
         tag: stored in every run's ``metrics.json``.
 
     Returns:
         The classifier runs (found or trained), in grid order.
-    """
-    from mosi_lib.data.preprocess import prepare_data
 
+    Raises:
+        ValueError, KeyError, TypeError: a bad grid (``check_grid``), before any training.
+    """
+    check_seeds(seeds)
+    fcfgs = [variant_cfg(cfg, {"data.labeled_fraction": float(frac)}) for frac in fractions]
     out = []
-    for frac in fractions:
-        fcfg = _variant_cfg(cfg, {"data.labeled_fraction": float(frac)})
+    for i, fcfg in enumerate(fcfgs):
         data = prepare_data(fcfg.data)
+        if i == 0:  # every draw of the sweep, on the segments of its first data set
+            check_grid(cfg, data, seeds=seeds, fractions=fractions)
         frac = fcfg.data.labeled_fraction
         out += _scratch_and_dec(fcfg, data, root=root, tag=tag, seeds=seeds, with_ae=True,
                                 what=f"[sweep] {100 * frac:g}% labels",
-                                prefix=f"sweep{100 * frac:g}")  # fmt: skip
+                                prefix=f"sweep{100 * frac:g}")
         for s in seeds if fcfg.data.draw == "seed" else [fcfg.system.seed]:
-            out += logistic_references(_variant_cfg(fcfg, {"system.seed": int(s)}), data,
+            out += logistic_references(variant_cfg(fcfg, {"system.seed": int(s)}), data,
                                        root=root, tag=tag, labels=("labeled",))
     return out
+
+
+# ----------------------------------------------------------------------------- notebook 07
 
 
 def pretrain_ablation(
@@ -247,63 +243,30 @@ def pretrain_ablation(
     Returns:
         The classifier runs (found or trained).
     """
-    unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
-    if unknown:
-        raise ValueError(f"variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
+    check_variants(variants)
+    check_seeds(seeds)
     out = []
     dec_runs: dict[str, dict[int, runs.Run]] = {}
     for variant in variants:
         changes = PRETRAIN_VARIANTS[variant]
         source = "dec_semi" if variant == "ae" else variant
         if changes is not None and source not in dec_runs:
-            vcfg = _variant_cfg(cfg, PRETRAIN_VARIANTS[source])
-            dec_runs[source] = _decs_for(vcfg, data, root=root, seeds=seeds,
-                                         tag=f"pretrain:{source}", what=f"[ablation] {source}",
-                                         prefix=f"abl_{source}")  # fmt: skip
+            vcfg = variant_cfg(cfg, PRETRAIN_VARIANTS[source])
+            dec_runs[source] = decs_for(vcfg, data, root=root, seeds=seeds,
+                                        tag=f"pretrain:{source}", what=f"[ablation] {source}",
+                                        prefix=f"abl_{source}")
         out += _classifiers_for(
             cfg, data, root=root, seeds=seeds, find={"tag": f"pretrain:{variant}"},
             what=f"[ablation] {variant}", prefix=f"abl_{variant}",
             init_runs=None if changes is None else dec_runs[source],
             init_checkpoint="stage1.pt" if variant == "ae" else "last.pt",
-        )  # fmt: skip
+        )
     return out
 
 
-def default_modality_sets(cfg: Config) -> list[str]:
-    """Every subset in ``MODALITY_SETS`` that ``cfg.data.source`` can provide.
-
-    T, A, TA for the embedded text + audio data; all seven for the other sources.
-    """
-    from mosi_lib.config import SOURCE_MODALITIES
-
-    have = SOURCE_MODALITIES.get(cfg.data.source, tuple(_LETTER.values()))
-    return [s for s in MODALITY_SETS if all(_LETTER[ch] in have for ch in s)]
-
-
-def check_modality_sets(sets, cfg: Config) -> list[str]:
-    """``sets`` if each is distinct letters of 'TAV' that ``cfg.data.source`` provides.
-
-    Raises:
-        ValueError: naming the bad sets and what was expected.
-    """
-    from mosi_lib.config import SOURCE_MODALITIES
-
-    sets = [str(s) for s in sets]
-    bad = [s for s in sets if not s or any(ch not in _LETTER for ch in s) or len(set(s)) < len(s)]
-    if bad:
-        raise ValueError(f"modality sets {bad}: expected distinct letters from 'TAV'")
-    have = SOURCE_MODALITIES.get(cfg.data.source, tuple(_LETTER.values()))
-    missing = [s for s in sets if any(_LETTER[ch] not in have for ch in s)]
-    if missing:
-        raise ValueError(f"modality sets {missing}: data.source={cfg.data.source} provides "
-                         f"{list(have)} only; expected some of {default_modality_sets(cfg)}")
-    return sets
-
-
 def modality_ablation(
-    cfg: Config, *, sets=None, seeds, root, pretrain: str = "none",
-    tag: str = "modality",
-) -> list[runs.Run]:  # fmt: skip
+    cfg: Config, *, sets=None, seeds, root, pretrain: str = "none", tag: str = "modality",
+) -> list[runs.Run]:
     """The classifier on each modality subset (T, A, V, TA, ...) with one pretraining variant.
 
     ``sets=None``: ``default_modality_sets(cfg)``, the subsets the data source provides.
@@ -312,7 +275,7 @@ def modality_ablation(
     pretrains DEC on that subset's features (every segment, labels of the labeled pool) and
     fine-tunes from it, exactly as in ``pretrain_ablation`` (``ae``: from the stage-1
     checkpoint). The notebook passes the variant the pretraining ablation found best on the
-    validation split (``tables.best_by_valid``). The data are re-read for each subset
+    validation split (``best_pretrain``). The data are re-read for each subset
     (``data.modalities``); splits do not depend on the modalities, so every subset sees the
     same rows. Runs are tagged ``<tag>:<pretrain>`` (classifiers) and ``<tag>:<DEC variant>``
     (DEC runs).
@@ -320,21 +283,20 @@ def modality_ablation(
     Returns:
         The classifier runs (found or trained).
     """
-    from mosi_lib.data.preprocess import prepare_data
-
     if pretrain not in PRETRAIN_VARIANTS:
         raise ValueError(f"pretrain={pretrain!r}: expected one of {list(PRETRAIN_VARIANTS)}")
     sets = default_modality_sets(cfg) if sets is None else check_modality_sets(sets, cfg)
+    check_seeds(seeds)
     source = "dec_semi" if pretrain == "ae" else pretrain
     out = []
     for letters in sets:
-        mcfg = _variant_cfg(cfg, {"data.modalities": [_LETTER[ch] for ch in letters]})
+        mcfg = variant_cfg(cfg, {"data.modalities": modality_names(letters)})
         data = prepare_data(mcfg.data)
         decs = None
         if PRETRAIN_VARIANTS[pretrain] is not None:
-            vcfg = _variant_cfg(mcfg, PRETRAIN_VARIANTS[source])
-            decs = _decs_for(vcfg, data, root=root, seeds=seeds, tag=f"{tag}:{source}",
-                             what=f"[modality] {letters}", prefix=f"mod_{letters}")
+            vcfg = variant_cfg(mcfg, PRETRAIN_VARIANTS[source])
+            decs = decs_for(vcfg, data, root=root, seeds=seeds, tag=f"{tag}:{source}",
+                            what=f"[modality] {letters}", prefix=f"mod_{letters}")
         out += _classifiers_for(mcfg, data, root=root, seeds=seeds,
                                 find={"tag": f"{tag}:{pretrain}", "modalities": data.modalities},
                                 what=f"[modality] {letters} ({pretrain})",
@@ -354,20 +316,18 @@ def best_pretrain(choice: str, cfg: Config, root):
     Returns:
         ``(variant, table)``: the table ranks the variants (None when ``choice`` is explicit).
     """
-    from mosi_lib.report import collect, tables
-
     if choice != "best":
         if choice not in PRETRAIN_VARIANTS:
             raise ValueError(f"modality pretraining {choice!r}: expected 'best' or one of "
-                             f"{list(PRETRAIN_VARIANTS)}")  # fmt: skip
+                             f"{list(PRETRAIN_VARIANTS)}")
         return choice, None
     df = collect.collect_runs(root)
     pre = df[df["tag"].str.startswith("pretrain:")]
     if pre.empty:
         raise ValueError(f"modality pretraining 'best': no pretraining-ablation run under {root}; "
-                         "run the pretraining ablation first or name a variant")  # fmt: skip
+                         "run the pretraining ablation first or name a variant")
     best, table = tables.best_by_valid(pre, by="tag", metric=f"valid_acc_{cfg.data.zero_policy}",
-                                       prefer="pretrain:none")  # fmt: skip
+                                       prefer="pretrain:none")
     return best.removeprefix("pretrain:"), table
 
 
@@ -384,13 +344,78 @@ def protocol_comparison(
     Returns:
         The classifier runs (found or trained).
     """
-    from mosi_lib.data.preprocess import prepare_data
-
+    check_seeds(seeds)
     out = []
     for protocol in protocols:
-        pcfg = _variant_cfg(cfg, {"data.protocol": protocol})
+        pcfg = variant_cfg(cfg, {"data.protocol": protocol})
         data = prepare_data(pcfg.data)
         out += _scratch_and_dec(pcfg, data, root=root, tag=f"{tag_prefix}:{protocol}",
                                 seeds=seeds, what=f"[protocol] {protocol}",
-                                prefix=f"prot_{protocol}")  # fmt: skip
+                                prefix=f"prot_{protocol}")
+    return out
+
+
+@dataclass
+class Ablations:
+    """What ``ablations`` ran: the runs of each part and how the modality variant was chosen."""
+
+    pretrain: list[runs.Run]
+    modality_pretrain: str | None = None
+    choice: pd.DataFrame | None = None  # the ranking behind modality_pretrain="best"
+    modality: list[runs.Run] = field(default_factory=list)
+    protocols: list[runs.Run] = field(default_factory=list)
+
+
+def ablations(
+    cfg: Config,
+    data: Processed,
+    *,
+    seeds,
+    root,
+    variants=tuple(PRETRAIN_VARIANTS),
+    modality_sets=None,
+    modality_pretrain: str = "best",
+    protocols=("paper", "standard"),
+) -> Ablations:
+    """Notebook 07's grid: pretraining ablation, modality ablation, protocol comparison.
+
+    The whole grid is checked first (variants, modality sets, the modality ablation's
+    pretraining, ``check_grid``: seeds, protocols, every labeled draw): nothing trains if any
+    part would fail. Then ``pretrain_ablation`` on ``data``; the modality ablation on each of
+    ``modality_sets`` (None: ``default_modality_sets``; empty: skipped) with the variant
+    ``best_pretrain`` resolves from ``modality_pretrain`` (``best``: the highest mean
+    validation accuracy of the pretraining ablation); ``protocol_comparison`` under each of
+    ``protocols`` (empty: skipped).
+
+    Args:
+        cfg: the study's config (its protocol and labeled fraction).
+        data: ``prepare_data(cfg.data)``.
+        seeds: training seeds, each once.
+        root: the study folder.
+        variants, modality_sets, modality_pretrain, protocols: the grid
+            (``grid_specs.load_grid("ablations")``).
+
+    Returns:
+        The runs of each part (found or trained) and the modality ablation's variant.
+
+    Raises:
+        ValueError, KeyError, TypeError: a bad grid, before any training.
+    """
+    check_variants(variants)
+    sets = default_modality_sets(cfg) if modality_sets is None else check_modality_sets(
+        modality_sets, cfg)
+    if sets and modality_pretrain != "best":
+        best_pretrain(modality_pretrain, cfg, root)  # an unknown variant: refused now
+    every = list(dict.fromkeys([cfg.data.protocol, *protocols]))  # the protocols it draws
+    check_grid(cfg, data, seeds=seeds, protocols=every)
+    out = Ablations(pretrain=pretrain_ablation(cfg, data, seeds=seeds, root=root,
+                                               variants=variants))
+    if sets:
+        out.modality_pretrain, out.choice = best_pretrain(modality_pretrain, cfg, root)
+        say(f"modality ablation: pretraining {out.modality_pretrain!r}"
+            + (" (best mean validation accuracy of the pretraining ablation)"
+               if out.choice is not None else " (named by modality_pretrain)"))
+        out.modality = modality_ablation(cfg, sets=sets, seeds=seeds, root=root,
+                                         pretrain=out.modality_pretrain)
+    out.protocols = protocol_comparison(cfg, protocols=protocols, seeds=seeds, root=root)
     return out

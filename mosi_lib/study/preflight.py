@@ -18,6 +18,7 @@ from mosi_lib.config import Config
 from mosi_lib.data import splits, text_audio
 from mosi_lib.data.sources import check_data_location
 from mosi_lib.overrides import apply_overrides
+from mosi_lib.study.grid_specs import PRETRAIN_VARIANTS, check_modality_sets
 
 
 def preflight(
@@ -60,29 +61,29 @@ def preflight(
     if cfg.data.source == "mosi_text_audio" and not cfg.data.data_dir:
         check_draws(cfg, seeds=seeds, fractions=fractions, protocols=protocols)
     if modality_sets:
-        from mosi_lib.study.grids import check_modality_sets
-
         check_modality_sets(modality_sets, cfg)
     if variants:
-        from mosi_lib.study.grids import PRETRAIN_VARIANTS
-
         unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
         if unknown:
             raise ValueError(f"--variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
 
 
 def check_draws(
-    cfg: Config, *, seeds: list[int], fractions: list[float], protocols: list[str]
+    cfg: Config, *, seeds: list[int], fractions: list[float], protocols: list[str],
+    labels: np.ndarray | None = None, video: np.ndarray | None = None,
 ) -> None:
     """Every labeled draw the study will make holds enough labels of each class.
 
-    On the embedded data set only, whose labels are read in milliseconds; other sources are
-    checked as each notebook reads them (``splits.check_labeled_counts``), still before it trains.
+    ``labels`` and ``video``: every segment's scores and video ids (``Processed.labels`` and
+    ``.video``, as ``prepare_data`` draws from them); None: the embedded data set's, read in
+    milliseconds (``preflight`` checks other sources as each notebook reads them,
+    ``splits.check_labeled_counts``, still before it trains).
 
     Raises:
         ValueError: a draw (protocol, labeled fraction, seed) with too few labels of a class.
     """
-    _, _, video, labels = text_audio.read_labels()
+    if labels is None or video is None:
+        _, _, video, labels = text_audio.read_labels()
     video = np.asarray(video)
     for protocol in protocols or [cfg.data.protocol]:
         for frac in fractions or [cfg.data.labeled_fraction]:

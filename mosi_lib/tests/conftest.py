@@ -70,7 +70,7 @@ def make_raw(n: int = 120, seed: int = 0, dims=None) -> RawData:
     video = np.array([f"v{i % 12:02d}" for i in range(n)])
     ids = np.array([f"{v}_{i}" for i, v in enumerate(video)])
     return RawData(ids=ids, video=video, labels=labels, features=feats, source="synthetic",
-                   synthetic=True)  # fmt: skip
+                   synthetic=True)
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ class _ExternalReads(TorchDispatchMode):
     # operators that wait for the GPU (a value or a data-dependent size on the host): a
     # capture fails on them
     SYNCS = ("aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select",
-             "aten::_unique2", "aten::unique_consecutive", "aten::repeat_interleave")  # fmt: skip
+             "aten::_unique2", "aten::unique_consecutive", "aten::repeat_interleave")
 
     def __init__(self):
         super().__init__()

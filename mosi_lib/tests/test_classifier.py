@@ -1,4 +1,5 @@
-"""Fitting the classifier (``train.classifier``) and its run folders (``study.recipes``)."""
+"""Fitting the classifier (``train.classifier``) and its run folders
+(``study.classifier_runs``)."""
 
 import copy
 
@@ -9,7 +10,8 @@ import torch
 from mosi_lib import files, models
 from mosi_lib.config import SystemConfig, TrainConfig
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.study import experiments, recipes, runs
+from mosi_lib.study import classifier_runs, experiments, runs
+from mosi_lib.study.run_support import maybe_compile
 from mosi_lib.tests.conftest import make_raw
 from mosi_lib.train import system
 from mosi_lib.train.batches import DeviceData
@@ -176,7 +178,7 @@ def test_resume_equals_uninterrupted(tiny_config, data, tmp_path, monkeypatch):
     class Stop(Exception):
         pass
 
-    orig = recipes._classifier_hooks
+    orig = classifier_runs.classifier_hooks
 
     def interrupting(run, cfg, model):
         hooks = orig(run, cfg, model)
@@ -187,7 +189,7 @@ def test_resume_equals_uninterrupted(tiny_config, data, tmp_path, monkeypatch):
 
         return [*hooks, stop]
 
-    monkeypatch.setattr(recipes, "_classifier_hooks", interrupting)
+    monkeypatch.setattr(classifier_runs, "classifier_hooks", interrupting)
     with pytest.raises(Stop):
         experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="cut")
     monkeypatch.undo()
@@ -208,9 +210,9 @@ def test_compile_uses_the_configured_mode(tiny_config, monkeypatch):
     seen = []
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: seen.append(kw))
     model = torch.nn.Linear(2, 1)
-    assert recipes._maybe_compile(model, tiny_config) is model and seen == []  # compile off
+    assert maybe_compile(model, tiny_config) is model and seen == []  # compile off
     tiny_config.system.compile, tiny_config.system.compile_mode = True, "reduce-overhead"
-    recipes._maybe_compile(model, tiny_config)
+    maybe_compile(model, tiny_config)
     assert seen == [{"mode": "reduce-overhead"}]
 
 
@@ -245,24 +247,24 @@ def test_cuda_graphs_train_and_keep_every_output(tiny_config, data):
 
 
 def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path, monkeypatch):
-    """Issue 10 item 9: an interrupted run was not marked, and a rerun counted runs twice."""
+    """An interrupted run is marked (never in a table), and a rerun counts each run once."""
     from mosi_lib.report import collect
 
     tiny_config.train.epochs = 1
     done = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a", reuse=True)
-    orig = recipes.fit_classifier
+    orig = classifier_runs.fit_classifier
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipes, "fit_classifier", interrupted)
+    monkeypatch.setattr(classifier_runs, "fit_classifier", interrupted)
     with pytest.raises(KeyboardInterrupt):
         experiments.train_classifier(
             tiny_config, data, root=tmp_path, run_id="b", labels="all", reuse=True
         )
     assert runs.load_run(tmp_path / "b").status() == "interrupted"  # Ctrl-C
     assert collect.collect_runs(tmp_path)["run_id"].tolist() == ["a"]  # never in a table
-    monkeypatch.setattr(recipes, "fit_classifier", orig)
+    monkeypatch.setattr(classifier_runs, "fit_classifier", orig)
     # the rerun (reproduce --run-id on the same study): the finished run is reused, the
     # failed one is trained again in a new folder
     again = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a2", reuse=True)

@@ -10,7 +10,9 @@ import torch
 
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.report import collect, pairing, sweep_plots, tables
-from mosi_lib.study import experiments, grids, recipes, runs, workers
+from mosi_lib.study import experiments, grids, parallel, runs
+from mosi_lib.study.classifier_runs import train_classifier
+from mosi_lib.study.run_support import variant_cfg
 from mosi_lib.tests.conftest import make_raw
 from mosi_lib.train.batches import DeviceData
 from mosi_lib.train.evaluate import evaluate_classifier
@@ -49,8 +51,8 @@ def test_pretrain_ablation_wiring_and_reuse(tiny_config, tmp_path):
 
 
 def test_grid_reuses_a_run_only_for_the_same_recipe(tiny_config, tmp_path):
-    """Issue 10 item 2: reuse matched on tag/seed/fraction only, so a rerun with another epoch
-    count or protocol showed the old runs under the new title."""
+    """A grid reuses a finished run only for the same recipe: a rerun with another epoch count
+    or protocol trains again, so no old run shows under the new title."""
     data = preprocess(make_raw(n=120), tiny_config.data)
     first = experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
                                           variants=("none", "dec_semi"))
@@ -62,7 +64,7 @@ def test_grid_reuses_a_run_only_for_the_same_recipe(tiny_config, tmp_path):
     assert [r.config()["train"]["epochs"] for r in second] == [longer.train.epochs] * 2
     # the DEC runs are reused: their recipe (data, model, dec) did not change ...
     assert (first[1].metrics()["transfer"]["dec_run"]
-            == second[1].metrics()["transfer"]["dec_run"])  # fmt: skip
+            == second[1].metrics()["transfer"]["dec_run"])
     # ... until a DEC field changes
     other_dec = copy.deepcopy(tiny_config)
     other_dec.dec.stage2_lr *= 2
@@ -82,11 +84,11 @@ def test_grid_point_of_another_tag_is_not_trained_again(tiny_config, tmp_path):
 
     data = prepare_data(tiny_config.data)  # as protocol_comparison reads it
     abl = experiments.pretrain_ablation(tiny_config, data, seeds=[0, 1], root=tmp_path,
-                                        variants=("none", "ae", "dec_semi"))  # fmt: skip
+                                        variants=("none", "ae", "dec_semi"))
     folders = {p.name for p in tmp_path.iterdir()}
     tag = f"protocol:{tiny_config.data.protocol}"
     prot = experiments.protocol_comparison(tiny_config, protocols=(tiny_config.data.protocol,),
-                                           seeds=[0, 1], root=tmp_path)  # fmt: skip
+                                           seeds=[0, 1], root=tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == folders  # nothing trained
     # scratch seeds 0, 1, then from-DEC seeds 0, 1: the ablation's none and dec_semi runs
     assert [r.run_id for r in prot] == [r.run_id for r in abl[:2] + abl[4:]]
@@ -96,7 +98,7 @@ def test_grid_point_of_another_tag_is_not_trained_again(tiny_config, tmp_path):
     df = collect.collect_runs(tmp_path)
     assert sorted(df.loc[df["tag"] == tag, "init"]) == ["dec", "dec", "scratch", "scratch"]
     again = experiments.protocol_comparison(tiny_config, protocols=(tiny_config.data.protocol,),
-                                            seeds=[0, 1], root=tmp_path)  # fmt: skip
+                                            seeds=[0, 1], root=tmp_path)
     assert [r.run_id for r in again] == [r.run_id for r in prot]
 
 
@@ -106,7 +108,39 @@ def test_modality_set_letters_and_pretrain_checked(tiny_config, tmp_path):
             experiments.modality_ablation(tiny_config, sets=bad, seeds=[0], root=tmp_path)
     with pytest.raises(ValueError, match="pretrain='dec'"):
         experiments.modality_ablation(tiny_config, sets=["T"], seeds=[0], root=tmp_path,
-                                      pretrain="dec")  # fmt: skip
+                                      pretrain="dec")
+
+
+def test_label_sweep_refuses_a_bad_grid_before_training(tiny_config, tmp_path):
+    """Notebook 06's call refuses duplicate seeds, a fraction outside (0, 1] and a draw with
+    too few labels of a class (any fraction's, any seed's) before any run folder is made."""
+    sweep = dict(root=tmp_path / "study")
+    with pytest.raises(ValueError, match=r"seeds \[0, 1, 0\]: each seed once"):
+        experiments.label_sweep(tiny_config, fractions=[0.5], seeds=[0, 1, 0], **sweep)
+    for bad in (1.5, 0.0, -0.1):
+        with pytest.raises(ValueError, match=rf"labeled_fraction={bad}: need \(0, 1\]"):
+            experiments.label_sweep(tiny_config, fractions=[0.5, bad], seeds=[0], **sweep)
+    tiny_config.data.draw = "seed"  # every seed its own draw: each one is checked
+    with pytest.raises(ValueError, match="labeled_fraction=0.001: the labeled training rows"):
+        experiments.label_sweep(tiny_config, fractions=[0.5, 0.001], seeds=[0, 1], **sweep)
+    assert not (tmp_path / "study").exists()
+
+
+def test_ablations_refuse_a_bad_grid_before_training(tiny_config, tmp_path):
+    """Notebook 07's call refuses duplicate seeds, unknown variants, bad modality sets or
+    pretraining and unknown protocols before any run folder is made."""
+    data = preprocess(make_raw(n=120), tiny_config.data)
+    root = tmp_path / "study"
+    grid = dict(seeds=[0], root=root, variants=("none",), modality_sets=[], protocols=[])
+    for change, match in (({"seeds": [2, 2]}, r"seeds \[2, 2\]: each seed once"),
+                          ({"variants": ("none", "bogus")}, r"variants \['bogus'\]"),
+                          ({"modality_sets": ["TX"]}, "distinct letters from 'TAV'"),
+                          ({"modality_sets": ["T"], "modality_pretrain": "dec"},
+                           "modality pretraining 'dec'"),
+                          ({"protocols": ["bogus"]}, "bogus")):
+        with pytest.raises(ValueError, match=match):
+            experiments.ablations(tiny_config, data, **{**grid, **change})
+    assert not root.exists()
 
 
 def test_best_pretrain_reads_validation_of_the_ablation(tiny_config, tmp_path):
@@ -122,9 +156,9 @@ def test_best_pretrain_reads_validation_of_the_ablation(tiny_config, tmp_path):
         for variant, val, test in (("none", 0.70, 0.90), ("dec_semi", 0.75, 0.60)):
             write_run(tmp_path, f"{variant}_{seed}", classifier_metrics(
                 seed, tag=f"pretrain:{variant}", valid=report_metrics(acc_has0=val),
-                report=report_metrics(acc_has0=test)))  # fmt: skip
+                report=report_metrics(acc_has0=test)))
     write_run(tmp_path, "other_0", classifier_metrics(
-        0, tag="modality:none", valid=report_metrics(acc_has0=0.99)))  # fmt: skip
+        0, tag="modality:none", valid=report_metrics(acc_has0=0.99)))
     best, table = experiments.best_pretrain("best", tiny_config, tmp_path)
     assert best == "dec_semi"
     assert table["tag"].tolist() == ["pretrain:dec_semi", "pretrain:none"]
@@ -212,22 +246,22 @@ def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
     tiny_config.system.seed_workers = 1  # in this process
     tiny_config.system.num_threads = 1  # the workers' thread count on a 2-core machine
     alone = experiments.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "a",
-                                          tag="t")  # fmt: skip
-    decs_alone = grids._decs_for(tiny_config, data, root=tmp_path / "a", seeds=[0, 1],
-                                       tag="d", what="test", prefix="p")  # fmt: skip
+                                          tag="t")
+    decs_alone = grids.decs_for(tiny_config, data, root=tmp_path / "a", seeds=[0, 1],
+                                tag="d", what="test", prefix="p")
     tiny_config.system.seed_workers = 2
     par = experiments.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "w",
-                                        tag="t")  # fmt: skip
-    decs_par = grids._decs_for(tiny_config, data, root=tmp_path / "w", seeds=[0, 1],
-                                     tag="d", what="test", prefix="p")  # fmt: skip
+                                        tag="t")
+    decs_par = grids.decs_for(tiny_config, data, root=tmp_path / "w", seeds=[0, 1],
+                              tag="d", what="test", prefix="p")
     for a, w in [*zip(alone, par, strict=True),
-                 *zip(decs_alone.values(), decs_par.values(), strict=True)]:  # fmt: skip
+                 *zip(decs_alone.values(), decs_par.values(), strict=True)]:
         assert a.metrics()["seed"] == w.metrics()["seed"]
         assert w.config()["provenance"]["seed_workers"] == 2
         assert w.config()["system"]["num_threads"] == experiments.worker_threads(2)
         cols = ["train_loss", "val_loss"] if a.metrics()["kind"] == "classifier" else ["loss"]
         np.testing.assert_allclose(w.history()[cols].to_numpy(), a.history()[cols].to_numpy(),
-                                   rtol=1e-5)  # fmt: skip
+                                   rtol=1e-5)
     assert par[0].metrics()["valid"]["acc"] == alone[0].metrics()["valid"]["acc"]
 
 
@@ -246,9 +280,9 @@ def test_in_workers_send_the_data_as_a_file(tiny_config, tmp_path, monkeypatch):
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", spy)
     data = preprocess(make_raw(n=60), tiny_config.data)
     tiny_config.train.epochs = 1
-    jobs = [(recipes._variant_cfg(tiny_config, {"system.seed": s}),
-             dict(labels="labeled", root=tmp_path)) for s in (0, 1)]  # fmt: skip
-    done = experiments.in_workers("classifier", jobs, data, 2)
+    jobs = [(variant_cfg(tiny_config, {"system.seed": s}),
+             dict(labels="labeled", root=tmp_path)) for s in (0, 1)]
+    done = experiments.in_workers(train_classifier, jobs, data, 2)
     assert [r.metrics()["seed"] for r in done] == [0, 1]
     (data_file, threads), = seen
     assert isinstance(data_file, str) and threads == experiments.worker_threads(2)
@@ -257,12 +291,13 @@ def test_in_workers_send_the_data_as_a_file(tiny_config, tmp_path, monkeypatch):
 
 def test_in_workers_errors(tiny_config, tmp_path):
     data = preprocess(make_raw(n=60), tiny_config.data)
-    with pytest.raises(ValueError, match="kind='bogus'"):
-        experiments.in_workers("bogus", [], data, 2)
-    jobs = [(recipes._variant_cfg(tiny_config, {"system.seed": s}),
-             dict(labels="some", root=tmp_path)) for s in (0, 1)]  # fmt: skip
+    for bogus in ("classifier", lambda cfg, data: None):  # workers import the function by name
+        with pytest.raises(ValueError, match="module-level run function"):
+            experiments.in_workers(bogus, [], data, 2)
+    jobs = [(variant_cfg(tiny_config, {"system.seed": s}),
+             dict(labels="some", root=tmp_path)) for s in (0, 1)]
     with pytest.raises(ValueError, match="labels"):  # raised in the worker, re-raised here
-        experiments.in_workers("classifier", jobs, data, 2)
+        experiments.in_workers(train_classifier, jobs, data, 2)
     assert not list(tmp_path.iterdir())  # checked before a run folder is made
 
 
@@ -272,12 +307,12 @@ def test_seed_workers_choice(tiny_config, monkeypatch):
     assert experiments.seed_workers(tiny_config, 3, cpu) == 3  # one process per seed on a CPU
     assert experiments.seed_workers(tiny_config, 20, cpu) == experiments.MAX_AUTO_WORKERS
     assert experiments.seed_workers(tiny_config, 3, gpu) == 3  # processes share a GPU too
-    assert experiments.seed_workers(tiny_config, 3, torch.device("mps")) == 1  # not measured
+    assert experiments.seed_workers(tiny_config, 3, torch.device("mps")) == 1  # untried
     assert experiments.seed_workers(tiny_config, 1, cpu) == 1
     tiny_config.system.seed_workers = 2
     assert experiments.seed_workers(tiny_config, 5, gpu) == 2  # explicit: taken as is
     assert experiments.seed_workers(tiny_config, 1, cpu) == 1
-    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 16)
     assert experiments.worker_threads(5) == 3 and experiments.worker_threads(32) == 1
     from mosi_lib.config import validate
 

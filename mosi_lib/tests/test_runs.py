@@ -248,7 +248,7 @@ def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, m
 def test_data_for_draws_another_seeds_labeled_pool(generated, tmp_path, monkeypatch):
     from mosi_lib.config import DataConfig, load_config
     from mosi_lib.data import preprocess
-    from mosi_lib.study.recipes import data_for
+    from mosi_lib.study.run_support import data_for
     from mosi_lib.tests.conftest import make_raw
 
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))

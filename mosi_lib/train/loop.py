@@ -5,8 +5,8 @@ at the end (one host synchronisation per epoch). The classifier, both DEC stages
 benchmark train through it; what a step computes is theirs.
 
 The fits know nothing of run folders or plotting: they report through hooks (callables called
-with an ``Event``) and return their history. ``mosi_lib.study.recipes`` attaches the hooks that
-write ``runs/<run_id>/``.
+with an ``Event``) and return their history. ``mosi_lib.study.classifier_runs`` and
+``dec_runs`` attach the hooks that write ``runs/<run_id>/``.
 """
 
 from __future__ import annotations

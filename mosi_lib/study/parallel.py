@@ -1,7 +1,10 @@
-"""How several seeds of one grid point share the machine: worker processes.
+"""The worker pool: independent runs of one run function, in spawned processes or here.
 
 * ``seed_workers`` / ``worker_threads``: how many spawned processes, with how many threads;
-* ``in_workers``: run ``pretrain_dec`` / ``train_classifier`` calls in those processes.
+* ``in_workers``: call a run function (``fn(cfg, data, **kwargs) -> Run``, e.g.
+  ``classifier_runs.train_classifier``) once per job, in those processes.
+
+The pool knows nothing of what a run trains: the recipes and the grids pass it the function.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,9 @@ from mosi_lib.config import Config, config_from_dict
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.study import guard, runs
 from mosi_lib.train import system
+
+RunFn = Callable[..., runs.Run]
+"""A run function: ``fn(cfg, data, **kwargs)`` trains one run and returns it."""
 
 # ----------------------------------------------------------------------------- worker processes
 
@@ -33,8 +40,8 @@ def seed_workers(cfg: Config, n_jobs: int, device: torch.device | None = None) -
     """Worker processes for ``n_jobs`` independent seed runs (1: run them in this process).
 
     ``system.seed_workers`` > 0 is taken as is (capped at ``n_jobs``); 0 (auto) gives one
-    process per job, at most ``MAX_AUTO_WORKERS``, on a CPU and on CUDA (processes sharing
-    one GPU measured fastest there), and 1 on MPS (not measured there).
+    process per job, at most ``MAX_AUTO_WORKERS``, on a CPU and on CUDA (processes share one
+    GPU well), and 1 on MPS (untried there).
     """
     if n_jobs < 2:
         return 1
@@ -51,7 +58,7 @@ def worker_threads(workers: int) -> int:
 
 
 def write_data_file(data: Processed, folder: str | Path) -> str:
-    """Pickle ``data`` to ``folder``/data.pkl for the workers (``_worker_init``); its path.
+    """Pickle ``data`` to ``folder``/data.pkl for the workers (``init_worker``); its path.
 
     The default pickle protocol, as ``spawn``'s pipe used.
     """
@@ -61,66 +68,64 @@ def write_data_file(data: Processed, folder: str | Path) -> str:
     return str(data_file)
 
 
-def _worker_init(data_file: str, threads: int) -> None:
+def init_worker(data_file: str, threads: int) -> None:
+    """A worker process starts: its signals (``guard.worker_signals``), then the data set."""
     guard.worker_signals()  # Ctrl-C is the parent's to handle; SIGTERM or an orphan: exit
     with open(data_file, "rb") as f:
         _WORKER.update(data=pickle.load(f), threads=threads)
 
 
-def _job_fn(kind: str):
-    from mosi_lib.study.recipes import pretrain_dec, train_classifier  # recipes import this module
-
-    return {"dec": pretrain_dec, "classifier": train_classifier}[kind]
-
-
-def _worker_job(kind: str, cfg_dict: dict[str, Any], kwargs: dict[str, Any]) -> str:
-    """One seed's run inside a worker: ``pretrain_dec`` or ``train_classifier``; its folder."""
+def _worker_job(fn: RunFn, cfg_dict: dict[str, Any], kwargs: dict[str, Any]) -> str:
+    """One run inside a worker: ``fn`` on the worker's data set; the run's folder."""
     cfg = config_from_dict(cfg_dict)
-    cfg.system.num_threads = _WORKER["threads"]  # set by _setup; recorded in config.yaml
+    cfg.system.num_threads = _WORKER["threads"]  # set by setup_run; recorded in config.yaml
     cfg.system.progress = False  # bars of parallel workers would interleave
-    return str(_job_fn(kind)(cfg, _WORKER["data"], **kwargs).path)
+    return str(fn(cfg, _WORKER["data"], **kwargs).path)
 
 
-def in_workers(kind: str, jobs: list[tuple[Config, dict[str, Any]]], data: Processed,
-               workers: int) -> list[runs.Run]:  # fmt: skip
-    """Run independent ``pretrain_dec`` / ``train_classifier`` calls, in worker processes.
+def in_workers(fn: RunFn, jobs: list[tuple[Config, dict[str, Any]]], data: Processed,
+               workers: int) -> list[runs.Run]:
+    """Run independent calls ``fn(cfg, data, **kwargs)``, in worker processes.
 
     ``min(workers, len(jobs))`` processes (``spawn``: safe under Jupyter and with threads),
     each with ``worker_threads`` torch threads; each run's provenance (``extra``) records
     ``seed_workers``. The data set is pickled once to a temporary file that every worker reads
-    as it starts, not passed through ``spawn``'s pipe: there (14 MB for the embedded text +
-    audio) it held each start until the child before had imported torch and read it, so the
-    processes started one after another (04's three runs on an H100 began 7 s apart; three
-    workers on our 2-core CPU had the data after 2.2 / 4.4 / 6.5 s through the pipe and 3.3 /
-    3.6 / 3.6 s with the file: ``tools/worker_start.py``). A run trained in a worker equals one
-    trained in this process up to the rounding of its thread count. An exception in a job is
-    raised here. With one worker (or one job) the calls run here, one after the other.
+    as it starts (``init_worker``), not passed through ``spawn``'s pipe, where each start would
+    wait until the child before had imported torch and read it (``tools/worker_start.py``
+    times both). A run trained in a worker equals one trained in this process up to the
+    rounding of its thread count. An exception in a job is raised here. With one worker (or
+    one job) the calls run here, one after the other.
 
     Args:
-        kind: ``dec`` or ``classifier``.
-        jobs: ``(cfg, kwargs)`` per run; kwargs as the function's (``root`` and ``init_run`` as
+        fn: a module-level run function (workers import it by name), e.g.
+            ``classifier_runs.train_classifier`` or ``dec_runs.pretrain_dec``.
+        jobs: ``(cfg, kwargs)`` per run; kwargs as ``fn``'s (``root`` and ``init_run`` as
             paths or ``Run``).
         workers: from ``seed_workers``.
 
     Returns:
         The finished runs, in job order.
+
+    Raises:
+        ValueError: ``fn`` is not a module-level function.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    if kind not in ("dec", "classifier"):
-        raise ValueError(f"kind={kind!r}: expected 'dec' or 'classifier'")
+    if not callable(fn) or "<" in getattr(fn, "__qualname__", "<"):
+        raise ValueError(f"fn={fn!r}: expected a module-level run function (workers import "
+                         "it by name)")
     workers = max(1, min(int(workers), len(jobs)))
     if workers == 1:
-        return [_job_fn(kind)(c, data, **kw) for c, kw in jobs]
+        return [fn(c, data, **kw) for c, kw in jobs]
     jobs = [(c, {**kw, "extra": {**(kw.get("extra") or {}), "seed_workers": workers}})
-            for c, kw in jobs]  # fmt: skip
+            for c, kw in jobs]
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="mosi-workers-") as tmp:
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
                                  initargs=(write_data_file(data, tmp),
-                                           worker_threads(workers))) as pool:  # fmt: skip
-            futures = [pool.submit(_worker_job, kind, c.to_dict(), kw) for c, kw in jobs]
+                                           worker_threads(workers))) as pool:
+            futures = [pool.submit(_worker_job, fn, c.to_dict(), kw) for c, kw in jobs]
             try:
                 return [runs.load_run(f.result()) for f in futures]
             except BaseException:  # Ctrl-C or a failed job: stop the others now, not at exit

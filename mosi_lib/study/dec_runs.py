@@ -1,0 +1,127 @@
+"""DEC runs: pretrain both DEC stages and write a run folder with latents and cluster metrics.
+
+``pretrain_dec`` binds ``train.dec.fit_dec`` to a run folder: ``history.csv`` every epoch, a
+checkpoint after each stage (``stage1.pt``, ``last.pt``), then ``latents.npz`` for the t-SNE
+figure and ``metrics.json`` with the cluster metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from mosi_lib import files, metrics, models
+from mosi_lib.config import Config
+from mosi_lib.data.preprocess import Processed
+from mosi_lib.study import runs
+from mosi_lib.study.checkpoints import checkpoint_dict
+from mosi_lib.study.run_support import (
+    data_for,
+    data_info,
+    failing_marks,
+    find_reusable,
+    maybe_compile,
+    say,
+    setup_run,
+)
+from mosi_lib.train.dec import fit_dec
+from mosi_lib.train.loop import Event
+
+
+def pretrain_dec(
+    cfg: Config,
+    data: Processed,
+    *,
+    run_id: str | None = None,
+    root=None,
+    tag: str | None = None,
+    extra: dict[str, Any] | None = None,
+    reuse: bool = False,
+) -> runs.Run:
+    """Run both DEC stages and write a run folder with latents and cluster metrics.
+
+    Rows: every segment (``dec.pretrain_rows="all"``, the paper) or training rows only. Labels:
+    only the labeled pool's training rows enter the supervised term.
+
+    ``reuse``: return a finished DEC run under ``root`` with the same recipe, seed, data and
+    tag instead of pretraining again (as in ``classifier_runs.train_classifier``).
+
+    Returns:
+        The finished ``Run``: ``checkpoints/stage1.pt`` and ``last.pt``, ``latents.npz`` (z, q,
+        cluster, label, split, pool, ids of the used rows), ``metrics.json``. If pretraining
+        fails or is interrupted, the run folder is marked ``failed`` and the error raised.
+    """
+    data = data_for(cfg, data)
+    if reuse:
+        found = find_reusable(cfg, data, root, kind="dec", tag=tag)
+        if found is not None:
+            say(f"reusing finished DEC run {found.run_id} (same recipe, seed and data)")
+            return found
+    device, dd = setup_run(cfg, data)
+    model = models.build_dec(cfg.model, cfg.dec, data.dims, data.max_len).to(device)
+    run = runs.create_run(cfg, kind="dec", run_id=run_id, root=root,
+                          extra={**data_info(data), "tag": tag, **(extra or {})})
+    rows = np.arange(len(data)) if cfg.dec.pretrain_rows == "all" else data.rows("train")
+    updates: list[dict[str, Any]] = []
+
+    def on_event(ev: Event) -> None:
+        if ev.name == "epoch_end":
+            run.append_history(ev.row)
+        elif ev.name == "target_update":
+            updates.append({"epoch": ev.epoch, **ev.row})
+        elif ev.name == "stage_end":
+            name = "stage1.pt" if ev.row["stage"] == 1 else "last.pt"
+            state = {"epoch": ev.epoch, "stage": ev.row["stage"],
+                     "model_state": model.state_dict()}
+            files.save_checkpoint(checkpoint_dict("dec", model, cfg, state),
+                                  run.checkpoints / name)
+
+    with failing_marks(run):
+        _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event)
+    return run
+
+
+def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event) -> None:
+    t0 = time.perf_counter()
+    res = fit_dec(
+        maybe_compile(model, cfg),
+        dd,
+        cfg.dec,
+        cfg.system,
+        rows=rows,
+        labeled_rows=data.train_rows("labeled", "has0"),
+        zero_policy=cfg.data.zero_policy,
+        hooks=[on_event],
+    )
+    seconds = time.perf_counter() - t0
+    truth = (data.labels[rows] >= 0).astype(int)  # for reporting only; never trained on
+    split = data.split[rows]
+    cluster = {"all": metrics.cluster_metrics(truth, res["assign"])}
+    rep = split == data.report_split
+    # None when the pretraining rows hold no report-split row (dec.pretrain_rows="train")
+    cluster[data.report_split] = (metrics.cluster_metrics(truth[rep], res["assign"][rep])
+                                  if rep.any() else None)
+    for key, sel in (("all", slice(None)), (data.report_split, rep)):
+        if cluster[key] is not None:  # what one cluster for every row scores: the floor
+            cluster[key]["floor"] = float(max(truth[sel].mean(), 1 - truth[sel].mean()))
+    run.save_latents(z=res["z"], q=res["q"], cluster=res["assign"], label=data.labels[rows],
+                     split=split, pool=data.pool[rows], ids=data.ids[rows])
+    last = {k: v for k, v in res["history"][-1].items()} if res["history"] else {}
+    out = {
+        "kind": "dec", "run_id": run.run_id, "name": cfg.name, "tag": tag,
+        "seed": cfg.system.seed, "labeled_fraction_cfg": cfg.data.labeled_fraction,
+        **data_info(data), "n_rows": len(rows),
+        "n_labeled_rows": int(len(data.train_rows("labeled", cfg.data.zero_policy))),
+        "n_params_total": models.count_parameters(model),
+        "n_params_encoder": models.count_parameters(model.encoder),
+        "cluster": cluster,
+        "cluster_sizes": np.bincount(res["assign"], minlength=cfg.dec.n_clusters).tolist(),
+        "target_updates": updates, "stopped_early": res["stopped_early"],
+        "stage2_stop": res["stage2_stop"], "center_init": res["center_init"],
+        "stage2_epochs_run": sum(1 for h in res["history"] if h["stage"] == 2),
+        "final": last, "train_seconds": seconds, "device": str(dd.device),
+        "steps": res["steps"], "target_forwards": res["target_forwards"],
+    }
+    run.save_metrics(out)
