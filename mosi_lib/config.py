@@ -181,7 +181,7 @@ class SystemConfig:
     compile: bool = False  # torch.compile the model
     # torch.compile's mode when compile is on: default (kernel fusion), reduce-overhead (fusion
     # plus CUDA graphs: a few graph launches per step instead of thousands of kernel launches;
-    # the GPU step of this small model is launch-bound, README "Speed"), max-autotune,
+    # the GPU step of this small model is launch-bound, docs/gpu.md "Speed"), max-autotune,
     # max-autotune-no-cudagraphs. How kernels are launched, not what they compute: not part of
     # the recipe hash (compile itself is)
     compile_mode: str = "default"
@@ -189,7 +189,7 @@ class SystemConfig:
     # backward, Adam, running sums) once as a CUDA graph and replay it: one launch per step
     # instead of hundreds, no compilation (mosi_lib.train.graphs). Not with compile. Dropout
     # masks come from CUDA's graph-safe stream: an equivalent, not bit-identical, run. Off by
-    # default until measured on a GPU (README "CUDA graphs of the whole step"). Ignored
+    # default until measured on a GPU (docs/gpu.md, "CUDA graphs of the whole step"). Ignored
     # off CUDA; how kernels are launched, not part of the recipe hash
     cuda_graphs: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms + cudnn settings
@@ -199,9 +199,8 @@ class SystemConfig:
     # independent runs (the seeds of one grid point: DEC pretraining and classifiers; notebook
     # 04's three classifiers) in this many worker processes, each with
     # max(1, cpu_count // workers) torch threads; 1 = in this process; 0 = auto: on a CPU or
-    # CUDA one process per run (at most 8), on mps 1.
-    # On 2 CPU cores 3 single-thread workers train 3 seeds 1.30x faster than one 2-thread
-    # process; on an H200 5 processes train 5 seeds in 1.44x the time of one seed
+    # CUDA one process per run (at most 8), on mps 1 (measured: docs/gpu.md, "Seeds in worker
+    # processes")
     seed_workers: int = 0
     # classifier runs write checkpoints/last.pt (and best.pt when it changed) after epoch 1, then
     # at most every this many seconds, and after the last epoch; 0 = every epoch. A resumed run

@@ -3,7 +3,7 @@
 ``make_splits`` assigns each segment a split (``train``/``valid``/``test``) and a pool
 (``labeled``/``unlabeled``/``eval``) under ``data.protocol`` (``paper``, ``paper_strict``,
 ``standard``); the protocols and their label budgets are described in
-``mosi_lib.data.preprocess`` (module docstring) and the README.
+``mosi_lib.data.preprocess`` (module docstring) and docs/method.md.
 """
 
 from __future__ import annotations

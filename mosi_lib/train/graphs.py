@@ -2,7 +2,7 @@
 
 On a GPU the step of this small model is launch-bound: almost all of its time goes to
 launching several hundred small kernels (forward, backward and Adam) while the GPU waits
-(README "Speed"). ``torch.compile(mode="reduce-overhead")`` graphs the model only, compiles
+(docs/gpu.md "Speed"). ``torch.compile(mode="reduce-overhead")`` graphs the model only, compiles
 first and records new graphs per batch and chunk shape. Here the *whole* step is captured once
 per batch size, without compiling: the gather of the batch from the resident data, forward,
 loss, backward, the optimizer step and the running sums of the epoch. A replay is then one copy
