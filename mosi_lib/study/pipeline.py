@@ -24,11 +24,14 @@ EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
 STUDY_NOTEBOOKS = {"06_label_sweep": "sweep", "07_ablations": "ablations"}
 """Notebooks of ``study`` -> their study kind (``studies.open_study``)."""
 
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
-"""Arguments of every kernel started here. ipykernel logs "Kernel is running over TCP without
-encryption" at WARNING for each kernel, once per notebook, and nobody can act on it (the
-kernels listen on localhost only, started by this process). Kernel errors still print; a
-notebook's own warnings go to its executed copy."""
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+"""Arguments of every kernel started here: its own log quiet. Nobody can act on what it logs:
+"Kernel is running over TCP without encryption" (WARNING, once per notebook; the kernels listen
+on localhost only, started by this process), and "KeyboardInterrupt caught in kernel" (ERROR,
+now and then), which is jupyter_client's own shutdown: it interrupts every kernel it shuts down,
+and the interrupt sometimes lands while the kernel still answers a message. A notebook's errors
+reach the user through papermill (the failing cell, one line, and the ``.failed.ipynb`` copy);
+its warnings go to its executed copy."""
 
 
 def run_notebooks(
