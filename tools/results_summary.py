@@ -10,7 +10,8 @@ Student-t and the video-bootstrap intervals, F1, seeds, label budget), ``<out>_p
 (DEC - scratch paired by seed) and ``<out>_dec.csv`` (DEC's start and stop per seed). A label
 sweep (``--sweep``) gives ``<out>_table.csv`` (one row per labeled share, one column per arm) and
 ``<out>_paired.csv`` (each pretrained arm against scratch, per share). ``<out>.json`` records
-the command that made the study, the commit, machine and date, the data and the config
+the command that made the study, the commit its runs were made at (``study.json``), the
+machine and date, the data and the config
 (profile, protocol, seeds, ...) that ``python -m mosi_lib docs`` checks the pages against.
 """
 
@@ -19,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,6 +94,20 @@ def main_tables(study: Path, df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"table": table, "paired": paired_rows(df), "dec": dt}
 
 
+def complete_shares(df: pd.DataFrame, seeds: list[int]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The runs of the labeled shares where every arm has every seed; what is left out, why."""
+    have = df.groupby(["labeled_fraction", "init"])["seed"].apply(lambda s: sorted(set(s)))
+    every_arm = sorted(set(df["init"]))
+    left = {}
+    for frac, arms in have.groupby(level=0):
+        got = {a: s for (_, a), s in arms.items()}
+        short = {a: got.get(a, []) for a in every_arm if got.get(a, []) != sorted(seeds)}
+        if short:
+            left[f"{100 * frac:g}%"] = "; ".join(f"{a}: seeds {s}" for a, s in short.items())
+    keep = ~df["labeled_fraction"].map(lambda f: f"{100 * f:g}%").isin(left)
+    return df[keep], left
+
+
 def sweep_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """One row per labeled share: each arm's mean ± std [95% CI] over seeds; paired rows."""
     summary = tables.summary_table(df, ["init", "labeled_fraction"])
@@ -152,11 +169,18 @@ def main() -> None:
     df = collect.collect_runs(study)
     if df.empty:
         raise SystemExit(f"{study}: no finished classifier run")
+    left: dict[str, str] = {}
+    if args.sweep:  # a share still training is left out whole, and named
+        seeds = json.loads((study / "study.json").read_text())["params"]["seeds"]
+        df, left = complete_shares(df, seeds)
+        for share, why in left.items():
+            print(f"left out {share}, not every arm has every seed yet ({why})")
     frames = sweep_tables(df) if args.sweep else main_tables(study, df)
     out.parent.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
         frame.to_csv(f"{out}_{name}.csv", index=False)
-    commit = subprocess.run(
+    made_at = json.loads((study / "study.json").read_text()).get("git", {})
+    summary_commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         capture_output=True,
         text=True,
@@ -165,13 +189,16 @@ def main() -> None:
     sidecar = {
         "files": [f"{out.name}_{name}.csv" for name in frames],
         "command": args.command,
-        "generated_by": f"python tools/results_summary.py {' '.join(os.sys.argv[1:])}",
-        "commit": commit,
+        "generated_by": shlex.join(["python", "tools/results_summary.py", *sys.argv[1:]]),
+        "commit": str(made_at.get("commit", "not recorded"))[:7]
+        + ("-dirty" if made_at.get("dirty") else ""),
+        "summary_commit": summary_commit,
         "machine": args.machine or machine(),
         "date": time.strftime("%Y-%m-%d"),
         "data": collect.describe_runs(df),
         "config": recorded_config(study),
         "transcribed": False,
+        **({"left_out": left} if left else {}),
     }
     Path(f"{out}.json").write_text(json.dumps(sidecar, indent=2) + "\n")
     for name, frame in frames.items():
