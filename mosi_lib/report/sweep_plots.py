@@ -62,8 +62,10 @@ def plot_label_sweep(summary: pd.DataFrame, *, metric: str = "acc_has0", title: 
             continue
         x = 100 * g["labeled_fraction"].to_numpy(float)
         n = g["n"].to_numpy(int)
-        if init in REFERENCES:
-            seeds = "deterministic, no seeds"
+        if init in REFERENCES and n.max() == 1:
+            seeds = "deterministic, one fit"
+        elif init in REFERENCES:  # data.draw=seed: one deterministic fit per seed's draw
+            seeds = f"one fit per labeled draw, {n.max()} draws"
         elif n.min() != n.max():
             seeds = f"seeds per point: {n.min()}-{n.max()}"
         else:
