@@ -34,6 +34,8 @@ from typing import Any
 
 import pandas as pd
 
+from mosi_lib.report.table_files import to_markdown
+
 BLOCK = re.compile(
     r"<!-- BEGIN generated: (?P<path>\S+)(?P<attrs>[^\n]*?)-->\n"
     r"(?P<body>.*?)<!-- END generated -->",
@@ -96,18 +98,6 @@ def _value(v: Any) -> str:
     return ",".join(str(x) for x in v) if isinstance(v, list) else str(v)
 
 
-def _cell(v: str) -> str:
-    return v.replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub table of string cells, pipes escaped."""
-    rows = [[str(c) for c in df.columns], *df.itertuples(index=False)]
-    lines = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    lines.insert(1, "|" + "---|" * len(df.columns))
-    return "\n".join(lines)
-
-
 def render(block: Block, root: Path, page: Path) -> str:
     """The body of ``block`` as ``fill`` writes it: the table, then its source line."""
     csv = root / block.path
@@ -150,7 +140,7 @@ def render(block: Block, root: Path, page: Path) -> str:
     if info.get("transcribed"):
         made.append("transcribed from an earlier README")
     source = f"<sub>Generated from [{csv.name}]({link}) ({info['data']}): {', '.join(made)}.</sub>"
-    return f"{to_markdown(df)}\n\n{source}\n"
+    return f"{to_markdown(df)}\n{source}\n"
 
 
 def fill(page: Path, root: Path) -> str:

@@ -26,22 +26,25 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _escape(text: str) -> str:
+    """A Markdown table cell: pipes escaped, one line."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table without ``tabulate``; floats get 4 significant digits.
 
     Columns whose every cell looks numeric (digits, ``±``, ``,`` ``.`` ``-``) are right-aligned.
     """
-    cells = [
-        [_cell(v).replace("|", "\\|").replace("\n", " ") for v in row]
-        for row in df.itertuples(index=False)
-    ]
+    cells = [[_escape(_cell(v)) for v in row] for row in df.itertuples(index=False)]
     numeric = re.compile(r"^[\d\s.,±%+-]*$")
     align = []
     for j, _ in enumerate(df.columns):
         col = [r[j] for r in cells]
         is_num = any(col) and all(numeric.match(c) for c in col)
         align.append("---:" if is_num else "---")
-    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "|".join(align) + "|"]
+    header = "| " + " | ".join(_escape(str(c)) for c in df.columns) + " |"
+    lines = [header, "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in cells]
     return "\n".join(lines) + "\n"
 

@@ -37,7 +37,7 @@ def test_fill_writes_the_table_and_its_source(root):
     assert pages.write_all(root) == [p]
     assert p.read_text(encoding="utf-8") == (
         f"# Title\n\n<!-- BEGIN generated: docs/results/demo_table.csv{attrs} -->\n"
-        "| Model | Acc-2 has0 |\n|---|---|\n| Transformer (40%) | 76.65 ± 0.79 |\n\n"
+        "| Model | Acc-2 has0 |\n|---|---:|\n| Transformer (40%) | 76.65 ± 0.79 |\n\n"
         "<sub>Generated from [demo_table.csv](docs/results/demo_table.csv) (real CMU-MOSI): "
         "`python -m mosi_lib reproduce --seeds 0 1`, commit abc1234, 2-core CPU, "
         "2026-12-06.</sub>\n"
