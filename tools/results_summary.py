@@ -125,12 +125,14 @@ def sweep_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"table": wide.reset_index(drop=True).fillna(""), "paired": paired_rows(df)}
 
 
-def recorded_config(study: Path) -> dict:
-    """Profile, protocol, seeds, text input and draw of the study's runs (their config.yaml)."""
+def recorded_config(study: Path, params: dict) -> dict:
+    """Profile, protocol, seeds, text input and draw of the study's runs (their config.yaml).
+
+    ``params``: the study's parameters (``study.json``); a sweep's fractions come from there.
+    """
     cfgs = [yaml.safe_load(p.read_text()) for p in sorted(study.glob("*/config.yaml"))]
     if not cfgs:
         raise SystemExit(f"{study}: no run folder with a config.yaml")
-    params = json.loads((study / "study.json").read_text()).get("params", {})
 
     def one(get) -> object:
         values = sorted({str(get(c)) for c in cfgs})
@@ -169,17 +171,17 @@ def main() -> None:
     df = collect.collect_runs(study)
     if df.empty:
         raise SystemExit(f"{study}: no finished classifier run")
+    info = json.loads((study / "study.json").read_text())
     left: dict[str, str] = {}
     if args.sweep:  # a share still training is left out whole, and named
-        seeds = json.loads((study / "study.json").read_text())["params"]["seeds"]
-        df, left = complete_shares(df, seeds)
+        df, left = complete_shares(df, info["params"]["seeds"])
         for share, why in left.items():
             print(f"left out {share}, not every arm has every seed yet ({why})")
     frames = sweep_tables(df) if args.sweep else main_tables(study, df)
     out.parent.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
         frame.to_csv(f"{out}_{name}.csv", index=False)
-    made_at = json.loads((study / "study.json").read_text()).get("git", {})
+    made_at = info.get("git", {})
     summary_commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -196,7 +198,7 @@ def main() -> None:
         "machine": args.machine or machine(),
         "date": time.strftime("%Y-%m-%d"),
         "data": collect.describe_runs(df),
-        "config": recorded_config(study),
+        "config": recorded_config(study, info.get("params", {})),
         "transcribed": False,
         **({"left_out": left} if left else {}),
     }
