@@ -12,7 +12,7 @@ array is kept in ``--work``. The CSV has one row per run with **validation numbe
 validation accuracy over epochs 11-E and 21-E, the best validation epoch and its accuracy, the
 epoch of the lowest validation loss, the training accuracy of the last 10 epochs), so that a
 recipe is chosen without a look at the test fold. A run whose array is already in ``--work`` is
-not trained again.
+not trained again (an array of another length than ``--epochs`` is refused, named).
 
 ``--budgets 100 150 200`` summarises each run as runs of those lengths too (one row per run and
 budget, with the mean validation accuracy of the budget's last 50 epochs): the learning rate is
@@ -93,6 +93,10 @@ def main() -> None:
         if not npy.exists():
             subprocess.run(cmd, check=True, capture_output=True)
         a = np.load(npy)
+        if len(a) != args.epochs:
+            raise SystemExit(f"{npy}: a run of {len(a)} epochs, kept from an earlier grid; this "
+                             f"grid asks for --epochs {args.epochs} (remove the file, or give "
+                             f"another --work)")
         head = {"recipe": name, "set": recipes[name], "labels": args.labels, "seed": seed}
         return [{**head, **summarise(a, b)} for b in args.budgets or [None]]
 
