@@ -40,6 +40,12 @@ import numpy as np
 TOOLS = Path(__file__).resolve().parent
 
 
+def check_budget(budget: int, epochs: int) -> None:
+    """Refuse a budget that is not a run of 1..``epochs`` epochs (the length of the long run)."""
+    if not 0 < budget <= epochs:
+        raise ValueError(f"budget {budget}: need 1..{epochs} (the run has {epochs} epochs)")
+
+
 def summarise(a: np.ndarray, budget: int | None = None) -> dict:
     """Validation summary of one ``recipe_curves`` array (epoch, val_acc, val_loss, _, train).
 
@@ -47,8 +53,7 @@ def summarise(a: np.ndarray, budget: int | None = None) -> dict:
     learning rate is constant); it adds the mean validation accuracy of its last 50 epochs.
     """
     if budget is not None:
-        if not 0 < budget <= len(a):
-            raise ValueError(f"budget {budget}: need 1..{len(a)} (the run has {len(a)} epochs)")
+        check_budget(budget, len(a))
         a = a[:budget]
     v, loss = a[:, 1], a[:, 2]
     best = int(np.lexsort((loss, -v))[0])  # as the checkpoint selection: ties to lower loss
@@ -74,8 +79,11 @@ def main() -> None:
     ap.add_argument("--work", default="runs/recipe_grid", help="folder of the per-run arrays")
     ap.add_argument("--out", required=True, help="CSV to write")
     args = ap.parse_args()
-    if args.budgets and max(args.budgets) > args.epochs:
-        ap.error(f"--budgets {max(args.budgets)} is longer than --epochs {args.epochs}")
+    for b in args.budgets or []:  # before any training, not after it
+        try:
+            check_budget(b, args.epochs)
+        except ValueError as e:
+            ap.error(f"--budgets: {e}")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     recipes = dict(r.split("=", 1) for r in args.recipe)
