@@ -3,7 +3,8 @@
     python tools/text_layer_probe.py [--word-vectors minilm-l6] [--labeled-fraction 0.4]
 
 One forward over every transcript gives all hidden states; for each candidate layer (0 = the
-embedding output, 1..N, ``mean`` of the layers) a logistic regression on the mean of the
+embedding output, 1..N, ``mean`` of the layers, ``mean_all`` of all hidden states; the last
+layer and ``mean_all`` once more as a float16 cache would store them) a logistic regression on the mean of the
 segment's word vectors is fit on the standard train fold (all its labels, and a labeled draw of
 ``--labeled-fraction``), its C chosen on the validation fold (``reference.C_GRID``), and the
 validation accuracy (Acc-2 has0) printed. Also printed: the mean accuracy of a 5-fold grouped
@@ -52,7 +53,7 @@ def main() -> None:
     words = [text_audio.tokenize(texts[s]) for s in raw.ids]
     enc = contextual.locate(args.word_vectors)
     tok, model = contextual.load(enc)
-    layers = [str(k) for k in range(model.config.num_hidden_layers + 1)] + ["mean"]
+    layers = [str(k) for k in range(model.config.num_hidden_layers + 1)] + ["mean", "mean_all"]
     t0 = time.perf_counter()
     out, counts = contextual.encode_words(words, tok, model, layers=layers, progress=True)
     print(f"{enc.name}: {len(words)} segments, {counts['words']} words, "
@@ -66,12 +67,16 @@ def main() -> None:
     fold_of = {v: i % 5 for i, v in enumerate(np.random.default_rng(0).permutation(vids))}
     folds = np.array([fold_of[v] for v in raw.video[tr]])
     table = []
-    for layer in layers:
-        x = np.stack([v.mean(0) for v in out[layer]]).astype(np.float64)
+    last = layers[-3]
+    # the float16 rows: the same vectors rounded as a float16 cache stores them
+    half = {f"{k} float16": [v.astype(np.float16) for v in out[k]] for k in (last, "mean_all")}
+    for layer in layers + list(half):
+        vecs = half[layer] if layer in half else out[layer]
+        x = np.stack([v.astype(np.float32).mean(0) for v in vecs]).astype(np.float64)
         acc_all, c_all = _fit(x, y, tr, va)
         acc_lab, c_lab = _fit(x, y, lab, va)
         cv = np.mean([_fit(x, y, tr[folds != k], tr[folds == k])[0] for k in range(5)])
-        name = "last" if layer == layers[-2] else layer
+        name = "last" if layer == last else layer
         table.append({"layer": layer if name == layer else f"{layer} (last)",
                       "valid_acc_all": round(100 * acc_all, 2), "C_all": c_all,
                       f"valid_acc_{args.labeled_fraction:g}": round(100 * acc_lab, 2),

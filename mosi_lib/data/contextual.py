@@ -15,8 +15,9 @@ a fast tokenizer: bert-base, mpnet, ...) can be named instead. Either way:
   the SDK's word-aligned layout (and audio/visual alignment to words) is kept. Contractions stay
   one word (``didnt`` -> pieces ``didn`` + ``##t``, one vector).
 * **Layer** (``data.text_layer``): ``last`` (the last layer's output), ``mean`` (the mean of
-  the transformer layers' outputs, embeddings excluded), or ``<k>`` (0 = the embedding output,
-  1..N the layers). The default is chosen on the validation fold (``config.DataConfig``).
+  the transformer layers' outputs, embeddings excluded), ``mean_all`` (the mean of all N + 1
+  hidden states, the embedding output included), or ``<k>`` (0 = the embedding output, 1..N
+  the layers). The default is chosen on the validation fold (``config.DataConfig``).
 * **Cached.** The vectors of every segment are written once to
   ``data/processed/wordvec_<key>.npz``; ``key`` hashes the segment ids and their words (the
   transcripts' content, not file dates), the weights' and tokenizer's checksums, the layer and
@@ -179,14 +180,18 @@ def load(enc: Encoder):
     return tok, model
 
 
+LAYERS = ("last", "mean", "mean_all")
+"""Named choices of ``data.text_layer`` (besides a layer index)."""
+
+
 def check_layer(layer: str, n_layers: int | None = None) -> str:
-    """Return ``layer`` if it is ``last``, ``mean`` or an index ``0..n_layers``, else raise."""
+    """Return ``layer`` if it is one of ``LAYERS`` or an index ``0..n_layers``, else raise."""
     index_ok = layer.isdigit() and (n_layers is None or int(layer) <= n_layers)
-    ok = layer in ("last", "mean") or index_ok
+    ok = layer in LAYERS or index_ok
     if not ok:
         top = n_layers if n_layers is not None else "N"
-        raise ValueError(f"data.text_layer={layer!r}: expected 'last', 'mean' or a layer index "
-                         f"0..{top} (0 = the embedding output)")
+        raise ValueError(f"data.text_layer={layer!r}: expected 'last', 'mean', 'mean_all' or a "
+                         f"layer index 0..{top} (0 = the embedding output)")
     return layer
 
 
@@ -198,6 +203,8 @@ def _pick(hidden: tuple, layer: str):
         return hidden[-1]
     if layer == "mean":
         return torch.stack(hidden[1:]).mean(0)
+    if layer == "mean_all":
+        return torch.stack(hidden).mean(0)
     return hidden[int(layer)]
 
 

@@ -115,8 +115,8 @@ def test_user_model_folder_read_and_its_checksum_recorded(small, tiny_folder, tm
     enc = raw.provenance["text_encoder"]
     assert enc["sha256"] == contextual.sha256_file(tiny_folder / "model.safetensors")
     assert enc["layer"] == "1" and str(tiny_folder / "model.safetensors") in raw.files
-    with pytest.raises(ValueError, match=r"data.text_layer='3': expected 'last', 'mean' or a "
-                                         r"layer index 0..2"):
+    with pytest.raises(ValueError, match=r"data.text_layer='3': expected 'last', 'mean', "
+                                         r"'mean_all' or a layer index 0..2"):
         ta.read_text_audio(root, word_vectors=str(tiny_folder), text_layer="3")
 
 
@@ -182,3 +182,16 @@ def test_folder_without_weights_and_bad_layer_refused(tmp_path):
         contextual.locate(str(tmp_path))
     with pytest.raises(ValueError, match=r"config data.text_layer='top'"):
         load_config(overrides={"data.text_layer": "top"})
+
+
+def test_mean_all_includes_the_embedding_output(tiny_folder):
+    """``mean_all`` is the mean of every hidden state (embedding output too); ``mean`` skips it."""
+    tok, model = contextual.load(contextual.locate(str(tiny_folder)))
+    layers = ["0", "1", "2", "mean", "mean_all"]
+    out, _ = contextual.encode_words([["it", "was", "unbelievably", "good"]], tok, model,
+                                     layers=layers)
+    per_layer = np.stack([out[k][0] for k in ("0", "1", "2")])  # word-piece means are linear
+    np.testing.assert_allclose(out["mean_all"][0], per_layer.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["mean"][0], per_layer[1:].mean(0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out["mean_all"][0], out["mean"][0])
+    assert load_config(overrides={"data.text_layer": "mean_all"}).data.text_layer == "mean_all"
