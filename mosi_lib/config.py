@@ -330,7 +330,8 @@ def validate(cfg: Config) -> Config:
                 raise ValueError(f"config {key}={value!r}: {need}{_WHY.get(key, '')}")
     if not re.fullmatch(r"last|mean|mean_all|\d+", cfg.data.text_layer):
         raise ValueError(f"config data.text_layer={cfg.data.text_layer!r}: expected 'last', "
-                         "'mean', 'mean_all' or a layer index (0 = the encoder's embedding output)")
+                         "'mean', 'mean_all' or a layer index (0 = the encoder's embedding "
+                         "output)")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(cfg.system.device)):
         raise ValueError(f"config system.device={cfg.system.device!r}: expected {DEVICES}")
     mods = cfg.data.modalities

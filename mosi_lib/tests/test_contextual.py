@@ -195,3 +195,29 @@ def test_mean_all_includes_the_embedding_output(tiny_folder):
     np.testing.assert_allclose(out["mean"][0], per_layer[1:].mean(0), rtol=1e-5, atol=1e-6)
     assert not np.allclose(out["mean_all"][0], out["mean"][0])
     assert load_config(overrides={"data.text_layer": "mean_all"}).data.text_layer == "mean_all"
+
+
+def test_float16_cache_half_the_file_same_numbers_first_run_and_hit(tiny_folder, tmp_path,
+                                                                    monkeypatch):
+    """An encoder cached as float16: a first run already returns the rounded vectors."""
+    from mosi_lib.data import encoder_install
+
+    ids, words = ["a", "b"], [["it", "was", "good"], ["bad"]]
+    full, _ = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
+                                         cache_dir=tmp_path / "f32")
+    sha = contextual.sha256_file(tiny_folder / "model.safetensors")
+    spec = dataclasses.replace(encoder_install.SPLIT_MODELS["mpnet-base"], name="tiny", sha256=sha)
+    monkeypatch.setattr(encoder_install, "split_model_of", lambda folder, weights: spec)
+    first, info = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
+                                             cache_dir=tmp_path / "f16")
+    again, info2 = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
+                                              cache_dir=tmp_path / "f16")
+    assert not info["cache"]["hit"] and info2["cache"]["hit"]
+    for f, a, b in zip(full, first, again, strict=True):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, f.astype(np.float16).astype(np.float32))
+    with np.load(info["cache"]["path"]) as z:
+        assert z["vectors"].dtype == np.float16
+    f32_name = next((tmp_path / "f32").iterdir()).name
+    assert info["cache"]["path"].endswith(".npz") and not info["cache"]["path"].endswith(f32_name)
