@@ -29,10 +29,12 @@ classifier loop with bf16 autocast (``system.amp``) on and off, each eager and c
 ``default`` and ``reduce-overhead`` modes (``system.compile``, ``system.compile_mode``); the
 compiled rows' warm-up epoch holds the compilation (reported apart).
 
-Table 0 (``--only text``) times the extraction of the default text input: the packaged encoder
-(``data.word_vectors=minilm-l6``, ``mosi_lib.data.contextual``) over all 2199 real transcripts,
-no cache, on the CPU with the process's torch threads (``--threads``; notebook 01 extracts once,
-then the cache serves every later run).
+Table 0 (``--only text``) times the extraction of the text input, one row per encoder
+(``--encoders``, default ``minilm-l6`` and ``mpnet-base``, each at its chosen layer,
+``TEXT_LAYERS``; ``mosi_lib.data.contextual``; mpnet is installed first if missing) over all
+2199 real transcripts, no cache, on the CPU with the process's torch threads (``--threads``;
+notebook 01 extracts once, then the cache serves every later run), and the size of the cache
+file's vectors as that encoder's cache stores them (float32 or float16).
 
 Data of tables 1-3 are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47
 features): speed does not depend on the values. Prints seconds per epoch, samples/s and ratios
@@ -337,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=None, help=workers_help)
     threads_help = "torch CPU threads of the text table (default: torch's)"
     ap.add_argument("--threads", type=int, default=None, help=threads_help)
+    ap.add_argument("--encoders", nargs="+", default=list(TEXT_LAYERS), metavar="NAME",
+                    help="encoders of the text table (default: minilm-l6 mpnet-base)")
     tables = ("text", "loops", "seeds", "precision")
     ap.add_argument("--only", choices=tables, default=None, help="print one table only")
     ap.add_argument(
@@ -369,34 +373,43 @@ def main(argv: list[str] | None = None) -> None:
         _precision_table(args, device, data, cfg)
 
 
+TEXT_LAYERS = {"minilm-l6": "last", "mpnet-base": "mean"}
+"""The layer each encoder is used at (``data.text_layer``; chosen on validation, docs/data.md)."""
+
+
 def text_extraction(word_vectors: str, layer: str, *, limit: int | None = None) -> dict:
     """Seconds to encode the real transcripts (all, or the first ``limit``) without the cache.
 
-    The model is loaded (and its checksum checked) before the clock starts.
+    The model is loaded (and its checksum checked) before the clock starts. ``cache_mb``: the
+    vectors' bytes as the encoder's cache stores them (``Encoder.cache_dtype``).
     """
     from mosi_lib.data import contextual, text_audio
 
     texts = text_audio.read_transcripts()
     words = [text_audio.tokenize(t) for t in texts.values()][:limit]
-    tok, model = contextual.load(contextual.locate(word_vectors))
+    enc = contextual.locate(word_vectors)
+    tok, model = contextual.load(enc)
     t0 = time.perf_counter()
-    _, counts = contextual.encode_words(words, tok, model, layers=[layer])
-    return {"segments": len(words), "words": counts["words"], "seconds": time.perf_counter() - t0}
+    out, counts = contextual.encode_words(words, tok, model, layers=[layer])
+    seconds = time.perf_counter() - t0
+    n_values = sum(v.size for v in out[layer])
+    return {"segments": len(words), "words": counts["words"], "seconds": seconds,
+            "dim": int(out[layer][0].shape[1]), "cache_dtype": enc.cache_dtype,
+            "cache_mb": n_values * np.dtype(enc.cache_dtype).itemsize / 1e6}
 
 
 def _text_table(args, cfg) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
-    res = text_extraction(cfg.data.word_vectors, cfg.data.text_layer)
-    print(
-        f"\ntext input: {cfg.data.word_vectors} (layer {cfg.data.text_layer}), cpu, "
-        f"{torch.get_num_threads()} thread(s), no cache"
-    )
-    print(f"{'segments':>9} {'words':>7} {'seconds':>8} {'words/s':>8}")
-    print(
-        f"{res['segments']:>9} {res['words']:>7} {res['seconds']:>8.1f} "
-        f"{res['words'] / res['seconds']:>8.0f}"
-    )
+    print(f"\ntext input: cpu, {torch.get_num_threads()} thread(s), no cache")
+    print(f"{'encoder':>11} {'layer':>9} {'dim':>4} {'segments':>9} {'words':>7} {'seconds':>8} "
+          f"{'words/s':>8} {'cache MB':>9} {'stored':>8}")
+    for name in args.encoders:
+        layer = TEXT_LAYERS.get(name, cfg.data.text_layer)
+        res = text_extraction(name, layer)
+        print(f"{name:>11} {layer:>9} {res['dim']:>4} {res['segments']:>9} {res['words']:>7} "
+              f"{res['seconds']:>8.1f} {res['words'] / res['seconds']:>8.0f} "
+              f"{res['cache_mb']:>9.1f} {res['cache_dtype']:>8}")
 
 
 def _seeds_table(args, device, amp, data, cfg) -> None:

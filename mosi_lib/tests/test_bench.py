@@ -145,3 +145,6 @@ def test_loops_table_on_cuda(tiny_config, monkeypatch, capsys, compile):
 def test_text_extraction_counts_the_real_transcripts_words():
     res = bench.text_extraction("minilm-l6", "last", limit=20)
     assert res["segments"] == 20 and res["words"] > 20 and res["seconds"] > 0
+    # MiniLM's cache stores float32: 384 values of 4 bytes per word
+    assert res["dim"] == 384 and res["cache_dtype"] == "float32"
+    assert res["cache_mb"] == pytest.approx(res["words"] * 384 * 4 / 1e6)
