@@ -41,6 +41,8 @@ SCALINGS = ("minmax_zscore", "zscore", "minmax", "none")
 OBJECTIVES = ("bce", "l1")
 """Classifier objectives (``train.objective``; ``losses.classifier_loss`` says what each does)."""
 VISUAL_FEATURES = ("facet41", "facet42")
+# dec.degenerate_remedy: what replaces a degenerate k-means start (train.dec.init_centers)
+DEC_REMEDIES = ("none", "clipped", "trimmed", "labeled_means")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 """``torch.compile`` modes ``system.compile_mode`` may name."""
 
@@ -125,9 +127,10 @@ class DECConfig:
     tol: float = 0.001  # stop stage 2 when < tol of hard assignments change between updates
     # a k-means start whose smallest cluster holds fewer than this share of the rows is
     # degenerate (said in metrics.json center_init and warned), and replaced by
-    # degenerate_remedy: none (keep it: the paper) | labeled_means (centre j = mean z of the
-    # labeled training rows of class j; two clusters only, with more it is kept and said so;
-    # train.dec.init_centers)
+    # degenerate_remedy: none (keep it: the paper) | clipped, trimmed (label-free: k-means with
+    # the 1% of rows farthest from the latent's median pulled in, or left out) |
+    # labeled_means (centre j = mean z of the labeled training rows of class j: a start the
+    # paper does not have; two clusters only; train.dec.init_centers)
     min_cluster_share: float = 0.1
     # labeled_means, chosen on the validation fold (docs/results/dec_remedy_valid.csv; quick
     # profile, standard protocol, seeds 1-4, whose k-means starts were 2-3 rows vs the rest):
@@ -246,7 +249,7 @@ _CHOICES = {
     "data.visual_features": VISUAL_FEATURES,
     "dec.pretrain_rows": ("all", "train"),
     "dec.stage2_mode": ("eval", "train"),
-    "dec.degenerate_remedy": ("none", "labeled_means"),
+    "dec.degenerate_remedy": DEC_REMEDIES,
     "train.objective": OBJECTIVES,
     "report.tsne_init": ("pca", "random"),
     "system.compile_mode": COMPILE_MODES,

@@ -294,3 +294,27 @@ def test_tables_bootstrap_over_videos_from_the_runs_predictions(tiny_config, dat
     )
     assert row["n"] == 2 and row["mean_diff"] == pytest.approx(diff)
     assert row["boot_ci_low"] <= diff <= row["boot_ci_high"]
+
+
+@pytest.mark.parametrize("remedy", ["clipped", "trimmed"])
+def test_label_free_remedy_splits_the_classes_without_reading_a_label(tiny_config, remedy):
+    """Two outliers make k-means' start 2 / 200; the label-free remedies find the two classes."""
+    model = models.build_dec(tiny_config.model, tiny_config.dec, {"text": 4}, 2)
+    model.cluster_centers.data = torch.zeros(2, 4)  # centres in the test's 4-d latent
+    z, _, cls = _outlier_latents()
+    z = z[:202]  # two outliers
+    with pytest.warns(UserWarning, match=rf"cluster sizes \[\d+, \d+\].*remedy: {remedy}"):
+        assign, info = init_centers(model, z, n_clusters=2, n_init=3, seed=0, labeled_pos=None,
+                                    min_share=0.1, remedy=remedy)
+    assert sorted(info["kmeans_sizes"]) == [2, 200] and info["remedy"] == remedy
+    assert min(info["sizes"]) >= 95  # balanced: the outliers joined a class's cluster
+    agree = (assign[:200] == cls).mean()
+    assert max(agree, 1 - agree) > 0.95  # no label read, so the clusters' order is free
+    centres = model.cluster_centers.detach().numpy()
+    assert np.abs(centres).max() < 5  # far rows did not pull a centre (they sit at 1000)
+    # the same start with labels for the order: cluster 1 holds the positive class
+    with pytest.warns(UserWarning):
+        assign, _ = init_centers(model, z, n_clusters=2, n_init=3, seed=0,
+                                 labeled_pos=_outlier_latents()[1][:202], min_share=0.1,
+                                 remedy=remedy)
+    assert (assign[:200] == cls).mean() > 0.95
