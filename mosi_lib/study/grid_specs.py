@@ -23,8 +23,14 @@ PRETRAIN_VARIANTS: dict[str, dict[str, Any] | None] = {
     "dec_no_disent": {"dec.stage1_disent_weight": 0.0, "dec.stage2_disent_weight": 0.0},
     # the paper's DEC on the training rows' features only (not transductive)
     "dec_train_rows": {"dec.pretrain_rows": "train"},
+    # autoencoder only: the stage-1 checkpoint of dec_train_rows (not transductive)
+    "ae_train_rows": {"dec.pretrain_rows": "train"},
 }
 """Pretraining ablation: variant -> DEC config changes (None: no pretraining)."""
+
+AE_SOURCES = {"ae": "dec_semi", "ae_train_rows": "dec_train_rows"}
+"""Autoencoder variants -> the DEC variant whose stage-1 checkpoint (``stage1.pt``) they start
+from: one pretraining run serves both arms."""
 
 PRETRAIN_DESCRIPTIONS: dict[str, str] = {
     "none": "none (from scratch)",
@@ -33,6 +39,7 @@ PRETRAIN_DESCRIPTIONS: dict[str, str] = {
     "dec_semi": "the paper's semi-supervised DEC, all segments' features (transductive)",
     "dec_no_disent": "semi-supervised DEC, g = 0, all segments' features (transductive)",
     "dec_train_rows": "the paper's semi-supervised DEC on the training rows' features only",
+    "ae_train_rows": "autoencoder only (stage 1 of dec_train_rows), the training rows' features",
 }
 """What each pretraining variant saw, for the ablation tables. "Transductive": the pretraining
 reads the features (never the labels) of the rows the classifier is evaluated on; the

@@ -25,6 +25,7 @@ from mosi_lib.study import runs
 from mosi_lib.study.classifier_runs import init_name, train_classifiers
 from mosi_lib.study.dec_runs import pretrain_dec
 from mosi_lib.study.grid_specs import (
+    AE_SOURCES,
     PRETRAIN_VARIANTS,
     check_modality_sets,
     check_seeds,
@@ -237,8 +238,8 @@ def pretrain_ablation(
     classifier starts from the stage-1 checkpoint of the ``dec_semi`` run, which trained stage 1
     with the paper's settings), ``dec_unsup`` (b = 0), ``dec_semi`` (the paper), ``dec_no_disent``
     (g = 0 in both stages), ``dec_train_rows`` (the paper's DEC on the training rows only, not
-    transductive). Runs are tagged ``pretrain:<variant>``; ``PRETRAIN_DESCRIPTIONS`` says what
-    each saw.
+    transductive), ``ae_train_rows`` (the stage-1 checkpoint of ``dec_train_rows``). Runs are
+    tagged ``pretrain:<variant>``; ``PRETRAIN_DESCRIPTIONS`` says what each saw.
 
     Returns:
         The classifier runs (found or trained).
@@ -249,7 +250,7 @@ def pretrain_ablation(
     dec_runs: dict[str, dict[int, runs.Run]] = {}
     for variant in variants:
         changes = PRETRAIN_VARIANTS[variant]
-        source = "dec_semi" if variant == "ae" else variant
+        source = AE_SOURCES.get(variant, variant)
         if changes is not None and source not in dec_runs:
             vcfg = variant_cfg(cfg, PRETRAIN_VARIANTS[source])
             dec_runs[source] = decs_for(vcfg, data, root=root, seeds=seeds,
@@ -259,7 +260,7 @@ def pretrain_ablation(
             cfg, data, root=root, seeds=seeds, find={"tag": f"pretrain:{variant}"},
             what=f"[ablation] {variant}", prefix=f"abl_{variant}",
             init_runs=None if changes is None else dec_runs[source],
-            init_checkpoint="stage1.pt" if variant == "ae" else "last.pt",
+            init_checkpoint="stage1.pt" if variant in AE_SOURCES else "last.pt",
         )
     return out
 
@@ -287,7 +288,7 @@ def modality_ablation(
         raise ValueError(f"pretrain={pretrain!r}: expected one of {list(PRETRAIN_VARIANTS)}")
     sets = default_modality_sets(cfg) if sets is None else check_modality_sets(sets, cfg)
     check_seeds(seeds)
-    source = "dec_semi" if pretrain == "ae" else pretrain
+    source = AE_SOURCES.get(pretrain, pretrain)
     out = []
     for letters in sets:
         mcfg = variant_cfg(cfg, {"data.modalities": modality_names(letters)})
@@ -301,7 +302,8 @@ def modality_ablation(
                                 find={"tag": f"{tag}:{pretrain}", "modalities": data.modalities},
                                 what=f"[modality] {letters} ({pretrain})",
                                 prefix=f"mod_{letters}_{pretrain}", init_runs=decs,
-                                init_checkpoint="stage1.pt" if pretrain == "ae" else "last.pt")
+                                init_checkpoint="stage1.pt" if pretrain in AE_SOURCES else
+                                "last.pt")
     return out
 
 
