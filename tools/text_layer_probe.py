@@ -4,9 +4,9 @@
 
 One forward over every transcript gives all hidden states; for each candidate layer (0 = the
 embedding output, 1..N, ``mean`` of the layers, ``mean_all`` of all hidden states; the last
-layer and ``mean_all`` once more as a float16 cache would store them) a logistic regression on the mean of the
-segment's word vectors is fit on the standard train fold (all its labels, and a labeled draw of
-``--labeled-fraction``), its C chosen on the validation fold (``reference.C_GRID``), and the
+layer, ``mean`` and ``mean_all`` once more as a float16 cache would store them) a logistic
+regression on the mean of the segment's word vectors is fit on the standard train fold (all its
+labels, and a labeled draw of ``--labeled-fraction``), its C chosen on the validation fold (``reference.C_GRID``), and the
 validation accuracy (Acc-2 has0) printed. Also printed: the mean accuracy of a 5-fold grouped
 (by video) cross-validation inside the train fold, a second look that does not rest on the 229
 validation segments alone. The test fold is never read. Writes the table as CSV (--out).
@@ -69,7 +69,8 @@ def main() -> None:
     table = []
     last = layers[-3]
     # the float16 rows: the same vectors rounded as a float16 cache stores them
-    half = {f"{k} float16": [v.astype(np.float16) for v in out[k]] for k in (last, "mean_all")}
+    half = {f"{k} float16": [v.astype(np.float16) for v in out[k]]
+            for k in (last, "mean", "mean_all")}
     for layer in layers + list(half):
         vecs = half[layer] if layer in half else out[layer]
         x = np.stack([v.astype(np.float32).mean(0) for v in vecs]).astype(np.float64)
