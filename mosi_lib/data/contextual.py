@@ -23,7 +23,8 @@
 * **Layer** (``data.text_layer``): ``last`` (the last layer's output), ``mean`` (the mean of
   the transformer layers' outputs, embeddings excluded), ``mean_all`` (the mean of all N + 1
   hidden states, the embedding output included), or ``<k>`` (0 = the embedding output, 1..N
-  the layers). The default is chosen on the validation fold (``config.DataConfig``).
+  the layers). The default ``auto`` is each encoder's layer chosen on the validation fold
+  (``CHOSEN_LAYER``: MiniLM ``last``, mpnet ``mean``).
 * **Cached.** The vectors of every segment are written once to
   ``data/processed/wordvec_<key>.npz``; ``key`` hashes the segment ids and their words (the
   transcripts' content, not file dates), the weights' and tokenizer's checksums, the layer and
@@ -190,8 +191,9 @@ def load(enc: Encoder):
     first (``check_weights``).
 
     Raises:
-        ValueError: a checksum mismatch, or a folder without a fast tokenizer (word ids are
-            needed to average word pieces).
+        ValueError: a checksum mismatch, a tokenizer or config JSON file that cannot be read
+            (named), or a folder without a fast tokenizer (word ids are needed to average word
+            pieces).
     """
     key = str(enc.weights.resolve())
     if key in LOADED:
@@ -204,6 +206,13 @@ def load(enc: Encoder):
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+    for file in (enc.folder / f for f in TOKENIZER_FILES if f.endswith(".json")):
+        try:  # a truncated file would otherwise be a JSONDecodeError naming no file
+            if file.is_file():
+                json.loads(file.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ValueError(f"{file}: not readable as JSON ({err}); the encoder {enc.name} is "
+                             "damaged, install it again") from None
     tok = transformers.AutoTokenizer.from_pretrained(str(enc.folder), local_files_only=True)
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{enc.folder}: needs a fast tokenizer (tokenizer.json) to map word "
@@ -215,7 +224,17 @@ def load(enc: Encoder):
 
 
 LAYERS = ("last", "mean", "mean_all")
-"""Named choices of ``data.text_layer`` (besides a layer index)."""
+"""Named choices of ``data.text_layer`` (besides a layer index and ``auto``)."""
+
+CHOSEN_LAYER = {"minilm-l6": "last", "mpnet-base": "mean"}
+"""``data.text_layer=auto``: each named encoder's layer, chosen on the validation fold with
+``tools/text_layer_probe.py`` (docs/data.md; ``docs/results/text_layer_probe.csv``,
+``mpnet_layer_probe.csv``). Any other encoder: ``last``."""
+
+
+def resolve_layer(word_vectors: str, layer: str) -> str:
+    """The layer ``data.text_layer`` means for ``word_vectors`` (``auto``: ``CHOSEN_LAYER``)."""
+    return CHOSEN_LAYER.get(str(word_vectors), "last") if layer == "auto" else layer
 
 
 def check_layer(layer: str, n_layers: int | None = None) -> str:
@@ -361,6 +380,7 @@ def segment_vectors(ids: list[str], words: list[list[str]], word_vectors: str, l
         ``encode_words``.
     """
     enc = locate(word_vectors)
+    layer = resolve_layer(word_vectors, layer)
     check_layer(layer)
     sha = check_weights(enc)
     checksums = {f.name: (sha if f == enc.weights else sha256_file(f)) for f in enc.files}

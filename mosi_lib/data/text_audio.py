@@ -75,7 +75,7 @@ _CLITICS = (("nt", "n't"), ("ve", "'ve"), ("ll", "'ll"), ("re", "'re"), ("m", "'
             ("d", "'d"), ("s", "'s"))
 
 
-def describe(word_vectors: str, text_layer: str = "last") -> str:
+def describe(word_vectors: str, text_layer: str = "auto") -> str:
     """Data set name for tables and figures, naming the text input actually used.
 
     ``minilm-l6`` -> "all-MiniLM-L6-v2 last-layer word vectors" (``mean``: "mean-of-layers",
@@ -88,6 +88,7 @@ def describe(word_vectors: str, text_layer: str = "last") -> str:
         text = "GloVe 6B 50d"
     elif contextual.is_contextual(word_vectors):
         name = named.get(word_vectors, Path(word_vectors).name)
+        text_layer = contextual.resolve_layer(word_vectors, text_layer)
         layer = {"last": "last-layer", "mean": "mean-of-layers",
                  "mean_all": "mean-of-all-hidden-states"}.get(text_layer, f"layer-{text_layer}")
         text = f"{name} {layer} word vectors"
@@ -345,7 +346,7 @@ def read_labels(data_dir=None):
 
 
 def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
-                    modalities=MODALITIES, text_layer: str = "last",
+                    modalities=MODALITIES, text_layer: str = "auto",
                     cache_dir: Path | None = None, progress: bool = False):
     """Read the real text + audio data set (see the module docstring).
 
@@ -354,7 +355,8 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
         word_vectors: ``glove-6b-50d`` or the path of a GloVe text file (static vectors), or
             an encoder: ``minilm-l6`` or a BERT-class model folder (``mosi_lib.data.contextual``).
         modalities: a non-empty subset of ``("text", "audio")``.
-        text_layer: the encoder's layer (``data.text_layer``); static vectors ignore it.
+        text_layer: the encoder's layer (``data.text_layer``; ``auto``: the encoder's own,
+            ``contextual.CHOSEN_LAYER``); static vectors ignore it.
         cache_dir: folder of the encoder's vector cache (None: no cache).
         progress: a progress bar while an encoder extracts vectors.
 

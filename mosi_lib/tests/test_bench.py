@@ -98,8 +98,10 @@ def test_time_epochs_refuses_an_unknown_loop(tiny_config):
 
 def test_main_prints_every_table_and_skips_precision_off_cuda(tiny_config, monkeypatch, capsys):
     monkeypatch.setattr(bench, "Config", lambda: tiny_config)
-    bench.main(["--device", "cpu", "--n", "24", "--epochs", "1", "--seeds", "2", "--workers", "1"])
+    bench.main(["--device", "cpu", "--n", "24", "--epochs", "1", "--seeds", "2", "--workers", "1",
+                "--encoders", "minilm-l6"])
     out = capsys.readouterr().out
+    assert "  minilm-l6      last  384      2199" in out  # the text table: its encoder, layer, dim
     assert "| classifier | resident |" in out and "| dec | dataloader |" in out
     assert "| 1 | alone |" in out and "| 2 | sequential |" in out and "| 2 | 1 processes |" in out
     assert "precision/compile table: CUDA only" in out

