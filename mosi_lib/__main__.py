@@ -23,7 +23,7 @@ from mosi_lib.data.csd import CSD_FILES
 from mosi_lib.data.encoder_install import SPLIT_MODELS
 from mosi_lib.study import commands, guard
 from mosi_lib.study.commands import PROFILES
-from mosi_lib.study.pipeline import EXTRA_NOTEBOOKS
+from mosi_lib.study.pipeline import EXTRA_NOTEBOOKS, NotebookStopped
 
 
 def data_overrides(source: str | None, data_dir: str | None) -> dict:
@@ -31,10 +31,16 @@ def data_overrides(source: str | None, data_dir: str | None) -> dict:
 
     ``data_dir`` without ``source`` means SDK ``.csd`` files. Every source but
     ``mosi_text_audio`` selects all three modalities (``--set data.modalities=...`` narrows).
+
+    Raises:
+        ValueError: ``data_dir`` cannot be resolved (a symlink loop), in one line.
     """
     out: dict = {}
     if data_dir:
-        out["data.data_dir"] = str(Path(data_dir).expanduser().resolve())
+        try:
+            out["data.data_dir"] = str(Path(data_dir).expanduser().resolve())
+        except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (Python < 3.13)
+            raise ValueError(f"--data-dir {data_dir}: cannot be resolved ({err})") from None
         source = source or "csd"
     if source:
         out["data.source"] = source
@@ -144,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return _command(args, held, ap=ap, rp=rp, sp=sp)
         except KeyboardInterrupt:
             return _interrupted(argv if argv is not None else sys.argv[1:], args, held)
+        except (NotebookStopped, OSError) as exc:  # a dead kernel, a full or read-only folder
+            return _stopped(argv if argv is not None else sys.argv[1:], args, held, exc)
         finally:
             held.release()
 
@@ -179,6 +187,26 @@ def _interrupted(argv: list[str], args: argparse.Namespace, held: guard.HeldStud
     return 130
 
 
+def _stopped(argv: list[str], args: argparse.Namespace, held: guard.HeldStudies,
+             exc: Exception) -> int:
+    """A notebook's kernel died, or a folder is full or read-only: one line, as Ctrl-C; 1.
+
+    The kernels and workers left are stopped and the runs in flight marked ``interrupted``
+    (a run whose status cannot be written on a full disk is swept by the next start); the line
+    names the cause (the notebook, the folder) and the command that resumes the study.
+    """
+    line = f"python -m mosi_lib {args.cmd}: stopped: {exc}"
+    if held.locks:
+        marked = held.stop()
+        again = list(argv)
+        if held.resume_id and getattr(args, "run_id", None) is None:
+            again += ["--run-id", held.resume_id]
+        line += (f" ({len(marked)} run(s) in flight marked interrupted) — resume with: "
+                 f"python -m mosi_lib {' '.join(again)}")
+    print(line, file=sys.stderr, flush=True)
+    return 1
+
+
 def _command(args: argparse.Namespace, held: guard.HeldStudies, *, ap, rp, sp) -> int:
     """Call the library function of the parsed command; its refusals exit with 2.
 
@@ -211,12 +239,12 @@ def _command(args: argparse.Namespace, held: guard.HeldStudies, *, ap, rp, sp) -
             return commands.run_figures(args.run_id)
         except commands.StudyRefused as exc:
             ap.error(str(exc))
-    overrides = data_overrides(args.source, args.data_dir)
     cmd_ap = rp if args.cmd == "reproduce" else sp
     seeds = args.seeds or [args.seed]
     if len(set(seeds)) != len(seeds):
         cmd_ap.error(f"--seeds {' '.join(map(str, seeds))}: each seed once")
     try:
+        overrides = data_overrides(args.source, args.data_dir)
         overrides.update(parse_sets(args.set))
     except ValueError as exc:
         cmd_ap.error(str(exc))

@@ -32,10 +32,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with naming(path):  # a full disk names the file, not the bare errno
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
@@ -93,6 +94,50 @@ def read_json_object(file: Path, remedy: str) -> dict[str, Any]:
     if not isinstance(out, dict):
         raise ValueError(f"{file}: expected a JSON object, found {type(out).__name__}")
     return out
+
+
+def with_path(err: OSError, path: str | Path) -> OSError:
+    """``err`` naming ``path`` when it names no file (same type and errno); else ``err``.
+
+    A write that fails in a buffer flush or inside a library (h5py, pandas, matplotlib) often
+    raises ``[Errno 28] No space left on device`` naming no file; the user needs the folder.
+    """
+    if err.filename or err.errno is None:
+        return err if err.filename else type(err)(f"{err} (writing {path})")
+    return type(err)(err.errno, err.strerror or str(err), str(path))
+
+
+@contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Within the block, an ``OSError`` that names no file names ``path`` (``with_path``)."""
+    try:
+        yield
+    except OSError as err:
+        named = with_path(err, path)
+        if named is err:
+            raise
+        raise named from None
+
+
+def digest_arrays(arrays: dict[str, Any], text: str = "") -> str:
+    """sha256 of named arrays (name, dtype, shape and values; strings by value) and ``text``.
+
+    The same for an array read back from a file as for the one written (a string array counts
+    by its values, whatever its numpy string type), so a file can carry the digest of its own
+    content and be checked when read.
+    """
+    import hashlib
+
+    h = hashlib.sha256(text.encode())
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        if a.dtype.kind in "OUS":  # object (HDF5 strings), unicode or bytes: by value
+            kind, body = "str", "\x00".join(map(str, a.ravel().tolist())).encode()
+        else:
+            kind, body = a.dtype.str, np.ascontiguousarray(a).tobytes()
+        h.update(f"{name}|{kind}|{a.shape}|".encode())
+        h.update(body)
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -2,7 +2,8 @@
 
 ``apply_overrides(cfg, {"train.lr": 1e-4})`` is how a YAML file, a notebook's dict and the
 command line's ``--set`` change a ``config.Config``: unknown keys and type changes are errors
-(ints widen to float; a YAML string such as ``4e-5`` is read as the float it means).
+(ints widen to float; a YAML string such as ``4e-5`` is read as the float it means, and a YAML
+int given for a text field as its string form, e.g. ``data.text_layer=3``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
             return float(value)
         except ValueError:
             raise TypeError(f"config {key}: expected float, got str {value!r}") from None
+    if annotation is str and isinstance(value, int) and not isinstance(value, bool):
+        # YAML reads 3 as an int; a text field that takes an index (data.text_layer=3) means "3"
+        return str(value)
     if annotation is bool and not isinstance(value, bool):
         raise TypeError(f"config {key}: expected bool, got {value!r}")
     if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):

@@ -26,6 +26,21 @@ def _to_str(x) -> str:
     return (x.decode("utf-8") if isinstance(x, bytes) else str(x)).strip()
 
 
+def _check_counts(part: dict, keys: list[str], where: str) -> None:
+    """Refuse a split whose ``keys`` hold different numbers of segments, naming the odd ones.
+
+    The count most keys agree on is taken as right, so one label too few is blamed on the
+    labels, not on the ids or features that still agree with each other.
+    """
+    sizes = {k: (np.shape(part[k]) or (0,))[0] for k in keys}
+    values = list(sizes.values())
+    common = max(values, key=values.count)
+    odd = [f"{k!r} holds {v}" for k, v in sizes.items() if v != common]
+    if odd:
+        others = [k for k, v in sizes.items() if v == common]
+        raise ValueError(f"{where}: {', '.join(odd)} segment(s), but {others} hold {common}")
+
+
 def _parse_ids(raw, n: int, where: str) -> tuple[list[str], list[str]]:
     """Turn a pickle's ``id`` entry into (segment ids, video ids), one per segment.
 
@@ -135,6 +150,7 @@ def _read_split_pickle(
             have = sorted(part) if isinstance(part, dict) else type(part).__name__
             missing = [k for k in needed if not isinstance(part, dict) or k not in part]
             raise KeyError(f"{where}: missing key(s) {missing} (has {have})")
+        _check_counts(part, needed, where)  # one label too few names the labels, not the ids
         labels = np.asarray(part[label_key], dtype=np.float64)
         n = len(labels)
         labels = labels.reshape(n, -1)

@@ -41,8 +41,9 @@ Recipe, every choice a ``DataConfig`` field:
   Only training rows of the labeled pool have ``labeled == True``; validation and test labels
   never reach training, pretraining, the scaling statistics or the labeled mask.
 * **Cache**: ``data/processed/mosi_<key>.h5`` where ``key`` hashes the data config, the preprocess
-  version and each source file's name, size and modification time. A hit skips loading; a changed
-  input or option gives a new key.
+  version and each source file's name and content (sha256). A hit skips loading; a changed input
+  or option gives a new key. The file carries a checksum of its own content: a file changed after
+  it was written (same size and time or not) is named in a warning and rebuilt.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from mosi_lib.config import MODALITIES, DataConfig
 from mosi_lib.data import sources, text_audio
 from mosi_lib.data.quality import check_data_quality
 from mosi_lib.data.splits import make_splits
+from mosi_lib.files import digest_arrays, naming
 from mosi_lib.hashing import config_hash
 from mosi_lib.metrics import binary_target
 
@@ -391,7 +393,7 @@ def save_processed(data: Processed, file: str | Path) -> Path:
     tmp = file.with_name(f".{file.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     str_t = h5py.string_dtype()
     try:
-        with h5py.File(tmp, "w") as fh:
+        with naming(file), h5py.File(tmp, "w") as fh:  # a full disk names the cache file
             for m in data.modalities:
                 fh.create_dataset(f"x/{m}", data=data.x[m], compression="gzip",
                                   compression_opts=1)
@@ -402,7 +404,9 @@ def save_processed(data: Processed, file: str | Path) -> Path:
             fh.create_dataset("labeled", data=data.labeled)
             for name in ("ids", "video", "split", "pool"):
                 fh.create_dataset(name, data=getattr(data, name).astype(object), dtype=str_t)
-            fh.attrs["meta"] = json.dumps({k: v for k, v in data.meta.items() if k != "cache"})
+            meta = json.dumps({k: v for k, v in data.meta.items() if k != "cache"})
+            fh.attrs["meta"] = meta
+            fh.attrs["checksum"] = digest_arrays(_content(data), meta)  # checked when read
         tmp.replace(file)
     finally:
         tmp.unlink(missing_ok=True)
@@ -426,17 +430,30 @@ def load_processed(file: str | Path) -> Processed:
             def strs(name: str) -> np.ndarray:
                 return fh[name].asstr()[()].astype(str)
 
-            return Processed(
+            meta, stored = str(fh.attrs["meta"]), fh.attrs.get("checksum")
+            out = Processed(
                 x={m: fh[f"x/{m}"][()] for m in mods},
                 masks={m: fh[f"masks/{m}"][()] for m in mods},
                 labels=fh["labels"][()], ids=strs("ids"), video=strs("video"),
                 split=strs("split"), pool=strs("pool"), labeled=fh["labeled"][()],
                 stats={m: {k: v[()] for k, v in fh[f"stats/{m}"].items()} for m in mods},
-                meta=json.loads(fh.attrs["meta"]),
+                meta=json.loads(meta),
             )
     except (OSError, KeyError, ValueError) as err:  # h5py raises these for damaged files
         raise ValueError(f"{file}: not a readable processed-data HDF5 file "
                          f"({type(err).__name__}: {err})") from err
+    if stored != digest_arrays(_content(out), meta):  # e.g. values edited in place
+        raise ValueError(f"{file}: its content does not match its checksum (changed after it "
+                         "was written, or written by an older version)")
+    return out
+
+
+def _content(data: Processed) -> dict[str, np.ndarray]:
+    """Every array of ``data`` by its HDF5 name: what the cache file's checksum covers."""
+    out = {f"{g}/{m}": getattr(data, g)[m] for g in ("x", "masks") for m in data.modalities}
+    out.update({f"stats/{m}/{k}": v for m in data.modalities for k, v in data.stats[m].items()})
+    names = ("labels", "labeled", "ids", "video", "split", "pool")
+    return out | {n: getattr(data, n) for n in names}
 
 
 # ----------------------------------------------------------------------------- summaries

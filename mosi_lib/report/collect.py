@@ -136,6 +136,14 @@ def one_run_per_seed(runs_df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return out, len(df) - len(out)
 
 
+def _unfinished_why(run: runs.Run) -> str:
+    """Why an unfinished run is left out: its state, or its unreadable ``status.json``."""
+    state = run.status()
+    if state == "unknown" and (run.path / runs.STATUS_FILE).exists():
+        return f"unfinished ({run.path / runs.STATUS_FILE}: unreadable, state unknown)"
+    return f"unfinished ({state})"
+
+
 def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) -> pd.DataFrame:
     """One row per finished classifier run under ``root`` and tag; a repeated seed counts once.
 
@@ -179,16 +187,17 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         print(
             f"collect_runs({root}): run {run.run_id} left out, its results cannot be read: {why}"
         )
-    if broken:
-        print(
-            f"collect_runs({root}): {len(broken)} finished run(s) left out for missing or "
-            "unreadable metrics.json"
-        )
     rows = []
     for run in runs.find_runs(root, kind="classifier"):
         m = run.metrics()
         file = run.path / "metrics.json"
-        cfg = run.config()
+        try:
+            cfg = run.config()
+        except (OSError, ValueError) as err:  # a damaged run folder is a row left out
+            print(f"collect_runs({root}): run {run.run_id} left out, its results cannot be "
+                  f"read: {err}")
+            broken.append((run, str(err)))
+            continue
         rep = _field(m, "report", file)
         init, labels = _field(m, "init", file), _field(m, "labels", file)
         frac = float(_field(m, "labeled_fraction_cfg", file))
@@ -249,6 +258,11 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
             row[f"valid_{k}"] = np.nan if val.get(k) is None else float(val[k])
         # one row per experiment tag the run counts under ("" = main study; Run.tags)
         rows += [{**row, "tag": tag or ""} for tag in run.tags()]
+    if broken:
+        print(
+            f"collect_runs({root}): {len(broken)} finished run(s) left out for missing or "
+            "unreadable metrics.json or config.yaml"
+        )
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     if not keep_repeats:
         df, repeats = one_run_per_seed(df)
@@ -261,7 +275,7 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         df = df.reset_index(drop=True)
     # what did not enter, for a table's footnote: run id -> why
     df.attrs["left_out"] = {
-        **{r.run_id: f"unfinished ({r.status()})" for r in skipped},
+        **{r.run_id: _unfinished_why(r) for r in skipped},
         **{r.run_id: why for r, why in broken},
     }
     return df

@@ -14,7 +14,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from mosi_lib import paths
-from mosi_lib.files import json_default
+from mosi_lib.files import json_default, naming
 from mosi_lib.provenance import git_info
 from mosi_lib.report.figure_style import DPI, mark_synthetic, shows_synthetic
 from mosi_lib.report.outputs import Output, stem_of
@@ -76,7 +76,8 @@ def save_figure(
     files = {}
     for ext in ("png", "pdf"):
         path = out / f"{name}.{ext}"
-        fig.savefig(path, dpi=DPI)
+        with naming(path):  # a full disk names the file
+            fig.savefig(path, dpi=DPI)
         files[path.name] = path
     meta = {
         "name": name,
@@ -92,6 +93,7 @@ def save_figure(
         "extra": extra or {},
     }
     side = out / f"{name}.json"
-    side.write_text(json.dumps(meta, indent=2, default=json_default))
+    with naming(side):
+        side.write_text(json.dumps(meta, indent=2, default=json_default))
     files[side.name] = side
     return files

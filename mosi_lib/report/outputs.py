@@ -166,6 +166,25 @@ MANIFEST_SUFFIX = ".manifest.json"
 """``<figures>/<notebook>.manifest.json``: what ``OutputSet.commit`` put in place last."""
 
 
+class EmptyReport(ValueError):
+    """A report of a study that holds no finished run: refused, and nothing is written."""
+
+
+def kept_line(notebook: str, study: str | Path, out_dir: str | Path | None = None) -> str:
+    """One line: ``study`` holds no finished run, so ``notebook`` keeps the files in place.
+
+    Names the study the files in place were drawn from (their manifest), if any.
+    """
+    target = Path(out_dir) if out_dir is not None else paths.figures_dir()
+    try:
+        earlier = read_manifest(target / f"{notebook}{MANIFEST_SUFFIX}").get("study")
+    except ValueError:
+        earlier = None
+    kept = (f"its files in {target} (study {earlier}) are kept" if earlier
+            else "nothing is written")
+    return f"{notebook}: study {Path(study).name} holds no finished run; {kept}"
+
+
 class OutputSet:
     """The figures and tables one notebook writes for one study, put in place together.
 
@@ -182,6 +201,10 @@ class OutputSet:
         study: the study folder (or its name) the outputs are drawn from.
         runs: run ids that feed the tables (a figure's own runs come from its JSON sidecar).
         out_dir: the figures folder; None uses ``paths.figures_dir()``.
+
+    Raises:
+        EmptyReport: ``runs`` is empty: a study without a finished run never replaces the
+            files in place with header-only tables (one line, ``kept_line``).
     """
 
     def __init__(
@@ -196,6 +219,8 @@ class OutputSet:
         self.study = Path(study).name
         self.runs = [str(r) for r in runs]
         self.target = Path(out_dir) if out_dir is not None else paths.figures_dir()
+        if not self.runs:
+            raise EmptyReport(kept_line(notebook, study, self.target))
         self.folder = self.target / f".{notebook}.staging"
         if self.folder.exists():  # left by a report that failed
             shutil.rmtree(self.folder)

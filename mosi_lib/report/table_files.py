@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mosi_lib import paths
+from mosi_lib.files import naming
 from mosi_lib.report.collect import has_synthetic, left_out
 from mosi_lib.report.outputs import Output, stem_of
 
@@ -117,12 +118,13 @@ def save_table(
     if note:
         caption = f"{caption} {len(left_out(df))} run(s) left out (footnote)."
     files = {f"{name}.{ext}": out / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
-    df.to_csv(files[f"{name}.csv"], index=False)
-    files[f"{name}.md"].write_text(
-        f"Table: {caption}\n\n{to_markdown(df)}" + (f"\n{note}\n" if note else "")
-    )
-    tex = df.map(_tex).rename(columns=_tex)
-    files[f"{name}.tex"].write_text(
-        tex.to_latex(index=False, escape=False, caption=_tex(caption), label=f"tab:{name}")
-    )
+    with naming(out):  # a full disk names the folder, not the bare errno
+        df.to_csv(files[f"{name}.csv"], index=False)
+        files[f"{name}.md"].write_text(
+            f"Table: {caption}\n\n{to_markdown(df)}" + (f"\n{note}\n" if note else "")
+        )
+        tex = df.map(_tex).rename(columns=_tex)
+        files[f"{name}.tex"].write_text(
+            tex.to_latex(index=False, escape=False, caption=_tex(caption), label=f"tab:{name}")
+        )
     return files

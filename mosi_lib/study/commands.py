@@ -13,17 +13,21 @@ import time
 from pathlib import Path
 
 from mosi_lib import paths
-from mosi_lib.study import guard, pipeline
+from mosi_lib.data.encoder_install import InstallError
+from mosi_lib.report.outputs import kept_line
+from mosi_lib.study import guard, pipeline, runs
 from mosi_lib.study.grid_specs import load_grid
 from mosi_lib.study.pipeline import STAGES, STUDY_NOTEBOOKS
-from mosi_lib.study.preflight import preflight
+from mosi_lib.study.preflight import install_encoder, preflight
 from mosi_lib.study.studies import latest_study, make_study_id, open_study, study_info
 
 PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
 """``--profile`` -> its config file under ``configs/``."""
 
-INPUT_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError)
-"""What ``preflight`` and the grids raise for input the notebooks would fail on."""
+INPUT_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, ImportError, InstallError)
+"""What ``preflight`` and the grids raise for input the notebooks would fail on (an
+``ImportError``: the text encoder's package is missing, its message names the pip command; an
+``InstallError``: a split-wheel encoder could not be downloaded or failed its checksums)."""
 
 
 class BadInput(ValueError):
@@ -57,15 +61,21 @@ def figures_params(stored: dict | None, study: Path) -> dict:
             "smoke": bool(stored.get("smoke", False))}
 
 
+def _has_finished(study: Path) -> bool:
+    """Whether ``study`` holds a finished classifier run (what every table is drawn from)."""
+    return bool(runs.find_runs(study, kind="classifier"))
+
+
 def run_figures(run_id: str | None = None) -> int:
     """Redraw figures and tables from ``runs/`` without training; 0.
 
     Executes 05_results on study ``run_id`` (None: the latest main study, and then 06 and 07
     on the latest label sweep and ablations too, ``train=False``), each with the parameters its
-    ``study.json`` stored. A study in use by another process is drawn as it stands.
+    ``study.json`` stored. A study in use by another process is drawn as it stands. A study
+    without a finished run is not drawn: the files in place are kept, and one line says why.
 
     Raises:
-        StudyRefused: no such study.
+        StudyRefused: no such study, or ``run_id`` holds no finished run.
     """
     study = paths.runs_dir() / run_id if run_id else latest_study()
     if study is None or not (study / "study.json").exists():
@@ -76,12 +86,19 @@ def run_figures(run_id: str | None = None) -> int:
         print(f"study {study} is in use by {guard.describe_holder(holder)}: the figures "
               "show the runs it has finished so far", flush=True)
     params = figures_params(study_info(study).get("params"), study)
-    pipeline.run_notebooks(("05_results",), {**params, "run_id": study.name})
+    if _has_finished(study):
+        pipeline.run_notebooks(("05_results",), {**params, "run_id": study.name})
+    elif run_id:
+        raise StudyRefused(kept_line("05_results", study))
+    else:
+        print(kept_line("05_results", study), flush=True)
     if not run_id:  # and the latest label sweep and ablations, drawn from runs/ alone
         for name, kind in STUDY_NOTEBOOKS.items():
             extra = latest_study(kind=kind)
             stored = study_info(extra).get("params") if extra is not None else None
-            if stored:
+            if stored and not _has_finished(extra):  # never header-only tables over good ones
+                print(kept_line(name, extra), flush=True)
+            elif stored:
                 pipeline.run_notebooks((name,), {**stored, "run_id": extra.name, "train": False})
             elif extra is not None:
                 print(f"{extra}: study.json holds no grid (an older study); run "
@@ -133,6 +150,10 @@ def run_reproduce(
                                    "seed": seeds[0]})
     except ValueError as exc:
         raise StudyRefused(str(exc)) from None
+    try:
+        install_encoder(PROFILES[profile], overrides)
+    except INPUT_ERRORS as exc:
+        raise _bad_input(exc) from None
     t0 = time.perf_counter()
     if len(seeds) == 1:
         pipeline.run_notebooks(STAGES, {**common, "seed": seeds[0]})
@@ -205,6 +226,10 @@ def run_study(
             if not only or n == only]
     for name, _ in todo:  # both locked before either trains
         held.take(paths.runs_dir() / f"{prefix}-{name[3:]}")
+    try:
+        install_encoder(PROFILES[profile], overrides)
+    except INPUT_ERRORS as exc:
+        raise _bad_input(exc) from None
     t0 = time.perf_counter()
     for name, extra in todo:
         study_id = f"{prefix}-{name[3:]}"

@@ -58,7 +58,8 @@ def load_grid(name: str, **given: Any) -> dict[str, Any]:
     the file's.
 
     Raises:
-        ValueError: unknown grid, a key the file lacks or does not know.
+        ValueError: unknown grid, a key the file lacks or does not know, a modality
+            pretraining that is neither ``best`` nor a variant (refused before any run trains).
     """
     if name not in GRIDS:
         raise ValueError(f"grid {name!r}: expected one of {list(GRIDS)}")
@@ -71,6 +72,10 @@ def load_grid(name: str, **given: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"grid {name!r}: unknown keys {sorted(unknown)}; known {sorted(keys)}")
     grid.update({k: v for k, v in given.items() if v is not None})
+    choice = grid.get("modality_pretrain", "best")
+    if choice != "best" and choice not in PRETRAIN_VARIANTS:
+        raise ValueError(f"modality pretraining {choice!r}: expected 'best' or one of "
+                         f"{list(PRETRAIN_VARIANTS)}")
     return grid
 
 

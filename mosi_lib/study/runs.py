@@ -33,7 +33,13 @@ import numpy as np
 
 from mosi_lib import paths
 from mosi_lib.config import Config, save_config
-from mosi_lib.files import atomic_path, json_default, read_json_object, write_text_atomic
+from mosi_lib.files import (
+    atomic_path,
+    json_default,
+    naming,
+    read_json_object,
+    write_text_atomic,
+)
 from mosi_lib.hashing import recipe_hash
 from mosi_lib.provenance import git_info, timestamp, versions
 
@@ -99,7 +105,7 @@ class Run:
             header = list(row)
             with atomic_path(file) as tmp, tmp.open("w", newline="") as out:
                 csv.DictWriter(out, fieldnames=header).writeheader()
-        with file.open("a", newline="") as out:
+        with naming(file), file.open("a", newline="") as out:
             csv.DictWriter(out, fieldnames=header).writerow(row)
 
     def save_metrics(self, metrics: dict[str, Any]) -> Path:
@@ -192,21 +198,37 @@ class Run:
         return "finished" if (self.path / "metrics.json").exists() else "unknown"
 
     def recipe(self) -> str | None:
-        """The run's recipe hash (``hashing.recipe_hash``); None without ``config.yaml``.
+        """The run's recipe hash (``hashing.recipe_hash``); None without a readable config.
 
         Computed from ``config.yaml`` (runs of any version compare alike, whatever
         ``provenance.recipe`` was stored at creation); the one place runs are matched by recipe.
         """
-        if not (self.path / "config.yaml").exists():
+        try:
+            cfg = self.config()
+        except (OSError, ValueError):  # no or a damaged config: matches no recipe, trains again
             return None
-        cfg = self.config()
         return recipe_hash(cfg, _recipe_kind((cfg.get("provenance") or {}).get("kind")))
 
     def config(self) -> dict[str, Any]:
-        """The resolved config plus provenance, as a dict."""
+        """The resolved config plus provenance, as a dict.
+
+        Raises:
+            FileNotFoundError: no ``config.yaml``.
+            ValueError: ``config.yaml`` is not a YAML mapping (truncated, edited), naming it.
+        """
         import yaml
 
-        return yaml.safe_load((self.path / "config.yaml").read_text())
+        file = self.path / "config.yaml"
+        try:
+            out = yaml.safe_load(file.read_text())
+        except (UnicodeDecodeError, yaml.YAMLError) as err:
+            mark = getattr(err, "problem_mark", None)
+            why = getattr(err, "problem", None) or str(err).splitlines()[0]
+            at = f"line {mark.line + 1}: " if mark is not None else ""
+            raise ValueError(f"{file}: not readable as YAML ({at}{why})") from None
+        if not isinstance(out, dict):
+            raise ValueError(f"{file}: expected a YAML mapping, found {type(out).__name__}")
+        return out
 
     def history(self):
         """``history.csv`` as a DataFrame (empty if no epoch finished)."""
@@ -225,7 +247,12 @@ class Run:
                                 "the run's results are lost: delete its folder to train it again")
 
     def problem(self) -> str | None:
-        """Why a run marked ``finished`` cannot be read (no or unreadable metrics), or None."""
+        """Why a run marked ``finished`` cannot be read, or None.
+
+        No or unreadable ``metrics.json``, or no ``config.yaml`` (its recipe is unknown). An
+        unreadable ``config.yaml`` is named where it is read (``collect_runs``): parsing every
+        config here would slow down each ``find_runs``.
+        """
         if self.status() != "finished":
             return None
         if not (self.path / "metrics.json").exists():
@@ -234,6 +261,8 @@ class Run:
             self.metrics()
         except ValueError as err:
             return str(err)
+        if not (self.path / "config.yaml").exists():
+            return f"{self.path / 'config.yaml'}: missing"
         return None
 
     def tags(self, metrics: dict[str, Any] | None = None) -> list[str | None]:

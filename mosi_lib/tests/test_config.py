@@ -76,6 +76,15 @@ def test_int_widens_to_float():
     assert apply_overrides(Config(), {"train.lr": 1}).train.lr == 1.0
 
 
+def test_a_layer_index_given_as_an_int_is_read_as_its_string(tmp_path):
+    """``--set data.text_layer=3`` and ``text_layer: 3`` in YAML: an index, as docs allow."""
+    assert load_config(overrides={"data.text_layer": 3}).data.text_layer == "3"
+    (tmp_path / "c.yaml").write_text("data:\n  text_layer: 2\n")
+    assert load_config(tmp_path / "c.yaml").data.text_layer == "2"
+    with pytest.raises(ValueError, match="data.text_layer='-1'"):
+        load_config(overrides={"data.text_layer": -1})
+
+
 @pytest.mark.parametrize(
     "key,value,match",
     [("data.zero_policy", "drop", "zero_policy"), ("data.protocol", "random", "protocol"),

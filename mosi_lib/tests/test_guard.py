@@ -113,6 +113,33 @@ def test_left_out_runs_stay_table_rows_and_the_footnote_counts_them(tmp_path, ca
     assert "left out" not in md.read_text().lower()
 
 
+@pytest.mark.parametrize("damage,why", [
+    ("no_config", "ok1/config.yaml: missing"),
+    ("bad_config", "ok1/config.yaml: not readable as YAML (line 1: "),
+    ("bad_status", "ok1/status.json: unreadable, state unknown"),
+])
+def test_a_damaged_run_folder_is_a_named_left_out_row_not_a_crash(tmp_path, damage, why):
+    """C10b: a finished run without (or with a damaged) config.yaml or status.json is left out
+    of the report with its file and reason, and a resume trains it again (no recipe)."""
+    from mosi_lib.report import collect, tables
+    from mosi_lib.tests.fake_runs import classifier_metrics, write_run
+
+    for s in (0, 1, 2):
+        write_run(tmp_path, f"ok{s}", classifier_metrics(s))
+    if damage == "no_config":
+        (tmp_path / "ok1" / "config.yaml").unlink()
+    elif damage == "bad_config":
+        (tmp_path / "ok1" / "config.yaml").write_text("data: [")
+    else:
+        (tmp_path / "ok1" / "status.json").write_text("{")
+    df = collect.collect_runs(tmp_path)
+    assert sorted(df["run_id"]) == ["ok0", "ok2"]
+    assert why in collect.left_out(df)["ok1"]
+    table = tables.comparison_table(df, include_literature=False)
+    assert table["Model"].tolist()[-1] == "left out: run ok1"
+    assert runs.Run(tmp_path / "ok1").recipe() is None or damage == "bad_status"
+
+
 def test_the_feature_cache_key_follows_content_not_size_and_mtime(tmp_path):
     from mosi_lib.data import preprocess
 

@@ -9,7 +9,13 @@ from matplotlib.figure import Figure
 
 from mosi_lib import paths
 from mosi_lib.report import figure_files, table_files
-from mosi_lib.report.outputs import OUTPUTS, OutputSet, of_notebook, read_manifest
+from mosi_lib.report.outputs import (
+    OUTPUTS,
+    EmptyReport,
+    OutputSet,
+    of_notebook,
+    read_manifest,
+)
 
 SAVE_CALL = re.compile(r"save_(figure|table)\(\s*[^,]+,\s*([^,]+),")
 
@@ -116,6 +122,18 @@ def test_output_set_is_put_in_place_whole_and_never_mixes_studies(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     with pytest.raises(FileNotFoundError, match="committed already"):
         second.commit()
+
+
+def test_a_report_of_no_finished_run_is_refused_and_the_set_in_place_kept(tmp_path):
+    """E05b: a study without a finished run gets one line, and no header-only table."""
+    _write_05_set(tmp_path, "study_a").commit()
+    before = (tmp_path / "05_comparison_table.csv").read_text()
+    with pytest.raises(EmptyReport) as exc:
+        OutputSet("05_results", tmp_path / "runs" / "empty", runs=[], out_dir=tmp_path)
+    assert str(exc.value) == (f"05_results: study empty holds no finished run; its files in "
+                              f"{tmp_path} (study study_a) are kept")
+    assert (tmp_path / "05_comparison_table.csv").read_text() == before
+    assert not (tmp_path / ".05_results.staging").exists()
 
 
 def test_read_manifest_names_a_corrupt_file(tmp_path):

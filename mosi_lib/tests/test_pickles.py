@@ -89,6 +89,14 @@ def test_mmsa_pickle_round_trip(tmp_path):
     assert raw.source == "mmsa"
     raw = read_mmsa_pickle(path, modalities=["text"])
     assert raw.modalities == ["text"]
+    # B23b: one label too few is blamed on the labels, not on the ids that still agree
+    labels = data["train"]["regression_labels"]
+    data["train"]["regression_labels"] = labels[:1]
+    path.write_bytes(pickle.dumps(data))
+    with pytest.raises(ValueError, match=r"\['train'\]: 'regression_labels' holds 1 segment\(s\), "
+                       r"but \['id', 'text', 'audio', 'vision'\] hold 2$"):
+        read_mmsa_pickle(path)
+    data["train"]["regression_labels"] = labels
     data["valid"]["vision_lengths"] = [-1]
     path.write_bytes(pickle.dumps(data))
     with pytest.raises(ValueError, match=r"\['valid'\]\['vision_lengths'\]: expected 1"):

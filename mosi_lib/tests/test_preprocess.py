@@ -233,6 +233,36 @@ def test_damaged_cache_is_named_and_rebuilt(tmp_path, monkeypatch, raw):
         assert pp.prepare_data(cfg).meta["cache"]["hit"] is False
 
 
+def test_a_cache_changed_in_place_fails_its_checksum_and_is_rebuilt(tmp_path, monkeypatch, raw):
+    """D6: label signs flipped inside the cache file (same size, same mtime) are no cache hit:
+    one warning names the file, and the data are built again from the source."""
+    import os
+
+    import h5py
+
+    from mosi_lib.data import preprocess as pp
+    from mosi_lib.data import sources
+
+    monkeypatch.setattr(sources, "load_raw", lambda cfg, source=None, progress=False: raw)
+    monkeypatch.setattr(sources, "resolve_source",
+                        lambda cfg: sources.Source("synthetic", tmp_path, []))
+    cfg = DataConfig(source="synthetic", max_len=6)
+    first = pp.prepare_data(cfg)
+    file = Path(first.meta["cache"]["path"])
+    stat = file.stat()
+    with h5py.File(file, "r+") as fh:
+        fh["labels"][...] = -fh["labels"][()]
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert file.stat().st_size == stat.st_size and file.stat().st_mtime_ns == stat.st_mtime_ns
+    with pytest.raises(ValueError, match=rf"{file.name}: its content does not match its checksum"):
+        load_processed(file)
+    with pytest.warns(UserWarning, match=rf"{file}: its content does not match .*; rebuilding"):
+        again = pp.prepare_data(cfg)
+    assert again.meta["cache"]["hit"] is False
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert pp.prepare_data(cfg).meta["cache"]["hit"] is True
+
+
 def test_variable_dims_any_subset():
     raw = make_raw(dims={"text": 7, "visual": 2})
     data = preprocess(raw, DataConfig(modalities=["text", "visual"], max_len=4))
@@ -262,9 +292,9 @@ def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
             ValueError, match=r"data.source=mosi_text_audio: segments dropped: 30 of 150 "
                               r"\(20\.0%\) \(segments_dropped_no_words 30\): above "
                               r"data.max_drop_fraction=0.1"):
-        prepare_data(DataConfig())
+        prepare_data(DataConfig(word_vectors="minilm-l6"))
     assert not list(paths.processed_dir().glob("*.h5"))  # nothing cached
-    cfg = DataConfig(max_drop_fraction=0.25)
+    cfg = DataConfig(max_drop_fraction=0.25, word_vectors="minilm-l6")
     for hit in (False, True):  # shown again on a cache hit
         with pytest.warns(DataQualityWarning, match="segments dropped: 30 of 150"):
             data = prepare_data(cfg)

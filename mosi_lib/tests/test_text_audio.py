@@ -121,6 +121,26 @@ def test_bad_rows_name_file_line_and_field(small, file, line, edit, message):
     assert file in str(err.value)
 
 
+def test_an_excel_bom_is_read_like_utf8_and_an_extra_column_is_named(small):
+    """A UTF-8 CSV saved by Excel (byte-order mark) reads the same; a column beyond the known
+    ones is named in a warning, not ignored without a word."""
+    root, glove = small
+    before = ta.read_text_audio(root, word_vectors=glove)
+    for name in (ta.TRANSCRIPTS_FILE, ta.AUDIO_FILE):
+        path = root / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    after = ta.read_text_audio(root, word_vectors=glove)
+    assert after.ids.tolist() == before.ids.tolist()
+    for m in before.features:
+        for a, b in zip(after.features[m], before.features[m], strict=True):
+            np.testing.assert_array_equal(a, b)
+    rows = list(csv.reader(open(root / ta.TRANSCRIPTS_FILE, encoding="utf-8-sig")))
+    _write_csv(root / ta.TRANSCRIPTS_FILE, rows[0] + ["speaker"], [r + ["x"] for r in rows[1:]])
+    with pytest.warns(UserWarning, match=rf"{ta.TRANSCRIPTS_FILE}: column\(s\) \['speaker'\] "
+                                         r"ignored; expected the columns \['segment_id', "):
+        ta.read_text_audio(root, word_vectors=glove)
+
+
 def test_missing_or_renamed_files(small, tmp_path):
     root, glove = small
     (root / ta.AUDIO_FILE).rename(root / "audio.csv")
