@@ -52,16 +52,16 @@ def tiny_folder(tmp_path_factory, minilm):
     return folder
 
 
-def test_default_text_input_is_minilm():
+def test_default_text_input_is_mpnet_at_its_chosen_layer():
     cfg = Config()
-    assert cfg.data.word_vectors == "minilm-l6" and cfg.data.text_layer == "auto"
+    assert cfg.data.word_vectors == "mpnet-base" and cfg.data.text_layer == "auto"
     # auto: each encoder's layer chosen on validation; another model folder: the last layer
     assert [contextual.resolve_layer(w, "auto") for w in ("minilm-l6", "mpnet-base", "/x")] == [
         "last", "mean", "last"]
     assert contextual.resolve_layer("mpnet-base", "3") == "3"
     assert ta.describe("mpnet-base") == ta.describe("mpnet-base", "mean")
-    assert load_config("quick.yaml").data.word_vectors == "minilm-l6"
-    assert load_config("paper.yaml").data.word_vectors == "minilm-l6"
+    assert load_config("quick.yaml").data.word_vectors == "mpnet-base"
+    assert load_config("paper.yaml").data.word_vectors == "mpnet-base"
 
 
 def test_loading_the_packaged_model_makes_no_connection(minilm):
