@@ -1,0 +1,83 @@
+"""tools/family_table.py: the family of paired comparisons, against the stats functions."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mosi_lib.report import stats
+
+_SPEC = importlib.util.spec_from_file_location(
+    "family_table", Path(__file__).resolve().parents[1] / "tools" / "family_table.py")
+ft = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(ft)
+
+
+def _records(seed: int = 0):
+    """Runs of three arms x two shares x four seeds; predictions on 40 test rows of 5 videos."""
+    rng = np.random.default_rng(seed)
+    label = rng.uniform(-3, 3, 40).astype(np.float32)
+    video = np.repeat([f"v{i}" for i in range(5)], 8)
+    rows, preds = [], {}
+    for frac in (0.1, 0.4):
+        for tag, skill in (("pretrain:none", 0.6), ("pretrain:ae", 0.7), ("pretrain:dec", 0.75)):
+            for s in range(4):
+                right = rng.random(40) < skill
+                out = np.where(right, label, -label).astype(np.float32)
+                out[out == 0] = 0.1
+                rid = f"{tag}_{frac}_s{s}"
+                preds[rid] = {"ids": np.array([f"x{i}" for i in range(40)]), "video": video,
+                              "split": np.full(40, "test"), "label": label, "output": out}
+                acc = float(((out > 0) == (label >= 0)).mean())
+                rows.append({"run_id": rid, "seed": s, "labeled_fraction": frac, "tag": tag,
+                             "report_split": "test", "acc_has0": acc})
+    return pd.DataFrame(rows), preds
+
+
+ARMS = {"scratch": {"tag": "pretrain:none"}, "ae": {"tag": "pretrain:ae"},
+        "dec": {"tag": "pretrain:dec"}}
+
+
+def test_each_row_is_the_stats_functions_on_the_paired_runs():
+    df, preds = _records()
+    table = ft.family(df, preds, ARMS, [("dec", "scratch"), ("ae", "scratch"), ("dec", "ae")],
+                      n_boot=300)
+    assert list(table.columns) == ft.COLUMNS and len(table) == 6  # 3 comparisons x 2 shares
+    row = table[(table["comparison"] == "dec - scratch") & (table["labeled_fraction"] == 0.4)]
+    row = row.iloc[0]
+    a = df[(df["tag"] == "pretrain:dec") & (df["labeled_fraction"] == 0.4)].sort_values("seed")
+    b = df[(df["tag"] == "pretrain:none") & (df["labeled_fraction"] == 0.4)].sort_values("seed")
+    t = stats.paired_test(100 * a["acc_has0"].to_numpy(), 100 * b["acc_has0"].to_numpy())
+    assert row["n"] == 4 and row["seeds"] == "0,1,2,3" and row["wins"] == t["wins"]
+    assert (row["mean_diff"], row["ci_low"], row["ci_high"], row["p_wilcoxon"]) == pytest.approx(
+        (t["mean_diff"], t["ci_low"], t["ci_high"], t["p_wilcoxon"]), nan_ok=True)
+    boot = stats.two_level_bootstrap([[preds[r] for r in a["run_id"]],
+                                      [preds[r] for r in b["run_id"]]], split="test", n_boot=300)
+    assert (row["boot_low"], row["boot_high"]) == (boot["ci_low"], boot["ci_high"])
+    assert row["mean_diff"] == pytest.approx(boot["estimate"])  # both from the same runs
+    assert row["detectable"] == pytest.approx(stats.detectable_difference(t["std_diff"], 4))
+    # Holm over the whole family of six Wilcoxon p-values
+    np.testing.assert_allclose(table["p_holm"], stats.holm(table["p_wilcoxon"].to_numpy()))
+
+
+def test_seeds_paired_and_bad_specs_refused():
+    df, preds = _records()
+    df = df[~((df["tag"] == "pretrain:none") & (df["seed"] == 3))]  # scratch lacks seed 3
+    table = ft.family(df, preds, ARMS, [("dec", "scratch")], n_boot=50)
+    assert set(table["seeds"]) == {"0,1,2"} and set(table["n"]) == {3}
+    with pytest.raises(ValueError, match=r"arm 'bogus' is not defined"):
+        ft.family(df, preds, ARMS, [("bogus", "scratch")])
+    twice = pd.concat([df, df.iloc[:1]])
+    with pytest.raises(ValueError, match=r"several runs of one seed \[0\]"):
+        ft.family(twice, preds, ARMS, [("dec", "scratch")])
+    with pytest.raises(ValueError, match=r"--arm 'x': expected NAME=KEY=VALUE"):
+        ft.parse_arm("x")
+    assert ft.parse_arm('dec=tag=pretrain:dec labels=labeled') == (
+        "dec", {"tag": "pretrain:dec", "labels": "labeled"})
+    with pytest.raises(ValueError, match=r"arm key 'nope': not a column"):
+        ft.select(df, {"nope": "1"})
+    assert len(ft.select(df, {"labeled_fraction": "0.4", "tag": "pretrain:ae"})) == 4
