@@ -69,12 +69,24 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: ...)" to an option's help unless the help already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        """The help of ``action``, with its default appended where the text lacks it."""
+        text = action.help or ""
+        if "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m mosi_lib``."""
     ap = argparse.ArgumentParser(prog="python -m mosi_lib", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    rp = sub.add_parser("reproduce", help="run notebooks 01..05 headless (papermill)")
+    rp = sub.add_parser("reproduce", help="run notebooks 01..05 headless (papermill)",
+                        formatter_class=_DefaultsFormatter)
     rp.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                     help="quick: whole chain on 2 CPU cores; paper: the paper's epochs (GPU)")
     rp.add_argument("--data-dir", help="folder (or pickle) of real CMU-MOSI files; "
@@ -83,16 +95,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="mosi_text_audio (default, embedded real data), synthetic (generated "
                     "three-modality demo), or the layout of --data-dir (default csd)")
     rp.add_argument("--run-id", help="study folder name under runs/ (default: time + profile)")
-    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--seed", type=int, default=0,
+                    help="seed of the runs (system.seed: training and k-means)")
     rp.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                     help="run 02..04 once per seed (e.g. --seeds 0 1 2 3 4); 05 then reports "
-                    "mean ± std, 95%% CI and paired tests; overrides --seed")
+                    "mean ± std, 95%% CI and paired tests; overrides --seed (default: "
+                    "--seed alone)")
     rp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
     rp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="config overrides, e.g. train.epochs=50 (YAML values)")
-    sp = sub.add_parser("study", help="run 06_label_sweep and 07_ablations (beyond the paper)")
-    sp.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED")
+                    help="config overrides, e.g. train.epochs=50 (YAML values; default: none)")
+    sp = sub.add_parser("study", help="run 06_label_sweep and 07_ablations (beyond the paper)",
+                        formatter_class=_DefaultsFormatter)
+    sp.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                    help="quick: whole chain on 2 CPU cores; paper: the paper's epochs (GPU)")
+    sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED",
+                    help="training seeds of every grid point")
     grids = "configs/experiments/{sweep,ablations}.yaml"
     sp.add_argument("--fractions", type=float, nargs="+",
                     help=f"labeled fractions of the sweep (default: {grids})")
@@ -103,18 +120,24 @@ def main(argv: list[str] | None = None) -> int:
                     "provides; the option with no value skips the modality ablation)")
     sp.add_argument("--modality-pretrain",
                     help="pretraining of the modality ablation: best (highest mean validation "
-                    "accuracy in the pretraining ablation) or a variant, e.g. none")
+                    "accuracy in the pretraining ablation) or a variant, e.g. none (default: "
+                    "configs/experiments/ablations.yaml)")
     sp.add_argument("--protocol", choices=PROTOCOLS,
                     help=f"protocol of the sweep and the ablations (default: {grids})")
     sp.add_argument("--protocols", nargs="*", default=None,
                     help="protocol comparison in 07 (the option with no value skips "
-                    "it)")
-    sp.add_argument("--only", choices=EXTRA_NOTEBOOKS, help="run one of the two notebooks")
-    sp.add_argument("--data-dir")
-    sp.add_argument("--source", choices=DATA_SOURCES)
+                    "it; default: configs/experiments/ablations.yaml)")
+    sp.add_argument("--only", choices=EXTRA_NOTEBOOKS,
+                    help="run one of the two notebooks (default: both)")
+    sp.add_argument("--data-dir", help="folder (or pickle) of real CMU-MOSI files; "
+                    "default: the embedded real text + audio data set")
+    sp.add_argument("--source", choices=DATA_SOURCES,
+                    help="as for reproduce: mosi_text_audio (default), synthetic, or the layout "
+                    "of --data-dir (default csd)")
     sp.add_argument("--run-id", help="prefix of the two study folders (default: time + profile)")
     sp.add_argument("--smoke", action="store_true", help="tiny epochs (tests)")
-    sp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    sp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="config overrides, e.g. train.epochs=50 (YAML values; default: none)")
     fp = sub.add_parser("figures", help="redraw figures and tables from runs/ (no training): "
                         "05 on a study; without --run-id also the latest 06/07 studies")
     fp.add_argument("--run-id", help="study folder of 01..05 (default: the latest, and the "

@@ -8,6 +8,9 @@ Binary conventions (CMU-MOSI literature, e.g. MMSA's ``Has0_acc_2`` / ``Non0_acc
 F1 is scikit-learn's support-weighted F1 (``average="weighted"``, ``zero_division=0``), computed
 here from the two classes' counts (``acc_f1``, which the classifier loops call every epoch): the
 same float64 arithmetic, equal to the bit (tested against ``sklearn.metrics.f1_score``).
+The regression metrics of the field (``regression_metrics``: MAE, Pearson correlation and Acc-7)
+are MMSA's (``MetricsTop.__eval_mosi_regression``); they are defined for an output that
+regresses the score (``train.objective=l1``), not for a logit (``bce``: recorded as None).
 Clustering metrics follow Xie et al. 2016 (DEC): unsupervised accuracy with the Hungarian best
 one-to-one matching of clusters to classes, plus NMI and ARI.
 
@@ -133,6 +136,44 @@ def majority_metrics(train_scores: np.ndarray, eval_scores: np.ndarray) -> dict[
         acc, f1 = acc_f1(y_true, np.full(y_true.shape, majority_pos))
         out[f"majority_acc_{conv}"], out[f"majority_f1_{conv}"] = acc, f1
     return out
+
+
+REGRESSION_KEYS = ("mae", "corr", "acc7")
+"""The keys of ``regression_metrics``: None in a run whose output is a logit (``bce``)."""
+
+
+def regression_metrics(pred: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """MAE, Pearson correlation and 7-class accuracy of predicted sentiment scores.
+
+    Defined as MMSA defines them for CMU-MOSI (thuiar/MMSA ``src/MMSA/utils/metricsTop.py``,
+    ``__eval_mosi_regression``, which calls ``__eval_mosei_regression``), on every row:
+
+    * ``mae``: mean of ``|pred - score|`` (unclipped);
+    * ``corr``: Pearson r of ``pred`` and ``score`` (``np.corrcoef``, unclipped); NaN when
+      either is constant (r undefined);
+    * ``acc7``: share of rows where ``np.round(clip(pred, -3, 3)) == np.round(clip(score,
+      -3, 3))``: numpy rounds halves to even (0.5 -> 0, 1.5 -> 2, -2.5 -> -2), as MMSA does.
+
+    All three are NaN when ``pred`` holds a non-finite value (a diverged run). Only
+    meaningful when ``pred`` is a score (``train.objective=l1``); a ``bce`` logit is not.
+
+    Args:
+        pred: (N,) predicted sentiment scores.
+        scores: (N,) annotated sentiment scores in [-3, 3].
+
+    Returns:
+        ``mae``, ``corr`` and ``acc7`` (a fraction in [0, 1]).
+    """
+    s = _scores("scores", scores)
+    p = _as_1d("pred", pred, len(s)).astype(np.float64)  # a diverged NaN output stays NaN
+    if not np.isfinite(p).all():
+        return {"mae": float("nan"), "corr": float("nan"), "acc7": float("nan")}
+    if np.ptp(p) == 0 or np.ptp(s) == 0:  # a constant: r is 0/0 (np.corrcoef warns)
+        corr = float("nan")
+    else:
+        corr = float(np.corrcoef(p, s)[0, 1])
+    same = np.round(np.clip(p, -3.0, 3.0)) == np.round(np.clip(s, -3.0, 3.0))
+    return {"mae": float(np.abs(p - s).mean()), "corr": corr, "acc7": float(same.mean())}
 
 
 # ---- clustering

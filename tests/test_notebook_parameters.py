@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from click.testing import CliRunner
+from papermill.cli import papermill as papermill_cli
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -23,12 +25,29 @@ def test_parameters_cell_parses(path):
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, f"{path.name}: expected one cell tagged 'parameters'"
-    assigned = [t.id for node in ast.parse(cells[0].source).body
-                if isinstance(node, ast.Assign) for t in node.targets]
+    assigned = []  # in order: plain (name = value) and annotated (name: type = value)
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.Assign):
+            assigned += [t.id for t in node.targets]
+        elif isinstance(node, ast.AnnAssign):
+            assigned.append(node.target.id)
     seen = pm.inspect_notebook(str(path))
     assert list(seen) == assigned, f"{path.name}: papermill could not parse some lines"
     assert {"config_file", "run_id", "smoke"} <= set(seen)
     assert all(p["help"] for p in seen.values()), f"{path.name}: a parameter lacks a comment"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_has_a_type_papermill_reads(path):
+    """``papermill --help-notebook`` shows each parameter's type, never "Unknown type"."""
+    seen = pm.inspect_notebook(str(path))
+    untyped = [n for n, p in seen.items() if p["inferred_type_name"] in ("None", "")]
+    assert not untyped, f"{path.name}: annotate {untyped} (name: type = value  # help)"
+    result = CliRunner().invoke(papermill_cli, ["--help-notebook", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Unknown type" not in result.output
+    for name, p in seen.items():
+        assert f"  {name}: {p['inferred_type_name']} (default {p['default']})" in result.output
 
 
 def test_notebooks_found():

@@ -4,7 +4,8 @@
   non0; see ``mosi_lib.metrics``); a seed of one experiment counts once (``one_run_per_seed``)
   and the runs that could not be counted travel with the frame (``left_out``).
 * ``dec_summary``: cluster metrics of the DEC runs.
-* ``variant_name``: a classifier run's model label, as in the paper's Table 1.
+* ``variant_name``: a classifier run's model label, as in the paper's Table 1 (``run_variant``:
+  of a run's records).
 
 The tables built from these frames are ``report.tables`` and ``report.pairing``; writing them
 to files is ``report.table_files``.
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mosi_lib import hashing
+from mosi_lib.metrics import REGRESSION_KEYS
 from mosi_lib.reference import REFERENCES
 from mosi_lib.study import runs
 
@@ -57,6 +59,9 @@ RUN_COLUMNS = [
     "dec_fraction",
     "dec_stage2_epochs",
     "dec_stage2_max",
+    "mae",
+    "corr",
+    "acc7",
     "path",
 ]
 
@@ -98,6 +103,29 @@ def variant_name(
     if labels == "labeled":
         return f"{model} ({100 * labeled_fraction:g}%)"
     raise ValueError(f"labels={labels!r}: expected 'labeled' or 'all'")
+
+
+def _dec_fraction(metrics: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    """Share of labels the DEC pretraining behind a run saw (its transfer record, else config)."""
+    transfer = metrics.get("transfer") or {}
+    return transfer.get("dec_labeled_fraction", cfg.get("data", {}).get("labeled_fraction"))
+
+
+def run_variant(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """The model label (``variant_name``) of a classifier run, as its table row names it.
+
+    Args:
+        metrics: the run's ``metrics.json`` (``init``, ``labels``, ``labeled_fraction_cfg``,
+            ``transfer``).
+        cfg: the run's ``config.yaml``.
+
+    Returns:
+        E.g. ``Transformer + DEC (40%)`` for notebook 04's ``dec_ft_labeled`` run.
+    """
+    init = metrics["init"]
+    frac = float(metrics["labeled_fraction_cfg"])
+    dec = _dec_fraction(metrics, cfg) if init in ("dec", "ae") else None
+    return variant_name(init, metrics["labels"], frac, dec)
 
 
 def _field(metrics: dict[str, Any], key: str, file: Path) -> Any:
@@ -165,7 +193,9 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         from ``metrics["valid"]``, the split the checkpoint was selected on, for choices that
         must not look at the test fold; ``recipe`` = ``hashing.recipe_hash`` of the run's config;
         ``n_train``/``n_select`` labels used for training / checkpoint selection; ``dec_*`` the
-        DEC pretraining of ``init="dec"`` runs), sorted by creation time.
+        DEC pretraining of ``init="dec"`` runs; ``mae``, ``corr``, ``acc7``: the report split's
+        ``metrics.regression_metrics``, NaN for a ``bce`` run and for runs written before they
+        were recorded), sorted by creation time.
         Empty (with the columns) when there is no finished classifier run.
 
         ``attrs["left_out"]``: run id -> why, for every classifier run left out (unfinished)
@@ -202,18 +232,14 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         init, labels = _field(m, "init", file), _field(m, "labels", file)
         frac = float(_field(m, "labeled_fraction_cfg", file))
         transfer = m.get("transfer") or {}
-        dec_frac = transfer.get(
-            "dec_labeled_fraction", cfg.get("data", {}).get("labeled_fraction")
-        )
+        dec_frac = _dec_fraction(m, cfg)
         row = {
             "run_id": run.run_id,
             "path": str(run.path),
             "init": init,
             "labels": labels,
             "labeled_fraction": frac,
-            "variant": variant_name(
-                init, labels, frac, dec_frac if init in ("dec", "ae") else None
-            ),
+            "variant": run_variant(m, cfg),
             "recipe": _run_recipe(run, cfg, init),
             "created": str(cfg.get("provenance", {}).get("created", "")),
             "n_train": m.get("n_train", np.nan),
@@ -251,6 +277,8 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
             "best_epoch",
         ):
             row[k] = _field(m, k, file)
+        for k in REGRESSION_KEYS:  # None under bce (a logit); absent in runs written before
+            row[k] = np.nan if rep.get(k) is None else float(rep[k])
         row["data_description"] = m.get("data_description") or ""
         row["modalities"] = "+".join(m.get("modalities") or [])
         val = m.get("valid") or {}

@@ -10,7 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mosi_lib.report.figure_style import SIZE_ROW, new_figure, require_columns
+from mosi_lib.report.collect import run_variant
+from mosi_lib.report.figure_style import SIZE_ROW, new_figure, require_columns, wrap_title
+from mosi_lib.study import runs
 
 
 def _log_if_positive(ax, values: list[np.ndarray]) -> None:
@@ -40,8 +42,8 @@ def best_epoch(history: pd.DataFrame) -> int:
     return int(h["epoch"].iloc[0])
 
 
-LOSS_NAMES = {"bce": "binary cross-entropy", "l1": "L1 regression of the score"}
-"""Panel title of each ``train.objective`` in ``plot_loss_curves``."""
+LOSS_NAMES = {"bce": "binary cross-entropy", "l1": "L1 loss on the score"}
+"""The loss axis label of each ``train.objective`` in ``plot_loss_curves``."""
 
 
 def plot_loss_curves(history: pd.DataFrame, *, title: str, objective: str = "bce") -> Figure:
@@ -49,8 +51,9 @@ def plot_loss_curves(history: pd.DataFrame, *, title: str, objective: str = "bce
 
     Args:
         history: ``history.csv`` rows (epoch, train_loss, val_loss, val_acc; train_acc optional).
-        title: figure title (say which run and data).
-        objective: the run's ``train.objective`` (names the loss panel, ``LOSS_NAMES``).
+        title: figure title (say which run and data); wrapped to the figure's width.
+        objective: the run's ``train.objective`` (labels the loss axis, ``LOSS_NAMES``);
+            ``plot_run_loss_curves`` reads it from the run.
 
     Returns:
         Two panels: the loss (left) and accuracy in % (right); a dashed line marks the kept
@@ -66,7 +69,7 @@ def plot_loss_curves(history: pd.DataFrame, *, title: str, objective: str = "bce
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(h["epoch"], h["train_loss"], label="train")
     ax_loss.plot(h["epoch"], h["val_loss"], label="validation")
-    ax_loss.set(title=f"Loss ({LOSS_NAMES[objective]})", xlabel="epoch", ylabel="loss")
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel=LOSS_NAMES[objective])
     if "train_acc" in h:
         ax_acc.plot(h["epoch"], 100 * h["train_acc"], label="train")
     ax_acc.plot(h["epoch"], 100 * h["val_acc"], label="validation (selection metric)")
@@ -83,8 +86,26 @@ def plot_loss_curves(history: pd.DataFrame, *, title: str, objective: str = "bce
             label=f"best epoch {best} (val acc {100 * best_acc:.2f}%)",
         )
         ax.legend(loc="best")
-    fig.suptitle(title)
+    fig.suptitle(wrap_title(fig, title))
     return fig
+
+
+def plot_run_loss_curves(run: runs.Run, *, context: str = "") -> Figure:
+    """``plot_loss_curves`` of a classifier run, titled and labelled from the run's own records.
+
+    Args:
+        run: a finished classifier run (``history.csv``, ``metrics.json``, ``config.yaml``).
+        context: appended to the title, e.g. the data description.
+
+    Returns:
+        The figure: titled with the run's arm as the comparison table names it
+        (``collect.run_variant``, e.g. "Transformer + DEC (40%)"), its loss axis labelled by
+        the run's ``train.objective`` (``bce`` for runs written before the field).
+    """
+    cfg, m = run.config(), run.metrics()
+    title = run_variant(m, cfg) + (f": {context}" if context else "")
+    objective = cfg.get("train", {}).get("objective", "bce")
+    return plot_loss_curves(run.history(), title=title, objective=objective)
 
 
 def plot_dec_curves(history: pd.DataFrame, *, title: str = "DEC pretraining") -> Figure:

@@ -20,6 +20,8 @@ The figures: ``data_plots`` (the data), ``curve_plots`` (training curves, paper 
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -30,6 +32,7 @@ SIZE_ROW = (11.0, 4.0)  # inches: two or three panels side by side
 SYNTHETIC_MARK = "SYNTHETIC DATA"
 SYNTHETIC_COLOR = "#b2182b"
 _SYNTH_ATTR = "_mosi_synthetic"  # set on a Figure known to show synthetic data
+_CHAR_WIDTH = 0.7  # a generous average character width, in font sizes (bold DejaVu: ~0.6)
 
 
 def set_style() -> None:
@@ -57,6 +60,21 @@ def new_figure(size: tuple[float, float]) -> Figure:
     return Figure(figsize=size, layout="constrained")
 
 
+def title_width(fig: Figure, fontsize: float = 12.0) -> int:
+    """Characters of a title line that fit the width of ``fig`` at ``fontsize`` points."""
+    return max(20, int(fig.get_figwidth() * 72 / (_CHAR_WIDTH * fontsize)))
+
+
+def wrap_title(fig: Figure, text: str, fontsize: float = 12.0) -> str:
+    """``text`` wrapped into lines that fit the width of ``fig`` (``title_width``).
+
+    Lines already in ``text`` are kept; each is wrapped on its own. ``fontsize`` is the title's
+    (``figure.titlesize`` of ``set_style``, 12 points, for a suptitle).
+    """
+    width = title_width(fig, fontsize)
+    return "\n".join(textwrap.fill(line, width) or line for line in text.split("\n"))
+
+
 def mark_synthetic(fig: Figure) -> Figure:
     """Prefix the figure title with a red "SYNTHETIC DATA" mark (idempotent).
 
@@ -69,7 +87,7 @@ def mark_synthetic(fig: Figure) -> Figure:
     old = fig.get_suptitle()
     if SYNTHETIC_MARK not in old:
         text = f"{SYNTHETIC_MARK} · {old}" if old else SYNTHETIC_MARK
-        fig.suptitle(text, color=SYNTHETIC_COLOR, fontweight="bold")
+        fig.suptitle(wrap_title(fig, text), color=SYNTHETIC_COLOR, fontweight="bold")
     setattr(fig, _SYNTH_ATTR, True)
     return fig
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from mosi_lib.metrics import REGRESSION_KEYS
 from mosi_lib.reference import REFERENCES
 from mosi_lib.report import stats
 from mosi_lib.report.collect import (
@@ -74,7 +76,14 @@ TABLE_COLUMNS = [
     "Labels (train + selection)",
     "Pretraining",
     "Recipe",
+    "MAE",
+    "Corr",
+    "Acc-7",
 ]
+"""The comparison table's columns. ``MAE``, ``Corr`` and ``Acc-7`` (MMSA's regression metrics,
+``metrics.regression_metrics``) are filled for runs whose output regresses the score
+(``train.objective=l1``) and empty for ``bce`` runs (a logit) and runs that did not record them.
+"""
 
 
 # ----------------------------------------------------------------------------- comparison table
@@ -88,6 +97,16 @@ def _pct(values: pd.Series) -> str:
     if len(v) == 1:
         return f"{v[0]:.2f}"
     return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
+
+
+def _num(values: pd.Series) -> str:
+    """``mean`` or ``mean ± std`` (sample std) with 3 decimals; NaNs skipped, empty if none."""
+    v = values.dropna().to_numpy(float)
+    if len(v) == 0:
+        return ""
+    if len(v) == 1:
+        return f"{v[0]:.3f}"
+    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
 
 
 def _ci(values: pd.Series) -> str:
@@ -172,9 +191,12 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
         ``mean ± std`` when a group has several runs (std only then), ``Seeds`` = number of runs
         and their seeds, e.g. ``3 (0,1,2)``. ``95% CI has0``: Student t over the seeds;
         ``95% video bootstrap has0``: the evaluation videos resampled
-        (``stats.video_bootstrap``; "-" for runs without ``predictions.npz``).
+        (``stats.video_bootstrap``; "-" for runs without ``predictions.npz``). ``MAE`` and
+        ``Corr`` with 3 decimals, ``Acc-7`` in %; empty where no run of the row recorded them.
     """
     runs_df, _ = one_run_per_seed(runs_df)
+    # frames of records written before the regression metrics (e.g. a committed run csv)
+    runs_df = runs_df.assign(**{k: np.nan for k in REGRESSION_KEYS if k not in runs_df.columns})
     missing = [c for c in RUN_COLUMNS if c not in runs_df.columns]
     if missing:
         raise ValueError(f"runs_df: missing columns {missing}; expected collect_runs output")
@@ -246,6 +268,9 @@ def comparison_table(runs_df: pd.DataFrame, *, include_literature: bool = True) 
                 "Labels (train + selection)": _budget(g),
                 "Pretraining": _pretraining(g),
                 "Recipe": str(first["recipe"])[:8],
+                "MAE": _num(g["mae"]),
+                "Corr": _num(g["corr"]),
+                "Acc-7": _pct(g["acc7"]),
             }
         )
     left = left_out(runs_df)

@@ -55,6 +55,8 @@ def report_classifier(cfg: Config, data: Processed, dd: DeviceData, model, run: 
         "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
         "n_train": len(train_idx), "n_params": models.count_parameters(model),
         "seed": cfg.system.seed, "zero_policy": cfg.data.zero_policy,
+        # l1: the output is a score and every split has mae/corr/acc7; bce: a logit, they are None
+        "objective": cfg.train.objective,
         **data_info(data), "best_epoch": res["best"]["epoch"],
         "epochs": cfg.train.epochs, "train_seconds": seconds, "device": str(dd.device),
         "select_split": "valid", "report_split": data.report_split,

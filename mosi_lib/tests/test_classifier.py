@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mosi_lib import files, models
+from mosi_lib import files, metrics, models
 from mosi_lib.config import SystemConfig, TrainConfig
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.study import classifier_runs, experiments, runs
@@ -279,3 +279,33 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
     other = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c", reuse=True)
     assert other.run_id == "c"
     assert done.run_id == "a"
+
+
+def test_evaluation_has_mae_corr_acc7_for_l1_and_none_for_bce(tiny_config, data):
+    dd = DeviceData(data, torch.device("cpu"))
+    model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
+    va = torch.as_tensor(data.rows("valid"))
+    out = predict_logits(model, dd, va).numpy()
+    l1 = evaluate_classifier(model, dd, va, "has0", objective="l1")
+    ref = metrics.regression_metrics(out, dd.scores[va].numpy())
+    assert {k: l1[k] for k in metrics.REGRESSION_KEYS} == pytest.approx(ref, nan_ok=True)
+    bce = evaluate_classifier(model, dd, va, "has0", objective="bce")
+    assert all(bce[k] is None for k in metrics.REGRESSION_KEYS)  # a logit is not a score
+
+
+def test_l1_run_writes_mae_corr_acc7_to_metrics_json_and_the_table_row(tiny_config, data,
+                                                                        tmp_path):
+    from mosi_lib.report import collect
+
+    cfg = copy.deepcopy(tiny_config)
+    cfg.train.objective = "l1"
+    m = experiments.train_classifier(cfg, data, root=tmp_path, run_id="l1").metrics()
+    assert m["objective"] == "l1"
+    for split in ("valid", "report"):
+        assert all(isinstance(m[split][k], float) for k in metrics.REGRESSION_KEYS)
+    assert 0 <= m["report"]["acc7"] <= 1 and m["report"]["mae"] >= 0
+    row = collect.collect_runs(tmp_path).iloc[0]
+    assert row["mae"] == m["report"]["mae"] and row["acc7"] == m["report"]["acc7"]
+    bce = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b").metrics()
+    assert bce["objective"] == "bce"
+    assert all(bce["report"][k] is None for k in metrics.REGRESSION_KEYS)

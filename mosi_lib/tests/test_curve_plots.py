@@ -4,9 +4,12 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from mosi_lib.report import curve_plots, figure_files
-from mosi_lib.tests.fake_runs import classifier_history
+from mosi_lib.config import Config
+from mosi_lib.report import curve_plots, figure_files, figure_style
+from mosi_lib.study import runs
+from mosi_lib.tests.fake_runs import classifier_history, classifier_metrics, write_run
 
 matplotlib.use("Agg")  # never a GUI; the plot functions build Figures without pyplot anyway
 
@@ -82,11 +85,12 @@ def test_loss_curves_mark_best_epoch():
 
 def test_loss_curves_name_the_objective_and_save_the_data_note(tmp_path):
     h = classifier_history()
-    assert curve_plots.plot_loss_curves(h, title="t").axes[0].get_title() == (
-        "Loss (binary cross-entropy)"
+    assert curve_plots.plot_loss_curves(h, title="t").axes[0].get_ylabel() == (
+        "binary cross-entropy"
     )
     fig = curve_plots.plot_loss_curves(h, title="t", objective="l1")
-    assert fig.axes[0].get_title() == "Loss (L1 regression of the score)"
+    assert fig.axes[0].get_ylabel() == "L1 loss on the score"
+    assert fig.axes[0].get_title() == "Loss"
     with pytest.raises(ValueError, match="objective='mse'"):
         curve_plots.plot_loss_curves(h, title="t", objective="mse")
     for _ in range(2):  # saving twice keeps one note
@@ -139,3 +143,44 @@ def test_dec_curves_stage1_only_and_linear_scale():
     assert [t.get_text() for t in ax2.texts] == ["no stage-2 epochs"]
     with pytest.raises(ValueError, match="recon"):
         curve_plots.plot_dec_curves(h.drop(columns="recon"))
+
+
+def test_run_loss_curves_take_arm_name_and_loss_from_the_run(tmp_path):
+    """Notebook 04's dec_ft_labeled run is titled by its arm, its loss axis by its objective."""
+    cfg = Config()
+    cfg.train.objective = "l1"
+    run = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id="dec_ft_labeled_s0")
+    for row in classifier_history().to_dict("records"):
+        run.append_history(row)
+    transfer = {"dec_labeled_fraction": 0.4}
+    run.save_metrics(classifier_metrics(0, init="dec", transfer=transfer))
+    fig = curve_plots.plot_run_loss_curves(run, context="real CMU-MOSI")
+    assert fig.get_suptitle() == "Transformer + DEC (40%): real CMU-MOSI"
+    assert "dec_ft" not in fig.get_suptitle()
+    assert fig.axes[0].get_ylabel() == "L1 loss on the score"
+    # a run whose config.yaml predates train.objective: bce, the default of the time
+    old = write_run(tmp_path, "old_s0", classifier_metrics(0))
+    (old.path / "history.csv").write_text(classifier_history().to_csv(index=False))
+    cfg_file = old.path / "config.yaml"
+    text = cfg_file.read_text()
+    assert "objective: l1" not in text
+    cfg_file.write_text("\n".join(x for x in text.splitlines() if "objective:" not in x))
+    fig = curve_plots.plot_run_loss_curves(old)
+    assert fig.axes[0].get_ylabel() == "binary cross-entropy"
+    assert fig.get_suptitle() == "Transformer (40%)"
+
+
+def test_long_titles_wrap_to_the_figure_width():
+    words = "Transformer + DEC (all labels; DEC pretrained with 40%) on real CMU-MOSI " * 4
+    fig = curve_plots.plot_loss_curves(classifier_history(), title=words.strip())
+    lines = fig.get_suptitle().split("\n")
+    width = figure_style.title_width(fig)
+    assert len(lines) > 1 and all(len(line) <= width for line in lines)
+    assert width < 120  # 11 inches at 12 points: about 95 characters
+    figure_style.mark_synthetic(fig)  # the mark's prefix is wrapped in too
+    assert all(len(line) <= width for line in fig.get_suptitle().split("\n"))
+    # drawn, the title stays inside the figure
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box = fig._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width

@@ -87,3 +87,24 @@ def test_no_private_name_imported_across_modules(path):
 def test_the_checks_see_the_library():
     assert "mosi_lib.config" in MODULES and len(MODULES) > 20
     assert "mosi_lib.config" in edges("mosi_lib.data.preprocess")
+
+
+def test_licence_and_citation_files():
+    """MIT for the code (LICENSE, pyproject), and a CITATION.cff that cites the paper too."""
+    import tomllib
+
+    import yaml
+
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 the "
+                                                     "mosi_lib authors\n")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software"
+    assert cff["license"] == "MIT" and cff["title"] and cff["authors"]
+    (paper,) = cff["references"]
+    assert [a["family-names"] for a in paper["authors"]] == ["Saadatinia", "Ahmadi", "Abdollahi"]
+    assert paper["year"] == 2025 and paper["url"] == "https://arxiv.org/abs/2501.06475"
+    assert "Semi-Supervised Clustering" in paper["title"]
+    arxiv = {"type": "other", "value": "arXiv:2501.06475"}
+    assert arxiv.items() <= paper["identifiers"][0].items()

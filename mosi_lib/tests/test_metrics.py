@@ -1,5 +1,8 @@
+import warnings
+
 import numpy as np
 import pytest
+from scipy.stats import pearsonr
 from sklearn.metrics import (
     accuracy_score,
     adjusted_rand_score,
@@ -126,3 +129,38 @@ def test_binary_target_one_rule_for_numpy_and_torch():
     assert tpos.tolist() == pos.tolist() and tkeep.tolist() == keep.tolist()
     with pytest.raises(ValueError, match="zero_policy='zero'"):
         metrics.binary_target(s, "zero")
+
+
+# ---- regression (MMSA's MAE, Corr, Acc-7)
+
+
+def test_regression_metrics_hand_example_clips_and_rounds_like_numpy():
+    pred = np.array([0.5, 1.5, -0.5, 2.5, 4.0, -3.6, 0.4])
+    true = np.array([0.0, 2.0, -1.0, 2.4, 3.0, -2.6, 0.6])
+    out = metrics.regression_metrics(pred, true)
+    # MAE on the unclipped values: .5 + .5 + .5 + .1 + 1 + 1 + .2 = 3.8 over 7 rows
+    assert out["mae"] == pytest.approx(3.8 / 7)
+    # clipped to [-3, 3] then rounded half to even:
+    #   pred 0.5->0, 1.5->2, -0.5->-0, 2.5->2, 4->3->3, -3.6->-3->-3, 0.4->0
+    #   true 0->0,   2->2,   -1->-1,   2.4->2, 3->3,    -2.6->-3,      0.6->1
+    # equal on rows 0, 1, 3, 4, 5: 5 of 7
+    assert out["acc7"] == pytest.approx(5 / 7)
+    # Pearson r against scipy's
+    assert out["corr"] == pytest.approx(pearsonr(pred, true).statistic)
+
+
+def test_regression_metrics_pearson_by_hand_and_undefined_cases():
+    # deviations (-1, 0, 1) and (-1, 1, 0): r = 1 / sqrt(2 * 2) = 0.5
+    out = metrics.regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0]))
+    assert out["corr"] == pytest.approx(0.5)
+    assert out["mae"] == pytest.approx(2 / 3) and out["acc7"] == pytest.approx(1 / 3)
+    # a constant output: r is undefined (NaN), without a warning; MAE and Acc-7 still defined
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flat = metrics.regression_metrics(np.zeros(3), np.array([-1.0, 0.0, 1.0]))
+    assert np.isnan(flat["corr"]) and flat["mae"] == pytest.approx(2 / 3)
+    # a diverged (NaN) output gives NaN, never an error in the training loop
+    assert all(np.isnan(v) for v in metrics.regression_metrics(
+        np.array([np.nan, 1.0]), np.array([0.0, 1.0])).values())
+    with pytest.raises(ValueError, match="rows"):
+        metrics.regression_metrics(np.zeros(2), np.zeros(3))

@@ -45,6 +45,10 @@ def test_comparison_table_mean_and_sample_std(tmp_path):
             "Labels (train + selection)": "not recorded",
             "Pretraining": "-",
             "Recipe": collect.collect_runs(tmp_path)["recipe"].iloc[0][:8],
+            # these runs' metrics.json predate MAE/Corr/Acc-7: empty cells, never an error
+            "MAE": "",
+            "Corr": "",
+            "Acc-7": "",
         }
     )
     assert collect.has_synthetic(table)
@@ -290,3 +294,26 @@ def test_best_by_valid_errors():
         tables.best_by_valid(df, by="nope")
     with pytest.raises(ValueError, match="no run with a 'valid_acc_non0' value"):
         tables.best_by_valid(df, by="tag", metric="valid_acc_non0")
+
+
+def test_table_shows_mae_corr_acc7_of_l1_runs_and_reads_older_frames(tmp_path):
+    """MMSA's regression metrics are columns after the others, mean ± std over seeds."""
+    for s, (mae, corr, acc7) in enumerate([(0.9, 0.6, 0.30), (1.1, 0.7, 0.40)]):
+        rep = {**report_metrics(), "mae": mae, "corr": corr, "acc7": acc7}
+        write_run(tmp_path, f"l1_s{s}", classifier_metrics(s, report=rep, objective="l1"))
+    df = collect.collect_runs(tmp_path)
+    assert df["mae"].tolist() == [0.9, 1.1]
+    table = tables.comparison_table(df, include_literature=False)
+    assert tables.TABLE_COLUMNS[-3:] == ["MAE", "Corr", "Acc-7"]
+    row = table.iloc[0]
+    assert (row["MAE"], row["Corr"], row["Acc-7"]) == ("1.000 ± 0.141", "0.650 ± 0.071",
+                                                        "35.00 ± 7.07")
+    # a bce run records None (a logit is not a score): empty cells
+    rep = {**report_metrics(), "mae": None, "corr": None, "acc7": None}
+    write_run(tmp_path, "bce_s0", classifier_metrics(0, report=rep, tag="bce"))
+    bce = tables.comparison_table(collect.collect_runs(tmp_path), include_literature=False)
+    assert bce.loc[bce["Seeds"] == "1 (0)", ["MAE", "Corr", "Acc-7"]].values.tolist() == [
+        ["", "", ""]]
+    # a frame without the columns (records exported before them) still makes the table
+    old = df.drop(columns=["mae", "corr", "acc7"])
+    assert tables.comparison_table(old, include_literature=False)["MAE"].tolist() == [""]

@@ -59,8 +59,10 @@ def evaluate_classifier(
 
     Returns:
         ``loss`` (the training ``objective``, ``losses.classifier_loss``; non0 ignores zero
-        scores), ``acc`` and ``f1`` under ``zero_policy``, plus every key of
-        ``metrics.binary_metrics`` (positive class: output > 0).
+        scores), ``acc`` and ``f1`` under ``zero_policy``, every key of
+        ``metrics.binary_metrics`` (positive class: output > 0) and of
+        ``metrics.regression_metrics`` (MAE, Corr, Acc-7 on every row): computed when the
+        output is a score (``objective="l1"``), None when it is a logit (``bce``: undefined).
     """
     if logits is None:
         logits = predict_logits(model, dd, idx, amp=amp)
@@ -69,7 +71,12 @@ def evaluate_classifier(
     loss = classifier_loss(
         logits[keep], scores[keep], objective=objective, zero_policy=zero_policy
     ).item()
-    res = metrics.binary_metrics((logits > 0).cpu().numpy(), scores.cpu().numpy())
+    out, true = logits.cpu().numpy(), scores.cpu().numpy()
+    res = metrics.binary_metrics(out > 0, true)
+    if objective == "l1":
+        res.update(metrics.regression_metrics(out, true))
+    else:
+        res.update(dict.fromkeys(metrics.REGRESSION_KEYS))
     res["loss"] = loss
     res["acc"], res["f1"] = res[f"acc_{zero_policy}"], res[f"f1_{zero_policy}"]
     return res
