@@ -81,3 +81,24 @@ def test_seeds_paired_and_bad_specs_refused():
     with pytest.raises(ValueError, match=r"arm key 'nope': not a column"):
         ft.select(df, {"nope": "1"})
     assert len(ft.select(df, {"labeled_fraction": "0.4", "tag": "pretrain:ae"})) == 4
+
+
+def test_committed_numbers_recomputed_from_the_committed_records():
+    """The mpnet headline: the table's mean and the family's DEC - scratch row, from the files."""
+    prefix = ft.run_records.ROOT / "docs" / "results" / "mpnet_standard"
+    df, preds = ft.run_records.read_records(prefix)
+    scratch = df[(df["init"] == "scratch") & (df["labels"] == "labeled")]
+    table = pd.read_csv(f"{prefix}_table.csv").set_index("Model")
+    acc = 100 * scratch["acc_has0"]
+    assert table.loc["Transformer (40%)", "Acc-2 has0"] == f"{acc.mean():.2f} ± {acc.std():.2f}"
+    for rid in scratch["run_id"]:  # each run's accuracy from its own predictions
+        p = preds[rid]
+        assert scratch.set_index("run_id").loc[rid, "acc_has0"] == pytest.approx(
+            ((p["output"] > 0) == (p["label"] >= 0)).mean())
+    arms = {"scratch": {"init": "scratch", "labels": "labeled"},
+            "dec": {"init": "dec", "labels": "labeled"}}
+    row = ft.family(df, preds, arms, [("dec", "scratch")]).iloc[0]
+    family = pd.read_csv(f"{prefix}_family.csv")
+    want = family[family["comparison"] == "dec - scratch"].iloc[0]
+    for col in ("mean_diff", "ci_low", "ci_high", "boot_low", "boot_high", "detectable"):
+        assert row[col] == pytest.approx(want[col], rel=1e-3), col

@@ -6,7 +6,7 @@
         --out docs/results/<name>_family.csv
 
 Reads ``<name>_runs.csv`` and ``<name>_predictions.csv.gz`` (``tools/run_records.py``), never a
-run folder. An arm is the set of runs whose columns equal the given values (``key=value``,
+run folder; writes the CSV and a sidecar (``<out>.json``) carrying the records' provenance. An arm is the set of runs whose columns equal the given values (``key=value``,
 several separated by spaces; ``labels`` and ``labeled_fraction`` are the usual keys). Each
 comparison ``a-b`` is made at every labeled share both arms hold, paired by seed (the seeds
 both arms have), on test Acc-2 has0 (``--metric``):
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -143,8 +144,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"family_table: error: {err}", file=sys.stderr)
         return 2
     table.to_csv(args.out, index=False, float_format="%.4g")
+    write_sidecar(Path(args.out), Path(args.records), argv if argv is not None else sys.argv[1:])
     print(table.to_string(index=False))
     return 0
+
+
+def write_sidecar(out: Path, records: Path, argv: list[str]) -> Path:
+    """``<out>.json``: the records' provenance (study command, commit, data, config) and how
+    this table was made from them."""
+    src = json.loads(Path(f"{records}_runs.json").read_text())
+    side = {"files": [out.name], "command": src.get("command"),
+            "generated_by": "python " + " ".join(["tools/family_table.py",
+                                                  *map(shlex.quote, argv)]),
+            "commit": src.get("commit"), "machine": src.get("machine"), "date": src.get("date"),
+            "data": src.get("data"), "config": src.get("config"),
+            "records": [f"{records.name}_runs.csv", f"{records.name}_predictions.csv.gz"],
+            "transcribed": False}
+    path = out.with_suffix(".json")
+    path.write_text(json.dumps(side, indent=2) + "\n")
+    return path
 
 
 if __name__ == "__main__":
