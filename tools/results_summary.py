@@ -148,6 +148,12 @@ def recorded_config(study: Path, params: dict) -> dict:
     }
 
 
+def head_commit() -> str:
+    """The short commit this checkout is at (what made a summary), or "" outside git."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+
+
 def machine() -> str:
     """What this machine is, in words (the summary says where its study ran)."""
     import torch
@@ -182,12 +188,7 @@ def main() -> None:
     for name, frame in frames.items():
         frame.to_csv(f"{out}_{name}.csv", index=False)
     made_at = info.get("git", {})
-    summary_commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    ).stdout.strip()
+    summary_commit = head_commit()
     sidecar = {
         "files": [f"{out.name}_{name}.csv" for name in frames],
         "command": args.command,

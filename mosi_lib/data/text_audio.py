@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from mosi_lib import paths
-from mosi_lib.data import contextual, encoder_install
+from mosi_lib.data import contextual
 from mosi_lib.data.csd import read_csd_labels
 from mosi_lib.data.quality import DataQualityWarning, check_modalities
 from mosi_lib.data.raw import RawData
@@ -165,8 +165,7 @@ def word_vector_files(word_vectors: str, *, install: bool = True) -> list[Path]:
     """
     if word_vectors == GLOVE_PACKAGE:
         return list(glove_package_files())
-    split = contextual.SPLIT_MODELS.get(word_vectors)
-    if split is not None and not install and not encoder_install.is_installed(split):
+    if not install and contextual.awaits_install(word_vectors):
         return []
     if contextual.is_contextual(word_vectors):
         return contextual.locate(word_vectors).files

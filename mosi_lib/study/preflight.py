@@ -84,6 +84,7 @@ def install_encoder(config_file: str, overrides: dict) -> None:
             and wv in contextual.SPLIT_MODELS):
         contextual.locate(wv)
 
+
 def check_draws(
     cfg: Config, *, seeds: list[int], fractions: list[float], protocols: list[str],
     labels: np.ndarray | None = None, video: np.ndarray | None = None,
