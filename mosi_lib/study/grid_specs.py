@@ -25,6 +25,9 @@ PRETRAIN_VARIANTS: dict[str, dict[str, Any] | None] = {
     "dec_train_rows": {"dec.pretrain_rows": "train"},
     # autoencoder only: the stage-1 checkpoint of dec_train_rows (not transductive)
     "ae_train_rows": {"dec.pretrain_rows": "train"},
+    # the paper's DEC, but a degenerate k-means start replaced by the labeled classes' mean
+    # latents (a start placed by the labels; the DEC arm until 2026-12-07)
+    "dec_label_start": {"dec.degenerate_remedy": "labeled_means"},
 }
 """Pretraining ablation: variant -> DEC config changes (None: no pretraining)."""
 
@@ -40,6 +43,8 @@ PRETRAIN_DESCRIPTIONS: dict[str, str] = {
     "dec_no_disent": "semi-supervised DEC, g = 0, all segments' features (transductive)",
     "dec_train_rows": "the paper's semi-supervised DEC on the training rows' features only",
     "ae_train_rows": "autoencoder only (stage 1 of dec_train_rows), the training rows' features",
+    "dec_label_start": "semi-supervised DEC, a degenerate k-means start replaced by the labeled "
+                       "classes' mean latents, all segments' features (transductive)",
 }
 """What each pretraining variant saw, for the ablation tables. "Transductive": the pretraining
 reads the features (never the labels) of the rows the classifier is evaluated on; the

@@ -200,8 +200,7 @@ def test_each_seed_draws_its_own_labeled_pool_unless_fixed():
 
 
 def test_dec_start_remedy_options():
-    assert (Config().dec.degenerate_remedy, Config().dec.min_cluster_share) == (
-        "labeled_means", 0.1)
+    assert (Config().dec.degenerate_remedy, Config().dec.min_cluster_share) == ("clipped", 0.1)
     with pytest.raises(ValueError, match=r"config dec.degenerate_remedy=.restart.: expected one"):
         load_config(overrides={"dec.degenerate_remedy": "restart"})
     assert load_config(overrides={"dec.n_clusters": 3}).dec.n_clusters == 3  # remedy kept off
