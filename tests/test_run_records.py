@@ -20,6 +20,10 @@ _SPEC = importlib.util.spec_from_file_location(
     "run_records", Path(__file__).resolve().parents[1] / "tools" / "run_records.py")
 rr = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(rr)
+_FT_SPEC = importlib.util.spec_from_file_location(
+    "family_table", Path(__file__).resolve().parents[1] / "tools" / "family_table.py")
+ft = importlib.util.module_from_spec(_FT_SPEC)
+_FT_SPEC.loader.exec_module(ft)
 
 N_VIDEOS = {"valid": 3, "test": 6}
 SEGMENTS = 5  # per video
@@ -213,3 +217,23 @@ def test_an_unreadable_run_is_named_and_left_out(tmp_path, capsys):
     side = json.loads((tmp_path / "fake_runs.json").read_text())
     assert list(side["left_out"]) == ["study/c_broken_s0"]
     assert "not readable as JSON" in side["left_out"]["study/c_broken_s0"]
+
+
+def test_batches_by_seed_read_back_as_one(tmp_path):
+    """A study exported seed batch by seed batch: the batches together are the whole export."""
+    study = fake_study(tmp_path)
+    rr.export([study], tmp_path / "b0", command="make study", machine="m", seeds=[0])
+    rr.export([study], tmp_path / "b1", command="make study", machine="m", seeds=[1])
+    export(study, tmp_path / "all")
+    df_all, preds_all = rr.read_records(tmp_path / "all")
+    df0, _ = rr.read_records(tmp_path / "b0")
+    assert set(df0["seed"]) == {0} and len(df0) == 2
+    df, preds = ft.read_batches([str(tmp_path / "b0"), str(tmp_path / "b1")])
+    key = ["run_id"]
+    assert df.sort_values(key).drop(columns="path").reset_index(drop=True).equals(
+        df_all.sort_values(key).drop(columns="path").reset_index(drop=True))
+    assert set(preds) == set(preds_all)
+    with pytest.raises(ValueError, match=r"b0: run .* is also in an earlier records file"):
+        ft.read_batches([str(tmp_path / "b0"), str(tmp_path / "b0")])
+    with pytest.raises(SystemExit, match=r"--seeds \[7\]: no finished classifier run"):
+        rr.export([study], tmp_path / "b7", seeds=[7])

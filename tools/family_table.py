@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     """Write the family table of the records named; 0, or 2 with one error line on stderr."""
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("records", help="the --out stem of tools/run_records.py")
+    ap.add_argument("records", nargs="+",
+                    help="the --out stem(s) of tools/run_records.py (several: batches of one "
+                         "study, read as one; a run id given twice is refused)")
     ap.add_argument("--arm", action="append", required=True, metavar="NAME=KEY=VALUE ...",
                     help="an arm: the runs whose columns equal these values")
     ap.add_argument("--compare", nargs="+", required=True, metavar="A-B",
@@ -138,27 +140,50 @@ def main(argv: list[str] | None = None) -> int:
             if not dash or not a or not b:
                 raise ValueError(f"--compare {c!r}: expected A-B (two arm names)")
             comparisons.append((a, b))
-        df, preds = run_records.read_records(args.records)
+        df, preds = read_batches(args.records)
         table = family(df, preds, arms, comparisons, metric=args.metric)
     except (OSError, ValueError, KeyError) as err:
         print(f"family_table: error: {err}", file=sys.stderr)
         return 2
     table.to_csv(args.out, index=False, float_format="%.4g")
-    write_sidecar(Path(args.out), Path(args.records), argv if argv is not None else sys.argv[1:])
+    write_sidecar(Path(args.out), [Path(r) for r in args.records],
+                  argv if argv is not None else sys.argv[1:])
     print(table.to_string(index=False))
     return 0
 
 
-def write_sidecar(out: Path, records: Path, argv: list[str]) -> Path:
+def read_batches(stems: list[str]) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    """``run_records.read_records`` of each stem, as one; raise on a run id in two of them."""
+    frames, preds = [], {}
+    for stem in stems:
+        df, p = run_records.read_records(stem)
+        twice = sorted(set(p) & set(preds))
+        if twice:
+            raise ValueError(f"{stem}: run {twice[0]} is also in an earlier records file; "
+                             "expected each run in one batch")
+        frames.append(df)
+        preds.update(p)
+    return pd.concat(frames, ignore_index=True), preds
+
+
+def _one_or_each(values: list) -> object:
+    """The value every batch shares, else the list of each batch's value."""
+    distinct = {json.dumps(v, sort_keys=True) for v in values}
+    return values[0] if len(distinct) == 1 else values
+
+
+def write_sidecar(out: Path, records: list[Path], argv: list[str]) -> Path:
     """``<out>.json``: the records' provenance (study command, commit, data, config) and how
-    this table was made from them."""
-    src = json.loads(Path(f"{records}_runs.json").read_text())
-    side = {"files": [out.name], "command": src.get("command"),
+    this table was made from them; a key the batches differ in holds each batch's value."""
+    srcs = [json.loads(Path(f"{r}_runs.json").read_text()) for r in records]
+    side = {"files": [out.name],
+            **{k: _one_or_each([s.get(k) for s in srcs]) for k in ("command", "commit")},
             "generated_by": "python " + " ".join(["tools/family_table.py",
                                                   *map(shlex.quote, argv)]),
-            "commit": src.get("commit"), "machine": src.get("machine"), "date": src.get("date"),
-            "data": src.get("data"), "config": src.get("config"),
-            "records": [f"{records.name}_runs.csv", f"{records.name}_predictions.csv.gz"],
+            **{k: _one_or_each([s.get(k) for s in srcs])
+               for k in ("machine", "date", "data", "config")},
+            "records": [f"{r.name}_{kind}" for r in records
+                        for kind in ("runs.csv", "predictions.csv.gz")],
             "transcribed": False}
     path = out.with_suffix(".json")
     path.write_text(json.dumps(side, indent=2) + "\n")

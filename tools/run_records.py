@@ -170,8 +170,12 @@ def report_predictions(df: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def gather(studies_: list[Path]) -> tuple[pd.DataFrame, dict, dict[str, str]]:
+def gather(studies_: list[Path], seeds: list[int] | None = None
+           ) -> tuple[pd.DataFrame, dict, dict[str, str]]:
     """The runs frame (``RUN_CSV``, sorted), their report-split predictions, the runs left out.
+
+    ``seeds``: export only the runs of these seeds (one batch of a study that grows batch by
+    batch, each batch in files of its own; None: every seed).
 
     Raises:
         SystemExit: a folder is missing or holds no finished classifier run, or one run id
@@ -193,6 +197,12 @@ def gather(studies_: list[Path]) -> tuple[pd.DataFrame, dict, dict[str, str]]:
         where = sorted(df.loc[df["run_id"] == twice, "study"].unique())
         raise SystemExit(f"run {twice} is in several studies ({', '.join(where)}); export "
                          "them separately")
+    if seeds is not None:
+        missing = sorted(set(seeds) - set(df["seed"].astype(int)))
+        if missing:
+            raise SystemExit(f"--seeds {missing}: no finished classifier run of these seeds in "
+                             f"{', '.join(str(s) for s in studies_)}")
+        df = df[df["seed"].astype(int).isin(seeds)]
     df = df.sort_values(["study", "tag", "labeled_fraction", "init", "labels", "seed", "run_id"],
                         kind="stable").reset_index(drop=True)
     preds = report_predictions(df)
@@ -275,7 +285,8 @@ def sidecar(studies_: list[Path], df: pd.DataFrame, left: dict[str, str], *, fil
 
 
 def export(studies_: list[Path], out: Path, *, command: str = "not recorded",
-           argv: list[str] | None = None, machine: str | None = None) -> dict[str, Path]:
+           argv: list[str] | None = None, machine: str | None = None,
+           seeds: list[int] | None = None) -> dict[str, Path]:
     """Write ``<out>_runs.csv``, ``<out>_predictions.csv.gz`` and ``<out>_runs.json``.
 
     Returns:
@@ -284,7 +295,7 @@ def export(studies_: list[Path], out: Path, *, command: str = "not recorded",
     Raises:
         SystemExit: as ``gather``.
     """
-    df, preds, left = gather(studies_)
+    df, preds, left = gather(studies_, seeds)
     files = {f"{out.name}_runs.csv": runs_csv(df).encode("utf-8"),
              f"{out.name}_predictions.csv.gz": predictions_gz(df, preds)}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -344,10 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="path stem of the files to write")
     ap.add_argument("--command", default="not recorded", help="the command that made the studies")
     ap.add_argument("--machine", default=None, help="where the studies ran (default: this one)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="export only these seeds' runs (one batch; default: every seed)")
     args = ap.parse_args(argv)
     try:
         written = export(args.studies, args.out, command=args.command, argv=argv,
-                         machine=args.machine)
+                         machine=args.machine, seeds=args.seeds)
     except (SystemExit, ValueError) as err:
         if isinstance(err, SystemExit) and not isinstance(err.code, str):
             raise
