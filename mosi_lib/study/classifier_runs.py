@@ -119,7 +119,8 @@ def train_classifier(
                               init_checkpoint=init_checkpoint, labels=labels,
                               init=init_name(init_run, init_checkpoint), tag=tag)
         if found is not None:
-            say(f"reusing finished run {found.run_id} (same recipe, seed and data)")
+            say(f"reusing finished run {found.run_id} (same recipe, seed and data; not "
+                "trained again)")
             return found
     device, dd = setup_run(cfg, data)
     model, transfer = _build_classifier(cfg, data, init_run, init_checkpoint)

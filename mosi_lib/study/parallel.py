@@ -21,6 +21,7 @@ import torch
 from mosi_lib.config import Config, config_from_dict
 from mosi_lib.data.preprocess import Processed
 from mosi_lib.study import guard, runs
+from mosi_lib.study.run_support import say
 from mosi_lib.train import system
 
 RunFn = Callable[..., runs.Run]
@@ -75,12 +76,13 @@ def init_worker(data_file: str, threads: int) -> None:
         _WORKER.update(data=pickle.load(f), threads=threads)
 
 
-def _worker_job(fn: RunFn, cfg_dict: dict[str, Any], kwargs: dict[str, Any]) -> str:
-    """One run inside a worker: ``fn`` on the worker's data set; the run's folder."""
+def _worker_job(fn: RunFn, cfg_dict: dict[str, Any], kwargs: dict[str, Any]) -> tuple[str, bool]:
+    """One run inside a worker: ``fn`` on the worker's data set; its folder, and if reused."""
     cfg = config_from_dict(cfg_dict)
     cfg.system.num_threads = _WORKER["threads"]  # set by setup_run; recorded in config.yaml
     cfg.system.progress = False  # bars of parallel workers would interleave
-    return str(fn(cfg, _WORKER["data"], **kwargs).path)
+    run = fn(cfg, _WORKER["data"], **kwargs)
+    return str(run.path), bool(getattr(run, "reused", False))
 
 
 def in_workers(fn: RunFn, jobs: list[tuple[Config, dict[str, Any]]], data: Processed,
@@ -93,7 +95,8 @@ def in_workers(fn: RunFn, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
     as it starts (``init_worker``), not passed through ``spawn``'s pipe, where each start would
     wait until the child before had imported torch and read it (``tools/worker_start.py``
     times both). A run trained in a worker equals one trained in this process up to the
-    rounding of its thread count. An exception in a job is raised here. With one worker (or
+    rounding of its thread count. A run a worker found finished (``reused``) is said here, where
+    a notebook shows it. An exception in a job is raised here. With one worker (or
     one job) the calls run here, one after the other.
 
     Args:
@@ -127,8 +130,16 @@ def in_workers(fn: RunFn, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
                                            worker_threads(workers))) as pool:
             futures = [pool.submit(_worker_job, fn, c.to_dict(), kw) for c, kw in jobs]
             try:
-                return [runs.load_run(f.result()) for f in futures]
+                done = [f.result() for f in futures]
             except BaseException:  # Ctrl-C or a failed job: stop the others now, not at exit
                 pool.shutdown(wait=False, cancel_futures=True)
                 guard.stop_children(grace_s=5.0)
                 raise
+    out = []
+    for path, reused in done:  # a worker's own lines do not reach a notebook's page: say here
+        out.append(runs.load_run(path))
+        if reused:
+            out[-1].reused = True
+            say(f"reusing finished run {out[-1].run_id} (same recipe, seed and data; not "
+                "trained again)")
+    return out

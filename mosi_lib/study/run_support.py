@@ -103,7 +103,8 @@ def find_reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=Non
     """A finished run under ``root`` that is this very experiment, or None.
 
     Same kind, seed, data, recipe (``hashing.recipe_hash``), ``match`` fields and, for a
-    DEC-initialised classifier, the same DEC run and checkpoint.
+    DEC-initialised classifier, the same DEC run and checkpoint. The run returned is marked
+    ``reused`` (the notebooks and ``parallel.in_workers`` say so on the page).
     """
     found = runs.find_same(root, cfg, kind=kind, seed=cfg.system.seed,
                            data_key=data_info(data_for(cfg, data))["data_key"], **match)
@@ -111,7 +112,10 @@ def find_reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=Non
         dec_id = runs.load_run(init_run).run_id
         found = [r for r in found if (r.metrics().get("transfer") or {}).get("dec_run") == dec_id
                  and r.metrics()["transfer"].get("checkpoint") == init_checkpoint]
-    return found[-1] if found else None
+    if not found:
+        return None
+    found[-1].reused = True
+    return found[-1]
 
 
 def maybe_compile(model: torch.nn.Module, cfg: Config) -> torch.nn.Module:

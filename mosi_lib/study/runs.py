@@ -25,7 +25,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from mosi_lib.files import (
 )
 from mosi_lib.hashing import recipe_hash
 from mosi_lib.provenance import git_info, timestamp, versions
+from mosi_lib.refusals import MissingRun
 
 STATUS_FILE = "status.json"
 STATES = ("running", "finished", "failed", "interrupted", "unknown")
@@ -69,9 +70,10 @@ def _recipe_kind(kind: Any) -> str:
 
 @dataclass
 class Run:
-    """Handle on one run folder."""
+    """Handle on one run folder (``reused``: found finished, not trained by this call)."""
 
     path: Path
+    reused: bool = field(default=False, compare=False)
 
     @property
     def run_id(self) -> str:
@@ -449,7 +451,7 @@ def latest_run(root: str | Path, **match: Any) -> Run:
     """The most recent finished run under ``root`` matching ``match`` (see ``find_runs``)."""
     found = find_runs(root, **match)
     if not found:
-        raise FileNotFoundError(f"no finished run under {root} with {match}")
+        raise _missing(root, match)
     return found[-1]
 
 
@@ -459,13 +461,28 @@ def seed_run(root: str | Path, seed: int, **match: Any) -> Run:
     A study of seeds 0-4 draws its loss curves and t-SNE from one run: that of the notebook's
     ``seed`` parameter, not the latest run (``latest_run``), whose seed may be another. The
     most recent run of the chosen seed is returned; its seed is ``run.metrics()["seed"]``, which
-    the figure's title names. FileNotFoundError when no run matches ``match`` at all.
+    the figure's title names. ``MissingRun`` (a ``FileNotFoundError`` naming the notebook
+    that makes such a run) when no run matches ``match`` at all.
     """
     found = find_runs(root, **match)
     if not found:
-        raise FileNotFoundError(f"no finished run under {root} with {match}")
+        raise _missing(root, match)
     same = [r for r in found if r.metrics().get("seed") == seed]
     if same:
         return same[-1]
     low = min(r.metrics().get("seed", 0) for r in found)
     return [r for r in found if r.metrics().get("seed", 0) == low][-1]
+
+
+def _missing(root: str | Path, match: dict[str, Any]) -> MissingRun:
+    """One line: no finished run of ``match`` under ``root``, and which notebook makes one."""
+    if match.get("kind") == "dec":
+        what, nb = "DEC run", "03_dec_pretrain"
+    elif match.get("init") not in (None, "scratch") or match.get("labels") == "all":
+        what, nb = "fine-tuned or all-labels classifier run", "04_finetune"
+    else:
+        what, nb = "classifier run", "02_baseline"
+    seed = f" of seed {match['seed']}" if "seed" in match else ""
+    return MissingRun(f"study {Path(root).name} holds no finished {what}{seed} ({match}): run "
+                      f"notebooks/{nb}.ipynb on it first (same run_id, config and seed), or "
+                      "`python -m mosi_lib reproduce`")

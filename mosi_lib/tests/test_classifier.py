@@ -246,7 +246,8 @@ def test_cuda_graphs_train_and_keep_every_output(tiny_config, data):
 # ---- interrupted studies: failed runs are marked, finished ones reused
 
 
-def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path, monkeypatch):
+def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path, monkeypatch,
+                                                    capsys):
     """An interrupted run is marked (never in a table), and a rerun counts each run once."""
     from mosi_lib.report import collect
 
@@ -269,6 +270,9 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
     # failed one is trained again in a new folder
     again = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a2", reuse=True)
     assert again.run_id == "a" and not (tmp_path / "a2").exists()
+    assert again.reused and not done.reused  # and said where the notebook shows it
+    assert "reusing finished run a (same recipe, seed and data; not trained again)" in (
+        capsys.readouterr().out)
     redo = experiments.train_classifier(
         tiny_config, data, root=tmp_path, run_id="b2", labels="all", reuse=True
     )

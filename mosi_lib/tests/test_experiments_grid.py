@@ -289,6 +289,20 @@ def test_in_workers_send_the_data_as_a_file(tiny_config, tmp_path, monkeypatch):
     assert not Path(data_file).exists() and not Path(data_file).parent.exists()
 
 
+def test_in_workers_say_a_reused_run_here(tiny_config, tmp_path, capsys):
+    """A run a worker finds finished is said by this process (a worker's own print never reaches
+    a notebook's page) and comes back marked ``reused``."""
+    data = preprocess(make_raw(n=60), tiny_config.data)
+    tiny_config.train.epochs = 1
+    first = train_classifier(tiny_config, data, root=tmp_path, reuse=True)
+    jobs = [(variant_cfg(tiny_config, {"system.seed": s}),
+             dict(labels="labeled", root=tmp_path, reuse=True)) for s in (0, 1)]
+    capsys.readouterr()
+    done = experiments.in_workers(train_classifier, jobs, data, 2)
+    assert [r.reused for r in done] == [True, False] and done[0].run_id == first.run_id
+    assert f"reusing finished run {first.run_id}" in capsys.readouterr().out
+
+
 def test_in_workers_errors(tiny_config, tmp_path):
     data = preprocess(make_raw(n=60), tiny_config.data)
     for bogus in ("classifier", lambda cfg, data: None):  # workers import the function by name
