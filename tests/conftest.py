@@ -14,7 +14,8 @@ def run_cli(base: Path, *args: str, timeout: int = 1800) -> Path:
     """Run ``python -m mosi_lib <args>`` with runs, figures and data caches under ``base``.
 
     Returns:
-        ``base`` (holding ``runs/``, ``figures/``, ``data/``).
+        ``base`` (holding ``runs/``, ``figures/``, ``data/``, and the command's standard output
+        as ``stdout.txt``).
 
     Raises:
         AssertionError: a non-zero exit, with the end of stdout and stderr.
@@ -27,4 +28,5 @@ def run_cli(base: Path, *args: str, timeout: int = 1800) -> Path:
     proc = subprocess.run([sys.executable, "-m", "mosi_lib", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (base / "stdout.txt").write_text(proc.stdout)
     return base

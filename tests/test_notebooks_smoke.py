@@ -22,6 +22,8 @@ from mosi_lib.report.outputs import of_notebook, read_manifest
 
 NOTEBOOKS = ["01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results"]
 FIGURES = [o.stem for o in of_notebook("05_results") if o.kind == "figure"]
+FIG = "runs/smoke/figures"
+"""Where a smoke study's figures and tables go: its own folder, never figures/."""
 
 
 @pytest.fixture(scope="module")
@@ -54,31 +56,44 @@ DESCRIPTION = ("real CMU-MOSI (transcripts + all-MiniLM-L6-v2 last-layer word ve
 
 def test_every_registered_output_written(study):
     """Each output ``outputs.OUTPUTS`` gives notebooks 01 and 05 is on disk under its name."""
-    folders = {"figures": study / "figures", "study": study / "runs" / "smoke" / "01_preprocess"}
+    folders = {"figures": study / FIG, "study": study / "runs" / "smoke" / "01_preprocess"}
     outs = of_notebook("01_preprocess") + of_notebook("05_results")
     assert len(outs) == 9
     for o in outs:
         for f in o.files:
             assert (folders[o.where] / f).stat().st_size > 0, f
-    manifest = read_manifest(study / "figures" / "05_results.manifest.json")
+    manifest = read_manifest(study / FIG / "05_results.manifest.json")
     assert manifest["study"] == "smoke"
     assert set(manifest["files"]) == {f for o in of_notebook("05_results") for f in o.files}
-    assert not list((study / "figures").glob(".*staging"))  # the set was put in place
+    assert not list((study / FIG).glob(".*staging"))  # the set was put in place
+
+
+def test_smoke_outputs_say_smoke_and_the_cli_ends_with_the_table(study):
+    assert not (study / "figures").exists()  # never over the real figures
+    for name in FIGURES:
+        assert json.loads((study / FIG / f"{name}.json").read_text())["smoke"] is True
+    assert (study / FIG / "05_comparison_table.md").read_text().startswith("Table: SMOKE")
+    out = (study / "stdout.txt").read_text().splitlines()
+    head = [i for i, line in enumerate(out) if line.startswith("Study smoke · ")]
+    assert head, out[-20:]
+    assert out[head[-1] + 1].startswith("Model") and "Acc-2 has0" in out[head[-1] + 1]
+    assert any(line.startswith("Transformer + DEC (40%)") for line in out[head[-1]:])
+    assert out[-1].startswith("full table: ") and out[-1].endswith("05_comparison_table.tex")
 
 
 def test_figures_written_and_name_the_real_data(study):
     for name in FIGURES:
         for ext in ("png", "pdf"):
-            assert (study / "figures" / f"{name}.{ext}").stat().st_size > 10_000, (name, ext)
-        meta = json.loads((study / "figures" / f"{name}.json").read_text())
+            assert (study / FIG / f"{name}.{ext}").stat().st_size > 10_000, (name, ext)
+        meta = json.loads((study / FIG / f"{name}.json").read_text())
         assert meta["synthetic"] is False and meta["runs"], name
         assert meta["data"] == DESCRIPTION, name
 
 
 def test_comparison_table_measured_rows(study):
-    md = (study / "figures" / "05_comparison_table.md").read_text()
+    md = (study / FIG / "05_comparison_table.md").read_text()
     assert "SYNTHETIC" not in md and DESCRIPTION in md.splitlines()[0]
-    table = pd.read_csv(study / "figures" / "05_comparison_table.csv", dtype=str)
+    table = pd.read_csv(study / FIG / "05_comparison_table.csv", dtype=str)
     assert set(table["Source"].dropna()) - {"measured: " + DESCRIPTION} == {
         "reported in the paper, Table 1", "reported in the paper, Table 1 (quoted from the "
         "original publication)"}
@@ -109,11 +124,11 @@ def test_comparison_table_measured_rows(study):
 
 
 def test_paired_tests_table(study):
-    table = pd.read_csv(study / "figures" / "05_paired_tests.csv")
+    table = pd.read_csv(study / FIG / "05_paired_tests.csv")
     assert len(table) == 4  # 2 comparisons x 2 metrics
     assert (table["n"] == 2).all() and table["seeds"].astype(str).eq("0,1").all()
     assert table["mean_diff"].notna().all() and not table["synthetic"].any()
-    md = (study / "figures" / "05_paired_tests.md").read_text()
+    md = (study / FIG / "05_paired_tests.md").read_text()
     assert "SYNTHETIC" not in md and DESCRIPTION in md.splitlines()[0]
 
 
@@ -131,7 +146,7 @@ def test_run_metrics_are_finite(study):
 
 
 def test_dec_cluster_table(study):
-    table = pd.read_csv(study / "figures" / "05_dec_clusters.csv")
+    table = pd.read_csv(study / FIG / "05_dec_clusters.csv")
     assert len(table) == 2 and sorted(table["seed"]) == [0, 1]  # one DEC run per seed
     assert (table["n_rows"] == 2199).all() and table["stage2_epochs_run"].between(1, 2).all()
     assert table["acc_all"].between(0.5, 1.0).all()  # Hungarian accuracy of 2 clusters >= 0.5

@@ -20,6 +20,9 @@ from conftest import run_cli
 from mosi_lib.report.outputs import of_notebook, read_manifest
 from mosi_lib.study import runs
 
+FIG = {"06_label_sweep": "runs/s-label_sweep/figures", "07_ablations": "runs/s-ablations/figures"}
+"""Where each smoke study's figures and tables go: its own folder, never figures/."""
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
@@ -42,16 +45,24 @@ def test_notebooks_ran(study):
 
 
 def test_every_registered_output_written(study):
-    for o in of_notebook("06_label_sweep") + of_notebook("07_ablations"):
-        for f in o.files:
-            assert (study / "figures" / f).stat().st_size > 0, f
+    assert not (study / "figures").exists()  # a smoke study's outputs are its own
     for nb in ("06_label_sweep", "07_ablations"):
-        manifest = read_manifest(study / "figures" / f"{nb}.manifest.json")
+        for o in of_notebook(nb):
+            for f in o.files:
+                assert (study / FIG[nb] / f).stat().st_size > 0, f
+        manifest = read_manifest(study / FIG[nb] / f"{nb}.manifest.json")
         assert set(manifest["files"]) == {f for o in of_notebook(nb) for f in o.files}, nb
 
 
+def test_the_cli_ends_with_the_compact_tables(study):
+    out = (study / "stdout.txt").read_text()
+    assert "Label sweep · protocol standard, test split · SYNTHETIC data" in out
+    assert "Pretraining ablation · " in out
+    assert out.rstrip().endswith("07_pretrain_ablation.tex")
+
+
 def test_sweep_outputs(study):
-    fig = study / "figures"
+    fig = study / FIG["06_label_sweep"]
     assert (fig / "06_label_sweep.png").stat().st_size > 10_000
     assert json.loads((fig / "06_label_sweep.json").read_text())["synthetic"] is True
     summary = pd.read_csv(fig / "06_label_sweep.csv")
@@ -93,7 +104,7 @@ def test_sweep_outputs(study):
 
 
 def test_ablation_outputs(study):
-    fig = study / "figures"
+    fig = study / FIG["07_ablations"]
     pre = pd.read_csv(fig / "07_pretrain_ablation.csv")
     assert sorted(pre["tag"]) == ["pretrain:ae", "pretrain:dec_semi", "pretrain:none"]
     paired = pd.read_csv(fig / "07_pretrain_paired_tests.csv")

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from mosi_lib import paths
 from mosi_lib.files import json_default, naming
 from mosi_lib.provenance import git_info
-from mosi_lib.report.figure_style import DPI, mark_synthetic, shows_synthetic
+from mosi_lib.report.figure_style import DPI, mark_smoke, mark_synthetic, shows_synthetic
 from mosi_lib.report.outputs import Output, stem_of
 
 
@@ -29,6 +29,7 @@ def save_figure(
     out_dir: str | Path | None = None,
     extra: dict[str, Any] | None = None,
     data: str | None = None,
+    smoke: bool = False,
 ) -> dict[str, Path]:
     """Write ``<name>.png`` and ``<name>.pdf`` at ``DPI`` plus a ``<name>.json`` sidecar.
 
@@ -47,6 +48,8 @@ def save_figure(
             (transcripts + all-MiniLM-L6-v2 last-layer word vectors, openSMILE); not the paper's
             SDK features"); written in small type at the bottom of the figure and into the
             sidecar.
+        smoke: drawn from a smoke run (the notebook's ``smoke``): the title is marked "SMOKE"
+            (``figure_style.mark_smoke``) and the sidecar says so.
 
     Returns:
         ``{"<name>.png": path, "<name>.pdf": path, "<name>.json": path}``.
@@ -63,6 +66,8 @@ def save_figure(
         raise ValueError(f"{name}: the figure shows synthetic data but synthetic=False was given")
     if synthetic:
         mark_synthetic(fig)
+    if smoke:  # after the synthetic mark, so that SMOKE reads first
+        mark_smoke(fig)
     if data and not any(getattr(t, "_mosi_data", False) for t in fig.texts):
         engine = fig.get_layout_engine()
         if engine is not None and hasattr(engine, "set"):  # keep a strip free below the axes
@@ -84,6 +89,7 @@ def save_figure(
         "files": sorted(files),
         "runs": list(runs),
         "synthetic": bool(synthetic),
+        "smoke": bool(smoke),
         "data": data,
         "git": git_info(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -1,4 +1,4 @@
-"""The look every figure shares: theme, fixed sizes and the red synthetic-data mark.
+"""The look every figure shares: theme, fixed sizes, the red synthetic-data and smoke marks.
 
 Rules (style guide section 5):
 
@@ -13,6 +13,9 @@ Rules (style guide section 5):
   Figures drawn from a ``Processed`` data set carry the mark from the start and remember it
   (``shows_synthetic``), and ``save_figure`` refuses to save such a figure with
   ``synthetic=False``.
+* A smoke run's figures (``smoke=True``: 2 epochs, a test of the code, not a result) carry a
+  "SMOKE" prefix in their title (``mark_smoke``) and are written into the smoke study's own
+  folder, never over the real figures (``outputs.OutputSet``).
 
 The figures: ``data_plots`` (the data), ``curve_plots`` (training curves, paper Figure 3),
 ``tsne_plots`` (the DEC latent space, paper Figure 4) and ``sweep_plots`` (label efficiency).
@@ -31,6 +34,7 @@ SIZE_SINGLE = (6.4, 4.0)  # inches: one panel
 SIZE_ROW = (11.0, 4.0)  # inches: two or three panels side by side
 SYNTHETIC_MARK = "SYNTHETIC DATA"
 SYNTHETIC_COLOR = "#b2182b"
+SMOKE_MARK = "SMOKE (tiny test run, not a result)"
 _SYNTH_ATTR = "_mosi_synthetic"  # set on a Figure known to show synthetic data
 _CHAR_WIDTH = 0.7  # a generous average character width, in font sizes (bold DejaVu: ~0.6)
 
@@ -89,6 +93,22 @@ def mark_synthetic(fig: Figure) -> Figure:
         text = f"{SYNTHETIC_MARK} · {old}" if old else SYNTHETIC_MARK
         fig.suptitle(wrap_title(fig, text), color=SYNTHETIC_COLOR, fontweight="bold")
     setattr(fig, _SYNTH_ATTR, True)
+    return fig
+
+
+def mark_smoke(fig: Figure) -> Figure:
+    """Prefix the figure title with the red "SMOKE" mark (idempotent): a smoke run's figure.
+
+    Args:
+        fig: any figure; its suptitle (if any) is kept after the mark.
+
+    Returns:
+        The same figure.
+    """
+    old = fig.get_suptitle()
+    if SMOKE_MARK not in old:
+        text = f"{SMOKE_MARK} · {old}" if old else SMOKE_MARK
+        fig.suptitle(wrap_title(fig, text), color=SYNTHETIC_COLOR, fontweight="bold")
     return fig
 
 

@@ -5,8 +5,8 @@ OUTPUTS["loss_curves"], ...)``, ``table_files.save_table(df, OUTPUTS["comparison
 ...)``); the smoke tests, the ``make figures`` test and the README check read the same table, so
 renaming an output is one edit here. A stem starts with the number of the notebook whose data
 it shows (``02_loss_curves`` shows the baseline run of notebook 02, drawn by 05); ``where`` says
-the folder: ``figures`` is ``paths.figures_dir()`` and ``study`` is
-``runs/<study>/01_preprocess``.
+the folder: ``figures`` is ``paths.figures_dir()`` (a smoke run's: ``runs/<study>/figures/``,
+``output_dir``) and ``study`` is ``runs/<study>/01_preprocess``.
 
 ``OutputSet`` writes one notebook's figures and tables for one study as a set: staged, then put
 in place together with a manifest naming the study and the runs behind each file.
@@ -185,6 +185,23 @@ def kept_line(notebook: str, study: str | Path, out_dir: str | Path | None = Non
     return f"{notebook}: study {Path(study).name} holds no finished run; {kept}"
 
 
+def output_dir(study: str | Path, *, smoke: bool = False) -> Path:
+    """Where a study's figures and tables go (a smoke run's never replace real ones).
+
+    ``paths.figures_dir()``; for a smoke run the study's own ``runs/<study>/figures/``.
+
+    Args:
+        study: the study folder, or its name under ``paths.runs_dir()``.
+        smoke: the notebook's ``smoke``.
+    """
+    if not smoke:
+        return paths.figures_dir()
+    study = Path(study)
+    if len(study.parts) == 1:  # a name
+        study = paths.runs_dir() / study
+    return study / "figures"
+
+
 class OutputSet:
     """The figures and tables one notebook writes for one study, put in place together.
 
@@ -200,7 +217,9 @@ class OutputSet:
             names an earlier set may have left).
         study: the study folder (or its name) the outputs are drawn from.
         runs: run ids that feed the tables (a figure's own runs come from its JSON sidecar).
-        out_dir: the figures folder; None uses ``paths.figures_dir()``.
+        out_dir: the figures folder; None uses ``output_dir(study, smoke=smoke)``.
+        smoke: a smoke run's outputs: they go to the study's own ``figures/`` folder
+            (``output_dir``), never over the real figures.
 
     Raises:
         EmptyReport: ``runs`` is empty: a study without a finished run never replaces the
@@ -214,11 +233,13 @@ class OutputSet:
         *,
         runs: Iterable[str] = (),
         out_dir: str | Path | None = None,
+        smoke: bool = False,
     ) -> None:
         self.notebook = notebook
         self.study = Path(study).name
         self.runs = [str(r) for r in runs]
-        self.target = Path(out_dir) if out_dir is not None else paths.figures_dir()
+        self.smoke = bool(smoke)
+        self.target = Path(out_dir) if out_dir is not None else output_dir(study, smoke=smoke)
         if not self.runs:
             raise EmptyReport(kept_line(notebook, study, self.target))
         self.folder = self.target / f".{notebook}.staging"

@@ -69,6 +69,8 @@ def _tex(text: Any) -> str:
     return s.replace("±", r"$\pm$")
 
 
+SMOKE_CAPTION = "SMOKE (tiny test run, not a result):"
+"""How the caption of a smoke run's table starts."""
 EMPTY_NOTE = "EMPTY: no finished run of this part in the study (skipped, or not run yet)."
 
 
@@ -81,7 +83,12 @@ def footnote(left: dict[str, str]) -> str:
 
 
 def save_table(
-    df: pd.DataFrame, name: str | Output, out_dir: str | Path | None = None, *, caption: str
+    df: pd.DataFrame,
+    name: str | Output,
+    out_dir: str | Path | None = None,
+    *,
+    caption: str,
+    smoke: bool = False,
 ) -> dict[str, Path]:
     """Write ``<name>.csv``, ``<name>.md`` and ``<name>.tex``.
 
@@ -100,6 +107,7 @@ def save_table(
             for a table of your own.
         out_dir: folder; None uses ``paths.figures_dir()``.
         caption: what the table shows (and the command or notebook that made it).
+        smoke: drawn from a smoke run: the caption starts with ``SMOKE_CAPTION``.
 
     Returns:
         ``{"<name>.csv": path, "<name>.md": path, "<name>.tex": path}``.
@@ -112,6 +120,8 @@ def save_table(
         caption = (
             f"SYNTHETIC DATA: measured rows come from generated data, not CMU-MOSI. {caption}"
         )
+    if smoke and not caption.startswith(SMOKE_CAPTION):
+        caption = f"{SMOKE_CAPTION} {caption}"
     if df.empty:
         caption = f"{caption} {EMPTY_NOTE}"
     note = footnote(left_out(df))

@@ -3,8 +3,10 @@
 ``python -m mosi_lib`` parses its arguments and calls one of ``run_reproduce``, ``run_study`` or
 ``run_figures``. Each checks its input (``preflight``) before any folder, locks the study
 folders it writes (``guard.HeldStudies``), records how it ran them (``studies.open_study``) and
-executes the notebooks (``pipeline.run_notebooks``). Refusals are one line: ``BadInput`` and
-``guard.StudyLocked`` concern the command's input, ``StudyRefused`` the study it names.
+executes the notebooks (``pipeline.run_notebooks``); ``reproduce`` and ``study`` end by printing
+their tables in compact form and where the files are (``print_results``). Refusals are one
+line: ``BadInput`` and ``guard.StudyLocked`` concern the command's input, ``StudyRefused`` the
+study it names.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 from mosi_lib import paths
 from mosi_lib.data.encoder_install import InstallError
-from mosi_lib.report.outputs import kept_line
+from mosi_lib.report.compact import print_table_file
+from mosi_lib.report.outputs import OUTPUTS, kept_line, output_dir
 from mosi_lib.study import guard, pipeline, runs
 from mosi_lib.study.grid_specs import load_grid
 from mosi_lib.study.pipeline import STAGES, STUDY_NOTEBOOKS
@@ -28,6 +31,13 @@ INPUT_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, ImportError,
 """What ``preflight`` and the grids raise for input the notebooks would fail on (an
 ``ImportError``: the text encoder's package is missing, its message names the pip command; an
 ``InstallError``: a split-wheel encoder could not be downloaded or failed its checksums)."""
+
+
+STUDY_TABLES = {
+    "06_label_sweep": (("label_sweep_table", "Label sweep", ["init", "labeled_fraction"]),),
+    "07_ablations": (("pretrain_ablation", "Pretraining ablation", ["tag", "pretraining"]),),
+}
+"""What ``study`` prints at its end, per notebook (``print_results``)."""
 
 
 class BadInput(ValueError):
@@ -86,12 +96,14 @@ def run_figures(run_id: str | None = None) -> int:
         print(f"study {study} is in use by {guard.describe_holder(holder)}: the figures "
               "show the runs it has finished so far", flush=True)
     params = figures_params(study_info(study).get("params"), study)
+    out = output_dir(study, smoke=params["smoke"])
     if _has_finished(study):
         pipeline.run_notebooks(("05_results",), {**params, "run_id": study.name})
+        print_results(out, (("comparison_table", f"Study {study.name}", None),))
     elif run_id:
-        raise StudyRefused(kept_line("05_results", study))
+        raise StudyRefused(kept_line("05_results", study, out))
     else:
-        print(kept_line("05_results", study), flush=True)
+        print(kept_line("05_results", study, out), flush=True)
     if not run_id:  # and the latest label sweep and ablations, drawn from runs/ alone
         for name, kind in STUDY_NOTEBOOKS.items():
             extra = latest_study(kind=kind)
@@ -164,9 +176,24 @@ def run_reproduce(
             out = paths.runs_dir() / run_id / "notebooks" / f"seed{seed}"
             pipeline.run_notebooks(STAGES[1:3], {**common, "seed": seed}, out_dir=out)
         pipeline.run_notebooks(STAGES[3:], {**common, "seed": seeds[0]})
+    out = output_dir(run_id, smoke=smoke)
     print(f"study {run_id} finished in {time.perf_counter() - t0:.0f} s; "
-          f"runs in {paths.runs_dir() / run_id}, figures in {paths.figures_dir()}")
+          f"runs in {paths.runs_dir() / run_id}, figures and tables in {out}")
+    print_results(out, (("comparison_table", f"Study {run_id}", None),))
     return 0
+
+
+def print_results(folder: Path, tables: tuple[tuple[str, str, list[str] | None], ...]) -> None:
+    """End a command with its tables in their compact form (``report.compact``) and their files.
+
+    Args:
+        folder: where the notebooks wrote them (``outputs.output_dir``).
+        tables: ``(OUTPUTS key, title, grouping columns or None for the comparison table)``.
+    """
+    for key, title, by in tables:
+        print(flush=True)
+        if not print_table_file(folder / f"{OUTPUTS[key].stem}.csv", by=by, title=title):
+            print(f"{title}: no {OUTPUTS[key].stem} in {folder} (no finished run)", flush=True)
 
 
 # ----------------------------------------------------------------------------- study
@@ -241,6 +268,9 @@ def run_study(
         except ValueError as exc:
             raise StudyRefused(str(exc)) from None
         pipeline.run_notebooks((name,), {**params, "run_id": study_id})
-    print(f"study {prefix}-* finished in {time.perf_counter() - t0:.0f} s; figures in "
-          f"{paths.figures_dir()}")
+    where = paths.runs_dir() / f"{prefix}-*" / "figures" if smoke else paths.figures_dir()
+    print(f"study {prefix}-* finished in {time.perf_counter() - t0:.0f} s; figures and tables "
+          f"in {where}")
+    for name, _ in todo:
+        print_results(output_dir(f"{prefix}-{name[3:]}", smoke=smoke), STUDY_TABLES[name])
     return 0

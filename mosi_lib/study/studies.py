@@ -81,7 +81,7 @@ def open_study(
             run_id = latest.name
         elif not create:
             of = f" of {describe_setup(setup)}" if setup else ""
-            raise FileNotFoundError(f"no {kind} study{of} under {root} (no study.json); run "
+            raise FileNotFoundError(f"no {kind} study under {root}{of} (study.json); run "
                                     "`python -m mosi_lib reproduce` (or the notebooks before "
                                     "this one) first, or pass run_id")
         else:  # a new id, also when another study was made within the same second

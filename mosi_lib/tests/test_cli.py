@@ -304,3 +304,39 @@ def test_every_option_of_reproduce_and_study_has_help_with_its_default(cmd, caps
     shown = {"reproduce": "(default: 0)", "study": "(default: [0, 1, 2, 3, 4])"}[cmd]
     assert entries[seed].endswith(shown)  # the parser's own default, as argparse prints it
     assert entries["--profile {paper,quick}"].endswith("(default: quick)")
+
+
+def test_reproduce_ends_with_the_compact_table_and_its_files(monkeypatch, capsys):
+    """The CLI's last lines: the study's comparison table (model, Acc-2, interval, seeds) and
+    where the full files are; a smoke study's files are its own, never figures/."""
+    from mosi_lib.report import collect, tables
+    from mosi_lib.report.outputs import output_dir
+    from mosi_lib.tests.fake_runs import three_seeds
+
+    def notebooks_05(names, params, **kw):  # what 05_results writes, from three fake seeds
+        if "05_results" in names:
+            study = paths.runs_dir() / params["run_id"]
+            three_seeds(study)
+            out = OutputSet("05_results", study, runs=["x"], smoke=params["smoke"])
+            table_files.save_table(tables.comparison_table(collect.collect_runs(study)),
+                                   OUTPUTS["comparison_table"], out.folder, caption="c",
+                                   smoke=params["smoke"])
+            out.commit()
+        return []
+
+    monkeypatch.setattr(pipeline, "run_notebooks", notebooks_05)
+    assert cli.main(["reproduce", "--smoke", "--run-id", "s", *MINILM]) == 0
+    out = capsys.readouterr().out.splitlines()
+    folder = output_dir("s", smoke=True)
+    assert folder == paths.runs_dir() / "s" / "figures"
+    assert not paths.figures_dir().exists()  # a smoke run never writes the real figures
+    i = out.index("Study s · SYNTHETIC data · protocol paper, valid split, has0 training · 1 "
+                  "measured row(s)")
+    assert out[i + 1].split() == ["Model", "Acc-2", "has0", "95%", "CI", "has0", "F1", "has0",
+                                  "Seeds"]
+    assert out[i + 2].startswith("Transformer (40%)  73.00 ± 3.61  [64.04, 81.96]")
+    assert out[i + 3] == (f"full table: {folder / '05_comparison_table.csv'}, "
+                          f"{folder / '05_comparison_table.md'}, "
+                          f"{folder / '05_comparison_table.tex'}")
+    assert (folder / "05_comparison_table.md").read_text().startswith(
+        "Table: SMOKE (tiny test run, not a result): ")

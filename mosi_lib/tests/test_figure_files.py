@@ -56,6 +56,17 @@ def test_save_figure_synthetic_marks_and_default_dir(tmp_path):
         figure_files.save_figure(fig, "02_loss", runs=[], synthetic=False)
 
 
+def test_save_figure_of_a_smoke_run_says_smoke_first(tmp_path):
+    fig = curve_plots.plot_loss_curves(classifier_history(), title="loss")
+    files = figure_files.save_figure(fig, "02_loss", runs=[], synthetic=True, smoke=True,
+                                     out_dir=tmp_path)
+    assert fig.get_suptitle() == f"{figure_style.SMOKE_MARK} · {MARK} · loss"
+    assert json.loads(files["02_loss.json"].read_text())["smoke"] is True
+    figure_files.save_figure(fig, "02_loss", runs=[], synthetic=True, smoke=True,
+                             out_dir=tmp_path)
+    assert fig.get_suptitle().count("SMOKE") == 1
+
+
 @pytest.mark.parametrize("name", ["", "../x", "a b", "_x", "x/y", "fig.png/"])
 def test_save_figure_rejects_bad_name(name, tmp_path):
     with pytest.raises(ValueError, match="name="):

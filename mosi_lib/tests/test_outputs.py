@@ -14,6 +14,7 @@ from mosi_lib.report.outputs import (
     EmptyReport,
     OutputSet,
     of_notebook,
+    output_dir,
     read_manifest,
 )
 
@@ -142,3 +143,17 @@ def test_read_manifest_names_a_corrupt_file(tmp_path):
     bad.write_text('{"study": ')
     with pytest.raises(ValueError, match="manifest.json: not readable as JSON .*delete it"):
         read_manifest(bad)
+
+
+def test_a_smoke_set_goes_to_its_studys_own_folder_never_over_figures(tmp_path):
+    study = paths.runs_dir() / "s-smoke"
+    assert output_dir(study) == paths.figures_dir()
+    assert output_dir(study, smoke=True) == study / "figures" == output_dir("s-smoke", smoke=True)
+    out = OutputSet("05_results", study, runs=["r"], smoke=True)
+    table_files.save_table(pd.DataFrame({"acc": [0.7]}), OUTPUTS["comparison_table"],
+                           out.folder, caption="c", smoke=True)
+    written = out.commit()
+    assert written["05_comparison_table.csv"] == study / "figures" / "05_comparison_table.csv"
+    assert not paths.figures_dir().exists()
+    assert (study / "figures" / "05_comparison_table.md").read_text().startswith(
+        "Table: SMOKE (tiny test run, not a result): c")
