@@ -12,6 +12,7 @@ Sections:
 * ``model``: the per-modality transformer classifier (paper section 3.2).
 * ``dec``: the multimodal semi-supervised DEC pretraining (paper sections 3.3 and 4.3).
 * ``train``: the classifier training recipe (paper section 4.2).
+* ``semi``: the semi-supervised arms beyond DEC (``mosi_lib.semi_config``, issue 34).
 * ``system``: device, precision, seeds and progress bars.
 """
 
@@ -28,6 +29,7 @@ import yaml
 
 from mosi_lib import paths
 from mosi_lib.overrides import apply_overrides
+from mosi_lib.semi_config import SEMI_CHOICES, SEMI_RANGES, SemiConfig
 
 MODALITIES = ("text", "audio", "visual")
 """Canonical modality names and order (T, A, V) used in every array dict."""
@@ -201,6 +203,10 @@ class SystemConfig:
     # off CUDA; how kernels are launched, not part of the recipe hash
     cuda_graphs: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms + cudnn settings
+    # a DEC run starts stage 2 from the stage 1 of a finished run with the same features, rows,
+    # seed and stage-1 recipe (another labeled share: stage 1 reads no label) instead of
+    # training it again; the same result (study.dec_runs), so not part of the recipe hash
+    share_stage1: bool = True
     seed: int = 0
     progress: bool = True  # tqdm bars; set False under papermill to keep outputs small
     num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
@@ -235,6 +241,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     dec: DECConfig = field(default_factory=DECConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    semi: SemiConfig = field(default_factory=SemiConfig)  # at its default: no arm
     system: SystemConfig = field(default_factory=SystemConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
@@ -258,6 +265,7 @@ _CHOICES = {
     "train.objective": OBJECTIVES,
     "report.tsne_init": ("pca", "random"),
     "system.compile_mode": COMPILE_MODES,
+    **SEMI_CHOICES,
 }
 
 
@@ -302,10 +310,12 @@ _RANGES = {
     "report.tsne_perplexity": "> 0",
     "report.tsne_seed": _SEED_RANGE,
     "report.tsne_max_points": ">= 2",
+    **SEMI_RANGES,
 }
 """Allowed numeric ranges: ``>= a``, ``> a`` or an interval (``[a, b)`` etc.); None passes."""
 _ONE_ROW = " (train.batches.minibatches skips a batch of one row: BatchNorm cannot train on it)"
-_WHY = {"dec.batch_size": _ONE_ROW, "train.batch_size": _ONE_ROW}
+_WHY = {"dec.batch_size": _ONE_ROW, "train.batch_size": _ONE_ROW,
+        "semi.cmc_batch_size": " (the other rows of a batch are the negatives)"}
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 """What ``system.device`` may name (``system.select_device`` refuses one this machine lacks)."""
 
@@ -471,5 +481,6 @@ def smoke(cfg: Config) -> Config:
     cfg.dec.stage1_epochs = min(cfg.dec.stage1_epochs, 2)
     cfg.dec.stage2_epochs = min(cfg.dec.stage2_epochs, 2)
     cfg.dec.kmeans_n_init = min(cfg.dec.kmeans_n_init, 2)
+    cfg.semi.cmc_epochs = min(cfg.semi.cmc_epochs, 2)
     cfg.system.progress = False
     return cfg

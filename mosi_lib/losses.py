@@ -6,10 +6,17 @@ References:
       clustering loss (eq. 2).
     * Paper section 3.3: the total pretraining loss adds a masked reconstruction term, a
       supervised cross-entropy on the labeled rows and a latent disentanglement penalty.
+    * Tarvainen & Valpola 2017, "Mean teachers are better role models" (consistency cost,
+      section 2) and Laine & Aila 2017, "Temporal Ensembling" (its sigmoid ramp-up):
+      ``consistency_loss``, ``sigmoid_rampup``.
+    * van den Oord, Li & Vinyals 2018, "Representation Learning with Contrastive Predictive
+      Coding" (InfoNCE, eq. 4) and Tian, Krishnan & Isola 2020, "Contrastive Multiview Coding"
+      (two views, both directions, every pair of views: eq. 2-6): ``info_nce``,
+      ``multimodal_info_nce``.
 
 The loss functions are pure: tensors in, tensor out (``dec_stage_weights`` reads a stage's
 weights from the ``dec`` config section it is given). Shapes: B batch (N: whole data set),
-T time steps, D features, L latent width, K clusters.
+T time steps, D features, L latent width, K clusters, E embedding width.
 
 """
 
@@ -352,3 +359,97 @@ def classifier_loss(
     if objective == "l1":
         return F.l1_loss(out, scores, reduction=reduction)
     raise ValueError(f"objective={objective!r}: expected one of {list(OBJECTIVES)}")
+
+
+# ---- semi-supervised arms beyond DEC (issue 34)
+
+
+def consistency_loss(student: Tensor, teacher: Tensor, *, objective: str) -> Tensor:
+    """Mean teacher's consistency cost: squared distance of student and teacher outputs.
+
+    J = (1/B) sum_i (f(s_i) - f(t_i))^2 with f = sigmoid under ``bce`` (the class probability,
+    as Tarvainen & Valpola's MSE between softmax outputs) and f = identity under ``l1`` (the
+    predicted scores). The teacher is a target: no gradient flows into it.
+
+    Args:
+        student: (B,) the student's logits (``bce``) or scores (``l1``).
+        teacher: (B,) the teacher's, on the same rows under other noise.
+        objective: ``bce`` or ``l1`` (``train.objective``).
+
+    Returns:
+        Scalar tensor, 0 when the outputs agree.
+    """
+    if student.shape != teacher.shape or student.dim() != 1:
+        raise ValueError(f"consistency_loss: student {tuple(student.shape)} and teacher "
+                         f"{tuple(teacher.shape)} must be equal (B,)")
+    teacher = teacher.detach().to(student.dtype)
+    if objective == "bce":
+        return (torch.sigmoid(student) - torch.sigmoid(teacher)).pow(2).mean()
+    if objective == "l1":
+        return (student - teacher).pow(2).mean()
+    raise ValueError(f"objective={objective!r}: expected one of {list(OBJECTIVES)}")
+
+
+def sigmoid_rampup(epoch: float, rampup: float) -> float:
+    """Ramp-up factor exp(-5 (1 - t)^2), t = min(epoch / rampup, 1) (Laine & Aila 2017).
+
+    Rises from exp(-5) = 0.0067 at epoch 0 to 1 at ``rampup``, and stays 1; ``rampup = 0``:
+    always 1.
+    """
+    if rampup <= 0:
+        return 1.0
+    t = min(max(epoch, 0.0) / rampup, 1.0)
+    return float(torch.exp(torch.tensor(-5.0 * (1.0 - t) ** 2)))
+
+
+def info_nce(sim: Tensor, temperature: float) -> Tensor:
+    """InfoNCE of a similarity matrix whose diagonal holds the positive pairs, one direction.
+
+    L = -(1/B) sum_i log( exp(s_ii / tau) / sum_j exp(s_ij / tau) ): row i's positive is
+    column i, every other column of the row a negative (the batch's other segments). Equals
+    ``F.cross_entropy(sim / tau, arange(B))``.
+
+    Args:
+        sim: (B, B) similarities, row = anchor of one view, column = candidate of the other.
+        temperature: tau > 0.
+
+    Returns:
+        Scalar tensor; log B for a matrix of equal entries (chance).
+    """
+    if sim.dim() != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] < 2:
+        raise ValueError(f"info_nce: sim has shape {tuple(sim.shape)}; need (B, B), B >= 2")
+    if temperature <= 0:
+        raise ValueError(f"info_nce: temperature={temperature}: need > 0")
+    target = torch.arange(sim.shape[0], device=sim.device)
+    return F.cross_entropy(sim / temperature, target)
+
+
+def multimodal_info_nce(emb: dict[str, Tensor], temperature: float) -> Tensor:
+    """CMC's objective: symmetric InfoNCE over every pair of modalities of the same segments.
+
+    Each modality's embedding is L2-normalised, s_ij = <u_i, v_j> (cosine similarity), and a
+    pair (u, v) costs (``info_nce(S)`` + ``info_nce(S^T)``) / 2 (both directions, CMC eq. 5);
+    the loss is the mean over the M (M - 1) / 2 pairs (CMC's "full graph"; with text and
+    audio, the one pair).
+
+    Args:
+        emb: modality -> (B, E) embeddings of the same B segments, at least two modalities.
+        temperature: tau > 0.
+
+    Returns:
+        Scalar tensor.
+    """
+    names = list(emb)
+    if len(names) < 2:
+        raise ValueError(f"multimodal_info_nce: needs two modalities or more, got {names}")
+    shapes = {tuple(e.shape) for e in emb.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"multimodal_info_nce: embeddings must share one (B, E) shape, got "
+                         f"{ {m: tuple(e.shape) for m, e in emb.items()} }")
+    unit = {m: F.normalize(e.float(), dim=1) for m, e in emb.items()}  # (B, E), norm 1
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    total = []
+    for a, b in pairs:
+        sim = unit[a] @ unit[b].T  # (B, B): row a's segment i, column b's segment j
+        total.append((info_nce(sim, temperature) + info_nce(sim.T, temperature)) / 2)
+    return torch.stack(total).mean()

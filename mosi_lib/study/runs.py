@@ -61,8 +61,8 @@ def make_run_id(name: str, seed: int) -> str:
 
 
 def _recipe_kind(kind: Any) -> str:
-    """``hashing.recipe_hash`` kind of a run kind (DEC runs do not read the ``train`` section)."""
-    return "dec" if kind == "dec" else "classifier"
+    """``hashing.recipe_hash`` kind of a run kind (pretraining runs do not read ``train``)."""
+    return kind if kind in ("dec", "contrastive") else "classifier"
 
 
 # ----------------------------------------------------------------------------- run object
