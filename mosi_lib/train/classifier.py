@@ -2,7 +2,7 @@
 
 ``fit_classifier`` reads the recipe from the config's ``train`` section and how to run from its
 ``system`` section; it trains through ``loop.train_epoch``, validates after every epoch and
-keeps the best weights by the checkpoint rule (``_select``). Its hooks' ``epoch_end`` and
+keeps the best weights by the checkpoint rule (``select_epoch``). Its hooks' ``epoch_end`` and
 ``improved`` events carry a checkpoint (``Event.state``) that ``resume`` continues from
 exactly.
 
@@ -35,7 +35,7 @@ from mosi_lib.train.system import autocast
 # ----------------------------------------------------------------------------- selection
 
 
-def _new_result(model: nn.Module) -> dict[str, Any]:
+def new_result(model: nn.Module) -> dict[str, Any]:
     """A training result before epoch 1: no history, the initial weights as "best"."""
     return {
         "history": [],
@@ -44,7 +44,7 @@ def _new_result(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def _epoch_row(
+def epoch_row(
     epoch: int,
     train_loss: float,
     train_acc: float,
@@ -74,7 +74,7 @@ def _epoch_row(
     }
 
 
-def _select(res: dict[str, Any], epoch: int, val: dict[str, Any], model: nn.Module) -> bool:
+def select_epoch(res: dict[str, Any], epoch: int, val: dict[str, Any], model: nn.Module) -> bool:
     """The checkpoint rule (one place): keep this epoch if it improves the selection.
 
     Improves: higher validation accuracy, or equal accuracy with a lower validation loss. Then
@@ -153,7 +153,7 @@ def fit_classifier(
         capturable=graphs.capturable(use_graphs, device),
     )
     gen = torch.Generator().manual_seed(cfg_system.seed)
-    res = _new_result(model)
+    res = new_result(model)
     start_epoch = 1
     if resume is not None:
         model.load_state_dict(resume["model_state"])
@@ -210,9 +210,9 @@ def fit_classifier(
         )
         now = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
-        row = _epoch_row(epoch, tot / n_seen, correct / n_seen, val, lr, now - t0, now - t_val)
+        row = epoch_row(epoch, tot / n_seen, correct / n_seen, val, lr, now - t0, now - t_val)
         res["history"].append(row)
-        improved = _select(res, epoch, val, model)
+        improved = select_epoch(res, epoch, val, model)
         if hooks:
             ckpt = {
                 "epoch": epoch,
