@@ -6,8 +6,10 @@ Per seed: the autoencoder of DEC stage 1 (``train.dec.fit_dec`` with no stage 2)
 the training fold's features only (``dec.pretrain_rows=train``, both pools; no label enters
 stage 1), and after every epoch its masked reconstruction error is measured, in eval mode, on
 the validation fold's features (rows it never trains on) and on the training rows. Written:
-one row per seed and epoch (``seed, epoch, train_recon, valid_recon, seconds``) and a JSON
-sidecar with the command. The test fold is never read. Summary printed per seed: the epoch of
+one row per seed and epoch (``seed, epoch, train_recon, valid_recon, seconds``), every 20th
+epoch side by side (``<out>_by_epoch.csv``: each seed's validation error, the mean, the mean's
+gain in % over the previous 20 epochs) and a JSON sidecar with the command. ``--merge`` builds
+the files from per-seed CSVs of earlier calls instead of training (seeds run in parallel). The test fold is never read. Summary printed per seed: the epoch of
 the lowest validation error and the first epoch whose validation error is within 1% of it.
 """
 
@@ -87,6 +89,17 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def by_epoch(df: pd.DataFrame, every: int = 20) -> pd.DataFrame:
+    """Every ``every``-th epoch: each seed's validation error, their mean, and the mean's gain
+    (%) over the previous row: the table the budget is read from."""
+    wide = df[df["epoch"] % every == 0].pivot(index="epoch", columns="seed",
+                                                values="valid_recon")
+    wide.columns = [f"valid_recon_seed{s}" for s in wide.columns]
+    wide["mean"] = wide.mean(axis=1)
+    wide[f"gain_over_{every}_epochs_pct"] = -100 * wide["mean"].pct_change()
+    return wide.reset_index()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,14 +108,31 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--merge", nargs="+", type=Path, default=None, metavar="CSV",
+                    help="per-seed CSVs of earlier calls: merge them, train nothing")
+    ap.add_argument("--command", default=None,
+                    help="with --merge: the calls that made the CSVs (recorded in the sidecar)")
     args = ap.parse_args()
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     torch.set_num_threads(args.threads)
-    df = pd.DataFrame([r for s in args.seeds for r in run_seed(s, args.epochs, overrides)])
+    if args.merge:
+        df = pd.concat([pd.read_csv(p) for p in args.merge], ignore_index=True)
+        args.seeds = sorted(int(s) for s in df["seed"].unique())
+    else:
+        df = pd.DataFrame([r for s in args.seeds for r in run_seed(s, args.epochs, overrides)])
     print(summarise(df).round(4).to_string(index=False))
+    table = by_epoch(df)
+    print(table.round(4).to_string(index=False))
     if args.out is not None:
         df.to_csv(args.out, index=False, float_format="%.6g")
-        sidecar = {"files": [args.out.name], "command": " ".join(["python"] + sys.argv),
+        short = args.out.with_name(args.out.stem + "_by_epoch.csv")
+        table.to_csv(short, index=False, float_format="%.4g")
+        argv = sys.argv[:]
+        if "--command" in argv:  # recorded as the first part, not twice
+            del argv[argv.index("--command"):argv.index("--command") + 2]
+        this = " ".join(["python"] + argv)
+        sidecar = {"files": [args.out.name, short.name],
+                   "command": f"{args.command}; then {this}" if args.command else this,
                    "commit": results_summary.head_commit(), "machine": results_summary.machine(),
                    "date": date.today().isoformat(),
                    "data": "real CMU-MOSI, the default input; training and validation folds' "

@@ -3,18 +3,28 @@
 ``pretrain_dec`` binds ``train.dec.fit_dec`` to a run folder: ``history.csv`` every epoch, a
 checkpoint after each stage (``stage1.pt``, ``last.pt``), then ``latents.npz`` for the t-SNE
 figure and ``metrics.json`` with the cluster metrics.
+
+Stage 1 reads no label, so one stage 1 serves every labeled share of a seed (``stage1_key``,
+``find_stage1``): a DEC run whose stage 1 is the stage 1 of a finished run (same key) starts
+stage 2 from that run's ``stage1.pt`` and says so (``metrics.json`` ``stage1_from``). The result
+is the one training stage 1 again would give (the random states are restored too; a test
+checks it bit for bit), so this is how a run is computed, not what it computes: not part of
+the recipe (``system.share_stage1``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mosi_lib import files, metrics, models
+from mosi_lib import files, metrics, models, paths
 from mosi_lib.config import Config
 from mosi_lib.data.preprocess import Processed
+from mosi_lib.hashing import config_hash
 from mosi_lib.study import runs
 from mosi_lib.study.checkpoints import checkpoint_dict
 from mosi_lib.study.run_support import (
@@ -64,6 +74,11 @@ def pretrain_dec(
     run = runs.create_run(cfg, kind="dec", run_id=run_id, root=root,
                           extra={**data_info(data), "tag": tag, **(extra or {})})
     rows = np.arange(len(data)) if cfg.dec.pretrain_rows == "all" else data.rows("train")
+    key = stage1_key(cfg, data, rows)
+    shared = find_stage1(root, cfg.system.seed, key) if cfg.system.share_stage1 else None
+    if shared is not None:
+        say(f"stage 1 of DEC run {shared[0]} reused (same features, rows, seed and stage-1 "
+            "recipe; stage 1 reads no label)")
     updates: list[dict[str, Any]] = []
 
     def on_event(ev: Event) -> None:
@@ -75,15 +90,65 @@ def pretrain_dec(
             name = "stage1.pt" if ev.row["stage"] == 1 else "last.pt"
             state = {"epoch": ev.epoch, "stage": ev.row["stage"],
                      "model_state": model.state_dict()}
+            if ev.row["stage"] == 1:  # what a later share's run needs to start stage 2 here
+                state.update(rng=ev.row["rng"], history=ev.row["history"], stage1_key=key)
             files.save_checkpoint(checkpoint_dict("dec", model, cfg, state),
                                   run.checkpoints / name)
 
     with failing_marks(run):
-        _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event)
+        _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event,
+                             shared=shared, s1_key=key)
     return run
 
 
-def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event) -> None:
+def stage1_key(cfg: Config, data: Processed, rows: np.ndarray) -> str:
+    """The key of what decides a DEC run's stage 1 (runs with one key train the same stage 1).
+
+    Hashed: the features and masks of ``rows``, the rows, the seed, the model, every ``dec``
+    field but stage 2's, and the data config but the labeled share and draw (stage 1 reads no
+    label; the features themselves are hashed). Conservative: a field that might matter is
+    kept, so runs that differ in any kept field do not share.
+    """
+    d = cfg.to_dict()
+    dec = {k: v for k, v in d["dec"].items()
+           if not k.startswith("stage2_") and k not in _STAGE2_FIELDS}
+    data_cfg = {k: v for k, v in d["data"].items()
+                if k not in ("labeled_fraction", "draw", "split_seed", "data_dir")}
+    h = hashlib.sha256()
+    for m in sorted(data.x):
+        h.update(np.ascontiguousarray(data.x[m][rows]).tobytes())
+        h.update(np.ascontiguousarray(data.masks[m][rows]).tobytes())
+    h.update(np.asarray(rows, dtype=np.int64).tobytes())
+    return config_hash({"features": h.hexdigest(), "seed": cfg.system.seed, "dec": dec,
+                        "model": d["model"], "data": data_cfg, "amp": cfg.system.amp,
+                        "deterministic": cfg.system.deterministic})
+
+
+_STAGE2_FIELDS = ("degenerate_remedy", "min_cluster_share", "tol", "update_interval",
+                  "kmeans_n_init")
+"""``dec`` fields that only stage 2 (or the centres' start) reads, besides ``stage2_*``."""
+
+
+def find_stage1(root, seed: int, key: str) -> tuple[str, dict[str, Any]] | None:
+    """A finished DEC run of ``seed`` whose stage 1 has ``key``, and its ``stage1.pt``.
+
+    Searched: the runs under ``root`` and under the other study folders beside it (a study of
+    another labeled share), oldest first; None when there is none.
+    """
+    root = Path(root) if root else paths.runs_dir()
+    folders = [root, *sorted(p for p in root.parent.iterdir() if p.is_dir() and p != root)]
+    for folder in folders:
+        for found in runs.find_runs(folder, kind="dec", seed=seed, stage1_key=key):
+            path = found.checkpoints / "stage1.pt"
+            if path.is_file():
+                ckpt = files.load_checkpoint(path)
+                if ckpt.get("stage1_key") == key and "rng" in ckpt:
+                    return found.run_id, ckpt
+    return None
+
+
+def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event, *,
+                         shared, s1_key) -> None:
     t0 = time.perf_counter()
     res = fit_dec(
         maybe_compile(model, cfg),
@@ -94,6 +159,7 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
         labeled_rows=data.train_rows("labeled", "has0"),
         zero_policy=cfg.data.zero_policy,
         hooks=[on_event],
+        stage1=None if shared is None else shared[1],
     )
     seconds = time.perf_counter() - t0
     truth = (data.labels[rows] >= 0).astype(int)  # for reporting only; never trained on
@@ -123,5 +189,6 @@ def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event
         "stage2_epochs_run": sum(1 for h in res["history"] if h["stage"] == 2),
         "final": last, "train_seconds": seconds, "device": str(dd.device),
         "steps": res["steps"], "target_forwards": res["target_forwards"],
+        "stage1_key": s1_key, "stage1_from": None if shared is None else shared[0],
     }
     run.save_metrics(out)

@@ -1,9 +1,11 @@
 """DEC pretraining (``train.dec``: centres, both stages) and its run folders."""
 
 import copy
+import dataclasses
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -318,3 +320,39 @@ def test_label_free_remedy_splits_the_classes_without_reading_a_label(tiny_confi
                                  labeled_pos=_outlier_latents()[1][:202], min_share=0.1,
                                  remedy=remedy)
     assert (assign[:200] == cls).mean() > 0.95
+
+
+def test_one_stage1_serves_every_labeled_share_bit_for_bit(tiny_config, data, tmp_path):
+    """A DEC run of another labeled share (same features, rows and seed) starts stage 2 from a
+    finished run's stage 1, and ends exactly where training its own stage 1 ends."""
+    tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 4, 3
+    # another share of the same training rows: half the labeled rows (stage 2 reads them)
+    fewer = dataclasses.replace(data, labeled=data.labeled & (np.arange(len(data)) % 2 == 0))
+    other = copy.deepcopy(tiny_config)
+    other.data.labeled_fraction = 0.2
+    alone = copy.deepcopy(other)
+    alone.system.share_stage1 = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tiny DEC's collapse warnings are not tested
+        first = experiments.pretrain_dec(tiny_config, data, root=tmp_path / "s40", run_id="a")
+        shared = experiments.pretrain_dec(other, fewer, root=tmp_path / "s20", run_id="b")
+        fresh = experiments.pretrain_dec(alone, fewer, root=tmp_path / "s20_alone", run_id="c")
+    assert first.metrics()["stage1_from"] is None and fresh.metrics()["stage1_from"] is None
+    assert shared.metrics()["stage1_from"] == "a"
+    assert shared.metrics()["stage1_key"] == fresh.metrics()["stage1_key"]
+    for k in ("z", "q", "cluster"):
+        np.testing.assert_array_equal(shared.latents()[k], fresh.latents()[k])
+    hist = [r.history().drop(columns="seconds") for r in (shared, fresh)]
+    pd.testing.assert_frame_equal(*hist)
+    assert (hist[0]["stage"] == 1).sum() == 4 and (hist[0]["stage"] == 2).any()
+    for name in ("stage1.pt", "last.pt"):  # the autoencoder arm starts from stage1.pt
+        a, b = (experiments.load_checkpoint(r.checkpoints / name)["model_state"]
+                for r in (shared, fresh))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    # a stage-1 field changed: nothing to share
+    lr = copy.deepcopy(other)
+    lr.dec.stage1_lr *= 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        changed = experiments.pretrain_dec(lr, fewer, root=tmp_path / "s20_lr", run_id="d")
+    assert changed.metrics()["stage1_from"] is None

@@ -170,6 +170,7 @@ def fit_dec(
     labeled_rows: np.ndarray,
     zero_policy: str = "has0",
     hooks: list[Hook] | None = None,
+    stage1: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Two-stage multimodal semi-supervised DEC pretraining (paper section 4.3).
 
@@ -196,6 +197,12 @@ def fit_dec(
         labeled_rows: rows whose labels the supervised term may use (labeled training pool).
         zero_policy: binary target of the supervised term (non0 drops zero scores).
         hooks: as in ``classifier.fit_classifier``; hook rows carry a ``stage`` column.
+        stage1: a finished stage 1 to start from instead of training it (its ``stage_end``
+            event row: ``model_state``, the ``rng`` states, ``history``; ``dec_runs`` shares
+            one stage 1 between the labeled shares, which it does not read): the model, the
+            shuffling generator and the global random states are set to what they were when
+            that stage 1 ended, its history rows are reported again, and stage 2 runs exactly
+            as it would have after training stage 1 here.
 
     Returns:
         ``{"history": rows, "assign": (N,) final hard clusters, "z": (N, L), "q": (N, K),
@@ -277,19 +284,27 @@ def fit_dec(
     params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
     opt1 = adam(params1, cfg_dec.stage1_lr)
     runner = stage_runner(1, opt1, losses.dec_stage_weights(cfg_dec, 1))
-    bar = tqdm(
-        range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress, leave=False
-    )
-    model.cluster_centers.requires_grad_(False)
-    try:
-        for epoch in bar:
-            row = run_epoch(1, epoch, runner)
-            bar.set_postfix(recon=f"{row['recon']:.4f}")
-            fire(hooks, Event("epoch_end", epoch, model, opt1, row))
-    finally:
-        model.cluster_centers.requires_grad_(True)
-    bar.close()
-    fire(hooks, Event("stage_end", cfg_dec.stage1_epochs, model, opt1, {"stage": 1}))
+    if stage1 is None:
+        bar = tqdm(range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress,
+                   leave=False)
+        model.cluster_centers.requires_grad_(False)
+        try:
+            for epoch in bar:
+                row = run_epoch(1, epoch, runner)
+                bar.set_postfix(recon=f"{row['recon']:.4f}")
+                fire(hooks, Event("epoch_end", epoch, model, opt1, row))
+        finally:
+            model.cluster_centers.requires_grad_(True)
+        bar.close()
+    else:
+        model.load_state_dict(stage1["model_state"])
+        system.set_rng_states(stage1["rng"], gen, device)
+        for row in stage1["history"]:
+            history.append(dict(row))
+            fire(hooks, Event("epoch_end", int(row["epoch"]), model, opt1, dict(row)))
+    fire(hooks, Event("stage_end", cfg_dec.stage1_epochs, model, opt1,
+                      {"stage": 1, "rng": system.rng_states(gen, device),
+                       "history": [dict(h) for h in history if h["stage"] == 1]}))
 
     # -- stage 2: k-means init, then KL + reconstruction + supervision
     first = dec_forward_all(model, dd, all_idx, amp=amp)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +60,36 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+
+
+def rng_states(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """Every random state a run draws from (``set_rng_states`` puts them back).
+
+    ``gen``, torch's (CPU, and CUDA on ``device``), numpy's and python's global ones.
+    """
+    states = {"gen": gen.get_state(), "torch": torch.get_rng_state(),
+              "numpy": np.random.get_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(states: dict[str, Any], gen: torch.Generator, device: torch.device) -> None:
+    """Put back what ``rng_states`` saved (``gen`` is set in place).
+
+    Raises:
+        ValueError: the states were saved on CUDA and this run is not (or the reverse), so the
+            run could not continue as the saved one would have.
+    """
+    if ("cuda" in states) != (device.type == "cuda"):
+        raise ValueError(f"random states saved {'with' if 'cuda' in states else 'without'} "
+                         f"CUDA cannot continue a run on {device.type}")
+    gen.set_state(states["gen"])
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
 
 
 def capturing() -> bool:
