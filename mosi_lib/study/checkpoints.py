@@ -12,6 +12,7 @@ import torch
 
 from mosi_lib import files, models
 from mosi_lib.config import Config
+from mosi_lib.train.contrastive import ContrastiveModel
 
 
 def checkpoint_dict(kind: str, model, cfg: Config, state: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +26,14 @@ def load_checkpoint(path) -> dict[str, Any]:
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], which: str = "model_state") -> torch.nn.Module:
-    """Rebuild the model a checkpoint describes and load its weights (``best_state`` or last)."""
-    model = models.rebuild(ckpt["kind"], ckpt["model_kwargs"])
+    """Rebuild the model a checkpoint describes and load its weights (``best_state`` or last).
+
+    Kinds: ``classifier``, ``dec`` (``models.rebuild``) and ``contrastive``
+    (``train.contrastive.ContrastiveModel``).
+    """
+    if ckpt["kind"] == "contrastive":
+        model = ContrastiveModel.rebuild(ckpt["model_kwargs"])
+    else:
+        model = models.rebuild(ckpt["kind"], ckpt["model_kwargs"])
     model.load_state_dict(ckpt[which])
     return model

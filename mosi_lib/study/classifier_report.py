@@ -65,6 +65,8 @@ def report_classifier(cfg: Config, data: Processed, dd: DeviceData, model, run: 
         # how the training steps and the epochs' validation forwards ran: eagerly or replayed
         # from CUDA graphs (system.cuda_graphs)
         "steps": res["steps"], "val_forwards": res["val_forwards"],
+        # semi.method other than none: its recipe and what it did (study.semi_runs.semi_record)
+        **({"semi": res["semi"]} if "semi" in res else {}),
     }
     run.save_metrics(out)
     return run

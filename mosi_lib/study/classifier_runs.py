@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Any
 
 from mosi_lib import files, models
@@ -35,6 +36,7 @@ from mosi_lib.study.run_support import (
     setup_run,
     variant_cfg,
 )
+from mosi_lib.study.semi_runs import fit_for_method
 from mosi_lib.train.classifier import fit_classifier
 from mosi_lib.train.loop import Event, Hook
 
@@ -96,7 +98,8 @@ def train_classifier(
         cfg: resolved config (``train``, ``model``, ``system`` sections are used).
         data: preprocessed data.
         labels: ``labeled`` (the labeled pool's training rows) or ``all`` (every training row).
-        init_run: a DEC run whose encoder initialises the classifier (``None``: from scratch).
+        init_run: a DEC or contrastive pretraining run whose encoder initialises the
+            classifier (``None``: from scratch).
         init_checkpoint: which checkpoint of ``init_run``: ``last.pt`` (after stage 2, the
             paper) or ``stage1.pt`` (autoencoder only, the pretraining ablation).
         run_id, root: run folder name and parent (defaults: auto id under ``runs/``).
@@ -134,7 +137,7 @@ def train_classifier(
 
 
 def _build_classifier(cfg: Config, data: Processed, init_run, init_checkpoint: str):
-    """The classifier, from scratch or with the encoder of a DEC run's checkpoint."""
+    """The classifier, from scratch or with the encoder of a DEC or contrastive run."""
     model = models.build_classifier(cfg.model, data.dims, data.max_len)
     if init_run is None:
         return model, None
@@ -150,6 +153,9 @@ def _build_classifier(cfg: Config, data: Processed, init_run, init_checkpoint: s
     dec_cfg = dec_run.config()
     dec_m = dec_run.metrics() if (dec_run.path / "metrics.json").exists() else {}
     transfer["dec_rows"] = dec_cfg.get("dec", {}).get("pretrain_rows")
+    if dec.kind == "contrastive":  # CMC: its own rows field; no DEC stage 2
+        transfer["pretrain_kind"] = "contrastive"
+        transfer["dec_rows"] = dec_cfg.get("semi", {}).get("cmc_pretrain_rows")
     transfer["dec_labeled_fraction"] = dec_cfg.get("data", {}).get("labeled_fraction")
     transfer["dec_stage2_epochs"] = (0 if init_checkpoint == "stage1.pt"
                                      else dec_m.get("stage2_epochs_run"))
@@ -168,17 +174,26 @@ def _classifier_run(cfg: Config, data: Processed, *, labels, init_run, transfer,
 
 
 def init_name(init_run, init_checkpoint: str = "last.pt") -> str:
-    """``scratch``; ``dec`` (a DEC run's final encoder); ``ae`` (its stage-1 autoencoder)."""
+    """What initialised a classifier: ``scratch``, ``dec``, ``ae`` or ``cmc``.
+
+    ``dec``: a DEC run's final encoder; ``ae``: its stage-1 autoencoder; ``cmc``: a
+    contrastive pretraining run's encoder.
+    """
     if init_run is None:
         return "scratch"
-    return "ae" if init_checkpoint == "stage1.pt" else "dec"
+    if init_checkpoint == "stage1.pt":
+        return "ae"
+    kind = (runs.load_run(init_run).config().get("provenance") or {}).get("kind")
+    return "cmc" if kind == "contrastive" else "dec"
 
 
 def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, transfer, tag=None,
                     resume=None) -> runs.Run:
     val_idx = data.rows("valid")
     t0 = time.perf_counter()
-    res = fit_classifier(
+    # semi.method none: fit_classifier; self_training, mean_teacher: semi_runs.fit_for_method
+    fit = fit_classifier if cfg.semi.method == "none" else partial(fit_for_method, cfg, data)
+    res = fit(
         maybe_compile(model, cfg),
         dd,
         cfg.train,

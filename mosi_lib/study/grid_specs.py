@@ -1,7 +1,8 @@
 """What the study grids may hold: the grid files, the pretraining variants, the modality sets.
 
 The grids of notebooks 06/07 and ``make study`` are defined in ``configs/experiments/*.yaml``
-(``load_grid``); ``PRETRAIN_VARIANTS`` and ``MODALITY_SETS`` name what their entries may be;
+(``load_grid``); ``PRETRAIN_VARIANTS``, ``SEMI_ARMS`` and ``MODALITY_SETS`` name what their
+entries may be;
 ``check_seeds``, ``check_variants`` and ``check_modality_sets`` refuse what a grid may not hold.
 Nothing here trains, so the CLI's checks (``preflight``) read it without the training code.
 """
@@ -49,6 +50,38 @@ PRETRAIN_DESCRIPTIONS: dict[str, str] = {
 """What each pretraining variant saw, for the ablation tables. "Transductive": the pretraining
 reads the features (never the labels) of the rows the classifier is evaluated on; the
 from-scratch arm does not, so ``dec_train_rows`` measures what that access is worth."""
+
+SEMI_ARMS: dict[str, dict[str, Any]] = {
+    # self-training: pseudo-labels of the unlabeled training rows (train.self_training)
+    "self_training": {"semi.method": "self_training"},
+    # mean teacher: consistency with an EMA teacher on every training row (train.mean_teacher)
+    "mean_teacher": {"semi.method": "mean_teacher"},
+    # contrastive multimodal pretraining (CMC) on all segments' features (transductive)
+    "cmc": {"semi.cmc_pretrain_rows": "all"},
+    # the same on the training rows' features only (not transductive)
+    "cmc_train_rows": {"semi.cmc_pretrain_rows": "train"},
+}
+"""The semi-supervised arms beyond DEC (issue 34): arm -> config changes. They are variants of
+the pretraining ablation (``variants`` of ``configs/experiments/ablations.yaml``, the CLI's
+``study --variants``), tagged ``pretrain:<arm>`` like the DEC variants, on the same seeds,
+labeled draws, classifier and recipe. The ``CMC_ARMS`` start the classifier from a contrastive
+pretraining run's encoder (its ``init`` is ``cmc``); the others change how the classifier itself
+trains (``semi.method``). The modality ablation's ``best`` chooses among the DEC variants only.
+The recipe values are ``semi_config.SemiConfig``'s."""
+
+CMC_ARMS = ("cmc", "cmc_train_rows")
+"""Arms whose classifier starts from a contrastive pretraining run (``contrastive_runs``)."""
+
+PRETRAIN_DESCRIPTIONS.update({
+    "self_training": "self-training: pseudo-labels of the unlabeled training rows' confident "
+                     "predictions, then trained again (no pretraining)",
+    "mean_teacher": "mean teacher: consistency with an EMA teacher on every training row under "
+                    "noise (no pretraining)",
+    "cmc": "contrastive multimodal pretraining (CMC, text-audio InfoNCE), all segments' "
+           "features (transductive)",
+    "cmc_train_rows": "contrastive multimodal pretraining (CMC) on the training rows' features "
+                      "only",
+})
 
 GRIDS = {"sweep": ("fractions", "protocol"),
          "ablations": ("variants", "modality_sets", "modality_pretrain", "protocols", "protocol")}
@@ -132,10 +165,11 @@ def check_seeds(seeds) -> list[int]:
 
 
 def check_variants(variants) -> None:
-    """Refuse a name that is not one of ``PRETRAIN_VARIANTS``."""
-    unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
+    """Refuse a name that is not one of ``PRETRAIN_VARIANTS`` or ``SEMI_ARMS``."""
+    known = [*PRETRAIN_VARIANTS, *SEMI_ARMS]
+    unknown = [v for v in variants if v not in known]
     if unknown:
-        raise ValueError(f"variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
+        raise ValueError(f"variants {unknown}: expected some of {known}")
 
 
 def modality_names(letters: str) -> list[str]:

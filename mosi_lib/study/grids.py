@@ -23,10 +23,13 @@ from mosi_lib.data.preprocess import Processed, prepare_data
 from mosi_lib.report import collect, tables
 from mosi_lib.study import runs
 from mosi_lib.study.classifier_runs import init_name, train_classifiers
+from mosi_lib.study.contrastive_runs import contrastives_for
 from mosi_lib.study.dec_runs import pretrain_dec
 from mosi_lib.study.grid_specs import (
     AE_SOURCES,
+    CMC_ARMS,
     PRETRAIN_VARIANTS,
+    SEMI_ARMS,
     check_modality_sets,
     check_seeds,
     check_variants,
@@ -238,7 +241,9 @@ def pretrain_ablation(
     classifier starts from the stage-1 checkpoint of the ``dec_semi`` run, which trained stage 1
     with the paper's settings), ``dec_unsup`` (b = 0), ``dec_semi`` (the paper), ``dec_no_disent``
     (g = 0 in both stages), ``dec_train_rows`` (the paper's DEC on the training rows only, not
-    transductive), ``ae_train_rows`` (the stage-1 checkpoint of ``dec_train_rows``). Runs are
+    transductive), ``ae_train_rows`` (the stage-1 checkpoint of ``dec_train_rows``); and the
+    arms beyond DEC (``SEMI_ARMS``: ``self_training``, ``mean_teacher`` change how the classifier
+    trains; ``cmc``, ``cmc_train_rows`` start it from a contrastive pretraining run). Runs are
     tagged ``pretrain:<variant>``; ``PRETRAIN_DESCRIPTIONS`` says what each saw.
 
     Returns:
@@ -249,6 +254,9 @@ def pretrain_ablation(
     out = []
     dec_runs: dict[str, dict[int, runs.Run]] = {}
     for variant in variants:
+        if variant in SEMI_ARMS:
+            out += _semi_arm(cfg, data, variant, seeds=seeds, root=root)
+            continue
         changes = PRETRAIN_VARIANTS[variant]
         source = AE_SOURCES.get(variant, variant)
         if changes is not None and source not in dec_runs:
@@ -263,6 +271,20 @@ def pretrain_ablation(
             init_checkpoint="stage1.pt" if variant in AE_SOURCES else "last.pt",
         )
     return out
+
+
+def _semi_arm(cfg: Config, data: Processed, arm: str, *, seeds, root) -> list[runs.Run]:
+    """The classifier runs of one ``SEMI_ARMS`` arm (tag ``pretrain:<arm>``), per seed.
+
+    A ``CMC_ARMS`` arm first finds or pretrains its contrastive runs (``contrastives_for``, tag
+    ``pretrain:<arm>``) and starts each seed's classifier from its run's encoder.
+    """
+    acfg = variant_cfg(cfg, SEMI_ARMS[arm])
+    inits = (contrastives_for(acfg, data, root=root, seeds=seeds, tag=f"pretrain:{arm}",
+                              what=f"[ablation] {arm}", prefix=f"abl_{arm}")
+             if arm in CMC_ARMS else None)
+    return _classifiers_for(acfg, data, root=root, seeds=seeds, find={"tag": f"pretrain:{arm}"},
+                            what=f"[ablation] {arm}", prefix=f"abl_{arm}", init_runs=inits)
 
 
 def modality_ablation(
@@ -324,7 +346,9 @@ def best_pretrain(choice: str, cfg: Config, root):
                              f"{list(PRETRAIN_VARIANTS)}")
         return choice, None
     df = collect.collect_runs(root)
-    pre = df[df["tag"].str.startswith("pretrain:")]
+    # the DEC variants only: the modality ablation pretrains DEC (SEMI_ARMS are not offered)
+    pre = df[df["tag"].str.startswith("pretrain:")
+             & df["tag"].str.removeprefix("pretrain:").isin(list(PRETRAIN_VARIANTS))]
     if pre.empty:
         raise ValueError(f"modality pretraining 'best': no pretraining-ablation run under {root}; "
                          "run the pretraining ablation first or name a variant")

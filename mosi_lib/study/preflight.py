@@ -18,7 +18,7 @@ from mosi_lib.config import Config
 from mosi_lib.data import splits, text_audio
 from mosi_lib.data.sources import check_data_location
 from mosi_lib.overrides import apply_overrides
-from mosi_lib.study.grid_specs import PRETRAIN_VARIANTS, check_modality_sets
+from mosi_lib.study.grid_specs import PRETRAIN_VARIANTS, SEMI_ARMS, check_modality_sets
 
 
 def preflight(
@@ -64,9 +64,10 @@ def preflight(
     if modality_sets:
         check_modality_sets(modality_sets, cfg)
     if variants:
-        unknown = [v for v in variants if v not in PRETRAIN_VARIANTS]
+        known = [*PRETRAIN_VARIANTS, *SEMI_ARMS]  # the DEC variants and the arms beyond
+        unknown = [v for v in variants if v not in known]
         if unknown:
-            raise ValueError(f"--variants {unknown}: expected some of {list(PRETRAIN_VARIANTS)}")
+            raise ValueError(f"--variants {unknown}: expected some of {known}")
 
 
 def install_encoder(config_file: str, overrides: dict) -> None:
