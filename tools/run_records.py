@@ -75,6 +75,8 @@ RUN_FIRST = [
     "dec_start_sizes",  # that DEC run's k-means start (dec_summary start_sizes)
     "dec_start_degenerate",
     "dec_start_remedy",
+    "dec_start_used_sizes",  # the start stage 2 began from (after a remedy, if any)
+    "dec_stage1_from",  # the DEC run whose stage 1 this one reused ("" = trained its own)
     "dec_stage2_stop",  # tol (assignments settled) or budget (epochs ran out)
     "dec_stage2_epochs_run",  # stage-2 epochs that DEC run ran
     "dec_stage2_epochs",  # stage-2 epochs behind the classifier's start (0 for ae)
@@ -90,6 +92,8 @@ _FROM_DEC = {
     "dec_start_sizes": "start_sizes",
     "dec_start_degenerate": "start_degenerate",
     "dec_start_remedy": "start_remedy",
+    "dec_start_used_sizes": "start_used_sizes",
+    "dec_stage1_from": "stage1_from",
     "dec_stage2_stop": "stage2_stop",
     "dec_stage2_epochs_run": "stage2_epochs_run",
 }
@@ -100,7 +104,8 @@ _INTEGERS = ["seed", "best_epoch", "epochs", "n_params", "n_train", "n_select", 
 """Columns of whole numbers: written without a decimal point where some rows are empty."""
 
 _STRINGS = ["study", "run_id", "init", "labels", "tag", "dec_rows", "report_split", "dec_run",
-            "dec_checkpoint", "dec_start_sizes", "dec_start_remedy", "dec_stage2_stop",
+            "dec_checkpoint", "dec_start_sizes", "dec_start_remedy", "dec_start_used_sizes",
+            "dec_stage1_from", "dec_stage2_stop",
             "variant", "data_source", "protocol", "zero_policy", "modalities",
             "data_description", "recipe", "created"]
 """Columns read back as text (``""`` where empty), whatever they look like."""
@@ -331,6 +336,9 @@ def read_records(prefix: str | Path) -> tuple[pd.DataFrame, dict[str, dict[str, 
     prefix = Path(prefix)
     df = pd.read_csv(f"{prefix}_runs.csv", keep_default_na=False, na_values=[""],
                      dtype={c: str for c in _STRINGS})
+    for col in _STRINGS:  # a column added after the file was written: empty
+        if col not in df.columns:
+            df[col] = ""
     df[_STRINGS] = df[_STRINGS].fillna("")
     df["path"] = np.nan
     table = pd.read_csv(f"{prefix}_predictions.csv.gz", keep_default_na=False,

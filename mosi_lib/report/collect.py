@@ -378,7 +378,8 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
         min_cluster_share, n_target_updates, stopped_early, stage2_epochs_run; and, NaN for
         runs written before they were recorded: ``floor_report`` (the report rows' majority
         share: what one cluster for every row scores), ``start_sizes`` (k-means' start),
-        ``start_degenerate``, ``start_remedy`` (``train.dec.init_centers``) and
+        ``start_degenerate``, ``start_remedy``, ``start_used_sizes`` (the start stage 2 began from;
+        ``train.dec.init_centers``), ``stage1_from`` (the run whose stage 1 was reused) and
         ``stage2_stop`` (``tol``: the assignments settled; ``budget``: the epochs ran out).
     """
     cols = [
@@ -401,6 +402,8 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
         "start_sizes",
         "start_degenerate",
         "start_remedy",
+        "start_used_sizes",
+        "stage1_from",
         "n_target_updates",
         "stopped_early",
         "stage2_stop",
@@ -431,6 +434,8 @@ def dec_summary(root: str | Path | None = None) -> pd.DataFrame:
                 "start_sizes": "/".join(map(str, init.get("kmeans_sizes", []))) or np.nan,
                 "start_degenerate": init.get("degenerate", np.nan),
                 "start_remedy": init.get("remedy") or ("none" if init else np.nan),
+                "start_used_sizes": "/".join(map(str, init.get("sizes", []))) or np.nan,
+                "stage1_from": m.get("stage1_from") or np.nan,
                 "stage2_stop": stop.get("reason", np.nan),
                 "floor_report": (cluster[splits[0]] or {}).get("floor", np.nan),
             }
