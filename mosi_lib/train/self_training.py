@@ -160,10 +160,10 @@ def fit_self_training(
             counts over all rounds.
 
     Returns:
-        The final round's ``fit_classifier`` result (``history`` over every round), with
-        ``rounds``: per round ``round``, ``rows`` and ``targets`` (the pseudo-labels),
-        ``n_candidates``, ``best_epoch``, ``best_val`` (its validation metrics); ``steps`` and
-        ``val_forwards`` summed over the rounds.
+        The final round's ``fit_classifier`` result (``history`` over every round, ``best``'s
+        epoch counted as there), with ``rounds``: per round ``round``, ``rows`` and ``targets``
+        (the pseudo-labels), ``n_candidates``, ``best_epoch`` (the round's own), ``best_val``
+        (its validation metrics); ``steps`` and ``val_forwards`` summed over the rounds.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     if np.isin(candidates, val_idx).any() or np.isin(candidates, train_idx).any():
@@ -193,5 +193,6 @@ def fit_self_training(
         rounds.append({"round": rnd, "rows": rows, "targets": targets,
                        "n_candidates": int(len(candidates) if rnd else 0),
                        "best_epoch": res["best"]["epoch"], "best_val": res["best"]["val"]})
-    return {**res, "history": history, "rounds": rounds, "steps": steps,
-            "val_forwards": forwards}
+    last = cfg_semi.pseudo_rounds * cfg_train.epochs  # history.csv counts over the rounds
+    return {**res, "best": {**res["best"], "epoch": last + res["best"]["epoch"]},
+            "history": history, "rounds": rounds, "steps": steps, "val_forwards": forwards}
