@@ -180,15 +180,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _docs(*, check: bool) -> int:
-    """``docs``: fill (or ``--check``) the generated blocks of the project's pages."""
+    """``docs``: recompute the record-made summaries, then fill (``--check``: check) the pages.
+
+    The summaries made from committed per-run records (``pages.rederive``) first, then the
+    generated blocks of README.md and docs/.
+    """
     from mosi_lib.report import pages
 
     if check:
-        problems = pages.check(paths.PROJECT_ROOT)
+        problems = pages.rederive(paths.PROJECT_ROOT, check=True) + pages.check(
+            paths.PROJECT_ROOT)
         for line in problems:
             print(line, file=sys.stderr)
         return 1 if problems else 0
     try:
+        for line in pages.rederive(paths.PROJECT_ROOT):  # tables recomputed from the records
+            raise ValueError(line)
         changed = pages.write_all(paths.PROJECT_ROOT)
     except (OSError, ValueError) as exc:
         print(f"python -m mosi_lib docs: error: {exc}", file=sys.stderr)

@@ -21,6 +21,12 @@ machine and date that made it, what data, and the config (``profile``, ``protoco
 ``fill`` rewrites the text between the markers (the table and one source line); ``check`` says
 where a page differs from what ``fill`` would write. ``python -m mosi_lib docs`` fills every
 page, ``--check`` only checks (the test suite runs the check).
+
+Some summaries are themselves computed from committed per-run records (a sidecar whose
+``generated_by`` runs one of ``DERIVING_TOOLS``: the paired family and the arm tables).
+``rederive`` runs those commands again before the pages are filled, so every interval and p on
+a page is recomputed from the records by ``python -m mosi_lib docs``; with ``check`` it writes
+to a temporary folder and names every summary that differs from its records.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,3 +196,49 @@ def write_all(root: Path) -> list[Path]:
             page.write_text(text, encoding="utf-8")
             changed.append(page)
     return changed
+
+
+DERIVING_TOOLS = ("tools/family_table.py", "tools/arm_table.py")
+"""Tools whose output is a pure function of committed files (per-run records): ``rederive``
+runs their recorded commands again."""
+
+
+def derived(root: Path) -> list[tuple[Path, list[str]]]:
+    """``(csv, argv)`` of every summary under docs/results/ made by a ``DERIVING_TOOLS`` tool."""
+    out = []
+    for side in sorted((root / "docs" / "results").glob("*.json")):
+        try:
+            made = json.loads(side.read_text(encoding="utf-8")).get("generated_by") or ""
+        except (OSError, ValueError, AttributeError):
+            continue
+        argv = shlex.split(made)
+        if len(argv) > 1 and argv[0] == "python" and argv[1] in DERIVING_TOOLS:
+            if "--out" not in argv:
+                raise ValueError(f"{side}: generated_by has no --out: {made}")
+            out.append((root / argv[argv.index("--out") + 1], argv[1:]))
+    return out
+
+
+def rederive(root: Path, *, check: bool = False) -> list[str]:
+    """Run every ``derived`` command again (from ``root``); return one line per problem.
+
+    ``check=False``: the summaries are rewritten in place (the same bytes when the records did
+    not change). ``check=True``: each is written to a temporary folder and compared with the
+    committed CSV, which is left as it is.
+    """
+    problems = []
+    for csv, argv in derived(root):
+        with tempfile.TemporaryDirectory() as tmp:
+            args = list(argv)
+            if check:
+                args[args.index("--out") + 1] = str(Path(tmp) / csv.name)
+            done = subprocess.run([sys.executable, *args], cwd=root, capture_output=True,
+                                  text=True)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                problems.append(f"{csv.relative_to(root)}: {argv[0]} failed: {last}")
+                continue
+            if check and (Path(tmp) / csv.name).read_bytes() != csv.read_bytes():
+                problems.append(f"{csv.relative_to(root)}: differs from what {argv[0]} computes "
+                                "from its records; run `python -m mosi_lib docs`")
+    return problems

@@ -131,3 +131,35 @@ def test_cli_docs_fills_and_checks(root, monkeypatch, capsys):
     page(root, " protocol=paper")
     assert main(["docs"]) == 2
     assert "records protocol=standard" in capsys.readouterr().err
+
+
+def test_the_record_made_summaries_are_recomputed_from_their_records():
+    """Every family/arm table under docs/results/ is what its tool computes from the committed
+    per-run records today (a changed record or a hand-edited number is caught)."""
+    made = pages.derived(paths.PROJECT_ROOT)
+    assert any(csv.name == "mpnet_standard_family.csv" for csv, _ in made)
+    problems = pages.rederive(paths.PROJECT_ROOT, check=True)
+    assert not problems, "\n".join(problems)
+
+
+def test_rederive_names_a_summary_its_records_do_not_give(tmp_path):
+    """A copy of the project's mpnet family table with one number changed: named, and
+    `rederive` without check writes the computed one back."""
+    import shutil
+
+    results = tmp_path / "docs" / "results"
+    results.mkdir(parents=True)
+    src = paths.PROJECT_ROOT / "docs" / "results"
+    for name in ("mpnet_standard_family.csv", "mpnet_standard_family.json",
+                 "mpnet_standard_runs.csv", "mpnet_standard_runs.json",
+                 "mpnet_standard_predictions.csv.gz"):
+        shutil.copy(src / name, results / name)
+    shutil.copytree(paths.PROJECT_ROOT / "tools", tmp_path / "tools")
+    csv = results / "mpnet_standard_family.csv"
+    good = csv.read_bytes()
+    csv.write_bytes(good.replace(b"0.4373", b"0.9373", 1))
+    assert [p.split(":")[0] for p in pages.rederive(tmp_path, check=True)] == [
+        "docs/results/mpnet_standard_family.csv"]
+    assert pages.rederive(tmp_path) == [] and csv.read_bytes() == good
+    (results / "mpnet_standard_runs.csv").unlink()
+    assert "failed" in pages.rederive(tmp_path, check=True)[0]
