@@ -13,7 +13,7 @@ RUN_ID ?=
 SEEDS ?=
 SET ?=
 
-.PHONY: help install data encoder reproduce study figures docs test test-unit smoke lint bench clean
+.PHONY: help install data encoder reproduce study figures docs test test-fast test-unit smoke lint bench clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -50,6 +50,9 @@ docs: $(STAMP) ## fill the generated tables of README.md and docs/ from docs/res
 
 test: $(STAMP) ## unit tests (pytest mosi_lib) and notebook smoke tests (pytest tests)
 	$(PY) -m pytest mosi_lib tests
+
+test-fast: $(STAMP) ## everything but the tests marked slow (papermill notebooks, subprocess studies)
+	$(PY) -m pytest mosi_lib tests -m "not slow"
 
 test-unit: $(STAMP) ## unit tests only: pytest mosi_lib
 	$(PY) -m pytest mosi_lib

@@ -17,6 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+pytestmark = pytest.mark.slow  # papermill / subprocess studies: `make test-fast` leaves them out
+
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ("reproduce", "--source", "synthetic", "--run-id", "study", "--set",
         "train.epochs=400", "dec.stage1_epochs=400")  # long enough to be stopped mid-training

@@ -20,6 +20,8 @@ from conftest import run_cli
 
 from mosi_lib.report.outputs import of_notebook, read_manifest
 
+pytestmark = pytest.mark.slow  # papermill / subprocess studies: `make test-fast` leaves them out
+
 NOTEBOOKS = ["01_preprocess", "02_baseline", "03_dec_pretrain", "04_finetune", "05_results"]
 FIGURES = [o.stem for o in of_notebook("05_results") if o.kind == "figure"]
 FIG = "runs/smoke/figures"

@@ -20,6 +20,8 @@ from conftest import run_cli
 from mosi_lib.report.outputs import of_notebook, read_manifest
 from mosi_lib.study import runs
 
+pytestmark = pytest.mark.slow  # papermill / subprocess studies: `make test-fast` leaves them out
+
 FIG = {"06_label_sweep": "runs/s-label_sweep/figures", "07_ablations": "runs/s-ablations/figures"}
 """Where each smoke study's figures and tables go: its own folder, never figures/."""
 
