@@ -90,11 +90,16 @@ def variant_name(
         "scratch": "Transformer",
         "dec": "Transformer + DEC",
         "ae": "Transformer + autoencoder",
+        # the arms beyond DEC (issue 34; docs/semi_supervised.md)
+        "cmc": "Transformer + CMC",
+        "self_training": "Transformer, self-training",
+        "mean_teacher": "Transformer, mean teacher",
         **REFERENCES,
     }.get(init)
     if model is None:
         raise ValueError(
-            f"init={init!r}: expected 'scratch', 'dec', 'ae' or one of {list(REFERENCES)}"
+            f"init={init!r}: expected 'scratch', 'dec', 'ae', 'cmc', 'self_training', "
+            f"'mean_teacher' or one of {list(REFERENCES)}"
         )
     if labels == "all":
         if init == "dec" and dec_fraction is not None and dec_fraction < 1:
@@ -123,6 +128,8 @@ def run_variant(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         E.g. ``Transformer + DEC (40%)`` for notebook 04's ``dec_ft_labeled`` run.
     """
     init = metrics["init"]
+    # a classifier trained by semi.method (self_training, mean_teacher) is named by it
+    init = (metrics.get("semi") or {}).get("method") or init
     frac = float(metrics["labeled_fraction_cfg"])
     dec = _dec_fraction(metrics, cfg) if init in ("dec", "ae") else None
     return variant_name(init, metrics["labels"], frac, dec)
