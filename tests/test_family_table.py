@@ -102,3 +102,19 @@ def test_committed_numbers_recomputed_from_the_committed_records():
     want = family[family["comparison"] == "dec - scratch"].iloc[0]
     for col in ("mean_diff", "ci_low", "ci_high", "boot_low", "boot_high", "detectable"):
         assert row[col] == pytest.approx(want[col], rel=1e-3), col
+
+
+def test_family_plot_draws_the_committed_table(tmp_path):
+    """tools/family_plot.py: one PNG from a family CSV; a CSV without its columns is refused."""
+    spec = importlib.util.spec_from_file_location(
+        "family_plot", Path(__file__).resolve().parents[1] / "tools" / "family_plot.py")
+    fp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fp)
+    src = ft.run_records.ROOT / "docs" / "results" / "mpnet_standard_family.csv"
+    out = tmp_path / "f.png"
+    assert fp.main([str(src), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = fp.plot(pd.read_csv(src), title="t", source="s")
+    assert len(fig.axes[0].get_yticklabels()) == len(pd.read_csv(src))
+    with pytest.raises(ValueError, match=r"missing columns \['boot_low'"):
+        fp.plot(pd.read_csv(src).drop(columns="boot_low"), title="t", source="s")
