@@ -1,11 +1,12 @@
 """Smoke test of the headless study: papermill runs notebooks 01..05 with tiny epochs.
 
 This is what ``make reproduce SEEDS="0 1"`` does (``python -m mosi_lib reproduce --seeds 0 1``),
-on the embedded real default (CMU-MOSI transcripts + all-MiniLM-L6-v2 word vectors, openSMILE),
-with ``--smoke`` (2 epochs, see ``mosi_lib.config.smoke``): 01 once, 02..04 per seed, 05 once.
-It checks that every notebook ran, that the figures and the tables exist, name the real data
-(never "SYNTHETIC"), carry the linear reference rows and hold finite numbers. About 3 minutes
-on 2 CPU cores. The synthetic source runs in ``test_study_smoke.py``.
+on the embedded real data (CMU-MOSI transcripts + all-MiniLM-L6-v2 word vectors, openSMILE)
+under the quick profile's standard protocol, with ``--smoke`` (2 epochs, see
+``mosi_lib.config.smoke``): 01 once, 02..04 per seed, 05 once. It checks that every notebook
+ran, that the figures and the tables exist, name the real data (never "SYNTHETIC"), carry the
+linear reference rows and hold finite numbers. About 3 minutes on 2 CPU cores. The synthetic
+source runs in ``test_study_smoke.py``.
 """
 
 from __future__ import annotations
@@ -110,10 +111,11 @@ def test_comparison_table_measured_rows(study):
     assert set(measured["Model"]) == {
         "Transformer (40%)", "Transformer + DEC (40%)", "Transformer (all labels)",
         "Transformer + DEC (all labels; DEC pretrained with 40%)"}
-    # the label budget of the paper protocol's 40%: 703 train + 440 selection labels of 2199
+    # the quick profile's standard protocol: 40% of the 1284 training-fold segments labeled,
+    # the checkpoint chosen on the 229 validation-fold segments
     by_model = measured.set_index("Model")
     assert by_model.loc["Transformer (40%)", "Labels (train + selection)"] == (
-        "703 + 440 = 52% of 2199")
+        "514 + 229 = 34% of 2199")
     assert by_model.loc["Transformer + DEC (40%)", "Pretraining"].startswith(
         "DEC on all segments (transductive")
     assert by_model.loc["Transformer (40%)", "Pretraining"] == "-"
