@@ -16,7 +16,14 @@ from matplotlib.figure import Figure
 from mosi_lib import paths
 from mosi_lib.files import json_default, naming
 from mosi_lib.provenance import git_info
-from mosi_lib.report.figure_style import DPI, mark_smoke, mark_synthetic, shows_synthetic
+from mosi_lib.report.figure_style import (
+    DPI,
+    NOTE_FONTSIZE,
+    mark_smoke,
+    mark_synthetic,
+    shows_synthetic,
+    wrap_title,
+)
 from mosi_lib.report.outputs import Output, stem_of
 
 
@@ -46,8 +53,8 @@ def save_figure(
         extra: more JSON-serialisable provenance (e.g. the t-SNE ``info``).
         data: what the data are (``Processed.meta["description"]``, e.g. "real CMU-MOSI
             (transcripts + all-MiniLM-L6-v2 last-layer word vectors, openSMILE); not the paper's
-            SDK features"); written in small type at the bottom of the figure and into the
-            sidecar.
+            SDK features"); written at the bottom of the figure (``NOTE_FONTSIZE`` points,
+            wrapped to its width) and into the sidecar.
         smoke: drawn from a smoke run (the notebook's ``smoke``): the title is marked "SMOKE"
             (``figure_style.mark_smoke``) and the sidecar says so.
 
@@ -69,12 +76,15 @@ def save_figure(
     if smoke:  # after the synthetic mark, so that SMOKE reads first
         mark_smoke(fig)
     if data and not any(getattr(t, "_mosi_data", False) for t in fig.texts):
+        text = wrap_title(fig, f"data: {data}", NOTE_FONTSIZE)
+        # keep a strip free below the axes: the note's lines at 1.3 line spacing, plus 3 points
+        strip = (text.count("\n") + 1) * NOTE_FONTSIZE * 1.3 + 3
         engine = fig.get_layout_engine()
-        if engine is not None and hasattr(engine, "set"):  # keep a strip free below the axes
-            engine.set(rect=(0, 0.035, 1, 0.965))
-        note = fig.text(
-            0.995, 0.004, f"data: {data}", ha="right", va="bottom", fontsize=6, color="0.35"
-        )
+        if engine is not None and hasattr(engine, "set"):
+            low = strip / (fig.get_figheight() * 72)
+            engine.set(rect=(0, low, 1, 1 - low))
+        note = fig.text(0.995, 0.004, text, ha="right", va="bottom", fontsize=NOTE_FONTSIZE,
+                        color="0.35")
         note._mosi_data = True  # idempotent: a figure saved twice keeps one note
     out = Path(out_dir) if out_dir is not None else paths.figures_dir()
     out.mkdir(parents=True, exist_ok=True)

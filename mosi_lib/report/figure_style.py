@@ -37,6 +37,9 @@ SYNTHETIC_COLOR = "#b2182b"
 SMOKE_MARK = "SMOKE (tiny test run, not a result)"
 _SYNTH_ATTR = "_mosi_synthetic"  # set on a Figure known to show synthetic data
 _CHAR_WIDTH = 0.7  # a generous average character width, in font sizes (bold DejaVu: ~0.6)
+# the data note under every figure: 8 points, legible where a notebook shows the figure scaled
+# to its output width (6 points was about 6 px there); wrapped to the figure's width
+NOTE_FONTSIZE = 8.0
 
 
 def set_style() -> None:

@@ -107,6 +107,25 @@ def test_loss_curves_name_the_objective_and_save_the_data_note(tmp_path):
     assert json.loads(files["02_loss_curves.json"].read_text())["data"] == "real CMU-MOSI (test)"
 
 
+def test_data_note_is_legible_and_inside_the_figure(tmp_path):
+    """The data note is 8 points or more, wrapped to the width, below the axes, never cut off."""
+    data = ("real CMU-MOSI (transcripts + all-mpnet-base-v2 mean-of-layers word vectors, "
+            "openSMILE); not the paper's SDK features")
+    fig = figure_style.new_figure(figure_style.SIZE_SINGLE)  # the narrowest figure kind
+    fig.add_subplot().plot([0, 1], [0, 1])
+    fig.axes[0].set_xlabel("epoch")
+    figure_files.save_figure(fig, "02_loss_curves", runs=["r"], synthetic=False,
+                             out_dir=tmp_path, data=data)
+    (note,) = [t for t in fig.texts if t.get_text().startswith("data:")]
+    assert note.get_fontsize() >= 8
+    assert note.get_text().replace("\n", " ") == f"data: {data}"
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box = note.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.bbox.x1  # nothing cut off
+    assert all(box.y1 <= ax.get_tightbbox(renderer).y0 + 1 for ax in fig.axes)  # below the axes
+
+
 def test_loss_curves_missing_column():
     h = classifier_history().drop(columns="train_loss")
     with pytest.raises(ValueError, match="train_loss"):
