@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("reproduce", help="run notebooks 01..05 headless (papermill)",
                         formatter_class=_DefaultsFormatter)
     rp.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                    help="quick: whole chain on 2 CPU cores; paper: the paper's epochs (GPU)")
+                    help="quick: the study's recipe, standard protocol, 2 CPU cores; "
+                         "paper: the paper's recipe and protocol (GPU)")
     rp.add_argument("--data-dir", help="folder (or pickle) of real CMU-MOSI files; "
                     "default: the embedded real text + audio data set")
     rp.add_argument("--source", choices=DATA_SOURCES,
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("study", help="run 06_label_sweep and 07_ablations (beyond the paper)",
                         formatter_class=_DefaultsFormatter)
     sp.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                    help="quick: whole chain on 2 CPU cores; paper: the paper's epochs (GPU)")
+                    help="quick: the study's recipe, standard protocol, 2 CPU cores; "
+                         "paper: the paper's recipe and protocol (GPU)")
     sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED",
                     help="training seeds of every grid point")
     grids = "configs/experiments/{sweep,ablations}.yaml"

@@ -15,14 +15,22 @@ import time
 from pathlib import Path
 
 from mosi_lib import paths
+from mosi_lib.config import load_config
 from mosi_lib.data.encoder_install import InstallError
+from mosi_lib.refusals import StudyMismatch
 from mosi_lib.report.compact import print_table_file
 from mosi_lib.report.outputs import OUTPUTS, kept_line, output_dir
 from mosi_lib.study import guard, pipeline, runs
 from mosi_lib.study.grid_specs import load_grid
 from mosi_lib.study.pipeline import STAGES, STUDY_NOTEBOOKS
 from mosi_lib.study.preflight import install_encoder, preflight
-from mosi_lib.study.studies import latest_study, make_study_id, open_study, study_info
+from mosi_lib.study.studies import (
+    latest_study,
+    make_study_id,
+    open_study,
+    setup_identity,
+    study_info,
+)
 
 PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
 """``--profile`` -> its config file under ``configs/``."""
@@ -157,9 +165,17 @@ def run_reproduce(
     held.take(paths.runs_dir() / run_id)
     common = {"run_id": run_id, "config_file": PROFILES[profile], "overrides": overrides,
               "smoke": smoke}
+    # what the notebooks' studies.setup_identity will be: a study of another protocol or profile
+    # (e.g. one the quick profile made before it ran the standard protocol) is refused here,
+    # before a notebook starts, rather than by notebook 01
+    setup = setup_identity(load_config(PROFILES[profile], overrides), overrides, smoke=smoke)
     try:  # study.json keeps the config so that `figures` re-renders with it
         open_study(run_id, params={**{k: v for k, v in common.items() if k != "run_id"},
-                                   "seed": seeds[0]})
+                                   "seed": seeds[0]}, setup=setup)
+    except StudyMismatch as exc:  # said in the command line's words, not the notebook's
+        what = str(exc).split(": a study holds one config")[0]
+        raise StudyRefused(f"{what}; resume it with the settings it was run with (--profile, "
+                           "--set) or choose another --run-id") from None
     except ValueError as exc:
         raise StudyRefused(str(exc)) from None
     try:

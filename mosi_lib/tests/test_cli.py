@@ -169,6 +169,29 @@ def test_a_second_process_on_a_locked_study_is_refused_naming_the_holder(noteboo
     assert len(notebooks) == 1
 
 
+def test_a_study_of_another_protocol_is_refused_before_any_notebook(notebooks, capsys):
+    """A quick-profile study made while the profile ran the paper protocol is not continued
+    under the standard one: one line, before a notebook starts; naming the protocol resumes."""
+    over = {"data.word_vectors": "minilm-l6"}
+    old = {"profile": "quick", "protocol": "paper", "smoke": False, "overrides": over}
+    params = {"config_file": "quick.yaml", "overrides": over, "smoke": False, "seed": 0}
+    studies.open_study("old", params=params, setup=old)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["reproduce", "--run-id", "old", *MINILM])
+    assert exc.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == ("python -m mosi_lib: error: study old holds runs of protocol='paper', not "
+                    "protocol='standard'; resume it with the settings it was run with "
+                    "(--profile, --set) or choose another --run-id")
+    assert notebooks == []
+    paper = {**over, "data.protocol": "paper"}
+    studies.open_study("new", params={**params, "overrides": paper},
+                       setup={**old, "overrides": dict(sorted(paper.items()))})
+    assert cli.main(["reproduce", "--run-id", "new", "--set", "data.protocol=paper",
+                     "data.word_vectors=minilm-l6"]) == 0
+    assert len(notebooks) == 1
+
+
 @pytest.mark.parametrize("cmd", ["reproduce", "figures", "study"])
 def test_cli_refuses_run_id_with_a_path(cmd, capsys, monkeypatch):
     monkeypatch.setattr(pipeline, "run_notebooks", lambda *a, **k: pytest.fail("must not run"))
