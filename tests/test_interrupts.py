@@ -181,7 +181,7 @@ def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
     try:
         said = holder.stdout.readline()
         assert said.endswith("took over the lock of pid 999999 on host x since then (?), which "
-                             "is gone\n"), said
+                             "no longer holds it (a process of another host)\n"), said
         assert holder.stdout.readline().strip() == "999999"
         assert guard.held_by(study)["pid"] == holder.pid  # a live holder, seen from here
         with pytest.raises(guard.StudyLocked, match=f"in use by pid {holder.pid} on host"):

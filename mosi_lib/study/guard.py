@@ -91,10 +91,10 @@ class StudyLock:
                               f"{describe_holder(_read_holder(self.study))}; wait for it to end "
                               "or stop it, or choose another --run-id") from None
         old = _read_holder(self.study)
-        if old:  # its holder is gone, or the OS lock would have refused us
+        if old:  # its holder let go of the OS lock (gone), or the OS lock would have refused us
             self.took_over = old
-            print(f"study {self.study}: took over the lock of {describe_holder(old)}, which is "
-                  "gone", flush=True)
+            print(f"study {self.study}: took over the lock of {describe_holder(old)}, "
+                  f"{_why_free(old)}", flush=True)
         holder = {"pid": os.getpid(), "host": platform.node(),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": self.command}
         (self.study / HOLDER_FILE).write_text(json.dumps(holder, indent=2) + "\n")
@@ -111,6 +111,21 @@ class StudyLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _why_free(holder: dict[str, Any]) -> str:
+    """Why the OS lock of ``holder`` (a ``lock.json``) was free, for the takeover line.
+
+    Its process is gone, or it is alive but not the holder (pid 1 in a container, a reused pid,
+    a copied study), or it is of another host (unknown).
+    """
+    pid, host = holder.get("pid"), holder.get("host")
+    if host not in (None, platform.node()):
+        return "which no longer holds it (a process of another host)"
+    if pid_alive(pid, host):
+        return (f"which no longer holds it (pid {pid} is alive but does not hold the lock: a "
+                "reused pid or a copied lock.json)")
+    return "which is gone"
 
 
 def held_by(study: str | Path) -> dict[str, Any] | None:

@@ -52,6 +52,30 @@ def test_the_lock_is_exclusive_and_released(tmp_path):
     assert guard.held_by(tmp_path) is None
 
 
+def test_a_lock_taken_over_says_gone_only_of_a_gone_process(tmp_path, capsys):
+    """Issue 37: a lock.json whose pid is alive (pid 1, a reused pid) does not hold the OS
+    lock; the takeover says so instead of calling that process gone."""
+    import platform
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    for pid, host, said in ((int(gone), platform.node(), "which is gone"),
+                            (os.getppid(), platform.node(),
+                             f"which no longer holds it (pid {os.getppid()} is alive but does "
+                             "not hold the lock: a reused pid or a copied lock.json)"),
+                            (int(gone), "another-machine",
+                             "which no longer holds it (a process of another host)")):
+        study = tmp_path / f"s{pid}{host}"
+        study.mkdir()
+        (study / guard.HOLDER_FILE).write_text(json.dumps(
+            {"pid": pid, "host": host, "started": "then", "command": "c"}))
+        with guard.StudyLock(study):
+            pass
+        out = capsys.readouterr().out
+        assert out == (f"study {study}: took over the lock of pid {pid} on host {host} since "
+                       f"then (c), {said}\n"), out
+
+
 def test_a_draw_without_two_labels_of_each_class_is_refused():
     labels = np.array([1.0, -1.0] * 10)
     video = np.array(["v"] * 20)
