@@ -77,6 +77,16 @@ MIN_FREE_MB = 500
 run folders with checkpoints of a few MB each, executed notebooks and figures)."""
 
 
+def dangling(path: str | Path) -> bool:
+    """Whether ``path`` is a symbolic link that leads nowhere (a loop or a missing target)."""
+    path = Path(path)
+    return path.is_symlink() and not path.exists()
+
+
+DANGLING = "a symbolic link that leads nowhere (a loop or a missing target); expected a file"
+"""How a file that is a dangling link is named (``dangling``), instead of "not found"."""
+
+
 def check_writable(folder: str | Path, what: str) -> Path:
     """Check that files can be written in ``folder`` (or where it will be made), with room.
 

@@ -262,7 +262,8 @@ def cache_key(cfg: DataConfig, files: list[Path]) -> str:
     sig = []
     for f in files:
         if not f.is_file():
-            raise FileNotFoundError(f"{f}: data file not found")
+            what = paths.DANGLING if paths.dangling(f) else "data file not found"
+            raise FileNotFoundError(f"{f}: {what}")
         with open(f, "rb") as fh:
             sig.append([f.name, hashlib.file_digest(fh, "sha256").hexdigest()])
     return config_hash({"cfg": asdict(cfg), "version": PREPROCESS_VERSION, "files": sig})

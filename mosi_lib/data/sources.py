@@ -206,6 +206,9 @@ def check_data_location(cfg: DataConfig) -> None:
     if not root.is_dir():
         raise ValueError(f"{field}: not a folder; expected a {what}")
     missing = [n for n in needed if not (root / n).is_file()]
+    for n in missing:
+        if paths.dangling(root / n):  # a link to itself: not "not found"
+            raise FileNotFoundError(f"{root / n}: {paths.DANGLING} ({field})")
     if missing:
         raise FileNotFoundError(f"{field}: {', '.join(missing)} not found there; expected a "
                                 f"{what}")

@@ -274,7 +274,8 @@ def read_csv(
     ``first`` only; further columns are named in a warning (``DataQualityWarning``) and ignored.
     """
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (data.source={SOURCE})")
+        what = paths.DANGLING if paths.dangling(path) else "file not found"
+        raise FileNotFoundError(f"{path}: {what} (data.source={SOURCE})")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not data
             rows = list(csv.reader(fh))

@@ -155,6 +155,24 @@ def test_missing_or_renamed_files(small, tmp_path):
         ta.read_text_audio(root, word_vectors=glove, modalities=["text"])
 
 
+def test_a_file_that_links_to_itself_is_named_a_loop(small):
+    """Issue 37: a transcripts file that is a symlink to itself is a link leading nowhere,
+    named as such by the check before any folder and by the reader, not "not found"."""
+    from mosi_lib.data.sources import check_data_location
+
+    root, glove = small
+    path = root / ta.TRANSCRIPTS_FILE
+    path.unlink()
+    path.symlink_to(path)
+    said = (rf"{ta.TRANSCRIPTS_FILE}: a symbolic link that leads nowhere \(a loop or a missing "
+            r"target\); expected a file")
+    with pytest.raises(FileNotFoundError, match=said):
+        ta.read_text_audio(root, word_vectors=glove)
+    cfg = load_config(overrides={"data.data_dir": str(root), "data.word_vectors": glove})
+    with pytest.raises(FileNotFoundError, match=said):
+        check_data_location(cfg.data)
+
+
 def test_bad_word_vector_file(small):
     root, glove = small
     with open(glove, "a") as fh:
