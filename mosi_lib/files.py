@@ -8,6 +8,7 @@ Every file is written to a temporary name in its folder, flushed and renamed ove
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -56,11 +57,35 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through ``atomic_path``; return ``path``."""
+FULL = (errno.ENOSPC, errno.EDQUOT)
+"""A full disk (or quota): no block for a new file."""
+
+
+def write_text_atomic(path: str | Path, text: str, *, in_place_when_full: bool = False) -> Path:
+    """Write ``text`` to ``path`` through ``atomic_path``; return ``path``.
+
+    ``in_place_when_full``: on a full disk, overwrite an existing small file in place (its
+    block is allocated already) rather than leave it stale: a run's ``status.json`` must say
+    ``interrupted`` even when the disk that stopped the run is full.
+    """
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    except OSError as err:
+        if not (in_place_when_full and err.errno in FULL and path.is_file()):
+            raise
+        data = text.encode()
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, data)
+                os.ftruncate(fd, len(data))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            raise err from None
     return path
 
 
@@ -104,7 +129,10 @@ def with_path(err: OSError, path: str | Path) -> OSError:
     """
     if err.filename or err.errno is None:
         return err if err.filename else type(err)(f"{err} (writing {path})")
-    return type(err)(err.errno, err.strerror or str(err), str(path))
+    # a library's own account of a full or read-only disk (h5py: several lines of its
+    # internals) gives way to the errno's words
+    said = os.strerror(err.errno) if err.errno in (*FULL, errno.EROFS) else err.strerror
+    return type(err)(err.errno, said or str(err), str(path))
 
 
 @contextlib.contextmanager

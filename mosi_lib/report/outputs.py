@@ -14,6 +14,7 @@ in place together with a manifest naming the study and the runs behind each file
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -243,9 +244,18 @@ class OutputSet:
         if not self.runs:
             raise EmptyReport(kept_line(notebook, study, self.target))
         self.folder = self.target / f".{notebook}.staging"
-        if self.folder.exists():  # left by a report that failed
+        if self.folder.exists():  # left by a report that failed (a kernel killed mid-set)
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
+        atexit.register(self.discard)  # a set never committed leaves no staging folder
+
+    def discard(self) -> None:
+        """Remove the staging folder of a set not committed; run when the kernel ends.
+
+        A cell that failed (a full disk) never leaves a half set behind; the files in place
+        stay as they were.
+        """
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     @property
     def manifest_path(self) -> Path:

@@ -175,7 +175,8 @@ class Run:
     def _set_status(self, state: str, **info: Any) -> None:
         old = self.status_info()
         new = {"state": state, "started": old.get("started"), **info}
-        write_text_atomic(self.path / STATUS_FILE, json.dumps(new, indent=2) + "\n")
+        write_text_atomic(self.path / STATUS_FILE, json.dumps(new, indent=2) + "\n",
+                          in_place_when_full=True)  # a full disk still gets "interrupted"
 
     def status_info(self) -> dict[str, Any]:
         """``status.json`` as a dict (state, times, pid, host, error); ``{}`` if unreadable."""

@@ -157,3 +157,21 @@ def test_a_smoke_set_goes_to_its_studys_own_folder_never_over_figures(tmp_path):
     assert not paths.figures_dir().exists()
     assert (study / "figures" / "05_comparison_table.md").read_text().startswith(
         "Table: SMOKE (tiny test run, not a result): c")
+
+
+def test_a_set_never_committed_leaves_no_staging_folder_when_its_kernel_ends(tmp_path):
+    """Issue 37 (C15): a full figures folder stops 05 in a cell; when its kernel ends, the
+    half set's staging folder goes, and the files in place stay as they were."""
+    import subprocess
+    import sys
+
+    (tmp_path / "05_comparison_table.csv").write_text("a\n1\n")
+    code = ("import sys; from pathlib import Path; from mosi_lib.report.outputs import OutputSet; "
+            "s = OutputSet('05_results', 'st', runs=['r'], out_dir=sys.argv[1]); "
+            "(s.folder / '05_comparison_table.csv').write_text('half'); "
+            "raise OSError(28, 'No space left on device')")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                          text=True)
+    assert "No space left on device" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["05_comparison_table.csv"]
+    assert (tmp_path / "05_comparison_table.csv").read_text() == "a\n1\n"

@@ -154,3 +154,40 @@ def test_figures_on_a_read_only_runs_folder_is_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.strip() == ("python -m mosi_lib figures: stopped: [Errno 30] Read-only file "
                            f"system: '{notebooks}'")
+
+
+def test_a_full_disk_still_marks_a_run_interrupted(tmp_path, monkeypatch):
+    """C13: the disk that stopped a run is full; its status.json is written in place (its block
+    is allocated already), so no run is left ``running``, and no temporary file is kept."""
+    from pathlib import Path
+
+    from mosi_lib.study.runs import Run
+
+    (tmp_path / "status.json").write_text(json.dumps({"state": "running", "pid": GONE_PID}))
+    monkeypatch.setattr(Path, "write_text", _full)  # every new file fails, as on a full disk
+    run = Run(tmp_path)
+    run.mark_interrupted("stopped: disk full")
+    assert run.status_info()["state"] == "interrupted"
+    assert run.status_info()["error"] == "stopped: disk full"
+    assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+
+def test_a_library_account_of_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch,
+                                                                        raw):
+    """C14: h5py reports a full disk in several lines of its internals, naming its temporary
+    file; the error names the cache file in the errno's words."""
+    import h5py
+
+    from mosi_lib.config import DataConfig
+    from mosi_lib.data import preprocess
+
+    def h5_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "Unable to synchronously create file (file write failed: "
+                      "time = now\n, filename = '/x/.mosi_k.1-a.tmp', errno = 28, error message"
+                      " = 'No space left on device', buf = 0x1)")
+
+    monkeypatch.setattr(h5py, "File", h5_full)
+    file = tmp_path / "processed" / "mosi_k.h5"
+    with pytest.raises(OSError) as err:
+        preprocess.save_processed(preprocess.preprocess(raw, DataConfig(max_len=6)), file)
+    assert str(err.value) == f"[Errno 28] No space left on device: '{file}'"
