@@ -109,9 +109,17 @@ def compact_table(table: pd.DataFrame, *, title: str = "Comparison table",
             cols.insert(1, col)
     parts.append(f"{len(df)} measured row(s)")
     if len(left):
-        parts.append(f"{len(left)} run(s) left out (see the full table)")
+        named = ", ".join(f"{m.removeprefix('left out: run ')} ({_reason(src)})"
+                          for m, src in zip(left["Model"], left["Source"], strict=True))
+        parts.append(f"{len(left)} run(s) left out: {named}; see the full table")
     return Compact(df[cols].reset_index(drop=True), " · ".join(parts),
                    [str(f) for f in files or []])
+
+
+def _reason(source: str) -> str:
+    """A left-out row's Source (``<run folder>/<file>: <reason>``) without the folder."""
+    head, sep, tail = source.partition(": ")
+    return f"{Path(head).name}{sep}{tail}" if sep and "/" in head else source
 
 
 def compact_summary(summary: pd.DataFrame, by: list[str], *, title: str = "Summary",

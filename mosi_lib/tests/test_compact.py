@@ -40,11 +40,15 @@ def test_compact_table_keeps_a_column_that_differs_and_mae_where_recorded(tmp_pa
     table = tables.comparison_table(collect.collect_runs(tmp_path))
     other = table.iloc[[-1]].assign(Protocol="standard, test split, has0 training", MAE="0.900")
     left = table.iloc[[-1]].assign(Model="left out: run x", Source="unreadable")
-    out = compact.compact_table(pd.concat([table, other, left], ignore_index=True))
+    gone = table.iloc[[-1]].assign(Model="left out: run y",
+                                   Source=str(tmp_path / "y" / "config.yaml") + ": missing")
+    out = compact.compact_table(pd.concat([table, other, left, gone], ignore_index=True))
     assert "Protocol" in out.rows.columns and "protocol" not in out.note
     assert "MAE" in out.rows.columns and sorted(out.rows["MAE"]) == ["", "0.900"]
     assert "Corr" not in out.rows.columns  # no row has it
-    assert out.note.endswith("2 measured row(s) · 1 run(s) left out (see the full table)")
+    # issue 37 (C10b): the terminal names each left-out run, its file and the reason
+    assert out.note.endswith("2 measured row(s) · 2 run(s) left out: x (unreadable), y "
+                             "(config.yaml: missing); see the full table")
 
 
 def test_compact_table_refuses_another_table():
