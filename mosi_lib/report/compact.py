@@ -15,6 +15,7 @@ on every row, and where the full files are.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -117,9 +118,8 @@ def compact_table(table: pd.DataFrame, *, title: str = "Comparison table",
 
 
 def _reason(source: str) -> str:
-    """A left-out row's Source (``<run folder>/<file>: <reason>``) without the folder."""
-    head, sep, tail = source.partition(": ")
-    return f"{Path(head).name}{sep}{tail}" if sep and "/" in head else source
+    """A left-out row's Source (``<run folder>/<file>: <reason>``), each path by its file name."""
+    return re.sub(r"(?:[^\s(]*/)+([^/\s:]+)", r"\1", source)
 
 
 def compact_summary(summary: pd.DataFrame, by: list[str], *, title: str = "Summary",

@@ -42,13 +42,16 @@ def test_compact_table_keeps_a_column_that_differs_and_mae_where_recorded(tmp_pa
     left = table.iloc[[-1]].assign(Model="left out: run x", Source="unreadable")
     gone = table.iloc[[-1]].assign(Model="left out: run y",
                                    Source=str(tmp_path / "y" / "config.yaml") + ": missing")
-    out = compact.compact_table(pd.concat([table, other, left, gone], ignore_index=True))
+    lost = table.iloc[[-1]].assign(Model="left out: run z", Source=f"unfinished ({tmp_path}/z/"
+                                   "status.json: unreadable, state unknown)")
+    out = compact.compact_table(pd.concat([table, other, left, gone, lost], ignore_index=True))
     assert "Protocol" in out.rows.columns and "protocol" not in out.note
     assert "MAE" in out.rows.columns and sorted(out.rows["MAE"]) == ["", "0.900"]
     assert "Corr" not in out.rows.columns  # no row has it
     # issue 37 (C10b): the terminal names each left-out run, its file and the reason
-    assert out.note.endswith("2 measured row(s) · 2 run(s) left out: x (unreadable), y "
-                             "(config.yaml: missing); see the full table")
+    assert out.note.endswith("2 measured row(s) · 3 run(s) left out: x (unreadable), y "
+                             "(config.yaml: missing), z (unfinished (status.json: unreadable, "
+                             "state unknown)); see the full table")
 
 
 def test_compact_table_refuses_another_table():
