@@ -1,0 +1,39 @@
+"""tools/semi_valid_table.py: the validation choice of the arms beyond DEC, on hand rows."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+_SPEC = importlib.util.spec_from_file_location(
+    "semi_valid_table", Path(__file__).resolve().parents[1] / "tools" / "semi_valid_table.py")
+svt = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(svt)
+
+
+def _rows(arm, setting, value, budget, accs, scratch=80.0):
+    return [{"arm": arm, "setting": setting, "value": value, "budget": budget, "seed": s,
+             "valid_acc": a, "minus_scratch": a - scratch} for s, a in enumerate(accs)]
+
+
+def test_highest_mean_wins_a_tie_goes_to_the_default_round_0_never_chosen():
+    st = "semi.pseudo_min_score"
+    df = pd.DataFrame(
+        _rows("self_training", st, 1.0, "rounds=0", [90, 90, 90])      # best, but not an arm
+        + _rows("self_training", st, 1.0, "rounds=1", [81, 81, 81])    # default, within 0.5
+        + _rows("self_training", st, 0.5, "rounds=1", [81.4, 81.4, 81.4])
+        + _rows("self_training", st, 1.5, "rounds=2", [95, 95])[1:]    # seed 0 missing
+        + _rows("mean_teacher", "semi.mt_consistency_weight", 1.0, "", [80, 80, 80])
+        + _rows("mean_teacher", "semi.mt_consistency_weight", 10.0, "", [82, 81, 83]))
+    s = svt.summarise(df)
+    chosen = s[s["chosen"]].set_index("arm")
+    assert (chosen.loc["self_training", "value"], chosen.loc["self_training", "budget"]) == (
+        1.0, "rounds=1")
+    assert chosen.loc["mean_teacher", "value"] == 10.0
+    assert chosen.loc["mean_teacher", "minus_scratch"] == 2.0
+    assert s["chosen"].sum() == 2
+    # the incomplete setting is listed with its seeds, never chosen
+    row = s[(s["value"] == 1.5)].iloc[0]
+    assert row["seeds"] == "1" and not row["chosen"]
