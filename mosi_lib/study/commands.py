@@ -79,6 +79,42 @@ def figures_params(stored: dict | None, study: Path) -> dict:
             "smoke": bool(stored.get("smoke", False))}
 
 
+def _check_redrawable(study: Path, params: dict) -> None:
+    """Refuse, in the command line's words, a study its profile's config of today cannot redraw.
+
+    05 would stop on ``StudyMismatch`` (in a notebook's words): e.g. a quick-profile study made
+    while the profile ran the paper protocol.
+
+    Raises:
+        StudyRefused: one line naming both configs and the commands that get out of it.
+    """
+    stored = study_info(study).get("setup")
+    if not stored:  # an older study, or one no notebook opened yet: 05 stores what it uses
+        return
+    over = params["overrides"]
+    now = setup_identity(load_config(params["config_file"], over), over, smoke=params["smoke"])
+    diff = [k for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+    diff = [k for k in diff if k != "overrides"] or diff  # the overrides say it twice
+    if not diff:
+        return
+    was = ", ".join(f"{k}={stored.get(k)!r}" for k in diff)
+    is_ = ", ".join(f"{k}={now.get(k)!r}" for k in diff)
+    same = latest_study(setup=now)
+    other = (f"`python -m mosi_lib figures --run-id {same.name}` draws the latest study of "
+             "today's config" if same is not None else "`python -m mosi_lib reproduce` makes "
+             "a study of today's config")
+    sets = " ".join(f"{k}={v}" for k, v in (stored.get("overrides") or {}).items())
+    if stored.get("protocol") != now.get("protocol"):
+        sets = f"data.protocol={stored.get('protocol')} {sets}".strip()
+    redo = (f"`python -m mosi_lib reproduce --profile {stored.get('profile')} --run-id <new>"
+            + (f" --set {sets}" if sets else "") + "` trains its config again in a new study")
+    commit = ((study_info(study).get("git") or {}).get("commit") or "")[:7]
+    at = f", or run figures in a checkout of {commit}, which made it" if commit else ""
+    raise StudyRefused(f"study {study.name} holds runs of {was}, not {is_} as "
+                       f"{params['config_file']} gives today, so figures cannot redraw it: "
+                       f"{other}; {redo}{at}")
+
+
 def _has_finished(study: Path) -> bool:
     """Whether ``study`` holds a finished classifier run (what every table is drawn from)."""
     return bool(runs.find_runs(study, kind="classifier"))
@@ -93,7 +129,8 @@ def run_figures(run_id: str | None = None) -> int:
     without a finished run is not drawn: the files in place are kept, and one line says why.
 
     Raises:
-        StudyRefused: no such study, or ``run_id`` holds no finished run.
+        StudyRefused: no such study, ``run_id`` holds no finished run, or the study was run
+            with a config its profile no longer gives (``_check_redrawable``).
     """
     study = paths.runs_dir() / run_id if run_id else latest_study()
     if study is None or not (study / "study.json").exists():
@@ -104,6 +141,7 @@ def run_figures(run_id: str | None = None) -> int:
         print(f"study {study} is in use by {guard.describe_holder(holder)}: the figures "
               "show the runs it has finished so far", flush=True)
     params = figures_params(study_info(study).get("params"), study)
+    _check_redrawable(study, params)
     out = output_dir(study, smoke=params["smoke"])
     if _has_finished(study):
         pipeline.run_notebooks(("05_results",), {**params, "run_id": study.name})

@@ -192,6 +192,39 @@ def test_a_study_of_another_protocol_is_refused_before_any_notebook(notebooks, c
     assert len(notebooks) == 1
 
 
+def test_figures_on_a_study_of_another_protocol_says_the_cli_way_out(monkeypatch, capsys):
+    """`figures` on a quick-profile study made while the profile ran the paper protocol: one
+    line before 05 starts, naming both protocols and the commands that get out of it (the
+    latest study of today's config, the same config again in a new study, the commit)."""
+    calls = []
+    monkeypatch.setattr(pipeline, "run_notebooks", lambda names, params, **k: calls.append(names))
+    over = {"data.word_vectors": "minilm-l6"}
+    params = {"config_file": "quick.yaml", "overrides": over, "smoke": False, "seed": 0}
+    old = {"profile": "quick", "protocol": "paper", "smoke": False, "overrides": over}
+    studies.open_study("old", params=params, setup=old)
+    write_run(paths.runs_dir() / "old", "c_s0", classifier_metrics())
+    commit = (studies.study_info(paths.runs_dir() / "old")["git"]["commit"] or "")[:7]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["figures", "--run-id", "old"])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith(
+        "python -m mosi_lib: error: study old holds runs of protocol='paper', not "
+        "protocol='standard' as quick.yaml gives today, so figures cannot redraw it: "
+        "`python -m mosi_lib reproduce` makes a study of today's config; `python -m mosi_lib "
+        "reproduce --profile quick --run-id <new> --set data.protocol=paper "
+        "data.word_vectors=minilm-l6` trains its config again in a new study")
+    assert commit in lines[-1] and calls == []
+    now = {**old, "protocol": "standard"}
+    studies.open_study("today", params=params, setup=now)
+    with pytest.raises(SystemExit):
+        cli.main(["figures", "--run-id", "old"])
+    assert ("`python -m mosi_lib figures --run-id today` draws the latest study of today's "
+            "config") in capsys.readouterr().err
+    write_run(paths.runs_dir() / "today", "c_s0", classifier_metrics())
+    assert cli.main(["figures", "--run-id", "today"]) == 0 and calls == [("05_results",)]
+
+
 @pytest.mark.parametrize("cmd", ["reproduce", "figures", "study"])
 def test_cli_refuses_run_id_with_a_path(cmd, capsys, monkeypatch):
     monkeypatch.setattr(pipeline, "run_notebooks", lambda *a, **k: pytest.fail("must not run"))
