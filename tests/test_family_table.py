@@ -118,3 +118,9 @@ def test_family_plot_draws_the_committed_table(tmp_path):
     assert len(fig.axes[0].get_yticklabels()) == len(pd.read_csv(src))
     with pytest.raises(ValueError, match=r"missing columns \['boot_low'"):
         fp.plot(pd.read_csv(src).drop(columns="boot_low"), title="t", source="s")
+
+
+def test_batches_configs_merge_seeds_as_their_union():
+    merged = ft.merged_config([{"protocol": "standard", "seeds": [0, 1, 2, 3]},
+                               {"protocol": "standard", "seeds": [4, 5, 6, 7]}])
+    assert merged == {"protocol": "standard", "seeds": [0, 1, 2, 3, 4, 5, 6, 7]}

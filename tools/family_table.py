@@ -172,6 +172,16 @@ def _one_or_each(values: list) -> object:
     return values[0] if len(distinct) == 1 else values
 
 
+def merged_config(configs: list[dict]) -> dict:
+    """The batches' configs as one: ``seeds`` is their union; another key the batches differ
+    in holds each batch's value (``_one_or_each``)."""
+    keys = dict.fromkeys(k for c in configs for k in c)
+    out = {k: _one_or_each([c.get(k) for c in configs]) for k in keys}
+    if "seeds" in keys:
+        out["seeds"] = sorted({int(s) for c in configs for s in c.get("seeds") or []})
+    return out
+
+
 def write_sidecar(out: Path, records: list[Path], argv: list[str]) -> Path:
     """``<out>.json``: the records' provenance (study command, commit, data, config) and how
     this table was made from them; a key the batches differ in holds each batch's value."""
@@ -180,8 +190,8 @@ def write_sidecar(out: Path, records: list[Path], argv: list[str]) -> Path:
             **{k: _one_or_each([s.get(k) for s in srcs]) for k in ("command", "commit")},
             "generated_by": "python " + " ".join(["tools/family_table.py",
                                                   *map(shlex.quote, argv)]),
-            **{k: _one_or_each([s.get(k) for s in srcs])
-               for k in ("machine", "date", "data", "config")},
+            **{k: _one_or_each([s.get(k) for s in srcs]) for k in ("machine", "date", "data")},
+            "config": merged_config([s.get("config") or {} for s in srcs]),
             "records": [f"{r.name}_{kind}" for r in records
                         for kind in ("runs.csv", "predictions.csv.gz")],
             "transcribed": False}

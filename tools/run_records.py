@@ -269,6 +269,9 @@ def sidecar(studies_: list[Path], df: pd.DataFrame, left: dict[str, str], *, fil
             for s in studies_}
     config = {k: one_or_each({s: c.get(k) for s, c in cfgs.items()})
               for k in dict.fromkeys(k for c in cfgs.values() for k in c)}
+    # the seeds exported, not every seed with a run folder (a batch's study may already hold
+    # the next batch's unfinished runs)
+    config["seeds"] = sorted(int(s) for s in df["seed"].unique())
     head = results_summary.head_commit()
     return {
         "files": list(files),

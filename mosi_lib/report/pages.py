@@ -14,6 +14,9 @@ machine and date that made it, what data, and the config (``profile``, ``protoco
 
 - ``columns="A|B"``: these columns, in this order (default: all);
 - ``rows="x|y"``: the rows whose first column contains ``x`` or ``y`` (default: all);
+- ``form=answer``: instead of a table, one sentence per row of a paired-family summary
+  (``tools/family_table.py``'s columns), saying what the row establishes or rules out
+  (``answer_sentence``);
 - any other ``key=value``: an assertion that the sidecar's ``config[key]`` is that value (a list
   is written comma-separated: ``seeds=0,1,2,3,4``), so a page cannot say one config produced a
   table that another produced.
@@ -62,6 +65,7 @@ class Block:
     path: str
     columns: list[str] | None = None
     rows: list[str] | None = None
+    form: str = "table"  # table | answer
     expect: dict[str, str] = field(default_factory=dict)
     span: tuple[int, int] = (0, 0)  # the body's start and end in the page text
 
@@ -72,11 +76,13 @@ def parse_blocks(text: str) -> list[Block]:
     for m in BLOCK.finditer(text):
         attrs = {k: quoted or bare for k, quoted, bare in ATTR.findall(m["attrs"])}
         columns, rows = attrs.pop("columns", None), attrs.pop("rows", None)
+        form = attrs.pop("form", "table")
         blocks.append(
             Block(
                 path=m["path"],
                 columns=columns.split("|") if columns else None,
                 rows=rows.split("|") if rows else None,
+                form=form,
                 expect=attrs,
                 span=m.span("body"),
             )
@@ -150,7 +156,56 @@ def render(block: Block, root: Path, page: Path) -> str:
     if info.get("transcribed"):
         made.append("transcribed from an earlier README")
     source = f"<sub>Generated from [{csv.name}]({link}) ({info['data']}): {', '.join(made)}.</sub>"
-    return f"{to_markdown(df)}\n{source}\n"
+    if block.form == "answer":
+        body = "\n".join(f"- {answer_sentence(row)}" for row in df.to_dict("records")) + "\n"
+    elif block.form == "table":
+        body = to_markdown(df)
+    else:
+        raise ValueError(f"{page}: block of {block.path} says form={block.form}; expected "
+                         "table or answer")
+    return f"{body}\n{source}\n"
+
+
+ARM_WORDS = {"scratch": "scratch", "dec": "DEC", "ae": "the autoencoder",
+             "dec_inductive": "DEC on the training rows only",
+             "ae_inductive": "the autoencoder on the training rows only"}
+"""How an answer sentence names the arms of ``tools/conclusive_study.sh`` (others: as written)."""
+
+ANSWER_COLUMNS = ("comparison", "labeled_fraction", "n", "mean_diff", "boot_low", "boot_high",
+                  "p_holm", "wins", "detectable")
+
+
+def answer_sentence(row: dict[str, str]) -> str:
+    """One row of a paired family (``tools/family_table.py``) as the sentence a reader takes in.
+
+    The decision uses the two-level (seeds, then test videos) 95% bootstrap interval
+    ``[boot_low, boot_high]`` and the Holm-adjusted p over the family: a gain (or loss) is
+    *established* when the interval excludes 0 and ``p_holm`` < 0.05, and then it is at least
+    the interval's near end; otherwise nothing is established and a gain larger than the
+    interval's upper end is *ruled out* (at 95%, uncorrected for the family).
+    """
+    missing = [c for c in ANSWER_COLUMNS if c not in row]
+    if missing:
+        raise ValueError(f"form=answer needs the paired-family columns; missing {missing}")
+    a, _, b = row["comparison"].partition(" - ")
+    name = f"{ARM_WORDS.get(a, a)} − {ARM_WORDS.get(b, b)}"
+    d, lo, hi = (float(row[k]) for k in ("mean_diff", "boot_low", "boot_high"))
+    p, n = float(row["p_holm"]), int(row["n"])
+    def signed(x: float) -> str:
+        return f"{x:+.2f}".replace("-", "−")
+
+    head = (f"**{name[0].upper() + name[1:]}, {100 * float(row['labeled_fraction']):.0f}% of "
+            f"the labels** ({n} paired seeds): {signed(d)} points, 95% interval over seeds and "
+            f"test videos [{signed(lo)}, {signed(hi)}], Holm-adjusted p {p:.2f}, ahead in "
+            f"{row['wins']} of {n} seeds.")
+    if p < 0.05 and lo > 0:
+        return f"{head} A gain of at least {lo:.2f} points is established."
+    if p < 0.05 and hi < 0:
+        return f"{head} It hurts: a loss of at least {-hi:.2f} points is established."
+    tail = (f"a gain larger than {hi:.2f} points is ruled out" if hi > 0
+            else "any gain is ruled out")
+    return (f"{head} Nothing is established; {tail} (the design detects "
+            f"{float(row['detectable']):.2f} points with 80% power).")
 
 
 def fill(page: Path, root: Path) -> str:

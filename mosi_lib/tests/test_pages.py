@@ -163,3 +163,52 @@ def test_rederive_names_a_summary_its_records_do_not_give(tmp_path):
     assert pages.rederive(tmp_path) == [] and csv.read_bytes() == good
     (results / "mpnet_standard_runs.csv").unlink()
     assert "failed" in pages.rederive(tmp_path, check=True)[0]
+
+
+def _family_row(**kw):
+    row = {"comparison": "dec - scratch", "labeled_fraction": "0.4", "n": "20",
+           "mean_diff": "1.5", "boot_low": "0.4", "boot_high": "2.6", "p_holm": "0.01",
+           "wins": "15", "detectable": "1.2"}
+    return {**row, **kw}
+
+
+@pytest.mark.parametrize("kw, ends", [
+    ({}, "A gain of at least 0.40 points is established."),
+    # the interval excludes 0 but Holm's correction over the family does not support it
+    ({"p_holm": "0.2"}, "Nothing is established; a gain larger than 2.60 points is ruled out "
+                        "(the design detects 1.20 points with 80% power)."),
+    ({"mean_diff": "-2", "boot_low": "-3.1", "boot_high": "-0.7"},
+     "It hurts: a loss of at least 0.70 points is established."),
+    ({"mean_diff": "-2", "boot_low": "-3.1", "boot_high": "-0.7", "p_holm": "0.3"},
+     "Nothing is established; any gain is ruled out (the design detects 1.20 points with 80% "
+     "power)."),
+])
+def test_an_answer_sentence_says_what_the_interval_and_holm_establish(kw, ends):
+    text = pages.answer_sentence(_family_row(**kw))
+    assert text.startswith("**DEC − scratch, 40% of the labels** (20 paired seeds): ")
+    assert text.endswith(ends)
+
+
+def test_an_answer_block_needs_a_family_summary(root):
+    page(root, ' form=answer')
+    with pytest.raises(ValueError, match=r"form=answer needs the paired-family columns"):
+        pages.write_all(root)
+    page(root, ' form=essay')
+    with pytest.raises(ValueError, match=r"form=essay; expected table or answer"):
+        pages.write_all(root)
+
+
+def test_an_answer_block_is_filled_from_the_family_rows(root):
+    fam = root / "docs" / "results" / "fam.csv"
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame([_family_row(), _family_row(comparison="ae - scratch", p_holm="0.5")]).to_csv(
+        fam, index=False)
+    (root / "docs" / "results" / "fam.json").write_text(
+        json.dumps({**SIDECAR, "files": ["fam.csv"]}))
+    p = root / "README.md"
+    p.write_text("<!-- BEGIN generated: docs/results/fam.csv form=answer rows=\"ae - \" -->\n"
+                 "<!-- END generated -->\n", encoding="utf-8")
+    pages.write_all(root)
+    text = p.read_text(encoding="utf-8")
+    assert "- **The autoencoder − scratch, 40% of the labels** (20 paired seeds): +1.50" in text
+    assert "DEC" not in text and pages.check(root) == []
