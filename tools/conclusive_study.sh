@@ -14,7 +14,8 @@
 # records go to docs/results/conclusive<NN>_s<first>-<last>_{runs.csv,predictions.csv.gz,runs.json}
 # (tools/run_records.py --seeds), and the tables are recomputed from every batch file there:
 # conclusive_arms.csv (tools/arm_table.py) and conclusive_family.csv (tools/family_table.py),
-# drawn as figures/readme/conclusive_family.png (tools/family_plot.py).
+# drawn as figures/readme/conclusive_family.png (tools/family_plot.py) and
+# figures/readme/conclusive_arms.png (tools/arm_plot.py).
 # Commit those files after each batch: run folders stay on the machine that ran them.
 #
 # Run it from its own git worktree at a fixed commit, in the background, for example
@@ -39,6 +40,8 @@ tables() {  # every batch file under docs/results/ -> the arm and family tables
   $PY tools/family_plot.py docs/results/conclusive_family.csv \
       --out figures/readme/conclusive_family.png \
       --title "DEC and the autoencoder against scratch, paired by seed (standard protocol)"
+  $PY tools/arm_plot.py docs/results/conclusive_arms.csv --out figures/readme/conclusive_arms.png \
+      --title "Every arm by labeled share (standard protocol, test fold)"
 }
 
 if [ "${1:-}" = tables ]; then tables; exit; fi
