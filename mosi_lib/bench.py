@@ -55,10 +55,9 @@ import torch.nn.functional as F
 from mosi_lib import losses, models
 from mosi_lib.config import COMPILE_MODES, Config
 from mosi_lib.data import contextual
-from mosi_lib.train import graphs, system
-from mosi_lib.train.batches import DeviceData, minibatches
+from mosi_lib.train import graphs, loop
 from mosi_lib.train.classifier import fit_classifier
-from mosi_lib.train.loop import train_epoch
+from mosi_lib.train.loop import DeviceData, minibatches, train_epoch
 
 # ----------------------------------------------------------------------------- data
 
@@ -120,7 +119,7 @@ def batch_loss(
     DEC: every row labeled (``losses.dec_objective``). ``cache``: autocast's weight cache (off
     in a captured graph).
     """
-    with system.autocast(device, amp, cache=cache):
+    with loop.autocast(device, amp, cache=cache):
         out = model(x, masks)
     if task == "classifier":
         return F.binary_cross_entropy_with_logits(out.float(), y)
@@ -132,7 +131,7 @@ def batch_loss(
         p=p,
         y=y.long(),
         class_head=model.class_head,
-        static_shapes=system.capturing(),  # as dec.fit_dec's step
+        static_shapes=loop.capturing(),  # as dec.fit_dec's step
     )
     return terms["loss"]
 
@@ -303,7 +302,7 @@ def time_seeds(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from mosi_lib.study.parallel import worker_threads
+    from mosi_lib.study.execution import worker_threads
 
     shares = [seeds[i::workers] for i in range(workers) if seeds[i::workers]]
     with ProcessPoolExecutor(
@@ -355,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     args.workers = args.workers or max(1, min(args.seeds, 8))
-    device = system.select_device(args.device)
+    device = loop.select_device(args.device)
     cfg = Config()
     amp = cfg.system.amp and device.type == "cuda"
     data = fake_data(args.n, cfg.data.max_len, {"text": 300, "audio": 74, "visual": 47})

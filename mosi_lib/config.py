@@ -1,10 +1,43 @@
-"""One typed, nested configuration for the whole study.
+"""One typed, nested configuration for the whole study: defaults, overrides, validation.
+
+Dotted-key changes to a nested dataclass config, each value checked against its field's type.
+
+``apply_overrides(cfg, {"train.lr": 1e-4})`` is how a YAML file, a notebook's dict and the
+command line's ``--set`` change a ``config.Config``: unknown keys and type changes are errors
+(ints widen to float; a YAML string such as ``4e-5`` is read as the float it means, and a YAML
+int given for a text field as its string form, e.g. ``data.text_layer=3``).
+
+The ``semi`` config section: the semi-supervised arms beyond DEC (issue 34), and its checks.
+
+Three standard ways to use the unlabeled training rows, each an arm of the same study as DEC:
+
+* ``method=self_training`` (pseudo-labels; Lee 2013, "Pseudo-Label"; Xie et al. 2020, "Noisy
+  Student"): ``train.self_training``;
+* ``method=mean_teacher`` (Tarvainen & Valpola 2017, "Mean teachers are better role models"):
+  ``train.mean_teacher``;
+* contrastive multimodal pretraining (Tian, Krishnan & Isola 2019/2020, "Contrastive Multiview
+  Coding", CMC): a pretraining run of its own (``cmc_*`` fields, ``train.contrastive``) whose
+  encoder initialises the classifier as a DEC run's does; the classifier's ``method`` stays
+  ``none``.
+
+The section lives in its own module only to keep ``config.py`` under the library's module size;
+``config.Config.semi`` holds it and ``config.validate`` checks it with ``SEMI_CHOICES`` and
+``SEMI_RANGES``. Every default gives the earlier behaviour (``method=none``: no arm), and
+``runs.recipe_hash`` leaves a field out while it is at its default, so recipes recorded before
+this section existed keep their hash. Each run kind hashes only the fields it reads:
+classifier runs the ``method``, ``pseudo_*`` and ``mt_*`` fields, contrastive pretraining runs
+the ``cmc_*`` fields, DEC runs none (``PRETRAIN_PREFIX``).
+
+The values are literature defaults, not yet chosen on this data: each comment says where it comes
+from; those marked "to be chosen on validation" are the open choices of issue 34.
+
+One typed, nested configuration for the whole study.
 
 Defaults live here and nowhere else (style guide section 3). ``configs/<name>.yaml`` files hold
 only changes from these defaults, and notebooks pass further changes as a dict of dotted keys
-(``{"train.epochs": 50}``, applied by ``mosi_lib.overrides``). Unknown keys, type changes and
+(``{"train.epochs": 50}``, applied by ``mosi_lib.config``). Unknown keys, type changes and
 values out of range are errors (``validate``). Which fields identify a result is
-``mosi_lib.hashing``.
+``mosi_lib.runs``.
 
 Sections:
 
@@ -12,24 +45,226 @@ Sections:
 * ``model``: the per-modality transformer classifier (paper section 3.2).
 * ``dec``: the multimodal semi-supervised DEC pretraining (paper sections 3.3 and 4.3).
 * ``train``: the classifier training recipe (paper section 4.2).
-* ``semi``: the semi-supervised arms beyond DEC (``mosi_lib.semi_config``, issue 34).
+* ``semi``: the semi-supervised arms beyond DEC (``mosi_lib.config``, issue 34).
 * ``system``: device, precision, seeds and progress bars.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from mosi_lib import paths
-from mosi_lib.overrides import apply_overrides
-from mosi_lib.semi_config import SEMI_CHOICES, SEMI_RANGES, SemiConfig
+
+# =============================================================================
+# Dotted-key changes to a nested dataclass config, each value checked against its field's type.
+
+T = TypeVar("T")
+
+
+def coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Return ``value`` checked against the field's type annotation (ints widen to float)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return coerce(key, value, inner[0])
+    if origin is list:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise TypeError(f"config {key}: expected a list, got {type(value).__name__}")
+        (item,) = typing.get_args(annotation)
+        return [coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is float and isinstance(value, str):
+        # YAML 1.1 reads 4e-5 (no dot) as a string; a number written so is still meant
+        try:
+            return float(value)
+        except ValueError:
+            raise TypeError(f"config {key}: expected float, got str {value!r}") from None
+    if annotation is str and isinstance(value, int) and not isinstance(value, bool):
+        # YAML reads 3 as an int; a text field that takes an index (data.text_layer=3) means "3"
+        return str(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise TypeError(f"config {key}: expected bool, got {value!r}")
+    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"config {key}: expected int, got {value!r}")
+    if not isinstance(value, annotation):
+        raise TypeError(
+            f"config {key}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def apply_overrides(cfg: T, overrides: dict[str, Any] | None) -> T:
+    """Set dotted keys (``"train.lr"``) or nested dicts on ``cfg`` in place and return it.
+
+    ``cfg`` is a ``config.Config`` (or any dataclass whose fields may be dataclasses).
+
+    Raises:
+        KeyError: for a key that is not a config field.
+        TypeError: for a value whose type does not match the field.
+    """
+    if not overrides:
+        return cfg
+    for key, value in flatten_overrides(overrides).items():
+        obj: Any = cfg
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not dataclasses.is_dataclass(obj) or part not in field_types(obj):
+                raise KeyError(f"unknown config section {part!r} in key {key!r}")
+            obj = getattr(obj, part)
+        name = parts[-1]
+        types_ = field_types(obj) if dataclasses.is_dataclass(obj) else {}
+        if name not in types_:
+            known = ", ".join(sorted(types_))
+            raise KeyError(f"unknown config key {key!r}; known keys here: {known}")
+        if dataclasses.is_dataclass(getattr(obj, name)):
+            raise TypeError(f"config {key} is a section; set its fields, e.g. {key}.<field>")
+        setattr(obj, name, coerce(key, value, types_[name]))
+    return cfg
+
+
+def flatten_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Nested dicts of changes as dotted keys: ``{"train": {"lr": 1}}`` -> ``{"train.lr": 1}``."""
+    out: dict[str, Any] = {}
+    for k, v in overrides.items():
+        if isinstance(v, dict):
+            for kk, vv in flatten_overrides(v).items():
+                out[f"{k}.{kk}"] = vv
+        else:
+            out[k] = v
+    return out
+
+
+def field_types(obj: Any) -> dict[str, Any]:
+    """Field name -> resolved type annotation of the dataclass instance ``obj``."""
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
+
+
+# =============================================================================
+# The ``semi`` config section: the semi-supervised arms beyond DEC (issue 34), and its checks.
+
+SEMI_METHODS = ("none", "self_training", "mean_teacher")
+"""How the classifier itself trains (``semi.method``): CMC is a pretraining, not a method here."""
+
+PRETRAIN_PREFIX = "cmc_"
+"""Fields read by the contrastive pretraining run only (not by the classifier it initialises)."""
+
+
+@dataclass
+class SemiConfig:
+    """Self-training, mean teacher and contrastive (CMC) pretraining: the arms beyond DEC."""
+
+    # none: the classifier trains on its labeled rows only (every earlier run); self_training |
+    # mean_teacher: it also uses the unlabeled training rows (never a validation or test row)
+    method: str = "none"
+    # --- self-training (train.self_training). Round 0 trains on the labeled rows; each further
+    # round labels the unlabeled training rows the previous round's selected model is confident
+    # about (chosen afresh each round) and trains again, from the run's initial weights, on the
+    # labeled plus pseudo-labeled rows. 1 round: the classic one-step pseudo-labeling (Lee
+    # 2013); Noisy Student iterates 2-3 times; to be chosen on validation (a run with R rounds
+    # records every round's validation accuracy, so one run per seed reads all budgets <= R)
+    pseudo_rounds: int = 1
+    # train.objective=bce: confident = max(p, 1 - p) >= this (p = sigmoid(logit)); 0.9 between
+    # Lee's argmax (0.5) and FixMatch's 0.95; to be chosen on validation
+    pseudo_min_prob: float = 0.9
+    # train.objective=l1: confident = |predicted score| >= this, and the pseudo-target is the
+    # predicted score; 1.0 = "weakly positive/negative" on CMU-MOSI's -3..3 scale, so rows the
+    # model places near the neutral boundary (the noisiest signs) are left out; to be chosen on
+    # validation
+    pseudo_min_score: float = 1.0
+    # --- mean teacher (train.mean_teacher). The student trains on labeled loss + w(t) * MSE
+    # between its output and the EMA teacher's on a labeled batch plus an equal batch drawn
+    # from all training rows, each model seeing its own noise
+    # the consistency weight w after the ramp-up. Tarvainen & Valpola used 100 for MSE on 10
+    # class probabilities; ours compares one output (a probability under bce, a score under
+    # l1, whose squared differences are larger), so 1.0 starts the consistency on the scale of
+    # the supervised loss; to be chosen on validation (1, 10, 100)
+    mt_consistency_weight: float = 1.0
+    # w(t) = w * exp(-5 (1 - t / rampup)^2) over the first rampup epochs (Laine & Aila 2017,
+    # used by Tarvainen & Valpola: 80 of 300 epochs); 30 is the same share of the quick
+    # profile's 100 epochs; 0 = no ramp-up
+    mt_rampup_epochs: int = 30
+    # teacher = decay * teacher + (1 - decay) * student after every step, with decay
+    # min(1 - 1/(step + 1), this) (the reference implementation's start). Tarvainen & Valpola:
+    # 0.99 during the ramp-up, 0.999 after; a quick run has about 450 steps (514 labeled rows,
+    # batch 128, 100 epochs), so 0.999 (a 1000-step average) would outlast the run: 0.99
+    mt_ema_decay: float = 0.99
+    # noise, drawn independently for student and teacher (both also in train mode: dropout).
+    # The inputs are pre-extracted features (word vectors, openSMILE), so image augmentations
+    # do not apply; what does: Gaussian noise on the scaled (unit-variance) features (Laine &
+    # Aila's input noise 0.15 on whitened images; 0.1 here), and word dropout: each valid step
+    # of a sequence dropped with this probability, at least one kept (words of a transcript; a
+    # modality with one step, openSMILE audio, is never emptied by it)
+    mt_noise_std: float = 0.1
+    mt_step_dropout: float = 0.1
+    # a whole modality of a row masked with this probability (never every modality of a row).
+    # 0: with text and audio only, dropping the text (which carries most of the signal) asks
+    # the student to match the teacher from audio alone; to be chosen on validation
+    mt_modality_dropout: float = 0.0
+    # which weights the epoch's validation selects and the run reports: teacher (the EMA
+    # weights, the usual choice of Tarvainen & Valpola) or student
+    mt_select: str = "teacher"
+    # --- contrastive multimodal pretraining (CMC; train.contrastive). Symmetric InfoNCE between
+    # two modalities' pooled encoder outputs of the same segment, the batch's other segments
+    # as negatives, every pair of modalities (CMC's "full graph"); label-free
+    # epochs of the pretraining: the quick profile's DEC stage 1 budget (the same encoder and
+    # rows); to be chosen on validation (the held-out contrastive loss, as DEC stage 1's was)
+    cmc_epochs: int = 100
+    cmc_lr: float = 5e-4  # Adam, as DEC stage 1 (the same encoder); CMC's SGD 0.03 is for ResNets
+    # batch: its size - 1 negatives per positive; 128 as DEC's batch
+    cmc_batch_size: int = 128
+    cmc_temperature: float = 0.07  # tau of CMC (and MoCo); to be chosen on validation
+    cmc_proj_dim: int = 128  # per-modality linear head before the similarity (CMC: 128-d)
+    # all: every segment's features (transductive, as DEC's dec.pretrain_rows=all); train: the
+    # training rows' features only
+    cmc_pretrain_rows: str = "all"
+
+
+SEMI_CHOICES = {
+    "semi.method": SEMI_METHODS,
+    "semi.mt_select": ("teacher", "student"),
+    "semi.cmc_pretrain_rows": ("all", "train"),
+}
+"""Allowed values of the section's text fields (merged into ``config._CHOICES``)."""
+
+SEMI_RANGES = {
+    "semi.pseudo_rounds": ">= 1",
+    "semi.pseudo_min_prob": "[0.5, 1]",
+    "semi.pseudo_min_score": ">= 0",
+    "semi.mt_consistency_weight": ">= 0",
+    "semi.mt_rampup_epochs": ">= 0",
+    "semi.mt_ema_decay": "[0, 1)",
+    "semi.mt_noise_std": ">= 0",
+    "semi.mt_step_dropout": "[0, 1)",
+    "semi.mt_modality_dropout": "[0, 1)",
+    "semi.cmc_epochs": ">= 1",
+    "semi.cmc_lr": "> 0",
+    "semi.cmc_batch_size": ">= 2",
+    "semi.cmc_temperature": "> 0",
+    "semi.cmc_proj_dim": ">= 1",
+}
+"""Allowed numeric ranges of the section (merged into ``config._RANGES``)."""
+
+
+# =============================================================================
+# One typed, nested configuration for the whole study.
 
 MODALITIES = ("text", "audio", "visual")
 """Canonical modality names and order (T, A, V) used in every array dict."""
@@ -398,6 +633,14 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def config_hash(obj: Any) -> str:
+    """Stable short SHA-256 of a config section (or any JSON-serialisable value)."""
+    if dataclasses.is_dataclass(obj):
+        obj = asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------- load / save

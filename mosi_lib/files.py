@@ -1,4 +1,11 @@
-"""Files written whole or not at all: atomic writes, checkpoints, and JSON objects read back.
+"""Files written whole or not at all, with their provenance (commit, versions, time).
+
+Provenance of a result: the git commit and dirty flag, library versions, time stamps.
+
+Run folders (``config.yaml``), study folders (``study.json``), figure sidecars and report
+manifests record these (style guide section 4: the git hash goes with every result).
+
+Files written whole or not at all: atomic writes, checkpoints, and JSON objects read back.
 
 Every file is written to a temporary name in its folder, flushed and renamed over the target
 (``atomic_path``), so an interrupted write leaves the previous file intact. Run folders
@@ -11,12 +18,63 @@ import contextlib
 import errno
 import json
 import os
+import platform
 import secrets
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mosi_lib import paths
+
+# =============================================================================
+# Provenance of a result: the git commit and dirty flag, library versions, time stamps.
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+"""``time.strftime`` format of ``timestamp``; stamps of one time zone sort as text by time."""
+
+
+def timestamp() -> str:
+    """The local time now, e.g. ``2026-12-02T06:00:00+0100`` (``TIMESTAMP_FORMAT``)."""
+    return time.strftime(TIMESTAMP_FORMAT)
+
+
+def git_info() -> dict[str, Any]:
+    """Return ``{"commit": sha or None, "dirty": bool or None}`` for the project checkout."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=paths.PROJECT_ROOT, capture_output=True,
+            text=True, check=True, timeout=10,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.PROJECT_ROOT,
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout
+        return {"commit": sha, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def versions() -> dict[str, str]:
+    """Versions of python and the main libraries."""
+    import numpy
+    import sklearn
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": str(numpy.__version__),
+        "sklearn": str(sklearn.__version__),
+        "platform": platform.platform(),
+    }
+
+
+# =============================================================================
+# Files written whole or not at all: atomic writes, checkpoints, and JSON objects read back.
 
 # ----------------------------------------------------------------------------- atomic writes
 

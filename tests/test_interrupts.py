@@ -168,13 +168,13 @@ def test_a_second_process_on_the_same_study_refuses_and_kill_9_leaves_no_worker(
 
 
 def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
-    from mosi_lib.study import guard
+    from mosi_lib.study import studies
 
     study = tmp_path / "s"
     study.mkdir()
-    (study / guard.HOLDER_FILE).write_text(json.dumps({"pid": 999999, "host": "x",
+    (study / studies.HOLDER_FILE).write_text(json.dumps({"pid": 999999, "host": "x",
                                                         "started": "then"}))
-    code = ("import sys; from mosi_lib.study import guard; l = guard.StudyLock(sys.argv[1]); "
+    code = ("import sys; from mosi_lib.study import studies; l = studies.StudyLock(sys.argv[1]); "
             "l.acquire(); print(l.took_over['pid']); sys.stdout.flush(); input()")
     holder = subprocess.Popen([sys.executable, "-c", code, str(study)], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -183,13 +183,13 @@ def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
         assert said.endswith("took over the lock of pid 999999 on host x since then (?), which "
                              "no longer holds it (a process of another host)\n"), said
         assert holder.stdout.readline().strip() == "999999"
-        assert guard.held_by(study)["pid"] == holder.pid  # a live holder, seen from here
-        with pytest.raises(guard.StudyLocked, match=f"in use by pid {holder.pid} on host"):
-            guard.StudyLock(study).acquire()
+        assert studies.held_by(study)["pid"] == holder.pid  # a live holder, seen from here
+        with pytest.raises(studies.StudyLocked, match=f"in use by pid {holder.pid} on host"):
+            studies.StudyLock(study).acquire()
     finally:
         holder.kill()
         holder.wait()
-    assert guard.held_by(study) is None  # the OS let go of it with the process
+    assert studies.held_by(study) is None  # the OS let go of it with the process
 
 
 def test_05_and_figures_on_an_empty_runs_folder_write_nothing(tmp_path, monkeypatch):
@@ -217,9 +217,9 @@ import copy, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as a kernel's cell has it
 from mosi_lib import config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.overrides import apply_overrides
+from mosi_lib.config import apply_overrides
 from mosi_lib.study.classifier_runs import train_classifier
-from mosi_lib.study.parallel import in_workers
+from mosi_lib.study.execution import in_workers
 cfg = config.load_config("quick.yaml", {"data.source": "synthetic", "train.epochs": 2000,
                                         "data.modalities": ["text", "audio", "visual"]})
 data = prepare_data(cfg.data)

@@ -57,7 +57,7 @@ def test_notebooks_found():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_source_is_clean_and_uses_setup(path):
     """The .ipynb files are the source: stored without outputs, and each loads its config,
-    study and data through ``mosi_lib.notebook.setup`` right after the parameters cell."""
+    study and data through ``mosi_lib.api.setup`` right after the parameters cell."""
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), (

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mosi_lib import metrics
+from mosi_lib import metrics, runs
 from mosi_lib.config import Config
-from mosi_lib.report import collect, pairing, stats, tables
-from mosi_lib.study import runs
+from mosi_lib.report import collect, stats, tables
 from mosi_lib.tests.fake_runs import classifier_metrics, write_run
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -166,8 +165,8 @@ def test_statistics_from_the_export_equal_those_from_the_run_folders(tmp_path):
     # the paired table's over-seed statistics from the exported frame alone
     cols = ["comparison", "metric", "seeds", "n", "mean_diff", "ci_low", "ci_high", "wins",
             "t", "p_ttest", "p_wilcoxon"]
-    table = pairing.paired_table(got)[cols]
-    pd.testing.assert_frame_equal(table, pairing.paired_table(want)[cols])
+    table = tables.paired_table(got)[cols]
+    pd.testing.assert_frame_equal(table, tables.paired_table(want)[cols])
     assert len(table) == 2
     # and the comparison table's over-seed columns
     cols = ["Model", "Acc-2 has0", "95% CI has0", "F1 has0", "Acc-2 non0", "Seeds"]

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import run_cli
 
+from mosi_lib import runs
 from mosi_lib.report.outputs import of_notebook, read_manifest
-from mosi_lib.study import runs
 
 pytestmark = pytest.mark.slow  # papermill / subprocess studies: `make test-fast` leaves them out
 

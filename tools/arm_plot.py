@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 
-from mosi_lib.report.figure_style import new_figure, set_style  # noqa: E402
+from mosi_lib.report.plots import new_figure, set_style  # noqa: E402
 
 NEED = ["arm", "labeled_fraction", "n", "mean", "boot_low", "boot_high", "test_features"]
 COLORS = ["#000000", "#e69f00", "#56b4e9", "#009e73", "#d55e00", "#0072b2", "#cc79a7",

@@ -21,12 +21,11 @@ import pandas as pd
 import torch
 import yaml
 
-from mosi_lib import files, models
+from mosi_lib import files, models, runs
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.study import experiments, runs
-from mosi_lib.train.batches import DeviceData
-from mosi_lib.train.evaluate import dec_forward_all
+from mosi_lib.study import classifier_runs, pretrain_runs
+from mosi_lib.train.loop import DeviceData, dec_forward_all
 
 
 def _train_mode_disagreement(run: runs.Run, cfg, data) -> float:
@@ -64,8 +63,8 @@ def main() -> None:
                 cfg = load_config(args.config, {**overrides, "system.seed": seed,
                                                 "dec.stage2_mode": mode})
                 data = prepare_data(cfg.data)
-                dec = experiments.pretrain_dec(cfg, data, root=root, run_id=f"dec_{mode}_s{seed}")
-                ft = experiments.train_classifier(cfg, data, root=root, init_run=dec,
+                dec = pretrain_runs.pretrain_dec(cfg, data, root=root, run_id=f"dec_{mode}_s{seed}")
+                ft = classifier_runs.train_classifier(cfg, data, root=root, init_run=dec,
                                                   run_id=f"ft_{mode}_s{seed}")
                 m, f = dec.metrics(), ft.metrics()
                 hist = dec.history()

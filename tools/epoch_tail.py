@@ -34,9 +34,8 @@ from mosi_lib import bench, metrics, models
 from mosi_lib.__main__ import parse_sets
 from mosi_lib.config import ZERO_POLICIES, load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.train import graphs, system
-from mosi_lib.train.batches import DeviceData
-from mosi_lib.train.evaluate import evaluate_classifier, predict_logits
+from mosi_lib.train import graphs, loop
+from mosi_lib.train.loop import DeviceData, evaluate_classifier, predict_logits
 
 
 def _sklearn_binary_metrics(pred_pos: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -72,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     cfg = load_config(f"{args.profile}.yaml", parse_sets(args.set))
     data = prepare_data(cfg.data)
-    device = system.select_device(args.device)
-    system.seed_everything(0)
+    device = loop.select_device(args.device)
+    loop.seed_everything(0)
     dd = DeviceData(data, device)
     model = models.build_classifier(cfg.model, data.dims, data.max_len).to(device)
     tr = torch.as_tensor(data.train_rows("all", cfg.data.zero_policy), device=device)

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 
-from mosi_lib.report.figure_style import new_figure, set_style  # noqa: E402
+from mosi_lib.report.plots import new_figure, set_style  # noqa: E402
 
 NEED = ["comparison", "labeled_fraction", "n", "mean_diff", "ci_low", "ci_high", "boot_low",
         "boot_high", "wins", "p_holm"]

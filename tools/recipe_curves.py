@@ -26,11 +26,9 @@ import yaml
 from mosi_lib import models
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.train import system
-from mosi_lib.train.batches import DeviceData
+from mosi_lib.train import loop
 from mosi_lib.train.classifier import fit_classifier
-from mosi_lib.train.evaluate import evaluate_classifier
-from mosi_lib.train.loop import Event
+from mosi_lib.train.loop import DeviceData, Event, evaluate_classifier
 
 RANGES = ((0, 10), (10, 30), (30, 60), (60, 100), (100, 150), (150, 200), (200, 300),
           (300, 400), (400, 500))
@@ -52,7 +50,7 @@ def main() -> None:
     cfg = load_config(args.config, overrides)
     torch.set_num_threads(args.threads)
     data = prepare_data(cfg.data)
-    system.seed_everything(cfg.system.seed)
+    loop.seed_everything(cfg.system.seed)
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(cfg.model, data.dims, data.max_len)
     report = torch.as_tensor(data.rows(data.report_split))

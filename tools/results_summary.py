@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mosi_lib.report import collect, pairing, tables
+from mosi_lib.report import collect, tables
 
 MAIN = [
     "Model",
@@ -53,7 +53,7 @@ ARMS = {
 
 def paired_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Acc-2 has0 differences paired by seed, formatted (points, intervals, wins, p)."""
-    paired = pairing.paired_table(df)
+    paired = tables.paired_table(df)
     paired = paired[paired["metric"] == "acc_has0"]
     return pd.DataFrame(
         {

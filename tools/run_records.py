@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mosi_lib import runs
 from mosi_lib.report import collect
-from mosi_lib.study import runs, studies
+from mosi_lib.study import studies
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ Written: ``<out>`` (one row per arm, setting, budget and seed), ``<out>_summary.
 and setting: the mean over seeds, the mean paired difference to scratch, which is chosen) and
 a JSON sidecar. The rule: per arm, the setting with the highest mean validation accuracy; a
 difference smaller than half a point (about one validation segment of 229 per seed on average)
-is a tie, and a tie goes to the literature default (``mosi_lib/semi_config.py``). The test fold
+is a tie, and a tie goes to the literature default (``mosi_lib/config.py``). The test fold
 is never read.
 """
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mosi_lib import losses, models  # noqa: E402
 from mosi_lib.config import load_config  # noqa: E402
 from mosi_lib.data.preprocess import prepare_data  # noqa: E402
-from mosi_lib.study.run_support import setup_run  # noqa: E402
+from mosi_lib.study.execution import setup_run  # noqa: E402
 from mosi_lib.train.dec import fit_dec  # noqa: E402
 from tools import results_summary  # noqa: E402
 

@@ -22,17 +22,18 @@ import time
 import numpy as np
 import torch
 
-from mosi_lib import paths, reference
+from mosi_lib import paths
 from mosi_lib.config import DataConfig
 from mosi_lib.data import contextual, text_audio
-from mosi_lib.data.splits import make_splits
+from mosi_lib.data.preprocess import make_splits
+from mosi_lib.study import classifier_runs
 
 
 def _fit(x, y, tr, va):
     from sklearn.linear_model import LogisticRegression
 
     best = None
-    for c in reference.C_GRID:
+    for c in classifier_runs.C_GRID:
         m = LogisticRegression(C=c, max_iter=5000).fit(x[tr], y[tr])
         acc = float((m.predict(x[va]) == y[va]).mean())
         if best is None or acc > best[0]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mosi_lib.config import load_config
 from mosi_lib.data.preprocess import prepare_data
-from mosi_lib.study import parallel
+from mosi_lib.study import execution
 
 _HELD: dict = {}  # per worker process: the data set it got through the pipe
 
@@ -39,7 +39,7 @@ def _init_pipe(data, out_dir: str, t0: float) -> None:
 
 
 def _init_file(data_file: str, out_dir: str, t0: float) -> None:
-    parallel.init_worker(data_file, 1)
+    execution.init_worker(data_file, 1)
     _stamp(out_dir, t0)
 
 
@@ -56,7 +56,7 @@ def ready_times(how: str, data, n: int) -> list[float]:
         out_dir.mkdir()
         t0 = time.time()  # with the file, its writing counts
         if how == "file":
-            init, args = _init_file, (parallel.write_data_file(data, tmp), str(out_dir), t0)
+            init, args = _init_file, (execution.write_data_file(data, tmp), str(out_dir), t0)
         else:
             init, args = _init_pipe, (data, str(out_dir), t0)
         with ProcessPoolExecutor(n, mp_context=ctx, initializer=init, initargs=args) as pool:

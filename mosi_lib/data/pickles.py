@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mosi_lib.config import MODALITIES
-from mosi_lib.data.quality import check_labels, check_modalities, check_unique, zero_nonfinite
-from mosi_lib.data.raw import RawData
+from mosi_lib.data.raw import RawData, check_labels, check_modalities, check_unique, zero_nonfinite
 
 _PICKLE_SPLITS = ("train", "valid", "test")  # the pickles' own keys
 _PICKLE_KEYS = {"text": "text", "audio": "audio", "visual": "vision"}

@@ -4,7 +4,7 @@
 ``mosi_lib/resources/cmu_mosi/`` (provenance, licences and checksums in the README there):
 
 * ``CMU_MOSI_Opinion_Labels.csd``: the official labels (SDK ``.csd`` layout, read by
-  :func:`mosi_lib.data.csd.read_csd_labels`); they define the segments, ``<video>_<row + 1>``.
+  :func:`mosi_lib.data.sdk.read_csd_labels`); they define the segments, ``<video>_<row + 1>``.
 * ``mosi_transcripts.csv``: ``segment_id,video_id,clip_id,text``, the original transcript.
 * ``mosi_opensmile_audio.csv``: ``segment_id,f0..f72``, one openSMILE vector per segment.
 
@@ -51,9 +51,8 @@ import numpy as np
 
 from mosi_lib import paths
 from mosi_lib.data import contextual
-from mosi_lib.data.csd import read_csd_labels
-from mosi_lib.data.quality import DataQualityWarning, check_modalities
-from mosi_lib.data.raw import RawData
+from mosi_lib.data.raw import DataQualityWarning, RawData, check_modalities
+from mosi_lib.data.sdk import read_csd_labels
 
 SOURCE = "mosi_text_audio"
 MODALITIES = ("text", "audio")

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mosi_lib import hashing
+from mosi_lib import runs
 from mosi_lib.metrics import REGRESSION_KEYS
-from mosi_lib.reference import REFERENCES
-from mosi_lib.study import runs
+from mosi_lib.runs import REFERENCES
 
 RUN_COLUMNS = [
     "run_id",
@@ -147,7 +146,7 @@ def _run_recipe(run: runs.Run, cfg: dict[str, Any], init: str) -> str:
         data = {k: v for k, v in cfg.get("data", {}).items() if k != "data_dir"}
         if data.get("draw") == "seed":  # each seed's own draw: seeds of one reference pool
             data.pop("split_seed", None)
-        return hashing.config_hash(data)
+        return runs.config_hash(data)
     return run.recipe()
 
 
@@ -198,7 +197,7 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
         DataFrame with ``RUN_COLUMNS`` (accuracies as fractions in [0, 1], from
         ``metrics["report"]``, i.e. the report split of the best checkpoint; ``valid_acc_*``
         from ``metrics["valid"]``, the split the checkpoint was selected on, for choices that
-        must not look at the test fold; ``recipe`` = ``hashing.recipe_hash`` of the run's config;
+        must not look at the test fold; ``recipe`` = ``runs.recipe_hash`` of the run's config;
         ``n_train``/``n_select`` labels used for training / checkpoint selection; ``dec_*`` the
         DEC pretraining of ``init="dec"`` runs; ``mae``, ``corr``, ``acc7``: the report split's
         ``metrics.regression_metrics``, NaN for a ``bce`` run and for runs written before they

@@ -1,4 +1,6 @@
-"""Every figure and table the study writes, named once: key -> file stem, kind, notebook, subject.
+"""Every figure and table the study writes: named once, written to files with sidecars, as a set.
+
+Every figure and table the study writes, named once: key -> file stem, kind, notebook, subject.
 
 The notebooks save through these entries (``figure_files.save_figure(fig,
 OUTPUTS["loss_curves"], ...)``, ``table_files.save_table(df, OUTPUTS["comparison_table"],
@@ -10,6 +12,15 @@ the folder: ``figures`` is ``paths.figures_dir()`` (a smoke run's: ``runs/<study
 
 ``OutputSet`` writes one notebook's figures and tables for one study as a set: staged, then put
 in place together with a manifest naming the study and the runs behind each file.
+
+Saving a figure: PNG and PDF at a fixed dpi, and a JSON sidecar of its runs, data and commit.
+
+Figures are regenerated, never edited: saving replaces the files of the same name.
+
+Writing a table to files: CSV (for machines), Markdown (for the README) and LaTeX.
+
+Tables are regenerated, never hand-edited (style guide section 5). A caption says when a table
+holds synthetic measurements or no row at all, and a footnote names the runs left out.
 """
 
 from __future__ import annotations
@@ -17,16 +28,25 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from mosi_lib import paths
-from mosi_lib.files import atomic_path, read_json_object
-from mosi_lib.provenance import git_info
+from mosi_lib.files import atomic_path, git_info, json_default, naming, read_json_object
 
+# =============================================================================
+# Every figure and table the study writes, named once: key -> file stem, kind, notebook, subject.
 
 @dataclass(frozen=True)
 class Output:
@@ -307,3 +327,233 @@ def read_manifest(path: str | Path) -> dict[str, object]:
         ValueError: the file exists but is not a JSON object (named, with the reason).
     """
     return read_json_object(Path(path), "delete it to start over")
+
+
+# =============================================================================
+# Saving a figure: PNG and PDF at a fixed dpi, and a JSON sidecar of its runs, data and commit.
+
+def save_figure(
+    fig: Figure,
+    name: str | Output,
+    *,
+    runs: list[str],
+    synthetic: bool,
+    out_dir: str | Path | None = None,
+    extra: dict[str, Any] | None = None,
+    data: str | None = None,
+    smoke: bool = False,
+) -> dict[str, Path]:
+    """Write ``<name>.png`` and ``<name>.pdf`` at ``DPI`` plus a ``<name>.json`` sidecar.
+
+    Existing files of the same name are replaced (figures are regenerated, never edited).
+
+    Args:
+        fig: the figure (its size is kept).
+        name: an ``outputs.OUTPUTS`` entry (how the study names its figures), or a file stem
+            for a figure of your own.
+        runs: run ids (or study names) the figure was drawn from.
+        synthetic: whether the data are synthetic; required so that it cannot be forgotten.
+            True adds the "SYNTHETIC DATA" mark to the figure before saving.
+        out_dir: folder; None uses ``paths.figures_dir()``.
+        extra: more JSON-serialisable provenance (e.g. the t-SNE ``info``).
+        data: what the data are (``Processed.meta["description"]``, e.g. "real CMU-MOSI
+            (transcripts + all-MiniLM-L6-v2 last-layer word vectors, openSMILE); not the paper's
+            SDK features"); written at the bottom of the figure (``NOTE_FONTSIZE`` points,
+            wrapped to its width) and into the sidecar.
+        smoke: drawn from a smoke run (the notebook's ``smoke``): the title is marked "SMOKE"
+            (``figure_style.mark_smoke``) and the sidecar says so.
+
+    Returns:
+        ``{"<name>.png": path, "<name>.pdf": path, "<name>.json": path}``.
+
+    Raises:
+        ValueError: bad name (or a table's entry), ``runs`` not a list of strings, or
+            ``synthetic=False`` for a figure drawn from synthetic data.
+    """
+    # the figures' look is imported here, when a figure is saved: the CLI reads this module's
+    # names without matplotlib
+    import matplotlib
+
+    from mosi_lib.report.plots import (
+        DPI,
+        NOTE_FONTSIZE,
+        mark_smoke,
+        mark_synthetic,
+        shows_synthetic,
+        wrap_title,
+    )
+
+    name = stem_of(name, "figure")
+    paths.check_stem(name, "02_loss_curves")
+    if isinstance(runs, str) or not all(isinstance(r, str) for r in runs):
+        raise ValueError(f"runs={runs!r}: expected a list of run id strings")
+    if shows_synthetic(fig) and not synthetic:
+        raise ValueError(f"{name}: the figure shows synthetic data but synthetic=False was given")
+    if synthetic:
+        mark_synthetic(fig)
+    if smoke:  # after the synthetic mark, so that SMOKE reads first
+        mark_smoke(fig)
+    if data and not any(getattr(t, "_mosi_data", False) for t in fig.texts):
+        text = wrap_title(fig, f"data: {data}", NOTE_FONTSIZE)
+        # keep a strip free below the axes: the note's lines at 1.3 line spacing, plus 3 points
+        strip = (text.count("\n") + 1) * NOTE_FONTSIZE * 1.3 + 3
+        engine = fig.get_layout_engine()
+        if engine is not None and hasattr(engine, "set"):
+            low = strip / (fig.get_figheight() * 72)
+            engine.set(rect=(0, low, 1, 1 - low))
+        note = fig.text(0.995, 0.004, text, ha="right", va="bottom", fontsize=NOTE_FONTSIZE,
+                        color="0.35")
+        note._mosi_data = True  # idempotent: a figure saved twice keeps one note
+    out = Path(out_dir) if out_dir is not None else paths.figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for ext in ("png", "pdf"):
+        path = out / f"{name}.{ext}"
+        with naming(path):  # a full disk names the file
+            fig.savefig(path, dpi=DPI)
+        files[path.name] = path
+    meta = {
+        "name": name,
+        "files": sorted(files),
+        "runs": list(runs),
+        "synthetic": bool(synthetic),
+        "smoke": bool(smoke),
+        "data": data,
+        "git": git_info(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dpi": DPI,
+        "size_inches": [float(v) for v in fig.get_size_inches()],
+        "matplotlib": matplotlib.__version__,
+        "extra": extra or {},
+    }
+    side = out / f"{name}.json"
+    with naming(side):
+        side.write_text(json.dumps(meta, indent=2, default=json_default))
+    files[side.name] = side
+    return files
+
+
+# =============================================================================
+# Writing a table to files: CSV (for machines), Markdown (for the README) and LaTeX.
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, float | np.floating):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _escape(text: str) -> str:
+    """A Markdown table cell: pipes escaped, one line."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table without ``tabulate``; floats get 4 significant digits.
+
+    Columns whose every cell looks numeric (digits, ``±``, ``,`` ``.`` ``-``) are right-aligned.
+    """
+    cells = [[_escape(_cell(v)) for v in row] for row in df.itertuples(index=False)]
+    numeric = re.compile(r"^[\d\s.,±%+-]*$")
+    align = []
+    for j, _ in enumerate(df.columns):
+        col = [r[j] for r in cells]
+        is_num = any(col) and all(numeric.match(c) for c in col)
+        align.append("---:" if is_num else "---")
+    header = "| " + " | ".join(_escape(str(c)) for c in df.columns) + " |"
+    lines = [header, "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+_TEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _tex(text: Any) -> str:
+    s = "".join(_TEX_ESCAPES.get(ch, ch) for ch in _cell(text))
+    return s.replace("±", r"$\pm$")
+
+
+SMOKE_CAPTION = "SMOKE (tiny test run, not a result):"
+"""How the caption of a smoke run's table starts."""
+EMPTY_NOTE = "EMPTY: no finished run of this part in the study (skipped, or not run yet)."
+
+
+def footnote(left: dict[str, str]) -> str:
+    """The table footnote that counts and names the runs left out; "" when there are none."""
+    if not left:
+        return ""
+    items = "; ".join(f"{rid}: {why}" for rid, why in sorted(left.items()))
+    return f"Left out: {len(left)} run(s) not counted in this table ({items})."
+
+
+def save_table(
+    df: pd.DataFrame,
+    name: str | Output,
+    out_dir: str | Path | None = None,
+    *,
+    caption: str,
+    smoke: bool = False,
+) -> dict[str, Path]:
+    """Write ``<name>.csv``, ``<name>.md`` and ``<name>.tex``.
+
+    The Markdown starts with the caption line (``Table: ...``); the LaTeX is a ``table`` with the
+    caption and label ``tab:<name>``. When ``has_synthetic(df)``, both captions start with
+    "SYNTHETIC DATA" (unless the caption already starts so). A table without rows (a part of
+    the study that was skipped or has not finished a run yet) is still written, so that no table
+    of an earlier study stays under its name, and its caption ends with ``EMPTY_NOTE``. Runs
+    that ``collect_runs`` could not count (``left_out(df)``, carried by the tables built from
+    it) are counted in the caption and named with their reason in a footnote under the
+    Markdown table.
+
+    Args:
+        df: the table (e.g. ``comparison_table`` output).
+        name: an ``outputs.OUTPUTS`` entry (how the study names its tables), or a file stem
+            for a table of your own.
+        out_dir: folder; None uses ``paths.figures_dir()``.
+        caption: what the table shows (and the command or notebook that made it).
+        smoke: drawn from a smoke run: the caption starts with ``SMOKE_CAPTION``.
+
+    Returns:
+        ``{"<name>.csv": path, "<name>.md": path, "<name>.tex": path}``.
+    """
+    from mosi_lib.report.collect import has_synthetic, left_out  # as save_figure's imports
+
+    name = stem_of(name, "table")
+    paths.check_stem(name, "05_comparison_table")
+    out = Path(out_dir) if out_dir is not None else paths.figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    if has_synthetic(df) and not caption.upper().startswith("SYNTHETIC DATA"):
+        caption = (
+            f"SYNTHETIC DATA: measured rows come from generated data, not CMU-MOSI. {caption}"
+        )
+    if smoke and not caption.startswith(SMOKE_CAPTION):
+        caption = f"{SMOKE_CAPTION} {caption}"
+    if df.empty:
+        caption = f"{caption} {EMPTY_NOTE}"
+    note = footnote(left_out(df))
+    if note:
+        caption = f"{caption} {len(left_out(df))} run(s) left out (footnote)."
+    files = {f"{name}.{ext}": out / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
+    with naming(out):  # a full disk names the folder, not the bare errno
+        df.to_csv(files[f"{name}.csv"], index=False)
+        files[f"{name}.md"].write_text(
+            f"Table: {caption}\n\n{to_markdown(df)}" + (f"\n{note}\n" if note else "")
+        )
+        tex = df.map(_tex).rename(columns=_tex)
+        files[f"{name}.tex"].write_text(
+            tex.to_latex(index=False, escape=False, caption=_tex(caption), label=f"tab:{name}")
+        )
+    return files

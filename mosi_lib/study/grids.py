@@ -1,5 +1,7 @@
 """The grids beyond the paper (notebooks 06/07, ``make study``): label sweep and ablations.
 
+The grids beyond the paper (notebooks 06/07, ``make study``): label sweep and ablations.
+
 Each function runs one grid of single-run recipes (``classifier_runs``, ``dec_runs``,
 ``reference_runs``) into one study folder; ``label_sweep`` and ``ablations`` are what notebooks
 06 and 07 call, and refuse a bad grid (``check_grid``) before any training. What a grid may
@@ -18,28 +20,28 @@ from typing import Any
 
 import pandas as pd
 
+from mosi_lib import runs
 from mosi_lib.config import Config
 from mosi_lib.data.preprocess import Processed, prepare_data
 from mosi_lib.report import collect, tables
-from mosi_lib.study import runs
-from mosi_lib.study.classifier_runs import init_name, train_classifiers
-from mosi_lib.study.contrastive_runs import contrastives_for
-from mosi_lib.study.dec_runs import pretrain_dec
-from mosi_lib.study.grid_specs import (
+from mosi_lib.study.classifier_runs import init_name, logistic_references, train_classifiers
+from mosi_lib.study.execution import find_reusable, in_workers, say, seed_workers, variant_cfg
+from mosi_lib.study.pipeline import (
     AE_SOURCES,
     CMC_ARMS,
     PRETRAIN_VARIANTS,
     SEMI_ARMS,
+    check_draws,
     check_modality_sets,
     check_seeds,
     check_variants,
     default_modality_sets,
     modality_names,
 )
-from mosi_lib.study.parallel import in_workers, seed_workers
-from mosi_lib.study.preflight import check_draws
-from mosi_lib.study.reference_runs import logistic_references
-from mosi_lib.study.run_support import find_reusable, say, variant_cfg
+from mosi_lib.study.pretrain_runs import contrastives_for, pretrain_dec
+
+# =============================================================================
+# The grids beyond the paper (notebooks 06/07, ``make study``): label sweep and ablations.
 
 # ----------------------------------------------------------------------------- grid points
 

@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_flatten
 
 from mosi_lib.config import Config, smoke
 from mosi_lib.data.raw import RawData
-from mosi_lib.train import graphs, system
+from mosi_lib.train import graphs, loop
 
 
 @pytest.fixture(autouse=True)
@@ -30,13 +30,13 @@ def _isolated_dirs(tmp_path, monkeypatch):
 def _no_encoder_download(monkeypatch):
     """No test downloads an encoder: MiniLM (a pinned dependency) is the suite's text input, and
     a test that reaches ``encoder_install.pip_download`` fails, named."""
-    from mosi_lib.data import encoder_install
+    from mosi_lib.data import contextual
 
     def refuse(part, dest):
-        raise encoder_install.InstallError(f"a test asked to download {part.package}: the suite "
+        raise contextual.InstallError(f"a test asked to download {part.package}: the suite "
                                            "reads MiniLM (data.word_vectors=minilm-l6)")
 
-    monkeypatch.setattr(encoder_install, "pip_download", refuse)
+    monkeypatch.setattr(contextual, "pip_download", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -179,5 +179,5 @@ def emulated(monkeypatch) -> Emulated:
     monkeypatch.setattr(graphs, "supported", lambda device: True)
     monkeypatch.setattr(graphs, "make_backend", lambda device: backend)
     # code that takes another path while a graph is captured takes it in an emulated replay
-    monkeypatch.setattr(system, "capturing", lambda: backend.replaying)
+    monkeypatch.setattr(loop, "capturing", lambda: backend.replaying)
     return backend

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mosi_lib import runs
 from mosi_lib.config import Config
 from mosi_lib.report import collect
-from mosi_lib.study import runs
 
 # three seeds of one recipe, with known report metrics (fractions)
 ACC_HAS0 = [0.70, 0.72, 0.77]  # mean 73.00, sample std sqrt(13) = 3.61 (population: 2.94)

@@ -5,10 +5,10 @@ import sys
 import pytest
 
 import mosi_lib
-from mosi_lib import paths
+from mosi_lib import paths, runs
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.refusals import StudyMismatch
-from mosi_lib.study import runs, studies
+from mosi_lib.runs import StudyMismatch
+from mosi_lib.study import studies
 from mosi_lib.tests.conftest import make_raw
 
 

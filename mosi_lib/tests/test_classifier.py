@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from mosi_lib import files, metrics, models
+from mosi_lib import files, metrics, models, runs
 from mosi_lib.config import SystemConfig, TrainConfig
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.study import classifier_runs, experiments, runs
-from mosi_lib.study.run_support import maybe_compile
+from mosi_lib.study import classifier_runs, pretrain_runs
+from mosi_lib.study.execution import maybe_compile
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train import system
-from mosi_lib.train.batches import DeviceData
+from mosi_lib.train import loop
 from mosi_lib.train.classifier import fit_classifier
-from mosi_lib.train.evaluate import evaluate_classifier, predict_logits
+from mosi_lib.train.loop import DeviceData, evaluate_classifier, predict_logits
 
 QUIET = SystemConfig(amp=False, progress=False)
 """How the direct ``fit_classifier`` calls run: seed 0, fp32, no bar, eager steps."""
@@ -28,7 +27,7 @@ def data(tiny_config):
 
 
 def test_training_lowers_loss(tiny_config, data):
-    system.seed_everything(0)
+    loop.seed_everything(0)
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     recipe = TrainConfig(epochs=60, batch_size=32, lr=3e-3, weight_decay=0.0)
@@ -60,7 +59,7 @@ def test_training_lowers_loss(tiny_config, data):
 
 
 def test_l1_objective_lowers_its_loss_and_learns_the_sign(tiny_config, data):
-    system.seed_everything(0)
+    loop.seed_everything(0)
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     recipe = TrainConfig(epochs=60, batch_size=32, lr=3e-3, weight_decay=0.0, objective="l1")
@@ -101,13 +100,13 @@ def test_best_checkpoint_ties_go_to_lower_loss(tiny_config, data):
 
 
 def test_same_seed_same_metrics(tiny_config, data, tmp_path):
-    a = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a").metrics()
-    b = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b").metrics()
+    a = classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="a").metrics()
+    b = classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="b").metrics()
     assert a["valid"] == b["valid"] and a["best_epoch"] == b["best_epoch"]
 
 
 def test_classifier_run_folder(tiny_config, data, tmp_path):
-    run = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
+    run = classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
     names = {p.name for p in run.path.iterdir()}
     assert {
         "config.yaml",
@@ -133,11 +132,11 @@ def test_classifier_run_folder(tiny_config, data, tmp_path):
     prov = run.config()["provenance"]
     assert prov["kind"] == "classifier" and "commit" in prov["git"]
     # a checkpoint alone rebuilds the model
-    ckpt = experiments.load_checkpoint(run.checkpoints / "best.pt")
-    model = experiments.model_from_checkpoint(ckpt)
+    ckpt = pretrain_runs.load_checkpoint(run.checkpoints / "best.pt")
+    model = pretrain_runs.model_from_checkpoint(ckpt)
     assert isinstance(model, models.SentimentClassifier)
     with pytest.raises(FileExistsError, match="never overwritten"):
-        experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
+        classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="r1")
 
 
 @pytest.mark.parametrize("every", [0.0, 3600.0])
@@ -153,11 +152,11 @@ def test_checkpoint_cadence(tiny_config, data, tmp_path, monkeypatch, every):
         return orig(obj, path)
 
     monkeypatch.setattr(files, "save_checkpoint", record)
-    run = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c")
+    run = classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="c")
     last = [e for name, e in saved if name == "last.pt"]
     best = [e for name, e in saved if name == "best.pt"]
     assert last == ([1, 2, 3, 4, 5, 6] if every == 0 else [1, 6])
-    on_disk = experiments.load_checkpoint(run.checkpoints / "best.pt")["epoch"]
+    on_disk = pretrain_runs.load_checkpoint(run.checkpoints / "best.pt")["epoch"]
     assert best[-1] == on_disk == run.metrics()["best_epoch"]
     if every == 0:  # every improvement, as it happens
         improved, top = [], -1.0
@@ -173,7 +172,7 @@ def test_checkpoint_cadence(tiny_config, data, tmp_path, monkeypatch, every):
 
 def test_resume_equals_uninterrupted(tiny_config, data, tmp_path, monkeypatch):
     tiny_config.train.epochs = 6
-    full = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="full")
+    full = classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="full")
 
     class Stop(Exception):
         pass
@@ -191,16 +190,16 @@ def test_resume_equals_uninterrupted(tiny_config, data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(classifier_runs, "classifier_hooks", interrupting)
     with pytest.raises(Stop):
-        experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="cut")
+        classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="cut")
     monkeypatch.undo()
     cut = runs.load_run(tmp_path / "cut")
     assert len(cut.history()) == 3 and not cut.metrics()
     assert cut.status() == "failed"  # marked, never in a table
-    resumed = experiments.resume_classifier(cut, data)
+    resumed = classifier_runs.resume_classifier(cut, data)
     assert resumed.status() == "finished"
     assert resumed.metrics()["valid"] == full.metrics()["valid"]
-    a = experiments.load_checkpoint(full.checkpoints / "last.pt")
-    b = experiments.load_checkpoint(resumed.checkpoints / "last.pt")
+    a = pretrain_runs.load_checkpoint(full.checkpoints / "last.pt")
+    b = pretrain_runs.load_checkpoint(resumed.checkpoints / "last.pt")
     for k in a["model_state"]:
         assert torch.equal(a["model_state"][k], b["model_state"][k]), k
     np.testing.assert_allclose(resumed.history()["train_loss"], full.history()["train_loss"])
@@ -252,7 +251,8 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
     from mosi_lib.report import collect
 
     tiny_config.train.epochs = 1
-    done = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a", reuse=True)
+    done = classifier_runs.train_classifier(tiny_config, data,
+        root=tmp_path, run_id="a", reuse=True)
     orig = classifier_runs.fit_classifier
 
     def interrupted(*args, **kwargs):
@@ -260,7 +260,7 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
 
     monkeypatch.setattr(classifier_runs, "fit_classifier", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        experiments.train_classifier(
+        classifier_runs.train_classifier(
             tiny_config, data, root=tmp_path, run_id="b", labels="all", reuse=True
         )
     assert runs.load_run(tmp_path / "b").status() == "interrupted"  # Ctrl-C
@@ -268,19 +268,21 @@ def test_failed_run_is_marked_and_a_rerun_continues(tiny_config, data, tmp_path,
     monkeypatch.setattr(classifier_runs, "fit_classifier", orig)
     # the rerun (reproduce --run-id on the same study): the finished run is reused, the
     # failed one is trained again in a new folder
-    again = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="a2", reuse=True)
+    again = classifier_runs.train_classifier(tiny_config, data,
+        root=tmp_path, run_id="a2", reuse=True)
     assert again.run_id == "a" and not (tmp_path / "a2").exists()
     assert again.reused and not done.reused  # and said where the notebook shows it
     assert "reusing finished run a (same recipe, seed and data; not trained again)" in (
         capsys.readouterr().out)
-    redo = experiments.train_classifier(
+    redo = classifier_runs.train_classifier(
         tiny_config, data, root=tmp_path, run_id="b2", labels="all", reuse=True
     )
     assert redo.run_id == "b2" and redo.status() == "finished"
     assert sorted(collect.collect_runs(tmp_path)["run_id"]) == ["a", "b2"]
     # another recipe is not this run
     tiny_config.train.lr *= 2
-    other = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="c", reuse=True)
+    other = classifier_runs.train_classifier(tiny_config, data,
+        root=tmp_path, run_id="c", reuse=True)
     assert other.run_id == "c"
     assert done.run_id == "a"
 
@@ -303,13 +305,13 @@ def test_l1_run_writes_mae_corr_acc7_to_metrics_json_and_the_table_row(tiny_conf
 
     cfg = copy.deepcopy(tiny_config)
     cfg.train.objective = "l1"
-    m = experiments.train_classifier(cfg, data, root=tmp_path, run_id="l1").metrics()
+    m = classifier_runs.train_classifier(cfg, data, root=tmp_path, run_id="l1").metrics()
     assert m["objective"] == "l1"
     for split in ("valid", "report"):
         assert all(isinstance(m[split][k], float) for k in metrics.REGRESSION_KEYS)
     assert 0 <= m["report"]["acc7"] <= 1 and m["report"]["mae"] >= 0
     row = collect.collect_runs(tmp_path).iloc[0]
     assert row["mae"] == m["report"]["mae"] and row["acc7"] == m["report"]["acc7"]
-    bce = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="b").metrics()
+    bce = classifier_runs.train_classifier(tiny_config, data, root=tmp_path, run_id="b").metrics()
     assert bce["objective"] == "bce"
     assert all(bce["report"][k] is None for k in metrics.REGRESSION_KEYS)

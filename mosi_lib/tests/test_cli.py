@@ -8,10 +8,10 @@ import torch
 
 from mosi_lib import __main__ as cli
 from mosi_lib import paths
-from mosi_lib.data.csd import CSD_FILES
-from mosi_lib.report import table_files
+from mosi_lib.data.sdk import CSD_FILES
+from mosi_lib.report import outputs
 from mosi_lib.report.outputs import OUTPUTS, OutputSet
-from mosi_lib.study import guard, pipeline, studies
+from mosi_lib.study import pipeline, studies
 from mosi_lib.tests.fake_runs import classifier_metrics, write_run
 
 MINILM = ["--set", "data.word_vectors=minilm-l6"]
@@ -159,12 +159,12 @@ def test_preflight_refuses_before_any_folder(argv, expected, notebooks, capsys):
 def test_a_second_process_on_a_locked_study_is_refused_naming_the_holder(notebooks, capsys):
     study = paths.runs_dir() / "held"
     study.mkdir(parents=True)
-    with guard.StudyLock(study, command="python -m mosi_lib reproduce --run-id held"):
+    with studies.StudyLock(study, command="python -m mosi_lib reproduce --run-id held"):
         line = _refused(["reproduce", "--run-id", "held"], capsys)
     assert f"study {study} is in use by pid {os.getpid()} on host" in line
     assert "(python -m mosi_lib reproduce --run-id held)" in line
     assert notebooks == []
-    assert not (study / guard.HOLDER_FILE).exists()  # released with its holder
+    assert not (study / studies.HOLDER_FILE).exists()  # released with its holder
     cli.main(["reproduce", "--run-id", "held", *MINILM])  # free again: runs
     assert len(notebooks) == 1
 
@@ -291,7 +291,7 @@ def test_figures_keeps_complete_tables_when_the_newest_study_has_no_finished_run
     studies.open_study("old-ablations", kind="ablations", params=params)
     write_run(paths.runs_dir() / "old-ablations", "c_s0", classifier_metrics())
     out = OutputSet("07_ablations", paths.runs_dir() / "old-ablations", runs=["c_s0"])
-    table_files.save_table(pd.DataFrame({"acc": [0.7]}), OUTPUTS["protocols"], out.folder,
+    outputs.save_table(pd.DataFrame({"acc": [0.7]}), OUTPUTS["protocols"], out.folder,
                            caption="complete")
     out.commit()
     table = paths.figures_dir() / "07_protocols.csv"
@@ -374,7 +374,7 @@ def test_reproduce_ends_with_the_compact_table_and_its_files(monkeypatch, capsys
             study = paths.runs_dir() / params["run_id"]
             three_seeds(study)
             out = OutputSet("05_results", study, runs=["x"], smoke=params["smoke"])
-            table_files.save_table(tables.comparison_table(collect.collect_runs(study)),
+            outputs.save_table(tables.comparison_table(collect.collect_runs(study)),
                                    OUTPUTS["comparison_table"], out.folder, caption="c",
                                    smoke=params["smoke"])
             out.commit()

@@ -1,16 +1,16 @@
-"""Tests for ``mosi_lib.report.compact``: the tables a person reads (notebooks and the CLI)."""
+"""Tests for ``mosi_lib.report.pages``: the tables a person reads (notebooks and the CLI)."""
 
 import pandas as pd
 import pytest
 
-from mosi_lib.report import collect, compact, table_files, tables
+from mosi_lib.report import collect, outputs, pages, tables
 from mosi_lib.tests.fake_runs import three_seeds
 
 
 def test_compact_table_keeps_measured_rows_and_says_provenance_once(tmp_path):
     three_seeds(tmp_path)
     table = tables.comparison_table(collect.collect_runs(tmp_path))
-    out = compact.compact_table(table)
+    out = pages.compact_table(table)
     assert list(out.rows.columns) == ["Model", "Acc-2 has0", "95% CI has0", "F1 has0", "Seeds"]
     assert out.rows.to_dict("records") == [{
         "Model": "Transformer (40%)", "Acc-2 has0": "73.00 ± 3.61",
@@ -27,12 +27,12 @@ def test_compact_table_keeps_measured_rows_and_says_provenance_once(tmp_path):
 def test_compact_table_of_the_csv_read_back_names_the_files(tmp_path, capsys):
     three_seeds(tmp_path / "runs")
     table = tables.comparison_table(collect.collect_runs(tmp_path / "runs"))
-    files = table_files.save_table(table, "05_comparison_table", tmp_path, caption="test")
-    assert compact.print_table_file(files["05_comparison_table.csv"], title="Study s")
+    files = outputs.save_table(table, "05_comparison_table", tmp_path, caption="test")
+    assert pages.print_table_file(files["05_comparison_table.csv"], title="Study s")
     out = capsys.readouterr().out
     assert "Transformer (40%)  73.00 ± 3.61  [64.04, 81.96]" in out
     assert f"full table: {files['05_comparison_table.csv']}, " in out
-    assert not compact.print_table_file(tmp_path / "none.csv", title="x")
+    assert not pages.print_table_file(tmp_path / "none.csv", title="x")
 
 
 def test_compact_table_keeps_a_column_that_differs_and_mae_where_recorded(tmp_path):
@@ -44,7 +44,7 @@ def test_compact_table_keeps_a_column_that_differs_and_mae_where_recorded(tmp_pa
                                    Source=str(tmp_path / "y" / "config.yaml") + ": missing")
     lost = table.iloc[[-1]].assign(Model="left out: run z", Source=f"unfinished ({tmp_path}/z/"
                                    "status.json: unreadable, state unknown)")
-    out = compact.compact_table(pd.concat([table, other, left, gone, lost], ignore_index=True))
+    out = pages.compact_table(pd.concat([table, other, left, gone, lost], ignore_index=True))
     assert "Protocol" in out.rows.columns and "protocol" not in out.note
     assert "MAE" in out.rows.columns and sorted(out.rows["MAE"]) == ["", "0.900"]
     assert "Corr" not in out.rows.columns  # no row has it
@@ -56,16 +56,16 @@ def test_compact_table_keeps_a_column_that_differs_and_mae_where_recorded(tmp_pa
 
 def test_compact_table_refuses_another_table():
     with pytest.raises(ValueError, match="compact_table: missing columns"):
-        compact.compact_table(pd.DataFrame({"a": [1]}))
+        pages.compact_table(pd.DataFrame({"a": [1]}))
 
 
 def test_compact_summary(tmp_path):
     three_seeds(tmp_path)
     summary = tables.summary_table(collect.collect_runs(tmp_path), ["init", "labeled_fraction"])
-    out = compact.compact_summary(summary, ["init", "labeled_fraction"], title="Label sweep")
+    out = pages.compact_summary(summary, ["init", "labeled_fraction"], title="Label sweep")
     assert out.rows.to_dict("records") == [{
         "init": "scratch", "labeled_fraction": "0.4", "Acc-2 has0": "73.00 ± 3.61",
         "95% CI": "[64.04, 81.96]", "Seeds": "3 (0,1,2)"}]
     assert out.note.startswith("Label sweep · protocol paper, valid split · SYNTHETIC data")
     with pytest.raises(ValueError, match="compact_summary: missing columns"):
-        compact.compact_summary(summary, ["tag"])
+        pages.compact_summary(summary, ["tag"])

@@ -2,9 +2,16 @@
 
 import pytest
 
-from mosi_lib.config import Config, config_from_dict, load_config, save_config, smoke, validate
-from mosi_lib.hashing import config_hash
-from mosi_lib.overrides import apply_overrides
+from mosi_lib.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_hash,
+    load_config,
+    save_config,
+    smoke,
+    validate,
+)
 
 
 def test_defaults_are_the_papers_recipe():
@@ -162,7 +169,7 @@ def test_smoke_keeps_configs_valid(profile):
 
 
 def test_recipe_hash_ignores_how_a_run_trains_not_what():
-    from mosi_lib.hashing import recipe_hash
+    from mosi_lib.runs import recipe_hash
 
     base = Config()
     how = Config()
@@ -177,7 +184,7 @@ def test_recipe_hash_ignores_how_a_run_trains_not_what():
 
 
 def test_each_seed_draws_its_own_labeled_pool_unless_fixed():
-    from mosi_lib.hashing import recipe_hash
+    from mosi_lib.runs import recipe_hash
 
     a, b = (load_config(overrides={"system.seed": s}) for s in (3, 4))
     assert (a.data.draw, a.data.split_seed, b.data.split_seed) == ("seed", 3, 4)

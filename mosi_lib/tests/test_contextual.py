@@ -218,14 +218,14 @@ def test_mean_all_includes_the_embedding_output(tiny_folder):
 def test_float16_cache_half_the_file_same_numbers_first_run_and_hit(tiny_folder, tmp_path,
                                                                     monkeypatch):
     """An encoder cached as float16: a first run already returns the rounded vectors."""
-    from mosi_lib.data import encoder_install
+    from mosi_lib.data import contextual
 
     ids, words = ["a", "b"], [["it", "was", "good"], ["bad"]]
     full, _ = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
                                          cache_dir=tmp_path / "f32")
     sha = contextual.sha256_file(tiny_folder / "model.safetensors")
-    spec = dataclasses.replace(encoder_install.SPLIT_MODELS["mpnet-base"], name="tiny", sha256=sha)
-    monkeypatch.setattr(encoder_install, "split_model_of", lambda folder, weights: spec)
+    spec = dataclasses.replace(contextual.SPLIT_MODELS["mpnet-base"], name="tiny", sha256=sha)
+    monkeypatch.setattr(contextual, "split_model_of", lambda folder, weights: spec)
     first, info = contextual.segment_vectors(ids, words, str(tiny_folder), "last",
                                              cache_dir=tmp_path / "f16")
     again, info2 = contextual.segment_vectors(ids, words, str(tiny_folder), "last",

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from mosi_lib import runs
 from mosi_lib.config import Config
-from mosi_lib.report import curve_plots, figure_files, figure_style
-from mosi_lib.study import runs
+from mosi_lib.report import outputs, plots
 from mosi_lib.tests.fake_runs import classifier_history, classifier_metrics, write_run
 
 matplotlib.use("Agg")  # never a GUI; the plot functions build Figures without pyplot anyway
@@ -46,28 +46,28 @@ def _dec_history(stage2: bool = True) -> pd.DataFrame:
 
 def test_best_epoch_rule():
     h = classifier_history()
-    assert curve_plots.best_epoch(h) == 3  # tie on val_acc -> lower val_loss
-    assert curve_plots.best_epoch(h.iloc[::-1]) == 3  # row order does not matter
+    assert plots.best_epoch(h) == 3  # tie on val_acc -> lower val_loss
+    assert plots.best_epoch(h.iloc[::-1]) == 3  # row order does not matter
     h.loc[h["epoch"] == 3, "val_loss"] = 0.55
-    assert curve_plots.best_epoch(h) == 2  # full tie -> earlier epoch
+    assert plots.best_epoch(h) == 2  # full tie -> earlier epoch
     h.loc[h["epoch"] == 5, ["val_acc", "val_loss"]] = [0.9, 0.9]
-    assert curve_plots.best_epoch(h) == 5  # accuracy comes before loss
+    assert plots.best_epoch(h) == 5  # accuracy comes before loss
 
 
 def test_best_epoch_bad_history():
     with pytest.raises(ValueError, match=r"missing columns \['val_loss'\]"):
-        curve_plots.best_epoch(pd.DataFrame({"epoch": [1], "val_acc": [0.5]}))
+        plots.best_epoch(pd.DataFrame({"epoch": [1], "val_acc": [0.5]}))
     with pytest.raises(ValueError, match="NaN"):
-        curve_plots.best_epoch(
+        plots.best_epoch(
             pd.DataFrame({"epoch": [1], "val_acc": [np.nan], "val_loss": [1.0]})
         )
     with pytest.raises(ValueError, match="no rows"):
-        curve_plots.best_epoch(pd.DataFrame(columns=["epoch", "val_acc", "val_loss"]))
+        plots.best_epoch(pd.DataFrame(columns=["epoch", "val_acc", "val_loss"]))
 
 
 def test_loss_curves_mark_best_epoch():
     h = classifier_history()
-    fig = curve_plots.plot_loss_curves(h.iloc[::-1], title="run r1")
+    fig = plots.plot_loss_curves(h.iloc[::-1], title="run r1")
     assert fig.get_suptitle() == "run r1"
     ax_loss, ax_acc = fig.axes
     best = "best epoch 3 (val acc 80.00%)"
@@ -79,22 +79,22 @@ def test_loss_curves_mark_best_epoch():
     star = ax_acc.lines[2]
     assert list(star.get_xdata()) == [3] and list(star.get_ydata()) == pytest.approx([80.0])
     assert ax_acc.lines[3].get_xdata()[0] == 3  # dashed line at the kept epoch
-    fig = curve_plots.plot_loss_curves(h.drop(columns="train_acc"), title="t")
+    fig = plots.plot_loss_curves(h.drop(columns="train_acc"), title="t")
     assert _legend(fig.axes[1]) == ["validation (selection metric)", best]
 
 
 def test_loss_curves_name_the_objective_and_save_the_data_note(tmp_path):
     h = classifier_history()
-    assert curve_plots.plot_loss_curves(h, title="t").axes[0].get_ylabel() == (
+    assert plots.plot_loss_curves(h, title="t").axes[0].get_ylabel() == (
         "binary cross-entropy"
     )
-    fig = curve_plots.plot_loss_curves(h, title="t", objective="l1")
+    fig = plots.plot_loss_curves(h, title="t", objective="l1")
     assert fig.axes[0].get_ylabel() == "L1 loss on the score"
     assert fig.axes[0].get_title() == "Loss"
     with pytest.raises(ValueError, match="objective='mse'"):
-        curve_plots.plot_loss_curves(h, title="t", objective="mse")
+        plots.plot_loss_curves(h, title="t", objective="mse")
     for _ in range(2):  # saving twice keeps one note
-        files = figure_files.save_figure(
+        files = outputs.save_figure(
             fig,
             "02_loss_curves",
             runs=["r"],
@@ -111,10 +111,10 @@ def test_data_note_is_legible_and_inside_the_figure(tmp_path):
     """The data note is 8 points or more, wrapped to the width, below the axes, never cut off."""
     data = ("real CMU-MOSI (transcripts + all-mpnet-base-v2 mean-of-layers word vectors, "
             "openSMILE); not the paper's SDK features")
-    fig = figure_style.new_figure(figure_style.SIZE_SINGLE)  # the narrowest figure kind
+    fig = plots.new_figure(plots.SIZE_SINGLE)  # the narrowest figure kind
     fig.add_subplot().plot([0, 1], [0, 1])
     fig.axes[0].set_xlabel("epoch")
-    figure_files.save_figure(fig, "02_loss_curves", runs=["r"], synthetic=False,
+    outputs.save_figure(fig, "02_loss_curves", runs=["r"], synthetic=False,
                              out_dir=tmp_path, data=data)
     (note,) = [t for t in fig.texts if t.get_text().startswith("data:")]
     assert note.get_fontsize() >= 8
@@ -129,11 +129,11 @@ def test_data_note_is_legible_and_inside_the_figure(tmp_path):
 def test_loss_curves_missing_column():
     h = classifier_history().drop(columns="train_loss")
     with pytest.raises(ValueError, match="train_loss"):
-        curve_plots.plot_loss_curves(h, title="t")
+        plots.plot_loss_curves(h, title="t")
 
 
 def test_dec_curves_both_stages():
-    fig = curve_plots.plot_dec_curves(_dec_history())
+    fig = plots.plot_dec_curves(_dec_history())
     assert fig.get_suptitle() == "DEC pretraining"
     ax1, ax2, twin = fig.axes
     assert ax1.get_title() == "Stage 1: autoencoder (3 epochs)"
@@ -156,12 +156,12 @@ def test_dec_curves_both_stages():
 def test_dec_curves_stage1_only_and_linear_scale():
     h = _dec_history(stage2=False)
     h.loc[0, "disent"] = -0.1  # a non-positive value: no log scale
-    fig = curve_plots.plot_dec_curves(h, title="run d")
+    fig = plots.plot_dec_curves(h, title="run d")
     ax1, ax2 = fig.axes
     assert ax1.get_yscale() == "linear"
     assert [t.get_text() for t in ax2.texts] == ["no stage-2 epochs"]
     with pytest.raises(ValueError, match="recon"):
-        curve_plots.plot_dec_curves(h.drop(columns="recon"))
+        plots.plot_dec_curves(h.drop(columns="recon"))
 
 
 def test_run_loss_curves_take_arm_name_and_loss_from_the_run(tmp_path):
@@ -173,7 +173,7 @@ def test_run_loss_curves_take_arm_name_and_loss_from_the_run(tmp_path):
         run.append_history(row)
     transfer = {"dec_labeled_fraction": 0.4}
     run.save_metrics(classifier_metrics(0, init="dec", transfer=transfer))
-    fig = curve_plots.plot_run_loss_curves(run, context="real CMU-MOSI")
+    fig = plots.plot_run_loss_curves(run, context="real CMU-MOSI")
     assert fig.get_suptitle() == "Transformer + DEC (40%): real CMU-MOSI"
     assert "dec_ft" not in fig.get_suptitle()
     assert fig.axes[0].get_ylabel() == "L1 loss on the score"
@@ -184,19 +184,19 @@ def test_run_loss_curves_take_arm_name_and_loss_from_the_run(tmp_path):
     text = cfg_file.read_text()
     assert "objective: l1" not in text
     cfg_file.write_text("\n".join(x for x in text.splitlines() if "objective:" not in x))
-    fig = curve_plots.plot_run_loss_curves(old)
+    fig = plots.plot_run_loss_curves(old)
     assert fig.axes[0].get_ylabel() == "binary cross-entropy"
     assert fig.get_suptitle() == "Transformer (40%)"
 
 
 def test_long_titles_wrap_to_the_figure_width():
     words = "Transformer + DEC (all labels; DEC pretrained with 40%) on real CMU-MOSI " * 4
-    fig = curve_plots.plot_loss_curves(classifier_history(), title=words.strip())
+    fig = plots.plot_loss_curves(classifier_history(), title=words.strip())
     lines = fig.get_suptitle().split("\n")
-    width = figure_style.title_width(fig)
+    width = plots.title_width(fig)
     assert len(lines) > 1 and all(len(line) <= width for line in lines)
     assert width < 120  # 11 inches at 12 points: about 95 characters
-    figure_style.mark_synthetic(fig)  # the mark's prefix is wrapped in too
+    plots.mark_synthetic(fig)  # the mark's prefix is wrapped in too
     assert all(len(line) <= width for line in fig.get_suptitle().split("\n"))
     # drawn, the title stays inside the figure
     renderer = FigureCanvasAgg(fig).get_renderer()

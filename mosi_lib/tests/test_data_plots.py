@@ -7,12 +7,12 @@ import pytest
 from matplotlib.figure import Figure
 
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.report import data_plots, figure_files, figure_style
+from mosi_lib.report import outputs, plots
 from mosi_lib.tests.conftest import make_raw
 
 matplotlib.use("Agg")  # never a GUI; the plot functions build Figures without pyplot anyway
 
-MARK = figure_style.SYNTHETIC_MARK
+MARK = plots.SYNTHETIC_MARK
 
 
 @pytest.fixture
@@ -33,20 +33,20 @@ def _legend(ax) -> list[str]:
 @pytest.mark.parametrize(
     "plot",
     [
-        data_plots.plot_label_histogram,
-        data_plots.plot_length_histogram,
-        data_plots.plot_feature_stats,
+        plots.plot_label_histogram,
+        plots.plot_length_histogram,
+        plots.plot_feature_stats,
     ],
 )
 def test_data_figures_follow_the_synthetic_flag(plot, synth, real, tmp_path):
     fig = plot(synth)
     assert isinstance(fig, Figure) and fig.get_suptitle().startswith(MARK)
     with pytest.raises(ValueError, match="synthetic=False"):
-        figure_files.save_figure(fig, "x", runs=["r"], synthetic=False, out_dir=tmp_path / "no")
+        outputs.save_figure(fig, "x", runs=["r"], synthetic=False, out_dir=tmp_path / "no")
     assert not (tmp_path / "no").exists()  # refused before writing anything
     fig_real = plot(real)
     assert MARK not in fig_real.get_suptitle()
-    files = figure_files.save_figure(
+    files = outputs.save_figure(
         fig_real, "real", runs=["r"], synthetic=False, out_dir=tmp_path
     )
     assert json.loads(files["real.json"].read_text())["synthetic"] is False
@@ -54,8 +54,8 @@ def test_data_figures_follow_the_synthetic_flag(plot, synth, real, tmp_path):
 
 def test_label_histogram_counts(synth):
     with pytest.raises(ValueError, match="contradicts"):
-        data_plots.plot_label_histogram(synth, synthetic=False)
-    fig = data_plots.plot_label_histogram(synth, synthetic=True)
+        plots.plot_label_histogram(synth, synthetic=False)
+    fig = plots.plot_label_histogram(synth, synthetic=True)
     (ax,) = fig.axes
     n_zero = int((synth.labels == 0).sum())
     assert n_zero >= 4  # make_raw sets the first four scores to 0
@@ -66,7 +66,7 @@ def test_label_histogram_counts(synth):
 
 
 def test_length_histogram_reports_truncation(synth):
-    fig = data_plots.plot_length_histogram(synth)
+    fig = plots.plot_length_histogram(synth)
     assert len(fig.axes) == 3
     for ax, m in zip(fig.axes, synth.modalities, strict=True):
         assert ax.get_title() == f"{m} (D = {synth.dims[m]})"
@@ -76,7 +76,7 @@ def test_length_histogram_reports_truncation(synth):
 
 
 def test_feature_stats_are_zero_mean_unit_std(synth):
-    fig = data_plots.plot_feature_stats(synth)
+    fig = plots.plot_feature_stats(synth)
     assert "(48 rows)" in fig.get_suptitle()
     for ax, m in zip(fig.axes, synth.modalities, strict=True):
         mean, std = ax.lines[2].get_ydata(), ax.lines[3].get_ydata()

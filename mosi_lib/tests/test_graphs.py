@@ -15,11 +15,10 @@ from mosi_lib import models
 from mosi_lib.config import Config, SystemConfig, TrainConfig, validate
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train import graphs, system
-from mosi_lib.train.batches import DeviceData
+from mosi_lib.train import graphs, loop
 from mosi_lib.train.classifier import fit_classifier
 from mosi_lib.train.dec import fit_dec
-from mosi_lib.train.evaluate import predict_logits
+from mosi_lib.train.loop import DeviceData, predict_logits
 
 
 @pytest.fixture
@@ -132,7 +131,7 @@ def test_config_refuses_cuda_graphs_with_compile():
 
 
 def _fit(tiny_config, data, cuda_graphs, device="cpu", epochs=4, amp=False, batch_size=32):
-    system.seed_everything(0)
+    loop.seed_everything(0)
     dd = DeviceData(data, torch.device(device))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len).to(device)
     recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=3e-3, weight_decay=1e-2)
@@ -225,7 +224,7 @@ def _fit_dec(tiny_config, data, cuda_graphs, device="cpu", amp=False):
     # P refreshed every stage-2 epoch: 4 target updates, the last two replayed under graphs
     cfg.stage1_epochs, cfg.stage2_epochs, cfg.update_interval, cfg.tol = 3, 4, 1, 0.0
     cfg.batch_size = 30  # 160 rows: batches of 30 and a last one of 10
-    system.seed_everything(0)
+    loop.seed_everything(0)
     dd = DeviceData(data, torch.device(device))
     model = models.build_dec(tiny_config.model, cfg, data.dims, data.max_len).to(device)
     how = SystemConfig(amp=amp, progress=False, cuda_graphs=cuda_graphs)

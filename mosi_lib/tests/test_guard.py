@@ -1,4 +1,4 @@
-"""Tests for ``mosi_lib.study.guard`` and the run states it writes (in this process)."""
+"""Tests for ``mosi_lib.study.studies`` and the run states it writes (in this process)."""
 
 import json
 import os
@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from mosi_lib import runs
 from mosi_lib.config import DataConfig
-from mosi_lib.data import splits
-from mosi_lib.provenance import timestamp
-from mosi_lib.study import guard, runs
+from mosi_lib.data import preprocess
+from mosi_lib.files import timestamp
+from mosi_lib.study import studies
 
 
 def _run(tmp_path, name="r1", **status):
@@ -29,7 +30,7 @@ def test_a_running_run_whose_process_is_gone_is_swept_as_interrupted(tmp_path):
     dead = _run(tmp_path, "dead", pid=int(gone), host=platform.node())
     alive = _run(tmp_path, "alive", pid=os.getpid(), host=platform.node())
     other = _run(tmp_path, "other_host", pid=int(gone), host="another-machine")
-    assert guard.sweep_stale(tmp_path) == ["dead"]
+    assert studies.sweep_stale(tmp_path) == ["dead"]
     assert dead.status() == "interrupted"
     assert "its process is gone (pid" in dead.status_info()["error"]
     assert alive.status() == "running" and other.status() == "running"
@@ -37,19 +38,19 @@ def test_a_running_run_whose_process_is_gone_is_swept_as_interrupted(tmp_path):
 
 def test_runs_in_flight_are_marked_interrupted_once(tmp_path):
     run = _run(tmp_path)
-    guard.track(run)
-    assert guard.mark_in_flight_interrupted("test") == 1
+    studies.track(run)
+    assert studies.mark_in_flight_interrupted("test") == 1
     assert run.status() == "interrupted"
-    assert guard.mark_in_flight_interrupted("test") == 0
+    assert studies.mark_in_flight_interrupted("test") == 0
     assert run.status() not in [r.status() for r in runs.find_runs(tmp_path)]
 
 
 def test_the_lock_is_exclusive_and_released(tmp_path):
-    with guard.StudyLock(tmp_path, command="cmd"):
-        holder = json.loads((tmp_path / guard.HOLDER_FILE).read_text())
+    with studies.StudyLock(tmp_path, command="cmd"):
+        holder = json.loads((tmp_path / studies.HOLDER_FILE).read_text())
         assert holder["pid"] == os.getpid() and holder["command"] == "cmd"
-    assert not (tmp_path / guard.HOLDER_FILE).exists()
-    assert guard.held_by(tmp_path) is None
+    assert not (tmp_path / studies.HOLDER_FILE).exists()
+    assert studies.held_by(tmp_path) is None
 
 
 def test_a_lock_taken_over_says_gone_only_of_a_gone_process(tmp_path, capsys):
@@ -67,9 +68,9 @@ def test_a_lock_taken_over_says_gone_only_of_a_gone_process(tmp_path, capsys):
                              "which no longer holds it (a process of another host)")):
         study = tmp_path / f"s{pid}{host}"
         study.mkdir()
-        (study / guard.HOLDER_FILE).write_text(json.dumps(
+        (study / studies.HOLDER_FILE).write_text(json.dumps(
             {"pid": pid, "host": host, "started": "then", "command": "c"}))
-        with guard.StudyLock(study):
+        with studies.StudyLock(study):
             pass
         out = capsys.readouterr().out
         assert out == (f"study {study}: took over the lock of pid {pid} on host {host} since "
@@ -82,9 +83,9 @@ def test_a_draw_without_two_labels_of_each_class_is_refused():
     cfg = DataConfig(protocol="paper", labeled_fraction=0.1, split_seed=0)
     with pytest.raises(ValueError, match=r"data.labeled_fraction=0.1: the labeled training rows "
                        r"hold 1 positive and 1 negative segments \(protocol paper"):
-        splits.make_splits(labels, video, cfg)
+        preprocess.make_splits(labels, video, cfg)
     labels, video = np.array([1.0, -1.0] * 20), np.array(["v"] * 40)
-    split, pool = splits.make_splits(labels, video, DataConfig(protocol="paper",
+    split, pool = preprocess.make_splits(labels, video, DataConfig(protocol="paper",
                                                                labeled_fraction=0.5))
     assert ((split == "train") & (pool == "labeled")).sum() == 16  # 8 + 8; valid 2 + 2
 
@@ -110,7 +111,7 @@ def test_a_finished_run_with_missing_or_truncated_metrics_is_named_and_counted(t
 
 
 def test_left_out_runs_stay_table_rows_and_the_footnote_counts_them(tmp_path, capsys):
-    from mosi_lib.report import collect, pairing, table_files, tables
+    from mosi_lib.report import collect, outputs, tables
     from mosi_lib.tests.fake_runs import classifier_metrics, write_run
 
     for s in (0, 1):
@@ -124,8 +125,8 @@ def test_left_out_runs_stay_table_rows_and_the_footnote_counts_them(tmp_path, ca
     assert "cut/metrics.json: not readable as JSON" in table["Source"].tolist()[-1]
     assert table["Seeds"].tolist()[0].startswith("2 ")  # the readable runs' mean is kept
     for frame, stem in ((table, "t"), (tables.summary_table(df, ["init"]), "s"),
-                        (pairing.paired_table(df), "p")):
-        md = table_files.save_table(frame, stem, tmp_path / "out", caption="c")[f"{stem}.md"]
+                        (tables.paired_table(df), "p")):
+        md = outputs.save_table(frame, stem, tmp_path / "out", caption="c")[f"{stem}.md"]
         text = md.read_text()
         assert text.splitlines()[0].endswith(" 1 run(s) left out (footnote).")
         assert "Left out: 1 run(s) not counted in this table (cut: " in text
@@ -133,7 +134,7 @@ def test_left_out_runs_stay_table_rows_and_the_footnote_counts_them(tmp_path, ca
     read.attrs = {}
     clean = tables.comparison_table(read, include_literature=False)
     assert len(clean) == 1
-    md = table_files.save_table(clean, "clean", tmp_path / "out", caption="c")["clean.md"]
+    md = outputs.save_table(clean, "clean", tmp_path / "out", caption="c")["clean.md"]
     assert "left out" not in md.read_text().lower()
 
 
@@ -207,4 +208,4 @@ def test_interrupted_since_counts_the_runs_this_command_stopped(tmp_path):
     new = _run(tmp_path, "new")
     since = timestamp()
     new.mark_interrupted("Ctrl-C")
-    assert guard.interrupted_since(tmp_path, since) == ["new"]
+    assert studies.interrupted_since(tmp_path, since) == ["new"]

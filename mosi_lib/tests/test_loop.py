@@ -2,8 +2,7 @@
 
 import torch
 
-from mosi_lib.train.batches import minibatches
-from mosi_lib.train.loop import train_epoch
+from mosi_lib.train.loop import minibatches, train_epoch
 
 
 def test_minibatches_cover_rows_once_and_drop_lone_row():

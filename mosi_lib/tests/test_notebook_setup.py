@@ -1,4 +1,4 @@
-"""Tests for ``mosi_lib.notebook.setup``: no hidden state when a notebook picks its study.
+"""Tests for ``mosi_lib.api.setup``: no hidden state when a notebook picks its study.
 
 A notebook without ``run_id`` continues only a study of its very config; a named study of
 another protocol or profile is refused in one line; an explicit override beats ``smoke``.
@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from mosi_lib import notebook, paths
-from mosi_lib.refusals import MissingRun, StudyMismatch
-from mosi_lib.study import runs, studies
+from mosi_lib import api, paths, runs
+from mosi_lib.runs import MissingRun, StudyMismatch
+from mosi_lib.study import studies
 
 
 def _setup(overrides=None, **kw):
-    return notebook.setup("quick.yaml", overrides, load_data=False, show=False, **kw)
+    return api.setup("quick.yaml", overrides, load_data=False, show=False, **kw)
 
 
 def test_without_run_id_a_study_of_another_protocol_is_never_joined():
@@ -41,7 +41,7 @@ def test_a_named_study_of_another_config_is_refused_in_one_line():
     assert "run_id" in msg  # says what to do
     assert err.value._render_traceback_() == [f"StudyMismatch: {msg}"]  # one line in Jupyter
     with pytest.raises(StudyMismatch, match="profile='quick'.*profile='paper'"):
-        notebook.setup("paper.yaml", {"data.protocol": "paper"}, run_id="s", load_data=False,
+        api.setup("paper.yaml", {"data.protocol": "paper"}, run_id="s", load_data=False,
                        show=False)
     _setup({"data.protocol": "paper", "system.num_threads": 2}, run_id="s", seed=1)  # same
 
@@ -75,7 +75,7 @@ def test_smoke_config_names_the_keys_it_kept():
     from mosi_lib.config import load_config
 
     cfg = load_config("quick.yaml", {"train.epochs": 7, "train.lr": 0.01})
-    assert notebook.smoke_config(cfg, {"train.epochs": 7, "train.lr": 0.01}) == ["train.epochs"]
+    assert api.smoke_config(cfg, {"train.epochs": 7, "train.lr": 0.01}) == ["train.epochs"]
     assert cfg.train.epochs == 7 and cfg.dec.stage2_epochs == 2
 
 

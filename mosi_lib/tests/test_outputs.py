@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from mosi_lib import paths
-from mosi_lib.report import figure_files, table_files
+from mosi_lib.report import outputs
 from mosi_lib.report.outputs import (
     OUTPUTS,
     EmptyReport,
@@ -65,20 +65,20 @@ def test_readme_lists_every_output():
 
 
 def test_save_by_entry_and_kind_mismatch(tmp_path):
-    files = figure_files.save_figure(
+    files = outputs.save_figure(
         Figure(), OUTPUTS["tsne_latent"], runs=["r"], synthetic=False, out_dir=tmp_path
     )
     assert sorted(files) == sorted(OUTPUTS["tsne_latent"].files)
-    files = table_files.save_table(
+    files = outputs.save_table(
         pd.DataFrame({"a": [1]}), OUTPUTS["protocols"], tmp_path, caption="c"
     )
     assert sorted(files) == sorted(OUTPUTS["protocols"].files)
     with pytest.raises(ValueError, match="'07_protocols' is a table, saved as a figure"):
-        figure_files.save_figure(
+        outputs.save_figure(
             Figure(), OUTPUTS["protocols"], runs=["r"], synthetic=False, out_dir=tmp_path
         )
     with pytest.raises(ValueError, match="is a figure, saved as a table"):
-        table_files.save_table(
+        outputs.save_table(
             pd.DataFrame({"a": [1]}), OUTPUTS["loss_curves"], tmp_path, caption="c"
         )
     assert len(of_notebook("05_results")) == 6
@@ -86,11 +86,11 @@ def test_save_by_entry_and_kind_mismatch(tmp_path):
 
 def _write_05_set(out_dir, study, *, with_tsne=True):
     out = OutputSet("05_results", out_dir / "runs" / study, runs=["c1", "c2"], out_dir=out_dir)
-    table_files.save_table(
+    outputs.save_table(
         pd.DataFrame({"study": [study]}), OUTPUTS["comparison_table"], out.folder, caption=study
     )
     if with_tsne:
-        figure_files.save_figure(
+        outputs.save_figure(
             Figure(),
             OUTPUTS["tsne_latent"],
             runs=["dec-" + study],
@@ -150,7 +150,7 @@ def test_a_smoke_set_goes_to_its_studys_own_folder_never_over_figures(tmp_path):
     assert output_dir(study) == paths.figures_dir()
     assert output_dir(study, smoke=True) == study / "figures" == output_dir("s-smoke", smoke=True)
     out = OutputSet("05_results", study, runs=["r"], smoke=True)
-    table_files.save_table(pd.DataFrame({"acc": [0.7]}), OUTPUTS["comparison_table"],
+    outputs.save_table(pd.DataFrame({"acc": [0.7]}), OUTPUTS["comparison_table"],
                            out.folder, caption="c", smoke=True)
     written = out.commit()
     assert written["05_comparison_table.csv"] == study / "figures" / "05_comparison_table.csv"

@@ -1,6 +1,6 @@
 import pytest
 
-from mosi_lib.report import collect, pairing, tables
+from mosi_lib.report import collect, tables
 from mosi_lib.tests.fake_runs import seeded_runs
 
 
@@ -16,14 +16,14 @@ def test_paired_table_matches_seeds():
             ("dec", "all", 0, 0.80),
         ]
     )  # no scratch/all run: no row
-    table = pairing.paired_table(df)
+    table = tables.paired_table(df)
     assert table["comparison"].tolist() == ["Transformer + DEC (40%) vs Transformer (40%)"] * 2
     row = table.set_index("metric").loc["acc_has0"]
     assert row["seeds"] == "0,1" and row["n"] == 2 and row["wins"] == 2
     assert row["mean_diff"] == pytest.approx(2.5)  # (2 + 3) / 2 points of %
     assert bool(row["synthetic"]) and collect.has_synthetic(table)
     assert "95% CI has0" in tables.comparison_table(df).columns
-    assert len(pairing.paired_table(df.iloc[0:0])) == 0
+    assert len(tables.paired_table(df.iloc[0:0])) == 0
 
 
 def test_paired_table_names_the_dec_label_share_of_the_all_labels_pair():
@@ -36,7 +36,7 @@ def test_paired_table_names_the_dec_label_share_of_the_all_labels_pair():
         ]
     )
     df["labeled_fraction"], df.loc[df["init"] == "dec", "dec_fraction"] = 1.0, 0.4
-    table = pairing.paired_table(df)
+    table = tables.paired_table(df)
     assert set(table["comparison"]) == {
         "Transformer + DEC (all labels; DEC pretrained with 40%) vs Transformer (all labels)"
     }

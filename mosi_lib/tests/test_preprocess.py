@@ -60,7 +60,7 @@ def test_clip_bounds_scaled_values_and_keeps_the_rest():
 
 def test_clip_none_is_the_earlier_recipe_and_bad_clip_refused():
     from mosi_lib.config import Config, validate
-    from mosi_lib.hashing import recipe_hash
+    from mosi_lib.runs import recipe_hash
 
     raw = make_raw(n=60, seed=0)
     base = preprocess(raw, DataConfig())
@@ -280,7 +280,7 @@ def test_prepare_data_warns_and_stops_on_large_drops(monkeypatch):
     from mosi_lib import paths
     from mosi_lib.data import sources
     from mosi_lib.data.preprocess import prepare_data, quality_markdown
-    from mosi_lib.data.quality import DataQualityWarning
+    from mosi_lib.data.raw import DataQualityWarning
 
     raw = make_raw(n=120, dims={"text": 5, "audio": 3})
     raw.source = "mosi_text_audio"

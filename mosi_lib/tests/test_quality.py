@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from mosi_lib.config import DataConfig
-from mosi_lib.data.csd import CSD_FILES, read_csd, write_csd
-from mosi_lib.data.quality import DataQualityWarning, check_data_quality
-from mosi_lib.data.sdk import read_csd_dataset
+from mosi_lib.data.raw import DataQualityWarning, check_data_quality
+from mosi_lib.data.sdk import CSD_FILES, read_csd, read_csd_dataset, write_csd
 from mosi_lib.data.sources import modality_files
 from mosi_lib.tests.tiny_data import write_tiny_csd
 

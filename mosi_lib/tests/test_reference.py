@@ -1,15 +1,14 @@
-"""The logistic-regression reference row (mosi_lib.reference)."""
+"""The logistic-regression reference row (mosi_lib.study.classifier_runs)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mosi_lib import reference
 from mosi_lib.config import DataConfig
 from mosi_lib.data.preprocess import preprocess
 from mosi_lib.report import collect, tables
-from mosi_lib.study import experiments
+from mosi_lib.study import classifier_runs
 from mosi_lib.tests.conftest import make_raw
 
 
@@ -22,7 +21,7 @@ def _data():
 
 def test_pooled_features_mean_over_valid_steps_only():
     data = _data()
-    x = reference.pooled_features(data)
+    x = classifier_runs.pooled_features(data)
     assert x.shape == (len(data), 5 + 3 + 4)
     i = int(np.argmin(data.masks["text"].sum(1)))  # a row with padding
     n = data.masks["text"][i].sum()
@@ -31,8 +30,8 @@ def test_pooled_features_mean_over_valid_steps_only():
 
 def test_fit_logistic_learns_and_selects_on_valid():
     data = _data()
-    res = reference.fit_logistic(data, labels="labeled", zero_policy="has0")
-    assert res["C"] in reference.C_GRID and len(res["search"]) == len(reference.C_GRID)
+    res = classifier_runs.fit_logistic(data, labels="labeled", zero_policy="has0")
+    assert res["C"] in classifier_runs.C_GRID and len(res["search"]) == len(classifier_runs.C_GRID)
     best = max(s["valid_acc"] for s in res["search"])
     assert res["valid"]["acc_has0"] == best  # the chosen C is the best on valid
     assert res["report"]["acc_has0"] > 0.8  # the text sign is learnable
@@ -42,8 +41,8 @@ def test_fit_logistic_learns_and_selects_on_valid():
 
 def test_logistic_references_once_per_study_and_in_table(tiny_config, tmp_path):
     data = _data()
-    first = experiments.logistic_references(tiny_config, data, root=tmp_path)
-    again = experiments.logistic_references(tiny_config, data, root=tmp_path)
+    first = classifier_runs.logistic_references(tiny_config, data, root=tmp_path)
+    again = classifier_runs.logistic_references(tiny_config, data, root=tmp_path)
     assert [r.run_id for r in first] == [r.run_id for r in again]
     df = collect.collect_runs(tmp_path)
     # synthetic three-modality data: the pooled and the text-only reference, no transcripts
@@ -65,8 +64,8 @@ def test_logistic_references_once_per_study_and_in_table(tiny_config, tmp_path):
 
 def test_text_reference_is_the_mean_of_the_word_vectors():
     data = _data()
-    x = reference.reference_features(data, "logreg_text")
-    np.testing.assert_allclose(x, reference.pooled_features(data)[:, :5], rtol=1e-6)
+    x = classifier_runs.reference_features(data, "logreg_text")
+    np.testing.assert_allclose(x, classifier_runs.pooled_features(data)[:, :5], rtol=1e-6)
 
 
 def test_tfidf_reference_fits_on_training_transcripts_only():
@@ -77,12 +76,12 @@ def test_tfidf_reference_fits_on_training_transcripts_only():
     }
     for s in data.ids[data.split != "train"]:
         texts[s] += " unseenword"  # a word only evaluation rows hold: not in the vocabulary
-    x = reference.tfidf_features(data, texts)
+    x = classifier_runs.tfidf_features(data, texts)
     assert x.shape == (len(data), 6)  # 4 words + 2 bigrams of the training transcripts
-    res = reference.fit_logistic(
+    res = classifier_runs.fit_logistic(
         data, labels="labeled", zero_policy="has0", init="tfidf", texts=texts
     )
     assert res["report"]["acc_has0"] == 1.0 and res["n_features"] == 6
     del texts[data.ids[0]]
     with pytest.raises(ValueError, match=r"TF-IDF reference: 1 segments have no transcript"):
-        reference.tfidf_features(data, texts)
+        classifier_runs.tfidf_features(data, texts)

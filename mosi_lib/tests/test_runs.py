@@ -1,12 +1,12 @@
-"""Tests for ``mosi_lib.study.runs``: run folders, their status, finding runs."""
+"""Tests for ``mosi_lib.runs``: run folders, their status, finding runs."""
 
 import json
 
 import numpy as np
 import pytest
 
+from mosi_lib import runs
 from mosi_lib.config import Config
-from mosi_lib.study import runs
 
 
 def test_create_run_writes_config_and_refuses_overwrite(tmp_path):
@@ -77,7 +77,7 @@ def test_failed_latents_write_keeps_previous_file(tmp_path):
 
 
 def test_run_status_lifecycle_and_find_runs_only_finished(tmp_path):
-    from mosi_lib.hashing import recipe_hash
+    from mosi_lib.runs import recipe_hash
 
     cfg = Config()
     done = runs.create_run(cfg, kind="classifier", root=tmp_path, run_id="a")
@@ -182,7 +182,7 @@ def test_add_tag_counts_a_run_under_another_tag(tmp_path):
 def test_synthetic_generation_never_writes_into_a_folder_of_other_files(tmp_path):
     from mosi_lib.config import DataConfig
     from mosi_lib.data import synthetic
-    from mosi_lib.data.csd import CSD_FILES
+    from mosi_lib.data.sdk import CSD_FILES
     from mosi_lib.data.sources import load_raw
 
     real = tmp_path / "real"
@@ -223,8 +223,7 @@ def generated(tmp_path_factory):
 def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, monkeypatch):
     from mosi_lib.config import DataConfig
     from mosi_lib.data import preprocess
-    from mosi_lib.data.csd import SYNTHETIC_MARKER
-    from mosi_lib.data.sdk import read_csd_dataset
+    from mosi_lib.data.sdk import SYNTHETIC_MARKER, read_csd_dataset
     from mosi_lib.data.sources import resolve_source
 
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))
@@ -248,7 +247,7 @@ def test_generated_files_read_as_csd_are_marked_synthetic(generated, tmp_path, m
 def test_data_for_draws_another_seeds_labeled_pool(generated, tmp_path, monkeypatch):
     from mosi_lib.config import DataConfig, load_config
     from mosi_lib.data import preprocess
-    from mosi_lib.study.run_support import data_for
+    from mosi_lib.study.execution import data_for
     from mosi_lib.tests.conftest import make_raw
 
     monkeypatch.setenv("MOSI_DATA_DIR", str(tmp_path / "data"))

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 from mosi_lib import paths
-from mosi_lib.data.csd import CSD_FILES, CSD_IDENTITY, read_csd, write_csd
-from mosi_lib.data.sdk import align_to_words, read_csd_dataset
+from mosi_lib.data.sdk import (
+    CSD_FILES,
+    CSD_IDENTITY,
+    align_to_words,
+    read_csd,
+    read_csd_dataset,
+    write_csd,
+)
 from mosi_lib.tests.tiny_data import write_tiny_csd
 
 REAL_LABELS = paths.RESOURCES_DIR / "cmu_mosi" / CSD_FILES["labels"]  # vendored, real

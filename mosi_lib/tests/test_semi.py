@@ -14,23 +14,27 @@ import pytest
 import torch
 from torch import nn
 
-from mosi_lib import losses, models
-from mosi_lib.config import SystemConfig, TrainConfig, load_config
+from mosi_lib import losses, models, runs
+from mosi_lib.config import SemiConfig, SystemConfig, TrainConfig, load_config
 from mosi_lib.data.preprocess import preprocess
-from mosi_lib.hashing import recipe_hash, result_overrides
-from mosi_lib.semi_config import SemiConfig
-from mosi_lib.study import experiments, runs
-from mosi_lib.study.contrastive_runs import pretrain_contrastive
-from mosi_lib.study.run_support import variant_cfg
+from mosi_lib.runs import recipe_hash, result_overrides
+from mosi_lib.study import classifier_runs, grids
+from mosi_lib.study.execution import variant_cfg
+from mosi_lib.study.pretrain_runs import pretrain_contrastive
 from mosi_lib.tests.conftest import make_raw
-from mosi_lib.train import system
-from mosi_lib.train.batches import DeviceData
-from mosi_lib.train.contrastive import build_contrastive, fit_contrastive, usable_rows
-from mosi_lib.train.mean_teacher import ema_decay_at, ema_update, fit_mean_teacher, perturb
-from mosi_lib.train.self_training import (
+from mosi_lib.train import loop
+from mosi_lib.train.loop import DeviceData
+from mosi_lib.train.semi import (
+    build_contrastive,
+    ema_decay_at,
+    ema_update,
+    fit_contrastive,
+    fit_mean_teacher,
     fit_self_training,
+    perturb,
     pseudo_candidates,
     select_pseudo_labels,
+    usable_rows,
 )
 
 QUIET = SystemConfig(amp=False, progress=False)
@@ -102,7 +106,7 @@ def test_bad_option_is_one_line_naming_the_field(key, value):
 def test_bad_arm_name_is_refused_naming_the_choices(tiny_config, tmp_path):
     data = preprocess(make_raw(n=120), tiny_config.data)
     with pytest.raises(ValueError, match="variants \\['pseudo'\\].*self_training"):
-        experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
+        grids.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
                                       variants=["pseudo"])
 
 
@@ -138,7 +142,7 @@ def test_no_validation_test_or_labeled_row_is_ever_a_candidate():
 
 
 def test_self_training_rounds_label_only_unlabeled_training_rows(tiny_config, data):
-    system.seed_everything(0)
+    loop.seed_everything(0)
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     recipe = TrainConfig(epochs=15, batch_size=32, lr=3e-3, weight_decay=0.0, objective="l1")
@@ -217,7 +221,7 @@ def test_perturb_never_empties_a_row():
 
 
 def test_mean_teacher_lowers_its_training_loss(tiny_config, data):
-    system.seed_everything(0)
+    loop.seed_everything(0)
     dd = DeviceData(data, torch.device("cpu"))
     model = models.build_classifier(tiny_config.model, data.dims, data.max_len)
     recipe = TrainConfig(epochs=30, batch_size=32, lr=3e-3, weight_decay=0.0, objective="l1")
@@ -264,7 +268,7 @@ def test_info_nce_by_hand_on_a_3x3_matrix():
 
 
 def test_contrastive_pretraining_lowers_its_loss(tiny_config, data):
-    system.seed_everything(0)
+    loop.seed_everything(0)
     dd = DeviceData(data, torch.device("cpu"))
     semi = SemiConfig(cmc_epochs=25, cmc_lr=3e-3, cmc_batch_size=32, cmc_temperature=0.2)
     model = build_contrastive(tiny_config.model, semi, data.dims, data.max_len)
@@ -284,7 +288,7 @@ def test_arms_run_as_variants_record_and_are_reused(tiny_config, tmp_path):
     tiny_config.train.epochs = 3
     data = preprocess(make_raw(n=120), tiny_config.data)
     arms = ["none", "self_training", "mean_teacher", "cmc", "cmc_train_rows"]
-    got = experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
+    got = grids.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
                                         variants=arms)
     by_tag = {r.metrics()["tag"]: r.metrics() for r in got}
     assert set(by_tag) == {f"pretrain:{a}" for a in arms}
@@ -304,7 +308,7 @@ def test_arms_run_as_variants_record_and_are_reused(tiny_config, tmp_path):
     assert len(pre) == 2 and {r.metrics()["n_rows"] for r in pre} == {
         len(data), int((data.split == "train").sum())}
     # a second call finds every run: nothing trains again
-    again = experiments.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
+    again = grids.pretrain_ablation(tiny_config, data, seeds=[0], root=tmp_path,
                                           variants=arms)
     assert [r.run_id for r in again] == [r.run_id for r in got]
 
@@ -317,11 +321,11 @@ def test_contrastive_run_folder_and_reuse(tiny_config, data, tmp_path):
     assert m["kind"] == "contrastive" and m["pretrain_rows"] == "train"
     assert m["recipe"] == recipe_hash(cfg, "contrastive")
     assert pretrain_contrastive(cfg, data, root=tmp_path, tag="t", reuse=True).run_id == "cmc"
-    clf = experiments.train_classifier(tiny_config, data, init_run=run, root=tmp_path)
+    clf = classifier_runs.train_classifier(tiny_config, data, init_run=run, root=tmp_path)
     assert clf.metrics()["init"] == "cmc"
     # a self-training run cannot resume from a checkpoint: refused, named
     st = copy.deepcopy(tiny_config)
     st.semi.method = "self_training"
-    done = experiments.train_classifier(st, data, root=tmp_path, run_id="st")
+    done = classifier_runs.train_classifier(st, data, root=tmp_path, run_id="st")
     with pytest.raises(ValueError, match="semi.method='self_training'.*cannot be resumed"):
-        experiments.resume_classifier(done, data)
+        classifier_runs.resume_classifier(done, data)

@@ -17,7 +17,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from mosi_lib import __main__ as cli
 from mosi_lib import paths
-from mosi_lib.study import guard
+from mosi_lib.study import studies
 
 GONE_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
 ARGV = ["reproduce", "--smoke", "--source", "synthetic", "--run-id", "x"]
@@ -36,7 +36,7 @@ def stopped_by(monkeypatch):
             raise exc
 
         monkeypatch.setattr(papermill, "execute_notebook", execute)
-        monkeypatch.setattr(guard, "stop_children", lambda grace_s=5.0: [])  # not pytest's
+        monkeypatch.setattr(studies, "stop_children", lambda grace_s=5.0: [])  # not pytest's
 
     yield arm
     logging.disable(logging.NOTSET)  # HeldStudies.stop quiets logging for the dying process
@@ -106,14 +106,14 @@ def test_a_full_figures_folder_names_the_folder(tmp_path, monkeypatch):
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from mosi_lib.report import figure_files, table_files
+    from mosi_lib.report import outputs
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", _full)
     with pytest.raises(OSError, match=rf"^\[Errno 28\] No space left on device: '{tmp_path}'$"):
-        table_files.save_table(pd.DataFrame({"a": [1]}), "t", tmp_path, caption="c")
+        outputs.save_table(pd.DataFrame({"a": [1]}), "t", tmp_path, caption="c")
     monkeypatch.setattr(Figure, "savefig", _full)
     with pytest.raises(OSError, match=rf"No space left on device: '{tmp_path / 'f.png'}'$"):
-        figure_files.save_figure(Figure(), "f", runs=["r"], synthetic=False, out_dir=tmp_path)
+        outputs.save_figure(Figure(), "f", runs=["r"], synthetic=False, out_dir=tmp_path)
 
 
 def test_a_full_runs_folder_names_the_run_file(tmp_path, monkeypatch):
@@ -138,7 +138,7 @@ def test_figures_on_a_read_only_runs_folder_is_one_line(monkeypatch, capsys):
 
     studies.open_study("s1", params={"config_file": "quick.yaml", "overrides": {}, "seed": 0})
     write_run(paths.runs_dir() / "s1", "c_s0", classifier_metrics())
-    (paths.runs_dir() / "s1" / guard.LOCK_FILE).write_text("")  # left by an earlier writer
+    (paths.runs_dir() / "s1" / studies.LOCK_FILE).write_text("")  # left by an earlier writer
     notebooks = paths.runs_dir() / "s1" / "notebooks"
 
     def read_only(self, *args, **kwargs):
@@ -148,7 +148,7 @@ def test_figures_on_a_read_only_runs_folder_is_one_line(monkeypatch, capsys):
         raise OSError(errno.EROFS, "Read-only file system", str(notebooks))
 
     monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
-    assert guard.held_by(paths.runs_dir() / "s1") is None
+    assert studies.held_by(paths.runs_dir() / "s1") is None
     monkeypatch.setattr(pipeline.Path, "mkdir", no_mkdir)
     assert cli.main(["figures"]) == 1
     err = capsys.readouterr().err
@@ -161,7 +161,7 @@ def test_a_full_disk_still_marks_a_run_interrupted(tmp_path, monkeypatch):
     is allocated already), so no run is left ``running``, and no temporary file is kept."""
     from pathlib import Path
 
-    from mosi_lib.study.runs import Run
+    from mosi_lib.runs import Run
 
     (tmp_path / "status.json").write_text(json.dumps({"state": "running", "pid": GONE_PID}))
     monkeypatch.setattr(Path, "write_text", _full)  # every new file fails, as on a full disk

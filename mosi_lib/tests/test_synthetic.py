@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from mosi_lib.config import DataConfig
-from mosi_lib.data import synthetic, synthetic_gen
-from mosi_lib.data.csd import CSD_FILES, read_csd
-from mosi_lib.data.sdk import read_csd_dataset
+from mosi_lib.data import synthetic
+from mosi_lib.data.sdk import CSD_FILES, read_csd, read_csd_dataset
 from mosi_lib.data.sources import load_raw
 
 
@@ -35,7 +34,7 @@ def test_files_in_real_layout_and_marked_synthetic(syn_dir):
     assert (tokens == b"sp").sum() > 1000  # pauses present, as in the real transcripts
     info = json.loads((syn_dir / synthetic.MARKER_FILE).read_text())
     assert info["synthetic"] is True and info["seed"] == 0
-    assert info["generator_version"] == synthetic_gen.GENERATOR_VERSION
+    assert info["generator_version"] == synthetic.GENERATOR_VERSION
 
 
 def test_mosi_like_shape(syn_raw):
@@ -64,9 +63,9 @@ def test_facet42_has_35_dims(syn_dir):
 
 
 def test_same_seed_same_data_other_seed_differs():
-    a = synthetic_gen.build_synthetic(seed=3)["labels"].data
-    b = synthetic_gen.build_synthetic(seed=3)["labels"].data
-    c = synthetic_gen.build_synthetic(seed=4)["labels"].data
+    a = synthetic.build_synthetic(seed=3)["labels"].data
+    b = synthetic.build_synthetic(seed=3)["labels"].data
+    c = synthetic.build_synthetic(seed=4)["labels"].data
     assert a.keys() == b.keys()
     assert all(np.array_equal(a[v][0], b[v][0]) for v in a)
     la = np.concatenate([a[v][0] for v in sorted(a)])

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mosi_lib.report import collect, table_files, tables
+from mosi_lib.report import collect, outputs, tables
 from mosi_lib.tests.fake_runs import runs_frame, three_seeds
 
 
@@ -16,7 +16,7 @@ def test_to_markdown_alignment_and_escaping():
             "n": [1, 2000],
         }
     )
-    assert table_files.to_markdown(df) == (
+    assert outputs.to_markdown(df) == (
         "| Model | Acc | x | Empty | n |\n"
         "|---|---:|---:|---|---:|\n"
         "| a\\|b | 73.00 ± 3.61 | 0.1235 |  | 1 |\n"
@@ -27,7 +27,7 @@ def test_to_markdown_alignment_and_escaping():
 def test_save_table_synthetic(tmp_path):
     three_seeds(tmp_path / "study")
     table = tables.comparison_table(collect.collect_runs(tmp_path / "study"))
-    files = table_files.save_table(
+    files = outputs.save_table(
         table, "05_comparison_table", tmp_path / "out", caption="Binary accuracy (notebook 05)."
     )
     names = ["05_comparison_table.csv", "05_comparison_table.md", "05_comparison_table.tex"]
@@ -35,7 +35,7 @@ def test_save_table_synthetic(tmp_path):
     md = files["05_comparison_table.md"].read_text()
     first, blank, body = md.split("\n", 2)
     assert first.startswith("Table: SYNTHETIC DATA") and first.endswith("(notebook 05).")
-    assert blank == "" and body == table_files.to_markdown(table)
+    assert blank == "" and body == outputs.to_markdown(table)
     back = pd.read_csv(files["05_comparison_table.csv"], dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(back, table)
     tex = files["05_comparison_table.tex"].read_text()
@@ -46,14 +46,14 @@ def test_save_table_synthetic(tmp_path):
 
 def test_save_table_real_and_already_synthetic_captions(tmp_path):
     real = tables.comparison_table(runs_frame([{"synthetic": False, "data_source": "csd"}]))
-    files = table_files.save_table(real, "t_real", tmp_path, caption="Real caption, 5% split.")
+    files = outputs.save_table(real, "t_real", tmp_path, caption="Real caption, 5% split.")
     assert files["t_real.md"].read_text().startswith("Table: Real caption, 5% split.\n\n")
     assert r"\caption{Real caption, 5\% split.}" in files["t_real.tex"].read_text()
     synth = tables.comparison_table(runs_frame([{}]))
-    files = table_files.save_table(synth, "t_syn", tmp_path, caption="SYNTHETIC DATA smoke run.")
+    files = outputs.save_table(synth, "t_syn", tmp_path, caption="SYNTHETIC DATA smoke run.")
     assert files["t_syn.md"].read_text().startswith("Table: SYNTHETIC DATA smoke run.\n")
     # "synthetic" later in the caption (a data description) still gets the leading mark
-    files = table_files.save_table(
+    files = outputs.save_table(
         synth, "t_syn2", tmp_path, caption="Sweep, SYNTHETIC data (seed 0)"
     )
     assert files["t_syn2.md"].read_text().startswith("Table: SYNTHETIC DATA: measured rows")
@@ -62,19 +62,19 @@ def test_save_table_real_and_already_synthetic_captions(tmp_path):
 def test_save_table_empty_says_so(tmp_path):
     # a skipped part (e.g. --modality-sets with no value) writes a table that says it is empty
     empty = pd.DataFrame(columns=["tag", "acc_has0_mean"])
-    files = table_files.save_table(empty, "07_modality_ablation", tmp_path, caption="Mod, study s")
+    files = outputs.save_table(empty, "07_modality_ablation", tmp_path, caption="Mod, study s")
     first = files["07_modality_ablation.md"].read_text().split("\n", 1)[0]
-    assert first == f"Table: Mod, study s {table_files.EMPTY_NOTE}"
+    assert first == f"Table: Mod, study s {outputs.EMPTY_NOTE}"
     assert "EMPTY: no finished run" in files["07_modality_ablation.tex"].read_text()
-    files = table_files.save_table(pd.DataFrame({"tag": ["a"]}), "t", tmp_path, caption="c")
+    files = outputs.save_table(pd.DataFrame({"tag": ["a"]}), "t", tmp_path, caption="c")
     assert "EMPTY" not in files["t.md"].read_text()
 
 
 def test_save_table_default_dir_and_bad_name(tmp_path):
     df = pd.DataFrame({"a": [1]})
-    files = table_files.save_table(df, "t", caption="c")
+    files = outputs.save_table(df, "t", caption="c")
     assert files["t.csv"].parent == tmp_path / "figures"  # MOSI_FIGURES_DIR
     for bad in ["", "../t", "a b", "-t"]:
         with pytest.raises(ValueError, match="name="):
-            table_files.save_table(df, bad, tmp_path / "bad", caption="c")
+            outputs.save_table(df, bad, tmp_path / "bad", caption="c")
     assert not (tmp_path / "bad").exists()

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mosi_lib import runs
 from mosi_lib.config import Config
 from mosi_lib.report import collect, tables
-from mosi_lib.study import runs
 from mosi_lib.tests.fake_runs import (
     classifier_metrics,
     report_metrics,

@@ -10,7 +10,7 @@ import pytest
 
 from mosi_lib.config import load_config
 from mosi_lib.data import text_audio as ta
-from mosi_lib.data.csd import write_csd
+from mosi_lib.data.sdk import write_csd
 from mosi_lib.data.sources import load_raw
 
 WORDS = {"it": 1.0, "was": 2.0, "good": 3.0, "bad": 4.0, "did": 5.0, "n't": 6.0, "really": 7.0,

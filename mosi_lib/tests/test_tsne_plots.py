@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from mosi_lib.report import tsne_plots
+from mosi_lib.report import plots
 
 matplotlib.use("Agg")  # never a GUI; the plot functions build Figures without pyplot anyway
 
@@ -38,7 +38,7 @@ def _latent(n: int = 40, seed: int = 0):
 
 def test_tsne_has0_panels_and_info():
     z, labels, clusters = _latent()
-    fig, info = tsne_plots.plot_tsne_latent(z, labels, clusters, seed=0, perplexity=10)
+    fig, info = plots.plot_tsne_latent(z, labels, clusters, seed=0, perplexity=10)
     ax_s, ax_c = fig.axes
     assert _legend(ax_s) == ["negative, < 0 (n = 20)", "positive, >= 0 (n = 20)"]
     assert _legend(ax_c) == ["cluster 0 (n = 14)", "cluster 1 (n = 13)", "cluster 2 (n = 13)"]
@@ -58,7 +58,7 @@ def test_tsne_has0_panels_and_info():
 
 def test_tsne_subsample_is_seeded():
     z, labels, clusters = _latent()
-    fig, info = tsne_plots.plot_tsne_latent(
+    fig, info = plots.plot_tsne_latent(
         z, labels, clusters, seed=3, perplexity=5, max_points=30, init="random"
     )
     assert (info["n_points"], info["n_total"], info["init"]) == (30, 40, "random")
@@ -71,19 +71,19 @@ def test_tsne_subsample_is_seeded():
     ]
     counts = np.bincount(clusters[idx], minlength=3)
     assert _legend(fig.axes[1]) == [f"cluster {c} (n = {counts[c]})" for c in range(3)]
-    fig2, info2 = tsne_plots.plot_tsne_latent(
+    fig2, info2 = plots.plot_tsne_latent(
         z, labels, clusters, seed=3, perplexity=5, max_points=30, init="random"
     )
     for a, b in zip(fig.axes[1].collections, fig2.axes[1].collections, strict=True):
         np.testing.assert_array_equal(a.get_offsets(), b.get_offsets())
     assert info2 == info
     assert "t-SNE seed 3)" in fig.get_suptitle() and "run" not in fig.get_suptitle()
-    fig3, info3 = tsne_plots.plot_tsne_latent(
+    fig3, info3 = plots.plot_tsne_latent(
         z, labels, clusters, seed=3, perplexity=5, max_points=30, init="random", run_seed=4
     )
     assert "of the seed-4 run" in fig3.get_suptitle() and info3["run_seed"] == 4
     # max_points above N embeds every row
-    _, info = tsne_plots.plot_tsne_latent(
+    _, info = plots.plot_tsne_latent(
         z[:12], labels[:12], clusters[:12], seed=0, perplexity=3, max_points=100
     )
     assert (info["n_points"], info["n_total"]) == (12, 12)
@@ -91,7 +91,7 @@ def test_tsne_subsample_is_seeded():
 
 def test_tsne_color_by_score():
     z, labels, clusters = _latent(n=20)
-    fig, info = tsne_plots.plot_tsne_latent(
+    fig, info = plots.plot_tsne_latent(
         z, labels, clusters, seed=0, perplexity=5, color_by="score"
     )
     assert len(fig.axes) == 3 and info["color_by"] == "score"  # two panels + colorbar
@@ -120,7 +120,7 @@ def test_tsne_rejects_bad_input(change, match):
     z, labels, clusters = _latent()
     kw = {"z": z, "labels": labels, "clusters": clusters, "seed": 0, "perplexity": 10, **change}
     with pytest.raises(ValueError, match=match):
-        tsne_plots.plot_tsne_latent(**kw)
+        plots.plot_tsne_latent(**kw)
 
 
 def test_tsne_rejects_nan_rows():
@@ -128,4 +128,4 @@ def test_tsne_rejects_nan_rows():
     z[[3, 7], 1] = np.nan
     z[7, 2] = np.inf
     with pytest.raises(ValueError, match="2 rows with NaN/inf"):
-        tsne_plots.plot_tsne_latent(z, labels, clusters, seed=0, perplexity=10)
+        plots.plot_tsne_latent(z, labels, clusters, seed=0, perplexity=10)

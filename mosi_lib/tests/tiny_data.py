@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 
-from mosi_lib.data.csd import CSD_FILES, write_csd
+from mosi_lib.data.sdk import CSD_FILES, write_csd
 
 
 def _full(n_rows, width, values):

@@ -26,11 +26,19 @@ from mosi_lib import metrics
 from mosi_lib.config import SystemConfig, TrainConfig
 from mosi_lib.losses import classifier_loss
 from mosi_lib.train import graphs
-from mosi_lib.train.batches import DeviceData, minibatches
-from mosi_lib.train.evaluate import evaluate_classifier, predict_logits
-from mosi_lib.train.loop import Event, Hook, fire, train_epoch
-from mosi_lib.train.rng import rng_state, set_rng_state
-from mosi_lib.train.system import autocast
+from mosi_lib.train.loop import (
+    DeviceData,
+    Event,
+    Hook,
+    autocast,
+    evaluate_classifier,
+    fire,
+    minibatches,
+    predict_logits,
+    rng_state,
+    set_rng_state,
+    train_epoch,
+)
 
 # ----------------------------------------------------------------------------- selection
 

@@ -21,10 +21,16 @@ from torch import nn
 
 from mosi_lib import losses, metrics
 from mosi_lib.config import DEC_REMEDIES, DECConfig, SystemConfig
-from mosi_lib.train import graphs, system
-from mosi_lib.train.batches import DeviceData, minibatches
-from mosi_lib.train.evaluate import dec_forward_all
-from mosi_lib.train.loop import Event, Hook, fire, train_epoch
+from mosi_lib.train import graphs, loop
+from mosi_lib.train.loop import (
+    DeviceData,
+    Event,
+    Hook,
+    dec_forward_all,
+    fire,
+    minibatches,
+    train_epoch,
+)
 
 # ----------------------------------------------------------------------------- centres
 
@@ -239,7 +245,7 @@ def fit_dec(
         def step(bidx: torch.Tensor) -> None:
             ridx = all_idx.index_select(0, bidx)
             x, masks = dd.batch(ridx)
-            with system.autocast(device, amp, cache=not use_graphs):
+            with loop.autocast(device, amp, cache=not use_graphs):
                 out = model(x, masks)
             terms = losses.dec_objective(
                 out,
@@ -250,7 +256,7 @@ def fit_dec(
                 p=None if stage == 1 else p_all.index_select(0, bidx),
                 y=None if stage == 1 else y.index_select(0, ridx),
                 # a captured step cannot select the labeled rows (a host-side size)
-                static_shapes=system.capturing(),
+                static_shapes=loop.capturing(),
             )
             terms["loss"].backward()
             opt.step()
@@ -298,12 +304,12 @@ def fit_dec(
         bar.close()
     else:
         model.load_state_dict(stage1["model_state"])
-        system.set_rng_states(stage1["rng"], gen, device)
+        loop.set_rng_states(stage1["rng"], gen, device)
         for row in stage1["history"]:
             history.append(dict(row))
             fire(hooks, Event("epoch_end", int(row["epoch"]), model, opt1, dict(row)))
     fire(hooks, Event("stage_end", cfg_dec.stage1_epochs, model, opt1,
-                      {"stage": 1, "rng": system.rng_states(gen, device),
+                      {"stage": 1, "rng": loop.rng_states(gen, device),
                        "history": [dict(h) for h in history if h["stage"] == 1]}))
 
     # -- stage 2: k-means init, then KL + reconstruction + supervision
