@@ -43,6 +43,7 @@ from mosi_lib.study.pipeline import (
     STAGES,
     STUDY_NOTEBOOKS,
     NotebookStopped,
+    check_seeds,
     install_encoder,
     load_grid,
     preflight,
@@ -606,7 +607,9 @@ def _command(args: argparse.Namespace, held: studies.HeldStudies, *, ap, rp, sp)
             ap.error(str(exc))
     cmd_ap = rp if args.cmd == "reproduce" else sp
     seeds = args.seeds or [args.seed]
-    if len(set(seeds)) != len(seeds):
+    try:
+        check_seeds(seeds)
+    except ValueError:
         cmd_ap.error(f"--seeds {' '.join(map(str, seeds))}: each seed once")
     try:
         overrides = data_overrides(args.source, args.data_dir)

@@ -28,10 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mosi_lib.config import OBJECTIVES  # the classifier objectives classifier_loss implements
 from mosi_lib.metrics import binary_target
-
-OBJECTIVES = ("bce", "l1")
-"""The classifier objectives ``classifier_loss`` implements (``config.OBJECTIVES`` offers them)."""
 
 # ---- DEC clustering
 

@@ -123,9 +123,7 @@ class ModalityEncoder(nn.Module):
         dropout: float,
         max_len: int,
     ):
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        super().__init__()  # d_model % n_heads == 0: config.validate (nn.MultiheadAttention too)
         self.proj = nn.Linear(in_dim, d_model)
         self.pos = PositionalEncoding(d_model=d_model, max_len=max_len, dropout=dropout)
         layer = nn.TransformerEncoderLayer(
@@ -312,9 +310,7 @@ class DECModel(nn.Module):
             max_len: the padded length T.
             n_classes: classes of the supervised term.
         """
-        super().__init__()
-        if cfg_dec.n_clusters < 2:
-            raise ValueError(f"n_clusters={cfg_dec.n_clusters}: need >= 2")
+        super().__init__()  # n_clusters >= 2: config.validate
         self.init_kwargs: dict[str, Any] = {
             "model": asdict(cfg),
             "dec": asdict(cfg_dec),

@@ -25,7 +25,14 @@ from mosi_lib.config import Config
 from mosi_lib.data.preprocess import Processed, prepare_data
 from mosi_lib.report import collect, tables
 from mosi_lib.study.classifier_runs import init_name, logistic_references, train_classifiers
-from mosi_lib.study.execution import find_reusable, in_workers, say, seed_workers, variant_cfg
+from mosi_lib.study.execution import (
+    RunFn,
+    find_reusable,
+    in_workers,
+    say,
+    seed_workers,
+    variant_cfg,
+)
 from mosi_lib.study.pipeline import (
     AE_SOURCES,
     CMC_ARMS,
@@ -34,11 +41,12 @@ from mosi_lib.study.pipeline import (
     check_draws,
     check_modality_sets,
     check_seeds,
+    check_values,
     check_variants,
     default_modality_sets,
     modality_names,
 )
-from mosi_lib.study.pretrain_runs import contrastives_for, pretrain_dec
+from mosi_lib.study.pretrain_runs import pretrain_contrastive, pretrain_dec
 
 # =============================================================================
 # The grids beyond the paper (notebooks 06/07, ``make study``): label sweep and ablations.
@@ -88,35 +96,42 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
     return [found[int(s)] for s in seeds]
 
 
-def decs_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
-             prefix: str) -> dict[int, runs.Run]:
-    """The DEC runs of one grid point, one per seed: found under ``root`` or pretrained.
+PRETRAININGS = {"dec": ("dec", "DEC pretraining"),
+                "contrastive": ("cmc", "contrastive pretraining")}
+"""Pretraining run kind -> (its run ids' infix, what the progress line calls it)."""
 
-    A run is found by tag, or is the same experiment under another tag of the study (same
-    recipe, seed, data, modalities), which then counts under this tag too (``Run.add_tag``).
-    Missing seeds pretrain one after the other, or in worker processes (``seed_workers``).
-    A DEC run that records no ``modalities`` matches on the other keys alone (such runs were
-    made on the configured modalities, under tags the modality ablation does not use).
+
+def pretrainings_for(kind: str, fn: RunFn, cfg: Config, data: Processed, *, root, seeds,
+                     tag: str, what: str, prefix: str) -> dict[int, runs.Run]:
+    """The pretraining runs of ``kind`` of one grid point, one per seed: found or pretrained.
+
+    A run is found under ``root`` by kind, tag and seed, or is the same experiment under
+    another tag of the study (same recipe, seed, data, modalities: ``find_reusable``), which
+    then counts under this tag too (``Run.add_tag``). Missing seeds are pretrained by ``fn``
+    (``pretrain_dec``, ``pretrain_contrastive``), one after the other or in worker processes
+    (``seed_workers``). A run that records no ``modalities`` matches on the other keys alone
+    (such runs were made on the configured modalities, under tags the modality ablation does
+    not use).
 
     Returns:
-        seed -> DEC run (``<prefix>_dec_s<seed>`` when pretrained here).
+        seed -> run (``<prefix>_dec_s<seed>`` or ``<prefix>_cmc_s<seed>`` when pretrained here).
     """
+    infix, doing = PRETRAININGS[kind]
     found: dict[int, runs.Run | None] = {}
     for s in map(int, seeds):
-        hits = [r for r in runs.find_same(root, cfg, kind="dec", seed=s, tag=tag)
+        hits = [r for r in runs.find_same(root, cfg, kind=kind, seed=s, tag=tag)
                 if r.metrics().get("modalities", data.modalities) == data.modalities]
         found[s] = hits[-1] if hits else _adopt(find_reusable(
-            variant_cfg(cfg, {"system.seed": s}), data, root, kind="dec",
+            variant_cfg(cfg, {"system.seed": s}), data, root, kind=kind,
             modalities=data.modalities), tag, what, s)
     todo = [s for s, r in found.items() if r is None]
     if not todo:
         return found
-    say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
-        "DEC pretraining")
+    say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: {doing}")
     jobs = [(variant_cfg(cfg, {"system.seed": s}),
-             dict(root=root, tag=tag, run_id=runs.make_run_id(f"{prefix}_dec", s)))
+             dict(root=root, tag=tag, run_id=runs.make_run_id(f"{prefix}_{infix}", s)))
             for s in todo]
-    new = in_workers(pretrain_dec, jobs, data, seed_workers(cfg, len(todo)))
+    new = in_workers(fn, jobs, data, seed_workers(cfg, len(todo)))
     found.update(zip(todo, new, strict=True))
     return found
 
@@ -138,7 +153,8 @@ def _scratch_and_dec(
         DEC-initialised ones.
     """
     frac = cfg.data.labeled_fraction
-    decs = decs_for(cfg, data, root=root, seeds=seeds, tag=tag, what=what, prefix=prefix)
+    decs = pretrainings_for("dec", pretrain_dec, cfg, data, root=root, seeds=seeds, tag=tag,
+                            what=what, prefix=prefix)
     find = {"tag": tag, "labels": "labeled", "labeled_fraction_cfg": frac}
     return [
         *_classifiers_for(cfg, data, root=root, seeds=seeds, find={**find, "init": "scratch"},
@@ -174,10 +190,7 @@ def check_grid(cfg: Config, data: Processed, *, seeds, fractions=(), protocols=(
     """
     seeds = check_seeds(seeds)
     fractions = [float(f) for f in fractions]
-    for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),
-                        ("data.protocol", protocols)):
-        for value in values:
-            variant_cfg(cfg, {key: value})
+    check_values(cfg, seeds=seeds, fractions=fractions, protocols=protocols)
     check_draws(cfg, seeds=seeds, fractions=fractions, protocols=list(protocols),
                 labels=data.labels, video=data.video)
 
@@ -263,7 +276,8 @@ def pretrain_ablation(
         source = AE_SOURCES.get(variant, variant)
         if changes is not None and source not in dec_runs:
             vcfg = variant_cfg(cfg, PRETRAIN_VARIANTS[source])
-            dec_runs[source] = decs_for(vcfg, data, root=root, seeds=seeds,
+            dec_runs[source] = pretrainings_for("dec", pretrain_dec, vcfg, data, root=root,
+                                                seeds=seeds,
                                         tag=f"pretrain:{source}", what=f"[ablation] {source}",
                                         prefix=f"abl_{source}")
         out += _classifiers_for(
@@ -278,11 +292,12 @@ def pretrain_ablation(
 def _semi_arm(cfg: Config, data: Processed, arm: str, *, seeds, root) -> list[runs.Run]:
     """The classifier runs of one ``SEMI_ARMS`` arm (tag ``pretrain:<arm>``), per seed.
 
-    A ``CMC_ARMS`` arm first finds or pretrains its contrastive runs (``contrastives_for``, tag
+    A ``CMC_ARMS`` arm first finds or pretrains its contrastive runs (``pretrainings_for``, tag
     ``pretrain:<arm>``) and starts each seed's classifier from its run's encoder.
     """
     acfg = variant_cfg(cfg, SEMI_ARMS[arm])
-    inits = (contrastives_for(acfg, data, root=root, seeds=seeds, tag=f"pretrain:{arm}",
+    inits = (pretrainings_for("contrastive", pretrain_contrastive, acfg, data, root=root,
+                              seeds=seeds, tag=f"pretrain:{arm}",
                               what=f"[ablation] {arm}", prefix=f"abl_{arm}")
              if arm in CMC_ARMS else None)
     return _classifiers_for(acfg, data, root=root, seeds=seeds, find={"tag": f"pretrain:{arm}"},
@@ -320,7 +335,8 @@ def modality_ablation(
         decs = None
         if PRETRAIN_VARIANTS[pretrain] is not None:
             vcfg = variant_cfg(mcfg, PRETRAIN_VARIANTS[source])
-            decs = decs_for(vcfg, data, root=root, seeds=seeds, tag=f"{tag}:{source}",
+            decs = pretrainings_for("dec", pretrain_dec, vcfg, data, root=root, seeds=seeds,
+                                    tag=f"{tag}:{source}",
                             what=f"[modality] {letters}", prefix=f"mod_{letters}")
         out += _classifiers_for(mcfg, data, root=root, seeds=seeds,
                                 find={"tag": f"{tag}:{pretrain}", "modalities": data.modalities},

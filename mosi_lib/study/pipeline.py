@@ -193,12 +193,15 @@ def check_seeds(seeds) -> list[int]:
     return seeds
 
 
-def check_variants(variants) -> None:
-    """Refuse a name that is not one of ``PRETRAIN_VARIANTS`` or ``SEMI_ARMS``."""
-    known = [*PRETRAIN_VARIANTS, *SEMI_ARMS]
+def check_variants(variants, *, what: str = "variants") -> None:
+    """Refuse a name that is not one of ``PRETRAIN_VARIANTS`` or ``SEMI_ARMS``.
+
+    ``what`` names the variants in the message (the CLI's ``--variants``).
+    """
+    known = [*PRETRAIN_VARIANTS, *SEMI_ARMS]  # the DEC variants and the arms beyond
     unknown = [v for v in variants if v not in known]
     if unknown:
-        raise ValueError(f"variants {unknown}: expected some of {known}")
+        raise ValueError(f"{what} {unknown}: expected some of {known}")
 
 
 def modality_names(letters: str) -> list[str]:
@@ -233,10 +236,7 @@ def preflight(
         ValueError, KeyError, TypeError, FileNotFoundError: one line naming the field.
     """
     cfg = config.load_config(config_file, overrides)
-    for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),
-                        ("data.protocol", protocols)):
-        for value in values:
-            config.validate(apply_overrides(copy.deepcopy(cfg), {key: value}))
+    check_values(cfg, seeds=seeds, fractions=fractions, protocols=protocols)
     # torch and the training code are imported only by the checks that need them: the CLI
     # starts in a moment, and its notebooks train in kernels of their own
     if cfg.system.device not in ("auto", "cpu"):
@@ -252,10 +252,7 @@ def preflight(
     if modality_sets:
         check_modality_sets(modality_sets, cfg)
     if variants:
-        known = [*PRETRAIN_VARIANTS, *SEMI_ARMS]  # the DEC variants and the arms beyond
-        unknown = [v for v in variants if v not in known]
-        if unknown:
-            raise ValueError(f"--variants {unknown}: expected some of {known}")
+        check_variants(variants, what="--variants")
 
 
 def install_encoder(config_file: str, overrides: dict) -> None:
@@ -272,6 +269,21 @@ def install_encoder(config_file: str, overrides: dict) -> None:
     if (cfg.data.source == "mosi_text_audio" and "text" in cfg.data.modalities
             and wv in contextual.SPLIT_MODELS):
         contextual.locate(wv)
+
+
+def check_values(cfg: Config, *, seeds=(), fractions=(), protocols=()) -> None:
+    """``cfg`` validated with each seed, labeled fraction and protocol a study sets.
+
+    The one place these values are checked: the CLI (``preflight``) and the grids
+    (``grids.check_grid``) both call it.
+
+    Raises:
+        ValueError, KeyError, TypeError: ``config.validate`` refuses one, naming the field.
+    """
+    for key, values in (("system.seed", seeds), ("data.labeled_fraction", fractions),
+                        ("data.protocol", protocols)):
+        for value in values:
+            config.validate(apply_overrides(copy.deepcopy(cfg), {key: value}))
 
 
 def check_draws(

@@ -23,8 +23,8 @@ Contrastive (CMC) pretraining runs: one run folder per seed, and those of a grid
 ``pretrain_contrastive`` binds ``train.contrastive.fit_contrastive`` to a run folder of kind
 ``contrastive``: ``history.csv`` every epoch, ``checkpoints/last.pt`` (the model with its
 encoder: a classifier starts from it as from a DEC run, ``classifier_runs.train_classifier``'s
-``init_run``), ``metrics.json``. ``contrastives_for`` finds or pretrains the runs of one grid
-point, as ``grids.decs_for`` does for DEC. Label-free: no label of any row is read.
+``init_run``), ``metrics.json``. ``grids.pretrainings_for`` finds or pretrains the runs of one
+grid point, as for DEC. Label-free: no label of any row is read.
 """
 
 from __future__ import annotations
@@ -45,13 +45,11 @@ from mosi_lib.study.execution import (
     data_info,
     failing_marks,
     find_reusable,
-    in_workers,
     maybe_compile,
     say,
-    seed_workers,
     setup_run,
-    variant_cfg,
 )
+from mosi_lib.study.studies import STUDY_FILE
 from mosi_lib.train.dec import fit_dec
 from mosi_lib.train.loop import Event
 from mosi_lib.train.semi import ContrastiveModel, build_contrastive, fit_contrastive, usable_rows
@@ -178,11 +176,12 @@ _STAGE2_FIELDS = ("degenerate_remedy", "min_cluster_share", "tol", "update_inter
 def find_stage1(root, seed: int, key: str) -> tuple[str, dict[str, Any]] | None:
     """A finished DEC run of ``seed`` whose stage 1 has ``key``, and its ``stage1.pt``.
 
-    Searched: the runs under ``root`` and under the other study folders beside it (a study of
-    another labeled share), oldest first; None when there is none.
+    Searched: the runs under ``root`` and under the other study folders beside it (those with
+    a ``study.json``: a study of another labeled share), oldest first; None when there is none.
     """
     root = Path(root) if root else paths.runs_dir()
-    folders = [root, *sorted(p for p in root.parent.iterdir() if p.is_dir() and p != root)]
+    folders = [root, *sorted(p for p in root.parent.iterdir()
+                             if p != root and (p / STUDY_FILE).is_file())]
     for folder in folders:
         for found in runs.find_runs(folder, kind="dec", seed=seed, stage1_key=key):
             path = found.checkpoints / "stage1.pt"
@@ -305,38 +304,3 @@ def pretrain_contrastive(
             "steps": res["steps"],
         })
     return run
-
-
-def contrastives_for(cfg: Config, data: Processed, *, root, seeds, tag: str, what: str,
-                     prefix: str) -> dict[int, runs.Run]:
-    """The contrastive runs of one grid point, one per seed: found under ``root`` or pretrained.
-
-    A run is found by tag, or is the same experiment under another tag of the study (same
-    recipe, seed, data, modalities), which then counts under this tag too (``Run.add_tag``).
-    Missing seeds pretrain one after the other, or in worker processes (``seed_workers``).
-
-    Returns:
-        seed -> contrastive run (``<prefix>_cmc_s<seed>`` when pretrained here).
-    """
-    found: dict[int, runs.Run | None] = {}
-    for s in map(int, seeds):
-        hits = [r for r in runs.find_same(root, cfg, kind="contrastive", seed=s, tag=tag)
-                if r.metrics().get("modalities") == data.modalities]
-        other = None if hits else find_reusable(variant_cfg(cfg, {"system.seed": s}), data,
-                                                root, kind="contrastive",
-                                                modalities=data.modalities)
-        if other is not None:
-            say(f"{what}, seed {s}: the same experiment as {other.run_id}; counted under "
-                f"{tag!r} too, not trained again")
-            other.add_tag(tag)
-        found[s] = hits[-1] if hits else other
-    todo = [s for s, r in found.items() if r is None]
-    if todo:
-        say(f"{what}, seed{'s' if len(todo) > 1 else ''} {', '.join(map(str, todo))}: "
-            "contrastive pretraining")
-        jobs = [(variant_cfg(cfg, {"system.seed": s}),
-                 dict(root=root, tag=tag, run_id=runs.make_run_id(f"{prefix}_cmc", s)))
-                for s in todo]
-        new = in_workers(pretrain_contrastive, jobs, data, seed_workers(cfg, len(todo)))
-        found.update(zip(todo, new, strict=True))
-    return found

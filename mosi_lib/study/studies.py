@@ -57,6 +57,10 @@ from mosi_lib.runs import Run, StudyMismatch, result_overrides
 # =============================================================================
 # Study folders: ``runs/<study>/`` groups one pass of notebooks, with its ``study.json``.
 
+STUDY_FILE = "study.json"
+"""What makes a folder a study folder: its record (created, kind, config, notebooks run)."""
+
+
 def make_study_id(name: str) -> str:
     """``YYYYmmdd-HHMMSS_<name>``: one study = one pass of notebooks 01..05."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}_{name}"
@@ -125,11 +129,11 @@ def open_study(
                 run_id = f"{base}-{n}"
     paths.check_stem(run_id, "20260101-120000_quick", field="run_id")
     path = root / run_id
-    if not create and not (path / "study.json").exists():
+    if not create and not (path / STUDY_FILE).exists():
         raise FileNotFoundError(f"study {path}: no such study (no study.json); run "
                                 f"`python -m mosi_lib reproduce --run-id {run_id}` first")
     path.mkdir(parents=True, exist_ok=True)
-    file = path / "study.json"
+    file = path / STUDY_FILE
     info = study_info(path) if file.exists() else {
         "run_id": run_id, "kind": kind, "created": timestamp(), "created_ts": time.time(),
         "git": git_info()}
@@ -204,7 +208,7 @@ def latest_study(root: str | Path | None = None, *, kind: str = "main",
     time; never the name. ``setup`` (``setup_identity``): only studies that stored this one.
     """
     root = Path(root) if root else paths.runs_dir()
-    studies = [p for p in root.glob("*") if (p / "study.json").exists()]
+    studies = [p for p in root.glob("*") if (p / STUDY_FILE).exists()]
     infos = {p: study_info(p) for p in studies}
     studies = [p for p in studies if infos[p].get("kind", "main") == kind
                and (setup is None or infos[p].get("setup") == _plain(setup))]
@@ -219,7 +223,7 @@ def study_info(study: str | Path) -> dict[str, Any]:
     Raises:
         ValueError: the file is not valid JSON (named in the message).
     """
-    file = Path(study) / "study.json"
+    file = Path(study) / STUDY_FILE
     try:
         return json.loads(file.read_text())
     except ValueError as exc:

@@ -336,9 +336,13 @@ def test_one_stage1_serves_every_labeled_share_bit_for_bit(tiny_config, data, tm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tiny DEC's collapse warnings are not tested
         first = pretrain_runs.pretrain_dec(tiny_config, data, root=tmp_path / "s40", run_id="a")
+        # a folder beside the study that is not a study (no study.json) is not searched
+        unseen = pretrain_runs.pretrain_dec(other, fewer, root=tmp_path / "s20_first", run_id="u")
+        (tmp_path / "s40" / "study.json").write_text("{}")  # a study of another labeled share
         shared = pretrain_runs.pretrain_dec(other, fewer, root=tmp_path / "s20", run_id="b")
         fresh = pretrain_runs.pretrain_dec(alone, fewer, root=tmp_path / "s20_alone", run_id="c")
     assert first.metrics()["stage1_from"] is None and fresh.metrics()["stage1_from"] is None
+    assert unseen.metrics()["stage1_from"] is None
     assert shared.metrics()["stage1_from"] == "a"
     assert shared.metrics()["stage1_key"] == fresh.metrics()["stage1_key"]
     for k in ("z", "q", "cluster"):

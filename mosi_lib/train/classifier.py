@@ -1,20 +1,23 @@
 """Fit the sentiment classifier (paper section 4.2): Adam, and the best epoch by validation.
 
 ``fit_classifier`` reads the recipe from the config's ``train`` section and how to run from its
-``system`` section; it trains through ``loop.train_epoch``, validates after every epoch and
-keeps the best weights by the checkpoint rule (``select_epoch``). Its hooks' ``epoch_end`` and
+``system`` section. Its step is the ordinary one (``zero_grad``, forward, loss, ``backward``,
+``step``); ``fit_epochs``, the skeleton every classifier fit shares (the mean teacher's too,
+``train.semi``), trains through ``loop.train_epoch``, validates after every epoch and keeps the
+best weights by the checkpoint rule (``select_epoch``). Its hooks' ``epoch_end`` and
 ``improved`` events carry a checkpoint (``Event.state``) that ``resume`` continues from
 exactly.
 
-Speed: the data live on the device (``batches.DeviceData``); bf16 autocast on CUDA
+Speed: the data live on the device (``loop.DeviceData``); bf16 autocast on CUDA
 (``system.amp``); the whole step as a CUDA graph on request (``system.cuda_graphs``,
-``graphs.StepRunner``).
+``graphs.StepRunner`` wraps the ordinary step).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -144,8 +147,6 @@ def fit_classifier(
         "steps": {"eager", "graph_replays"}, "val_forwards": {"eager", "graph_replays"}}``
         (how the training steps and the epochs' validation forwards ran).
     """
-    from tqdm import tqdm
-
     device, amp = dd.device, cfg_system.amp
     tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long, device=device)
     va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long, device=device)
@@ -178,6 +179,7 @@ def fit_classifier(
     sums = torch.zeros(2, device=device)
 
     def step(bidx: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
         x, masks = dd.batch(bidx)
         with autocast(device, amp, cache=not use_graphs):
             logits = model(x, masks).float()
@@ -189,17 +191,81 @@ def fit_classifier(
             sums[0] += loss.detach() * len(bidx)
             sums[1] += ((logits.detach() > 0).float() == y).sum()
 
+    # system.cuda_graphs: the step replayed as a CUDA graph per batch size, the validation
+    # forward (the same rows every epoch) as another; both run eagerly otherwise
     runner = graphs.StepRunner(step, optimizer=opt, device=device, enabled=use_graphs)
-    # the validation rows are the same every epoch: under cuda_graphs their forward is a graph
     val_forward = graphs.ForwardRunner(
         lambda: predict_logits(model, dd, va, amp=amp, cache=not use_graphs),
         device=device,
         enabled=use_graphs,
         what="validation forward",
     )
+    res = fit_epochs(model, dd, cfg_train, cfg_system, step=runner, optimizer=opt, sums=sums,
+                     train_rows=tr, val_rows=va, val_forward=val_forward,
+                     zero_policy=zero_policy, hooks=hooks, gen=gen, res=res,
+                     start_epoch=start_epoch)
+    res["steps"] = runner.counts()
+    res["val_forwards"] = val_forward.counts()
+    return res
+
+
+def fit_epochs(
+    model: nn.Module,
+    dd: DeviceData,
+    cfg_train: TrainConfig,
+    cfg_system: SystemConfig,
+    *,
+    step: Callable[[torch.Tensor], Any],
+    optimizer: torch.optim.Optimizer,
+    sums: torch.Tensor,
+    train_rows: torch.Tensor,
+    val_rows: torch.Tensor,
+    zero_policy: str,
+    hooks: list[Hook] | None,
+    gen: torch.Generator,
+    res: dict[str, Any],
+    start_epoch: int = 1,
+    selected: nn.Module | None = None,
+    val_forward: Callable[[], torch.Tensor] | None = None,
+    before_epoch: Callable[[int], None] | None = None,
+    more_columns: Callable[[list[float], int], dict[str, Any]] | None = None,
+    more_state: Callable[[], dict[str, Any]] | None = None,
+    desc: str = "classifier",
+) -> dict[str, Any]:
+    """The epochs every classifier fit shares: train, validate, select, report.
+
+    Per epoch: ``before_epoch(epoch)`` (what a fit changes per epoch), ``model`` in train
+    mode, ``step`` once per shuffled mini-batch of ``train_rows`` (``loop.train_epoch``; it adds
+    loss x rows and correct predictions into ``sums[0]`` and ``sums[1]``, a fit's own sums
+    after them), the validation rows' logits of ``selected`` (``val_forward()``, by default
+    ``loop.predict_logits``) scored (``loop.evaluate_classifier``), the history row
+    (``epoch_row`` and ``more_columns(the other sums, rows trained)``), the checkpoint rule
+    (``select_epoch`` on ``selected``), then the hooks' ``improved`` and ``epoch_end`` events
+    with a checkpoint (``more_state()`` adds to it). ``selected``'s best weights are loaded into
+    ``model`` at the end.
+
+    Args:
+        model, dd, cfg_train, cfg_system, zero_policy, hooks: as ``fit_classifier``.
+        step: one training step (``optimizer.zero_grad``, forward, loss, backward, step).
+        optimizer, gen: the fit's optimizer and its shuffling generator (checkpointed).
+        res: ``new_result(model)``, or a resumed run's; ``start_epoch``: its first epoch.
+        selected: the model whose validation accuracy selects (default ``model``; the mean
+            teacher's teacher).
+
+    Returns:
+        ``res``: ``history``, ``best`` and ``best_state``.
+    """
+    from tqdm import tqdm
+
+    selected = model if selected is None else selected
+    amp = cfg_system.amp
+    if val_forward is None:
+        def val_forward():
+            return predict_logits(selected, dd, val_rows, amp=amp)
+
     bar = tqdm(
         range(start_epoch, cfg_train.epochs + 1),
-        desc="classifier",
+        desc=desc,
         disable=not cfg_system.progress,
         initial=start_epoch - 1,
         total=cfg_train.epochs,
@@ -207,33 +273,37 @@ def fit_classifier(
     )
     for epoch in bar:
         t0 = time.perf_counter()
+        if before_epoch is not None:
+            before_epoch(epoch)
         model.train()
-        n_seen, (tot, correct) = train_epoch(
-            runner, minibatches(tr, cfg_train.batch_size, gen), sums=sums
+        n_seen, values = train_epoch(
+            step, minibatches(train_rows, cfg_train.batch_size, gen), sums=sums
         )
         t_val = time.perf_counter()
-        logits = val_forward()
-        val = evaluate_classifier(
-            model, dd, va, zero_policy, amp=amp, objective=cfg_train.objective, logits=logits
-        )
+        val = evaluate_classifier(selected, dd, val_rows, zero_policy, amp=amp,
+                                  objective=cfg_train.objective, logits=val_forward())
         now = time.perf_counter()
-        lr = opt.param_groups[0]["lr"]
-        row = epoch_row(epoch, tot / n_seen, correct / n_seen, val, lr, now - t0, now - t_val)
+        lr = optimizer.param_groups[0]["lr"]
+        row = epoch_row(epoch, values[0] / n_seen, values[1] / n_seen, val, lr, now - t0,
+                        now - t_val)
+        if more_columns is not None:
+            row.update(more_columns(values[2:], n_seen))
         res["history"].append(row)
-        improved = select_epoch(res, epoch, val, model)
+        improved = select_epoch(res, epoch, val, selected)
         if hooks:
             ckpt = {
                 "epoch": epoch,
                 "model_state": model.state_dict(),
-                "optimizer_state": opt.state_dict(),
+                **(more_state() if more_state is not None else {}),
+                "optimizer_state": optimizer.state_dict(),
                 "rng": rng_state(gen),
                 "best": res["best"],
                 "best_state": res["best_state"],
                 "history": res["history"],
             }
             if improved:
-                fire(hooks, Event("improved", epoch, model, opt, row, ckpt))
-            fire(hooks, Event("epoch_end", epoch, model, opt, row, ckpt))
+                fire(hooks, Event("improved", epoch, model, optimizer, row, ckpt))
+            fire(hooks, Event("epoch_end", epoch, model, optimizer, row, ckpt))
         bar.set_postfix(
             loss=f"{row['train_loss']:.3f}",
             val_acc=f"{row['val_acc']:.3f}",
@@ -241,6 +311,4 @@ def fit_classifier(
         )
     bar.close()
     model.load_state_dict(res["best_state"])
-    res["steps"] = runner.counts()
-    res["val_forwards"] = val_forward.counts()
     return res

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from mosi_lib import losses, metrics
-from mosi_lib.config import DEC_REMEDIES, DECConfig, SystemConfig
+from mosi_lib.config import DECConfig, SystemConfig
 from mosi_lib.train import graphs, loop
 from mosi_lib.train.loop import (
     DeviceData,
@@ -34,8 +34,6 @@ from mosi_lib.train.loop import (
 
 # ----------------------------------------------------------------------------- centres
 
-REMEDIES = DEC_REMEDIES
-"""``dec.degenerate_remedy`` values (``init_centers``; defined in ``config``)."""
 TRIM_SHARE = 0.01
 """``clipped`` / ``trimmed``: the 1% of rows farthest from the latent's median are pulled in /
 left out of the k-means fit (the degenerate starts seen on CMU-MOSI isolated 2-3 of 2199 rows,
@@ -120,8 +118,6 @@ def init_centers(
     """
     from sklearn.cluster import KMeans
 
-    if remedy not in REMEDIES:
-        raise ValueError(f"dec.degenerate_remedy={remedy!r}: expected one of {list(REMEDIES)}")
     zz = z.cpu().numpy().astype(np.float64)
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
     assign = km.fit_predict(zz)
@@ -243,6 +239,7 @@ def fit_dec(
 
     def stage_runner(stage: int, opt, weights: dict) -> graphs.StepRunner:
         def step(bidx: torch.Tensor) -> None:
+            opt.zero_grad(set_to_none=True)
             ridx = all_idx.index_select(0, bidx)
             x, masks = dd.batch(ridx)
             with loop.autocast(device, amp, cache=not use_graphs):

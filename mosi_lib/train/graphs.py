@@ -10,18 +10,20 @@ of the batch's row numbers into the graph's index tensor and one graph launch.
 
 ``StepRunner(step, optimizer=..., enabled=...)`` is called once per mini-batch with ``idx``, a
 device LongTensor of row numbers. Off (the default, and always on a device other than CUDA) it
-zeroes the gradients and calls ``step(idx)``: the eager loop. On, each batch size first runs
+calls ``step(idx)``: the ordinary eager step, which zeroes its gradients itself. On, each
+batch size first runs
 ``warmup`` eager steps on a side stream (real training steps, exactly those of the eager loop:
 they create the optimizer state and let cuBLAS and the allocator warm up, as capture
 requires), then a graph of ``step`` on a static index tensor is captured for that size (the
 capture runs nothing) and replayed for this and every later batch of that size, each in its
 own memory pool.
 
-What ``step`` must be to be captured (those of ``classifier.fit_classifier`` and
-``dec.fit_dec`` are):
+The ordinary step is written as in any PyTorch loop (``optimizer.zero_grad(set_to_none=True)``,
+forward, loss, ``backward``, ``optimizer.step``); this module only wraps it. What ``step`` must
+be to be captured (those of ``classifier.fit_classifier`` and ``dec.fit_dec`` are):
 
 * no host synchronisation: no ``.item()``, ``float(t)``, boolean-mask indexing or Python
-  branch on a tensor's value (``system.capturing()`` tells code that needs one to take another
+  branch on a tensor's value (``loop.capturing()`` tells code that needs one to take another
   path: ``fit_dec``'s step asks ``losses.dec_objective`` for its static-shape form);
 * every tensor it reads or accumulates into that lives across steps (the resident data, the
   parameters, running sums, DEC's target distribution) is allocated before the capture and
@@ -181,8 +183,10 @@ class StepRunner(_Runner):
         """Wrap ``step``.
 
         Args:
-            step: ``step(idx)``: one training step on rows ``idx`` (no ``zero_grad``: the
-                runner does it before an eager step and before a capture).
+            step: ``step(idx)``: one whole training step on rows ``idx``, ``zero_grad`` first
+                (with ``set_to_none=True``: inside a capture that is Python only, no kernel;
+                the captured backward allocates the gradients in the graph's pool and every
+                replay writes them afresh).
             optimizer: the optimizer ``step`` steps (``capturable=True`` on CUDA,
                 ``capturable``).
             device: where the data and the model live.
@@ -205,16 +209,8 @@ class StepRunner(_Runner):
         self._seen: dict[int, int] = {}
         self._graphs: dict[int, tuple[Callable[[], None], torch.Tensor]] = {}
 
-    def _fresh_step(self, idx: torch.Tensor) -> None:
-        # gradients set to None first: the step's backward writes them afresh, nothing
-        # accumulates across steps. Inside a capture this is Python only (no kernel): the
-        # captured backward allocates the gradients in the graph's pool and every replay
-        # writes them again
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step(idx)
-
     def _eager(self, idx: torch.Tensor) -> None:
-        self._fresh_step(idx)
+        self.step(idx)
         self.eager_steps += 1
 
     def __call__(self, idx: torch.Tensor) -> None:
@@ -230,7 +226,7 @@ class StepRunner(_Runner):
                 return
             static = idx.clone()
             try:
-                replay = self.backend.capture(lambda: self._fresh_step(static))
+                replay = self.backend.capture(lambda: self.step(static))
             except RuntimeError as err:  # e.g. an operator this torch cannot capture
                 self._graphs.clear()
                 self._give_up(f"batch size {n}: ", err)

@@ -66,13 +66,12 @@ from mosi_lib import metrics
 from mosi_lib.config import ModelConfig, SemiConfig, SystemConfig, TrainConfig
 from mosi_lib.losses import classifier_loss, consistency_loss, multimodal_info_nce, sigmoid_rampup
 from mosi_lib.models import MultimodalEncoder
-from mosi_lib.train.classifier import epoch_row, fit_classifier, new_result, select_epoch
+from mosi_lib.train.classifier import fit_classifier, fit_epochs, new_result
 from mosi_lib.train.loop import (
     DeviceData,
     Event,
     Hook,
     autocast,
-    evaluate_classifier,
     fire,
     minibatches,
     predict_logits,
@@ -366,8 +365,6 @@ def fit_mean_teacher(
         As ``fit_classifier``; history rows add ``sup_loss``, ``consistency`` and
         ``cons_weight`` (the epoch's means and weight).
     """
-    from tqdm import tqdm
-
     device, amp = dd.device, cfg_system.amp
     tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long, device=device)
     ex = torch.as_tensor(np.asarray(extra_idx), dtype=torch.long, device=device)
@@ -387,7 +384,6 @@ def fit_mean_teacher(
                            weight_decay=cfg_train.weight_decay)
     gen = torch.Generator().manual_seed(cfg_system.seed)
     gen_extra = torch.Generator().manual_seed(cfg_system.seed + 1)
-    res = new_result(model)
     sums = torch.zeros(4, device=device)  # loss x rows, correct, sup x rows, consistency x rows
     n_steps = 0
     weight = 0.0
@@ -415,37 +411,23 @@ def fit_mean_teacher(
             sums.add_(torch.stack([loss.detach() * len(bidx), correct,
                                    sup.detach() * len(bidx), cons.detach() * len(bidx)]))
 
-    chosen = teacher if cfg_semi.mt_select == "teacher" else model
-    bar = tqdm(range(1, cfg_train.epochs + 1), desc="mean teacher",
-               disable=not cfg_system.progress, leave=False)
-    for epoch in bar:
-        t0 = time.perf_counter()
+    def before_epoch(epoch: int) -> None:
+        nonlocal weight
         weight = cfg_semi.mt_consistency_weight * sigmoid_rampup(epoch - 1,
                                                                  cfg_semi.mt_rampup_epochs)
-        model.train()
         teacher.train()  # dropout noise in the teacher too (Tarvainen & Valpola)
-        n_seen, (tot, correct, sup_sum, cons_sum) = train_epoch(
-            step, minibatches(tr, cfg_train.batch_size, gen), sums=sums)
-        t_val = time.perf_counter()
-        val = evaluate_classifier(chosen, dd, va, zero_policy, amp=amp,
-                                  objective=cfg_train.objective)
-        now = time.perf_counter()
-        row = epoch_row(epoch, tot / n_seen, correct / n_seen, val, opt.param_groups[0]["lr"],
-                        now - t0, now - t_val)
-        row.update(sup_loss=sup_sum / n_seen, consistency=cons_sum / n_seen, cons_weight=weight)
-        res["history"].append(row)
-        improved = select_epoch(res, epoch, val, chosen)
-        if hooks:
-            ckpt = {"epoch": epoch, "model_state": model.state_dict(),
-                    "teacher_state": teacher.state_dict(), "optimizer_state": opt.state_dict(),
-                    "best": res["best"], "best_state": res["best_state"],
-                    "history": res["history"]}
-            if improved:
-                fire(hooks, Event("improved", epoch, model, opt, row, ckpt))
-            fire(hooks, Event("epoch_end", epoch, model, opt, row, ckpt))
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
-    bar.close()
-    model.load_state_dict(res["best_state"])
+
+    def more_columns(values: list[float], n_seen: int) -> dict[str, Any]:
+        sup_sum, cons_sum = values
+        return {"sup_loss": sup_sum / n_seen, "consistency": cons_sum / n_seen,
+                "cons_weight": weight}
+
+    res = fit_epochs(model, dd, cfg_train, cfg_system, step=step, optimizer=opt, sums=sums,
+                     train_rows=tr, val_rows=va, zero_policy=zero_policy, hooks=hooks, gen=gen,
+                     res=new_result(model), desc="mean teacher",
+                     selected=teacher if cfg_semi.mt_select == "teacher" else model,
+                     before_epoch=before_epoch, more_columns=more_columns,
+                     more_state=lambda: {"teacher_state": teacher.state_dict()})
     res["steps"] = {"eager": n_steps, "graph_replays": 0}
     res["val_forwards"] = {"eager": cfg_train.epochs, "graph_replays": 0}
     return res
