@@ -51,7 +51,7 @@ docs: $(STAMP) ## fill the generated tables of README.md and docs/ from docs/res
 test: $(STAMP) ## unit tests (pytest mosi_lib) and notebook smoke tests (pytest tests)
 	$(PY) -m pytest mosi_lib tests
 
-test-fast: $(STAMP) ## everything but the tests marked slow (papermill notebooks, subprocess studies)
+test-fast: $(STAMP) ## the unit tests: everything but the tests marked slow (papermill notebooks, subprocess studies, worker pools, whole grids)
 	$(PY) -m pytest mosi_lib tests -m "not slow"
 
 test-unit: $(STAMP) ## unit tests only: pytest mosi_lib

@@ -4,10 +4,10 @@ What each command of the CLI does: ``reproduce`` (01..05), ``study`` (06, 07), `
 
 ``python -m mosi_lib`` parses its arguments and calls one of ``run_reproduce``, ``run_study`` or
 ``run_figures``. Each checks its input (``preflight``) before any folder, locks the study
-folders it writes (``guard.HeldStudies``), records how it ran them (``studies.open_study``) and
+folders it writes (``studies.HeldStudies``), records how it ran them (``studies.open_study``) and
 executes the notebooks (``pipeline.run_notebooks``); ``reproduce`` and ``study`` end by printing
 their tables in compact form and where the files are (``print_results``). Refusals are one
-line: ``BadInput`` and ``guard.StudyLocked`` concern the command's input, ``StudyRefused`` the
+line: ``BadInput`` and ``studies.StudyLocked`` concern the command's input, ``StudyRefused`` the
 study it names.
 
 Command line: ``python -m mosi_lib reproduce|study|figures|download|install-encoder|docs``.
@@ -265,7 +265,7 @@ def run_reproduce(
 
 
 def print_results(folder: Path, tables: tuple[tuple[str, str, list[str] | None], ...]) -> None:
-    """End a command with its tables in their compact form (``report.compact``) and their files.
+    """End a command with its tables in their compact form (``report.pages``) and their files.
 
     Args:
         folder: where the notebooks wrote them (``outputs.output_dir``).
@@ -299,7 +299,7 @@ def run_study(
     """Execute 06_label_sweep and 07_ablations, each into study ``<run_id>-<name>``; 0.
 
     The grids come from ``configs/experiments/{sweep,ablations}.yaml`` with the given values
-    in their place (``grid_specs.load_grid``); ``study.json`` keeps each grid and config, so that
+    in their place (``pipeline.load_grid``); ``study.json`` keeps each grid and config, so that
     ``figures`` redraws them.
 
     Args:

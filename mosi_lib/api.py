@@ -64,7 +64,7 @@ def setup(
         run_id: the study folder. None: the latest study of ``kind`` run with this very config
             (profile, protocol, smoke, result overrides: ``studies.setup_identity``), else a new
             one; never a study of another config. A named study run with another config is
-            refused (``refusals.StudyMismatch``, one line).
+            refused (``runs.StudyMismatch``, one line).
         seed: ``system.seed`` (None keeps the profile's).
         smoke: shrink epochs (``config.smoke``) for tests and CI; a key set in ``overrides``
             keeps its value (``smoke_config``).
@@ -185,7 +185,7 @@ def run(
             keeps its value.
         study: the study folder under ``runs/`` (None: as a notebook does, the latest study of
             this very config, else a new one; one of another config is refused:
-            ``notebook.setup``).
+            ``api.setup``).
         root: a folder to write the runs into instead of a study (no study is opened).
         data: preprocessed data (None: ``prepare_data(cfg.data)``, through the cache).
         reuse: return a finished run of the same recipe, seed and data instead of training.

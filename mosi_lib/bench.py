@@ -4,7 +4,7 @@ Table 1 (``--only loops``) times training epochs of the classifier and of DEC st
 ways, same model, same process, both through the training epoch loop (``loop.train_epoch``):
 
 * ``resident``: the training code's way: every array on the device once, batches gathered by
-  ``index_select`` (``batches.DeviceData`` + ``batches.minibatches``).
+  ``index_select`` (``loop.DeviceData`` + ``loop.minibatches``).
 * ``dataloader``: a plain ``torch.utils.data.DataLoader`` over a map-style dataset of host
   tensors (per-row ``__getitem__``, default collate, ``.to(device)`` per batch).
 
@@ -280,7 +280,7 @@ def time_seeds(
 
     ``sequential``: ``classifier.fit_classifier`` once per seed, one after the other (what a
     loop over seeds costs). ``processes``: the seeds spread over ``workers`` spawned processes
-    with ``parallel.worker_threads(workers)`` torch threads each, one after the other
+    with ``execution.worker_threads(workers)`` torch threads each, one after the other
     inside a worker (``system.seed_workers``); the pool is started and warmed up before the
     clock starts, as a grid point's pool is reused over hundreds of epochs. All use the
     study's 80/20 train/validation split of the rows and time ``epochs`` epochs after a

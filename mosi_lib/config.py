@@ -12,11 +12,11 @@ The ``semi`` config section: the semi-supervised arms beyond DEC (issue 34), and
 Three standard ways to use the unlabeled training rows, each an arm of the same study as DEC:
 
 * ``method=self_training`` (pseudo-labels; Lee 2013, "Pseudo-Label"; Xie et al. 2020, "Noisy
-  Student"): ``train.self_training``;
+  Student"): ``train.semi``;
 * ``method=mean_teacher`` (Tarvainen & Valpola 2017, "Mean teachers are better role models"):
-  ``train.mean_teacher``;
+  ``train.semi``;
 * contrastive multimodal pretraining (Tian, Krishnan & Isola 2019/2020, "Contrastive Multiview
-  Coding", CMC): a pretraining run of its own (``cmc_*`` fields, ``train.contrastive``) whose
+  Coding", CMC): a pretraining run of its own (``cmc_*`` fields, ``train.semi``) whose
   encoder initialises the classifier as a DEC run's does; the classifier's ``method`` stays
   ``none``.
 

@@ -366,7 +366,7 @@ class Run:
         """The run's recipe hash (``runs.recipe_hash``); None without a readable config.
 
         Computed from ``config.yaml`` (runs of any version compare alike, whatever
-        ``provenance.recipe`` was stored at creation); the one place runs are matched by recipe.
+        ``files.recipe`` was stored at creation); the one place runs are matched by recipe.
         """
         try:
             cfg = self.config()

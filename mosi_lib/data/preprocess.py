@@ -427,7 +427,7 @@ def prepare_data(cfg: DataConfig, *, cache: bool = True, force: bool = False,
         The ``Processed`` data set (a cache file that cannot be read is named in a warning and
         rebuilt); ``meta["cache"]`` says the file and whether it was a hit,
         ``meta["quality"]`` the shares of the data the loader dropped or replaced
-        (``quality.check_data_quality``, on a cache hit too).
+        (``raw.check_data_quality``, on a cache hit too).
 
     Warns:
         DataQualityWarning: a share above 1% (e.g. segments dropped, a modality's NaN values).

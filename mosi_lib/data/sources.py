@@ -38,8 +38,8 @@ requests ("URL does not exist", HTTP 403) and leaves half files under the final 
 * No sizes or checksums: the SDK publishes neither for these files (its downloader,
   ``mmsdk/mmdatasdk/computational_sequence/download_ops.py``, only compares the byte count with
   the server's Content-Length). A file is accepted when its byte count equals the announced
-  total (when the server sent one), it opens as a ``.csd`` (``csd.read_csd``, every array read)
-  and its root name and width are those of what its name says (``csd.check_csd_identity``).
+  total (when the server sent one), it opens as a ``.csd`` (``sdk.read_csd``, every array read)
+  and its root name and width are those of what its name says (``sdk.check_csd_identity``).
 * Resume: bytes go to ``<name>.part``; a later call asks for the rest (``Range: bytes=N-``),
   appends on 206, starts over on 200 (the server ignored the range), and on 416 keeps a
   ``.part`` that is already whole and starts over otherwise.
@@ -191,7 +191,7 @@ def load_raw(cfg: DataConfig, source: Source | None = None, *, progress: bool = 
 
 
 def modality_files(cfg: DataConfig) -> dict[str, str]:
-    """Modality -> file name, for the messages of ``quality.check_data_quality``."""
+    """Modality -> file name, for the messages of ``raw.check_data_quality``."""
     if cfg.source in ("csd", "synthetic"):
         return {"text": CSD_FILES["text"], "audio": CSD_FILES["audio"],
                 "visual": CSD_FILES[cfg.visual_features]}

@@ -5,7 +5,7 @@ Words of the synthetic data set: invented vocabulary, token draws, one video's t
 ``vocabulary`` invents the tokens and their GloVe-like 300-d vectors (function, general, topic
 and opinion words; opinion words carry the sentiment direction); ``timeline`` draws each
 segment's words by kind and lays a video's words, pauses and segments out in time. Both take the
-generator's design (``synthetic_gen.synthetic_design()``) and its random generator; the order of
+generator's design (``synthetic.synthetic_design()``) and its random generator; the order of
 the draws is part of the data set (a seed gives identical arrays).
 
 The synthetic MOSI-shaped generator: a seed -> CMU-MOSI's six computational sequences.

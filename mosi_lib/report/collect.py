@@ -7,8 +7,8 @@
 * ``variant_name``: a classifier run's model label, as in the paper's Table 1 (``run_variant``:
   of a run's records).
 
-The tables built from these frames are ``report.tables`` and ``report.pairing``; writing them
-to files is ``report.table_files``.
+The tables built from these frames are ``report.tables`` and ``report.tables``; writing them
+to files is ``report.outputs``.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def variant_name(
 
     Args:
         init: ``scratch``, ``dec``, ``ae`` (the stage-1 autoencoder of a DEC run) or a linear
-            reference (``reference.REFERENCES``).
+            reference (``runs.REFERENCES``).
         labels: ``labeled`` (the labeled pool) or ``all``.
         labeled_fraction: share of labeled segments (config ``data.labeled_fraction``).
         dec_fraction: share of labels the DEC pretraining used (``init="dec"``); named when the

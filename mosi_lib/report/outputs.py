@@ -2,8 +2,8 @@
 
 Every figure and table the study writes, named once: key -> file stem, kind, notebook, subject.
 
-The notebooks save through these entries (``figure_files.save_figure(fig,
-OUTPUTS["loss_curves"], ...)``, ``table_files.save_table(df, OUTPUTS["comparison_table"],
+The notebooks save through these entries (``outputs.save_figure(fig,
+OUTPUTS["loss_curves"], ...)``, ``outputs.save_table(df, OUTPUTS["comparison_table"],
 ...)``); the smoke tests, the ``make figures`` test and the README check read the same table, so
 renaming an output is one edit here. A stem starts with the number of the notebook whose data
 it shows (``02_loss_curves`` shows the baseline run of notebook 02, drawn by 05); ``where`` says
@@ -361,7 +361,7 @@ def save_figure(
             SDK features"); written at the bottom of the figure (``NOTE_FONTSIZE`` points,
             wrapped to its width) and into the sidecar.
         smoke: drawn from a smoke run (the notebook's ``smoke``): the title is marked "SMOKE"
-            (``figure_style.mark_smoke``) and the sidecar says so.
+            (``plots.mark_smoke``) and the sidecar says so.
 
     Returns:
         ``{"<name>.png": path, "<name>.pdf": path, "<name>.json": path}``.

@@ -3,7 +3,7 @@
 Tables a person reads: the compact display form of the comparison and summary tables.
 
 The full tables (``tables.comparison_table``: 21 columns, the data description on every row;
-``tables.summary_table``: four numbers per metric) are what ``table_files.save_table`` writes
+``tables.summary_table``: four numbers per metric) are what ``outputs.save_table`` writes
 for machines and papers. What a notebook page or a terminal shows is their compact form: the
 model and its Acc-2 (mean ± std over seeds), 95% interval over seeds, F1, MAE / Corr / Acc-7
 where the objective regresses the score, and the seeds, with **one line of provenance per

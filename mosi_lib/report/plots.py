@@ -7,7 +7,7 @@ Rules (style guide section 5):
 * Plot functions build a ``matplotlib.figure.Figure`` directly (``new_figure``, not through
   ``pyplot``), so nothing is ever shown or kept open behind the caller's back; notebooks
   ``display(fig)``.
-* Sizes are fixed per figure kind (``SIZE_*``) and ``figure_files.save_figure`` writes at a
+* Sizes are fixed per figure kind (``SIZE_*``) and ``outputs.save_figure`` writes at a
   fixed ``DPI``, so regenerated files are comparable. Constrained layout keeps text from
   overlapping.
 * Synthetic data are always labelled: ``save_figure`` has a required ``synthetic`` argument and
@@ -25,7 +25,7 @@ The figures: ``data_plots`` (the data), ``curve_plots`` (training curves, paper 
 Figures of the preprocessed data: sentiment scores, sequence lengths and scaled features.
 
 Notebook 01 draws them from a ``Processed`` data set; a figure of synthetic data carries the
-mark from the start (``figure_style.mark_synthetic``).
+mark from the start (``plots.mark_synthetic``).
 
 Training curves: a classifier's loss and accuracy per epoch (paper Figure 3), DEC's losses.
 

@@ -10,7 +10,7 @@ Tables of collected runs: the comparison table (paper Table 1) and summaries ove
 * ``best_by_valid``: the group with the best validation accuracy, for choices that must not
   read the test fold.
 
-Paired comparisons are ``report.pairing``; writing a table to files is ``report.table_files``.
+Paired comparisons are ``report.tables``; writing a table to files is ``report.outputs``.
 
 Paired comparisons over seeds: DEC-initialised against from-scratch, variants against one.
 

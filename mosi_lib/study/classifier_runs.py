@@ -32,8 +32,8 @@ How a classifier run trains under ``semi.method``, and what it records of it (is
 
 ``fit_for_method`` is the one place a classifier run picks its fit: ``none`` is
 ``train.classifier.fit_classifier`` (every earlier run), ``self_training`` is
-``train.self_training.fit_self_training`` on the labeled rows plus the unlabeled training
-rows' confident pseudo-labels, ``mean_teacher`` is ``train.mean_teacher.fit_mean_teacher`` with
+``train.semi.fit_self_training`` on the labeled rows plus the unlabeled training
+rows' confident pseudo-labels, ``mean_teacher`` is ``train.semi.fit_mean_teacher`` with
 every training row in the consistency batches. The rows each may read are chosen here from the
 data's split and pools: never a validation or test row.
 
@@ -49,7 +49,7 @@ the run's ``metrics.json`` (the keys ``report.collect`` reads) and ``predictions
 
 Linear reference runs: logistic regression (and TF-IDF) fits written as classifier runs.
 
-``logistic_reference`` fits one reference (``reference.REFERENCES``) and writes its run;
+``logistic_reference`` fits one reference (``runs.REFERENCES``) and writes its run;
 ``logistic_references`` makes each reference a study carries (``reference_inits``) once per data
 set and tag.
 
@@ -64,7 +64,7 @@ binding ``train.classifier.fit_classifier`` to the folder with hooks (``classifi
   from scratch on all labels);
 * ``resume_classifier``: continue an interrupted run from ``checkpoints/last.pt``.
 
-Several runs go through the worker pool (``parallel.in_workers``).
+Several runs go through the worker pool (``execution.in_workers``).
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def save_predictions(run: runs.Run, data: Processed, outputs: dict[str, np.ndarr
 def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
                        run_id: str | None = None, root=None, tag: str | None = None,
                        init: str = "logreg") -> runs.Run:
-    """Fit a linear reference (``init``: one of ``reference.REFERENCES``) and write its run.
+    """Fit a linear reference (``init``: one of ``runs.REFERENCES``) and write its run.
 
     The run is a ``classifier`` run with ``init`` naming the reference, so the comparison
     table, the summaries and the statistics read it like any classifier; ``epochs`` and
@@ -393,7 +393,7 @@ def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
 
 
 def reference_inits(cfg: Config, data: Processed) -> list[str]:
-    """The references a study of ``data`` carries (``reference.REFERENCES``).
+    """The references a study of ``data`` carries (``runs.REFERENCES``).
 
     ``logreg`` always; ``logreg_text`` when the text modality sits beside another; ``tfidf``
     for the embedded source's transcripts.
@@ -643,7 +643,7 @@ def train_classifiers(
     """``train_classifier`` for several seeds (``system.seed`` replaced by each); one run each.
 
     The seeds run through ``train_classifier``, one after the other or in worker processes
-    (``parallel.seed_workers``, ``parallel.in_workers``).
+    (``execution.seed_workers``, ``execution.in_workers``).
 
     Args:
         seeds: training seeds.
@@ -682,7 +682,7 @@ def finetune_runs(cfg: Config, data: Processed, *, root, dec_run: str | runs.Run
 
     From ``dec_run``'s encoder on the labeled pool and on all training labels, and from scratch
     on all training labels (the labeled-pool baseline is notebook 02's). The three are
-    independent: they train at the same time in worker processes (``parallel.seed_workers``:
+    independent: they train at the same time in worker processes (``execution.seed_workers``:
     auto = one per run on a CPU or CUDA, 1 = here, one after the other). A finished run of the
     same experiment under ``root`` is reused (``train_classifier``'s ``reuse``).
 

@@ -94,8 +94,8 @@ def failing_marks(*runs_: runs.Run):
     """Mark ``runs_`` failed if the block raises, ``interrupted`` on Ctrl-C; track them meanwhile.
 
     The status file gets a one-line reason; while the block runs the runs are this process's
-    runs in flight (``guard.track``).
-    A run killed outright (SIGKILL, power) stays ``running`` until ``guard.sweep_stale`` finds
+    runs in flight (``studies.track``).
+    A run killed outright (SIGKILL, power) stays ``running`` until ``studies.sweep_stale`` finds
     its process gone; either way it never enters a table (``runs.find_runs``: finished only).
     """
     for run in runs_:
@@ -121,7 +121,7 @@ def find_reusable(cfg: Config, data: Processed, root, *, kind: str, init_run=Non
 
     Same kind, seed, data, recipe (``runs.recipe_hash``), ``match`` fields and, for a
     DEC-initialised classifier, the same DEC run and checkpoint. The run returned is marked
-    ``reused`` (the notebooks and ``parallel.in_workers`` say so on the page).
+    ``reused`` (the notebooks and ``execution.in_workers`` say so on the page).
     """
     found = runs.find_same(root, cfg, kind=kind, seed=cfg.system.seed,
                            data_key=data_info(data_for(cfg, data))["data_key"], **match)
@@ -210,7 +210,7 @@ def write_data_file(data: Processed, folder: str | Path) -> str:
 
 
 def init_worker(data_file: str, threads: int) -> None:
-    """A worker process starts: its signals (``guard.worker_signals``), then the data set."""
+    """A worker process starts: its signals (``studies.worker_signals``), then the data set."""
     studies.worker_signals()  # Ctrl-C is the parent's to handle; SIGTERM or an orphan: exit
     with open(data_file, "rb") as f:
         _WORKER.update(data=pickle.load(f), threads=threads)
@@ -241,7 +241,7 @@ def in_workers(fn: RunFn, jobs: list[tuple[Config, dict[str, Any]]], data: Proce
 
     Args:
         fn: a module-level run function (workers import it by name), e.g.
-            ``classifier_runs.train_classifier`` or ``dec_runs.pretrain_dec``.
+            ``classifier_runs.train_classifier`` or ``pretrain_runs.pretrain_dec``.
         jobs: ``(cfg, kwargs)`` per run; kwargs as ``fn``'s (``root`` and ``init_run`` as
             paths or ``Run``).
         workers: from ``seed_workers``.

@@ -70,7 +70,7 @@ def _classifiers_for(cfg: Config, data: Processed, *, root, seeds, find: dict[st
 
     Each is found under ``root`` (by ``find`` and seed), or is the same experiment under
     another tag of the study (same recipe, seed, data, labels and initialisation, for a
-    DEC-initialised one the same DEC run and checkpoint: ``run_support.find_reusable``), which
+    DEC-initialised one the same DEC run and checkpoint: ``execution.find_reusable``), which
     then counts under this tag too (``Run.add_tag``), or is trained; the missing seeds train in
     one ``train_classifiers`` call (in worker processes where ``seed_workers``).
     """
@@ -175,7 +175,7 @@ def check_grid(cfg: Config, data: Processed, *, seeds, fractions=(), protocols=(
 
     Seeds given twice (``check_seeds``); a seed, labeled fraction or protocol the config
     refuses (``config.validate``, e.g. a fraction outside (0, 1]); a labeled draw (protocol,
-    fraction, seed) with too few labels of a class (``preflight.check_draws`` on the labels
+    fraction, seed) with too few labels of a class (``pipeline.check_draws`` on the labels
     and videos of ``data``, from which every draw of the grid is made).
 
     Args:
@@ -203,7 +203,7 @@ def label_sweep(
 ) -> list[runs.Run]:
     """Label-efficiency sweep: from scratch, autoencoder- and DEC-initialised per fraction.
 
-    Each fraction also gets the linear references (``reference_runs.reference_inits``:
+    Each fraction also gets the linear references (``classifier_runs.reference_inits``:
     deterministic, one run per labeled draw: per seed under ``data.draw=seed``, else one) on
     the same pool.
 
@@ -437,7 +437,7 @@ def ablations(
         seeds: training seeds, each once.
         root: the study folder.
         variants, modality_sets, modality_pretrain, protocols: the grid
-            (``grid_specs.load_grid("ablations")``).
+            (``pipeline.load_grid("ablations")``).
 
     Returns:
         The runs of each part (found or trained) and the modality ablation's variant.

@@ -96,7 +96,7 @@ the pretraining ablation (``variants`` of ``configs/experiments/ablations.yaml``
 labeled draws, classifier and recipe. The ``CMC_ARMS`` start the classifier from a contrastive
 pretraining run's encoder (its ``init`` is ``cmc``); the others change how the classifier itself
 trains (``semi.method``). The modality ablation's ``best`` chooses among the DEC variants only.
-The recipe values are ``semi_config.SemiConfig``'s."""
+The recipe values are ``config.SemiConfig``'s."""
 
 CMC_ARMS = ("cmc", "cmc_train_rows")
 """Arms whose classifier starts from a contrastive pretraining run (``contrastive_runs``)."""
@@ -260,7 +260,7 @@ def install_encoder(config_file: str, overrides: dict) -> None:
 
     Called by the CLI after every check (``preflight``) and lock, before the first notebook:
     bad input is refused before a download, and no two kernels download at once. A failure is
-    one line (``encoder_install.InstallError``).
+    one line (``contextual.InstallError``).
     """
     from mosi_lib.data import contextual
 
@@ -295,7 +295,7 @@ def check_draws(
     ``labels`` and ``video``: every segment's scores and video ids (``Processed.labels`` and
     ``.video``, as ``prepare_data`` draws from them); None: the embedded data set's, read in
     milliseconds (``preflight`` checks other sources as each notebook reads them,
-    ``splits.check_labeled_counts``, still before it trains).
+    ``preprocess.check_labeled_counts``, still before it trains).
 
     Raises:
         ValueError: a draw (protocol, labeled fraction, seed) with too few labels of a class.

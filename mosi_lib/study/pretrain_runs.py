@@ -258,7 +258,7 @@ def pretrain_contrastive(
     the training rows only, each with a valid step in every modality (``usable_rows``).
 
     ``reuse``: return a finished contrastive run under ``root`` with the same recipe
-    (``hashing.recipe_hash(cfg, "contrastive")``), seed, data and tag instead.
+    (``runs.recipe_hash(cfg, "contrastive")``), seed, data and tag instead.
 
     Returns:
         The finished ``Run``: ``checkpoints/last.pt``, ``history.csv``, ``metrics.json``. If

@@ -94,7 +94,7 @@ def open_study(
             its own config. ``None`` leaves what is stored.
         free: ``params`` keys that may change between calls (the latest is stored); every
             other stored param must match (default: the seeds; the grids of 06/07 add theirs),
-            ``overrides`` only in the keys that change results (``hashing.result_overrides``:
+            ``overrides`` only in the keys that change results (``runs.result_overrides``:
             another thread count or ``system.progress`` is the same study).
         create: make the folder and ``study.json`` when missing; ``False`` (reporting) raises
             ``FileNotFoundError`` naming the study instead.
@@ -174,7 +174,7 @@ def setup_identity(cfg, overrides: dict[str, Any] | None, *, smoke: bool) -> dic
     Args:
         cfg: the notebook's resolved ``Config`` (``name``: the profile, ``data.protocol``).
         overrides: the notebook's ``overrides`` (``system.seed`` and the keys that do not change
-            results, e.g. the thread count, are left out: ``hashing.result_overrides``).
+            results, e.g. the thread count, are left out: ``runs.result_overrides``).
         smoke: the notebook's ``smoke``.
 
     Returns:

@@ -29,7 +29,7 @@ def _isolated_dirs(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True)
 def _no_encoder_download(monkeypatch):
     """No test downloads an encoder: MiniLM (a pinned dependency) is the suite's text input, and
-    a test that reaches ``encoder_install.pip_download`` fails, named."""
+    a test that reaches ``contextual.pip_download`` fails, named."""
     from mosi_lib.data import contextual
 
     def refuse(part, dest):

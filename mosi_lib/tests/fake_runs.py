@@ -29,7 +29,7 @@ def report_metrics(acc_has0=0.7, f1_has0=0.6, acc_non0=0.71, f1_non0=0.5) -> dic
 
 
 def classifier_metrics(seed: int = 0, **over) -> dict:
-    """The keys ``experiments.train_classifier`` writes that ``collect_runs`` reads."""
+    """The keys ``grids.train_classifier`` writes that ``collect_runs`` reads."""
     m = {
         "kind": "classifier",
         "init": "scratch",

@@ -7,6 +7,7 @@ import torch
 from mosi_lib import bench
 
 
+@pytest.mark.slow  # integration-scale: seeds trained in worker processes
 @pytest.mark.parametrize("mode", ["sequential", "processes"])
 def test_time_seeds_modes(tiny_config, mode):
     data = bench.fake_data(40, tiny_config.data.max_len, {"text": 5, "audio": 3, "visual": 4})
@@ -96,6 +97,7 @@ def test_time_epochs_refuses_an_unknown_loop(tiny_config):
         )
 
 
+@pytest.mark.slow  # integration-scale: the whole benchmark, every table
 def test_main_prints_every_table_and_skips_precision_off_cuda(tiny_config, monkeypatch, capsys):
     monkeypatch.setattr(bench, "Config", lambda: tiny_config)
     bench.main(["--device", "cpu", "--n", "24", "--epochs", "1", "--seeds", "2", "--workers", "1",

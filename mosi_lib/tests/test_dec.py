@@ -167,6 +167,7 @@ def test_dec_uses_only_labeled_training_labels(tiny_config, data, monkeypatch):
     assert seen["n"] == len(lab)
 
 
+@pytest.mark.slow  # integration-scale: a DEC fit under torch.compile (aot_eager)
 def test_dec_stage1_gives_the_centres_no_gradient(tiny_config, data):
     """Stage 1 leaves the centres without a gradient, also when the model is compiled (AOT
     autograd makes the whole forward one autograd node, whose backward also returns a zero

@@ -76,6 +76,7 @@ def test_grid_reuses_a_run_only_for_the_same_recipe(tiny_config, tmp_path):
     assert summary["n"].max() == 1
 
 
+@pytest.mark.slow  # integration-scale: a whole grid point, trained and found again
 def test_grid_point_of_another_tag_is_not_trained_again(tiny_config, tmp_path):
     """The protocol comparison under the study's own protocol is the pretraining ablation's
     none / dec_semi point: its runs count under both tags instead of training again, and an
@@ -111,6 +112,7 @@ def test_modality_set_letters_and_pretrain_checked(tiny_config, tmp_path):
                                       pretrain="dec")
 
 
+@pytest.mark.slow  # integration-scale: a label sweep's data sets drawn and checked
 def test_label_sweep_refuses_a_bad_grid_before_training(tiny_config, tmp_path):
     """Notebook 06's call refuses duplicate seeds, a fraction outside (0, 1] and a draw with
     too few labels of a class (any fraction's, any seed's) before any run folder is made."""
@@ -240,6 +242,7 @@ def test_train_classifiers_writes_one_run_per_seed(tiny_config, tmp_path):
                                       root=tmp_path)
 
 
+@pytest.mark.slow  # integration-scale: worker processes
 def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
     """Seeds in worker processes (``system.seed_workers``) write the same runs as in-process."""
     data = preprocess(make_raw(n=120), tiny_config.data)
@@ -267,6 +270,7 @@ def test_seed_workers_match_runs_in_this_process(tiny_config, tmp_path):
     assert par[0].metrics()["valid"]["acc"] == alone[0].metrics()["valid"]["acc"]
 
 
+@pytest.mark.slow  # integration-scale: worker processes
 def test_in_workers_send_the_data_as_a_file(tiny_config, tmp_path, monkeypatch):
     """The pool's initializer gets a file, not the data set (through spawn's pipe the data held
     each process start until the one before had imported torch), and the file is gone after."""
@@ -291,6 +295,7 @@ def test_in_workers_send_the_data_as_a_file(tiny_config, tmp_path, monkeypatch):
     assert not Path(data_file).exists() and not Path(data_file).parent.exists()
 
 
+@pytest.mark.slow  # integration-scale: worker processes
 def test_in_workers_say_a_reused_run_here(tiny_config, tmp_path, capsys):
     """A run a worker finds finished is said by this process (a worker's own print never reaches
     a notebook's page) and comes back marked ``reused``."""
@@ -305,6 +310,7 @@ def test_in_workers_say_a_reused_run_here(tiny_config, tmp_path, capsys):
     assert f"reusing finished run {first.run_id}" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # integration-scale: worker processes
 def test_in_workers_errors(tiny_config, tmp_path):
     data = preprocess(make_raw(n=60), tiny_config.data)
     for bogus in ("classifier", lambda cfg, data: None):  # workers import the function by name

@@ -1,4 +1,4 @@
-"""The epoch loop over mini-batches (``train.loop``, ``train.batches``)."""
+"""The epoch loop over mini-batches (``train.loop``, ``train.loop``)."""
 
 import torch
 

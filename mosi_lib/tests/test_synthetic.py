@@ -82,6 +82,7 @@ def test_difficulty_text_strongest_and_well_below_perfect(syn_raw):
     assert acc["all"] < 0.9
 
 
+@pytest.mark.slow  # integration-scale: generates the synthetic data set twice
 def test_ensure_reuses_and_regenerates(tmp_path, monkeypatch):
     calls = []
     real = synthetic.generate_synthetic

@@ -31,7 +31,7 @@ with an ``Event``) and return their history. ``mosi_lib.study.classifier_runs`` 
 
 Forward passes in eval mode over chosen rows: classifier logits and metrics, DEC's z and q.
 
-Each gathers its rows in chunks from the data on the device (``batches.DeviceData``) and
+Each gathers its rows in chunks from the data on the device (``loop.DeviceData``) and
 leaves the model in the mode it found it in.
 """
 
@@ -246,7 +246,7 @@ def train_epoch(
     Args:
         step: one training step (a ``graphs.StepRunner``, or any callable); it adds what the
             epoch reports into ``sums`` in place.
-        batches: the epoch's batches (``batches.minibatches``: LongTensors of row numbers);
+        batches: the epoch's batches (``loop.minibatches``: LongTensors of row numbers);
             ``len(batch)`` is its number of rows.
         sums: the epoch's running sums on the device, zeroed here before the first step.
 

@@ -16,7 +16,7 @@ student trained afresh on the teacher's confident labels).
 
 The fit never reads a candidate's true label: the pseudo-labels replace the candidates' scores
 in a copy of the device data (``with_targets``); how many agree with the truth is counted
-afterwards by the caller, for the report only (``study.semi_runs``).
+afterwards by the caller, for the report only (``study.classifier_runs``).
 
 Mean teacher: a student fitted to the labels and to an EMA teacher's outputs under noise.
 
