@@ -7,7 +7,7 @@
 * ``variant_name``: a classifier run's model label, as in the paper's Table 1 (``run_variant``:
   of a run's records).
 
-The tables built from these frames are ``report.tables`` and ``report.tables``; writing them
+The tables built from these frames are ``report.tables``; writing them
 to files is ``report.outputs``.
 """
 
