@@ -1,19 +1,5 @@
 """Run records: ``runs/<run_id>/`` folders written and read, and what identifies a run.
 
-One-line refusals: errors a notebook page shows as one line, not as a traceback.
-
-A refusal is the user's to act on (run another notebook first, choose another study), not a bug
-to debug: IPython shows an exception through its ``_render_traceback_`` when it has one, so a
-refusal shows only its type and message there. Papermill and the CLI see an ordinary exception
-(``ename``, ``evalue``), which the CLI prints as one line anyway.
-
-Which config fields identify a result: ``recipe_hash``, ``result_overrides``, ``config_hash``.
-
-Two runs with the same ``recipe_hash`` and seed are the same experiment (grids reuse such a run,
-tables pool seeds only within one recipe); ``config_hash`` is the stable short hash under it,
-also of the processed-data cache key (``data.preprocess.cache_key``). The values are part of
-every recorded run and cache file name: changing what is hashed makes them all new.
-
 Run folders: ``runs/<run_id>/`` bookkeeping, written here and only here; finding runs.
 
 Layout of one run (style guide section 4)::
@@ -32,6 +18,20 @@ Layout of one run (style guide section 4)::
 Files are written through ``files.atomic_path``, so an interrupted write leaves the previous
 file intact. Only finished runs (``metrics.json`` written, status ``finished``) are found by
 ``find_runs``, so interrupted or failed runs never enter a table.
+
+Which config fields identify a result: ``recipe_hash``, ``result_overrides``.
+
+Two runs with the same ``recipe_hash`` and seed are the same experiment (grids reuse such a run,
+tables pool seeds only within one recipe); ``config.config_hash`` is the stable short hash
+under it, also of the processed-data cache key (``data.preprocess.cache_key``). The values are
+part of every recorded run and cache file name: changing what is hashed makes them all new.
+
+One-line refusals: errors a notebook page shows as one line, not as a traceback.
+
+A refusal is the user's to act on (run another notebook first, choose another study), not a bug
+to debug: IPython shows an exception through its ``_render_traceback_`` when it has one, so a
+refusal shows only its type and message there. Papermill and the CLI see an ordinary exception
+(``ename``, ``evalue``), which the CLI prints as one line anyway.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class MissingRun(OneLine, FileNotFoundError):
 
 
 # =============================================================================
-# Which config fields identify a result: ``recipe_hash``, ``result_overrides``, ``config_hash``.
+# Which config fields identify a result: ``recipe_hash``, ``result_overrides``.
 
 RECIPE_EXCLUDED = ("name", "data.data_dir", "system.device", "system.progress",
                    "system.num_threads", "system.seed_workers", "system.checkpoint_every_s",

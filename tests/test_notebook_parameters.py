@@ -64,5 +64,5 @@ def test_notebook_source_is_clean_and_uses_setup(path):
         f"{path.name}: clear the outputs before committing")
     tags = [c.metadata.get("tags", []) for c in code]
     i = next(k for k, t in enumerate(tags) if "parameters" in t)
-    assert "notebook.setup(" in code[i + 1].source, f"{path.name}: setup cell missing"
-    assert sum("notebook.setup(" in c.source for c in code) == 1
+    assert "api.setup(" in code[i + 1].source, f"{path.name}: setup cell missing"
+    assert sum("api.setup(" in c.source for c in code) == 1
