@@ -45,7 +45,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -227,6 +227,96 @@ def _recipe_kind(kind: Any) -> str:
     return kind if kind in ("dec", "contrastive") else "classifier"
 
 
+# ----------------------------------------------------------------------------- the run record
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+"""A record field a run of its kind does not write (left out of ``metrics.json``)."""
+
+
+@dataclass
+class ClassifierRecord:
+    """What a classifier run's ``metrics.json`` holds, field by field (``kind: classifier``).
+
+    One type for the writers (``study.classifier_runs``: the transformer's runs and the linear
+    references') and the readers (``report.collect``, the tables and pairing built on it, the
+    figures' titles). ``to_dict`` gives the file's keys in this order without the fields a run
+    of its kind does not write (``ABSENT``: a linear reference has no ``objective``,
+    ``transfer``, ``steps``, ``val_forwards``; only a reference has ``C`` and ``search``; only
+    a run of a ``semi.method`` has ``semi``); ``Run.save_metrics`` adds ``recipe``. ``read``
+    takes a record back, also one of an earlier version (a field it lacks reads as None), and
+    refuses one without a field the tables need (``REQUIRED``), naming it.
+    """
+
+    kind: str = "classifier"
+    run_id: str = ABSENT
+    name: str = ABSENT  # the config's name (its profile)
+    tag: str | None = ABSENT  # experiment tag; None: the main study
+    init: str = ABSENT  # scratch | dec | ae | cmc | a REFERENCES key
+    labels: str = ABSENT  # labeled (the labeled pool's rows) | all (every training label)
+    label_fraction: float = ABSENT  # rows trained on / training rows
+    labeled_fraction_cfg: float = ABSENT  # data.labeled_fraction; 1.0 for labels=all
+    n_train: int = ABSENT
+    n_params: int = ABSENT
+    seed: int = ABSENT
+    zero_policy: str = ABSENT  # has0 | non0: the training target
+    objective: str = ABSENT  # bce | l1 (train.objective; l1 reports MAE, Corr, Acc-7)
+    # the data (study.execution.data_info)
+    data_source: str = ABSENT
+    synthetic: bool = ABSENT
+    data_description: str | None = ABSENT
+    protocol: str = ABSENT
+    modalities: list[str] = ABSENT
+    data_key: str | None = ABSENT
+    n_segments: int = ABSENT
+    best_epoch: int = ABSENT  # the selected epoch; 0: no epochs (a reference)
+    epochs: int = ABSENT
+    train_seconds: float = ABSENT
+    device: str = ABSENT
+    select_split: str = ABSENT  # where the epoch (or C) is chosen: valid
+    report_split: str = ABSENT  # valid (paper protocols) | test (standard)
+    valid: dict[str, Any] | None = ABSENT  # each split's metrics (None: a split without rows)
+    test: dict[str, Any] | None = ABSENT
+    report: dict[str, Any] = ABSENT  # the report split's
+    transfer: dict[str, Any] | None = ABSENT  # what initialised it (None: from scratch)
+    steps: dict[str, Any] = ABSENT  # how the training steps ran (eager, graph replays)
+    val_forwards: dict[str, Any] = ABSENT  # how the validation forwards ran
+    semi: dict[str, Any] = ABSENT  # semi.method other than none: its recipe and what it did
+    C: float = ABSENT  # a reference's chosen inverse regularisation strength
+    search: dict[str, Any] = ABSENT  # a reference's validation accuracy of every C
+    recipe: str = ABSENT  # recipe_hash of its config (Run.save_metrics adds it)
+
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "init", "labels", "labeled_fraction_cfg", "report", "n_params", "seed", "data_source",
+        "synthetic", "protocol", "report_split", "zero_policy", "epochs", "best_epoch")
+    """What every table needs of a record: ``read`` refuses a record without one."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as ``metrics.json`` holds it: the fields written, in order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not ABSENT}
+
+    @classmethod
+    def read(cls, metrics: dict[str, Any], where: Any = "metrics.json", *,
+             check: bool = True) -> ClassifierRecord:
+        """A record from ``metrics.json``'s dict; a field it lacks reads as None.
+
+        Raises:
+            ValueError: (``check``) a ``REQUIRED`` field is missing or null, naming ``where``
+                and the field.
+        """
+        for key in cls.REQUIRED if check else ():
+            if metrics.get(key) is None:
+                raise ValueError(f"{where}: field {key!r} is missing or null")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: metrics.get(k) for k in names})
+
+
 # ----------------------------------------------------------------------------- run object
 
 
@@ -272,14 +362,15 @@ class Run:
         with naming(file), file.open("a", newline="") as out:
             csv.DictWriter(out, fieldnames=header).writerow(row)
 
-    def save_metrics(self, metrics: dict[str, Any]) -> Path:
+    def save_metrics(self, metrics: dict[str, Any] | ClassifierRecord) -> Path:
         """Write ``metrics.json`` and mark the run ``finished``; return the file's path.
 
-        Metrics are the last thing a run writes. ``recipe`` (the config's ``recipe_hash``,
-        from ``config.yaml``) is added unless ``metrics`` has one; numpy values are converted.
+        Metrics are the last thing a run writes: a classifier run's ``ClassifierRecord``, a
+        pretraining run's dict. ``recipe`` (the config's ``recipe_hash``, from ``config.yaml``)
+        is added unless ``metrics`` has one; numpy values are converted.
         """
         file = self.path / "metrics.json"
-        out = dict(metrics)
+        out = metrics.to_dict() if isinstance(metrics, ClassifierRecord) else dict(metrics)
         if "recipe" not in out and (recipe := self.recipe()) is not None:
             out["recipe"] = recipe
         write_text_atomic(file, json.dumps(out, indent=2, default=json_default))
@@ -410,6 +501,10 @@ class Run:
         """
         return read_json_object(self.path / "metrics.json",
                                 "the run's results are lost: delete its folder to train it again")
+
+    def record(self) -> ClassifierRecord:
+        """A classifier run's ``metrics.json`` as its record (``ClassifierRecord.read``)."""
+        return ClassifierRecord.read(self.metrics(), self.path / "metrics.json")
 
     def problem(self) -> str | None:
         """Why a run marked ``finished`` cannot be read, or None.

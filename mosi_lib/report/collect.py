@@ -109,32 +109,34 @@ def variant_name(
     raise ValueError(f"labels={labels!r}: expected 'labeled' or 'all'")
 
 
-def _dec_fraction(metrics: dict[str, Any], cfg: dict[str, Any]) -> Any:
+def _dec_fraction(rec: runs.ClassifierRecord, cfg: dict[str, Any]) -> Any:
     """Share of labels the DEC pretraining behind a run saw (its transfer record, else config)."""
-    transfer = metrics.get("transfer") or {}
+    transfer = rec.transfer or {}
     return transfer.get("dec_labeled_fraction", cfg.get("data", {}).get("labeled_fraction"))
 
 
-def run_variant(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
+def run_variant(rec: runs.ClassifierRecord | dict[str, Any], cfg: dict[str, Any]) -> str:
     """The model label (``variant_name``) of a classifier run, as its table row names it.
 
     Args:
-        metrics: the run's ``metrics.json`` (``init``, ``labels``, ``labeled_fraction_cfg``,
-            ``transfer``).
+        rec: the run's record (``Run.record``; or ``metrics.json`` as a dict): its ``init``,
+            ``labels``, ``labeled_fraction_cfg``, ``transfer`` and ``semi``.
         cfg: the run's ``config.yaml``.
 
     Returns:
         E.g. ``Transformer + DEC (40%)`` for notebook 04's ``dec_ft_labeled`` run.
     """
-    init = metrics["init"]
+    if isinstance(rec, dict):
+        rec = runs.ClassifierRecord.read(rec, check=False)
     # a classifier trained by semi.method (self_training, mean_teacher) is named by it
-    init = (metrics.get("semi") or {}).get("method") or init
-    frac = float(metrics["labeled_fraction_cfg"])
-    dec = _dec_fraction(metrics, cfg) if init in ("dec", "ae") else None
-    return variant_name(init, metrics["labels"], frac, dec)
+    init = (rec.semi or {}).get("method") or rec.init
+    frac = float(rec.labeled_fraction_cfg)
+    dec = _dec_fraction(rec, cfg) if init in ("dec", "ae") else None
+    return variant_name(init, rec.labels, frac, dec)
 
 
 def _field(metrics: dict[str, Any], key: str, file: Path) -> Any:
+    """A DEC record's field (``dec_summary``), refused when missing or null."""
     if metrics.get(key) is None:
         raise ValueError(f"{file}: field {key!r} is missing or null")
     return metrics[key]
@@ -234,23 +236,23 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
                   f"read: {err}")
             broken.append((run, str(err)))
             continue
-        rep = _field(m, "report", file)
-        init, labels = _field(m, "init", file), _field(m, "labels", file)
-        frac = float(_field(m, "labeled_fraction_cfg", file))
-        transfer = m.get("transfer") or {}
-        dec_frac = _dec_fraction(m, cfg)
+        rec = runs.ClassifierRecord.read(m, file)
+        rep, init, labels = rec.report, rec.init, rec.labels
+        frac = float(rec.labeled_fraction_cfg)
+        transfer = rec.transfer or {}
+        dec_frac = _dec_fraction(rec, cfg)
         row = {
             "run_id": run.run_id,
             "path": str(run.path),
             "init": init,
             "labels": labels,
             "labeled_fraction": frac,
-            "variant": run_variant(m, cfg),
+            "variant": run_variant(rec, cfg),
             "recipe": _run_recipe(run, cfg, init),
             "created": str(cfg.get("provenance", {}).get("created", "")),
-            "n_train": m.get("n_train", np.nan),
-            "n_select": (m.get("valid") or {}).get("n_has0", np.nan),
-            "n_segments": m.get("n_segments", np.nan),
+            "n_train": np.nan if rec.n_train is None else rec.n_train,
+            "n_select": (rec.valid or {}).get("n_has0", np.nan),
+            "n_segments": np.nan if rec.n_segments is None else rec.n_segments,
             "dec_rows": (
                 transfer.get("dec_rows", cfg.get("dec", {}).get("pretrain_rows"))
                 if init in ("dec", "ae")
@@ -282,12 +284,12 @@ def collect_runs(root: str | Path | None = None, *, keep_repeats: bool = False) 
             "epochs",
             "best_epoch",
         ):
-            row[k] = _field(m, k, file)
+            row[k] = getattr(rec, k)
         for k in REGRESSION_KEYS:  # None under bce (a logit); absent in runs written before
             row[k] = np.nan if rep.get(k) is None else float(rep[k])
-        row["data_description"] = m.get("data_description") or ""
-        row["modalities"] = "+".join(m.get("modalities") or [])
-        val = m.get("valid") or {}
+        row["data_description"] = rec.data_description or ""
+        row["modalities"] = "+".join(rec.modalities or [])
+        val = rec.valid or {}
         for k in ("acc_has0", "acc_non0"):
             row[f"valid_{k}"] = np.nan if val.get(k) is None else float(val[k])
         # one row per experiment tag the run counts under ("" = main study; Run.tags)

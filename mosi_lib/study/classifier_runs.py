@@ -324,26 +324,24 @@ def report_classifier(cfg: Config, data: Processed, dd: DeviceData, model, run: 
         evals[split], outputs[split] = ev, logits.cpu().numpy()
     save_predictions(run, data, outputs)
     n_train_total = int((data.split == "train").sum())
-    out = {
-        "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": tag, "init": init,
-        "labels": labels, "label_fraction": len(train_idx) / max(n_train_total, 1),
-        "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
-        "n_train": len(train_idx), "n_params": models.count_parameters(model),
-        "seed": cfg.system.seed, "zero_policy": cfg.data.zero_policy,
+    run.save_metrics(runs.ClassifierRecord(
+        run_id=run.run_id, name=cfg.name, tag=tag, init=init, labels=labels,
+        label_fraction=len(train_idx) / max(n_train_total, 1),
+        labeled_fraction_cfg=cfg.data.labeled_fraction if labels == "labeled" else 1.0,
+        n_train=len(train_idx), n_params=models.count_parameters(model), seed=cfg.system.seed,
+        zero_policy=cfg.data.zero_policy,
         # l1: the output is a score and every split has mae/corr/acc7; bce: a logit, they are None
-        "objective": cfg.train.objective,
-        **data_info(data), "best_epoch": res["best"]["epoch"],
-        "epochs": cfg.train.epochs, "train_seconds": seconds, "device": str(dd.device),
-        "select_split": "valid", "report_split": data.report_split,
-        "valid": evals["valid"], "test": evals["test"], "report": evals[data.report_split],
-        "transfer": transfer,
+        objective=cfg.train.objective,
+        **data_info(data), best_epoch=res["best"]["epoch"], epochs=cfg.train.epochs,
+        train_seconds=seconds, device=str(dd.device), select_split="valid",
+        report_split=data.report_split, valid=evals["valid"], test=evals["test"],
+        report=evals[data.report_split], transfer=transfer,
         # how the training steps and the epochs' validation forwards ran: eagerly or replayed
         # from CUDA graphs (system.cuda_graphs)
-        "steps": res["steps"], "val_forwards": res["val_forwards"],
-        # semi.method other than none: its recipe and what it did (study.semi_runs.semi_record)
-        **({"semi": res["semi"]} if "semi" in res else {}),
-    }
-    run.save_metrics(out)
+        steps=res["steps"], val_forwards=res["val_forwards"],
+        # semi.method other than none: its recipe and what it did (semi_record)
+        semi=res.get("semi", runs.ABSENT),
+    ))
     return run
 
 
@@ -378,16 +376,16 @@ def logistic_reference(cfg: Config, data: Processed, *, labels: str = "labeled",
     run = runs.create_run(cfg, kind="classifier", run_id=run_id, root=root,
                           extra={**data_info(data), "init": init, "labels": labels, "tag": tag})
     n_train_total = int((data.split == "train").sum())
-    run.save_metrics({
-        "kind": "classifier", "run_id": run.run_id, "name": cfg.name, "tag": tag,
-        "init": init, "labels": labels, "label_fraction": res["n_train"] / n_train_total,
-        "labeled_fraction_cfg": cfg.data.labeled_fraction if labels == "labeled" else 1.0,
-        "n_train": res["n_train"], "n_params": res["n_features"] + 1, "seed": cfg.system.seed,
-        "zero_policy": cfg.data.zero_policy, **data_info(data), "best_epoch": 0, "epochs": 0,
-        "train_seconds": time.perf_counter() - t0, "device": "cpu", "select_split": "valid",
-        "report_split": data.report_split, "valid": res["valid"], "test": res["test"],
-        "report": res["report"], "C": res["C"], "search": res["search"],
-    })
+    run.save_metrics(runs.ClassifierRecord(
+        run_id=run.run_id, name=cfg.name, tag=tag, init=init, labels=labels,
+        label_fraction=res["n_train"] / n_train_total,
+        labeled_fraction_cfg=cfg.data.labeled_fraction if labels == "labeled" else 1.0,
+        n_train=res["n_train"], n_params=res["n_features"] + 1, seed=cfg.system.seed,
+        zero_policy=cfg.data.zero_policy, **data_info(data), best_epoch=0, epochs=0,
+        train_seconds=time.perf_counter() - t0, device="cpu", select_split="valid",
+        report_split=data.report_split, valid=res["valid"], test=res["test"],
+        report=res["report"], C=res["C"], search=res["search"],
+    ))
     save_predictions(run, data, res["outputs"])
     return run
 

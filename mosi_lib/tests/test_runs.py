@@ -47,6 +47,23 @@ def test_metrics_latents_and_find(tmp_path):
         runs.load_run(tmp_path / "nothing")
 
 
+def test_classifier_record_writes_its_fields_in_order_and_reads_old_records(tmp_path):
+    """One type for what a classifier run's metrics.json holds: written without the fields a
+    run of its kind does not write, read back (an older record's missing field as None), and a
+    record without a field the tables need refused, naming it."""
+    rec = runs.ClassifierRecord(run_id="r", name="quick", tag=None, init="logreg",
+                                labels="labeled", labeled_fraction_cfg=0.4, report={"acc": 1})
+    assert list(rec.to_dict()) == ["kind", "run_id", "name", "tag", "init", "labels",
+                                   "labeled_fraction_cfg", "report"]  # tag None is written
+    run = runs.create_run(Config(), kind="classifier", run_id="r", root=tmp_path)
+    run.save_metrics(rec)
+    assert list(run.metrics())[:-1] == list(rec.to_dict()) and "recipe" in run.metrics()
+    back = runs.ClassifierRecord.read(run.metrics(), check=False)
+    assert back.init == "logreg" and back.transfer is None and back.semi is None
+    with pytest.raises(ValueError, match=r"m.json: field 'n_params' is missing or null"):
+        runs.ClassifierRecord.read(run.metrics(), "m.json")
+
+
 def test_seed_run_takes_the_asked_seed_else_the_lowest(tmp_path):
     for run_id, seed in [("r1", 3), ("r2", 0), ("r3", 4), ("r4", 0)]:
         runs.create_run(Config(), kind="dec", root=tmp_path, run_id=run_id).save_metrics(
