@@ -1,7 +1,8 @@
-"""Reporting from ``runs/`` alone: run results as frames, tables, figures and their files.
+"""Reporting from run records alone: run results as frames, tables, figures and their files.
 
-``collect`` (runs -> frames), ``tables`` and ``pairing`` (frames -> tables), ``table_files``
-(tables -> CSV, Markdown, LaTeX), ``stats`` (intervals and paired tests); ``figure_style``,
-``data_plots``, ``curve_plots``, ``sweep_plots``, ``tsne_plots`` (figures), ``figure_files``
-(figures -> PNG, PDF, sidecar); ``outputs`` (every output's name, written as a set).
+``collect`` (run records -> frames), ``tables`` (frames -> the comparison table, summaries and
+paired comparisons), ``stats`` (intervals and paired tests), ``plots`` (every figure, one
+look), ``outputs`` (every output's name; figures -> PNG, PDF, sidecar; tables -> CSV,
+Markdown, LaTeX; written as a set), ``pages`` (compact tables for a page or terminal, the
+generated blocks of the Markdown pages). Nothing here imports ``mosi_lib.study``.
 """

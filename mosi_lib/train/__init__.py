@@ -1,11 +1,11 @@
-"""Training on device-resident data: the classifier and DEC fits and what they share.
+"""Training on device-resident data: the step, the epoch loop and the fits built on them.
 
-* ``batches``: the data set on the device and its shuffled mini-batches;
-* ``loop``: the one epoch loop and the events hooks receive;
-* ``classifier``: ``fit_classifier`` (paper section 4.2) and its checkpoint rule;
+* ``loop``: the data set on the device and its mini-batches, the one epoch loop and the events
+  hooks receive, forwards in eval mode, the random state a resume restores, device, seeds,
+  precision;
+* ``classifier``: ``fit_classifier`` (paper section 4.2), its checkpoint rule and the epoch
+  skeleton every classifier fit shares (``fit_epochs``);
 * ``dec``: ``fit_dec``, both DEC stages (section 4.3), and ``init_centers``;
-* ``evaluate``: forwards in eval mode (classifier logits and metrics, DEC's z and q);
-* ``rng``: the random-number state a checkpoint saves and a resume restores;
-* ``graphs``: training steps and forwards replayed as CUDA graphs;
-* ``system``: device, seeds, precision.
+* ``semi``: the arms beyond DEC: self-training, mean teacher, contrastive pretraining;
+* ``graphs``: the ordinary step and per-epoch forwards replayed as CUDA graphs (optional).
 """
