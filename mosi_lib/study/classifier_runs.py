@@ -294,8 +294,8 @@ def semi_record(cfg: Config, data: Processed, res: dict[str, Any]) -> dict[str, 
 # =============================================================================
 # What a classifier run reports when it ends: every split scored, ``metrics.json``, predictions.
 
-def report_classifier(cfg: Config, data: Processed, dd: DeviceData, model, run: runs.Run,
-                      train_idx, res, seconds, *, init, labels, transfer, tag) -> runs.Run:
+def report_classifier(cfg: Config, data: Processed, dd: DeviceData, model, run: runs.Run, *,
+                      train_idx, res, seconds, init, labels, transfer, tag) -> runs.Run:
     """Evaluate the selected weights (in ``model``) on every split and write metrics.json.
 
     Args:
@@ -520,7 +520,7 @@ def train_classifier(
     run = _classifier_run(cfg, data, labels=labels, init_run=init_run, transfer=transfer,
                           run_id=run_id, root=root, tag=tag, extra=extra)
     with failing_marks(run):
-        return _fit_and_report(cfg, data, dd, model, run, train_idx,
+        return _fit_and_report(cfg, data, dd, model, run, train_idx=train_idx,
                                init=init_name(init_run, init_checkpoint), labels=labels,
                                transfer=transfer, tag=tag)
 
@@ -576,8 +576,9 @@ def init_name(init_run, init_checkpoint: str = "last.pt") -> str:
     return "cmc" if kind == "contrastive" else "dec"
 
 
-def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, transfer, tag=None,
+def _fit_and_report(cfg, data, dd, model, run, *, train_idx, init, labels, transfer, tag=None,
                     resume=None) -> runs.Run:
+    """Fit the classifier as ``semi.method`` says, with the run's hooks; then its record."""
     val_idx = data.rows("valid")
     t0 = time.perf_counter()
     # semi.method none: fit_classifier; self_training, mean_teacher: semi_runs.fit_for_method
@@ -594,8 +595,9 @@ def _fit_and_report(cfg, data, dd, model, run, train_idx, *, init, labels, trans
         resume=resume,
     )
     seconds = time.perf_counter() - t0
-    return report_classifier(cfg, data, dd, model, run, train_idx, res, seconds, init=init,
-                             labels=labels, transfer=transfer, tag=tag)
+    return report_classifier(cfg, data, dd, model, run, train_idx=train_idx, res=res,
+                             seconds=seconds, init=init, labels=labels, transfer=transfer,
+                             tag=tag)
 
 
 def resume_classifier(run: str | runs.Run, data: Processed) -> runs.Run:
@@ -617,7 +619,7 @@ def resume_classifier(run: str | runs.Run, data: Processed) -> runs.Run:
     transfer = json.loads(tfile.read_text()) if tfile.exists() else None
     run.mark_running()
     with failing_marks(run):
-        return _fit_and_report(cfg, data, dd, model, run, train_idx, init=meta["init"],
+        return _fit_and_report(cfg, data, dd, model, run, train_idx=train_idx, init=meta["init"],
                                labels=meta["labels"], transfer=transfer, tag=meta.get("tag"),
                                resume=ckpt)
 

@@ -140,8 +140,8 @@ def pretrain_dec(
                                   run.checkpoints / name)
 
     with failing_marks(run):
-        _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event,
-                             shared=shared, s1_key=key)
+        _pretrain_and_report(cfg, data, dd, model, run, rows=rows, tag=tag, updates=updates,
+                             on_event=on_event, shared=shared, s1_key=key)
     return run
 
 
@@ -192,8 +192,9 @@ def find_stage1(root, seed: int, key: str) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _pretrain_and_report(cfg, data, dd, model, run, rows, tag, updates, on_event, *,
-                         shared, s1_key) -> None:
+def _pretrain_and_report(cfg, data, dd, model, run, *, rows, tag, updates, on_event, shared,
+                         s1_key) -> None:
+    """Both DEC stages on ``rows`` (``fit_dec``), then the run's latents and its record."""
     t0 = time.perf_counter()
     res = fit_dec(
         maybe_compile(model, cfg),

@@ -6,7 +6,9 @@
   DEC objective (``losses.dec_objective``) against a target distribution P refreshed every
   ``dec.update_interval`` epochs, until the assignments settle (``dec.tol``) or the budget ends.
 
-Both stages train through ``loop.train_epoch`` and report to hooks (``loop.Event``).
+``fit_dec`` reads as its named steps (``DECFit``: ``stage1``, ``start_centres``, ``stage2``);
+both stages train through ``loop.train_epoch`` with the ordinary step (``DECFit.runner``) and
+report to hooks (``loop.Event``).
 """
 
 from __future__ import annotations
@@ -216,28 +218,73 @@ def fit_dec(
         ``rows``; ``steps`` counts both stages' steps by how they ran, ``target_forwards`` the
         forwards over all rows of stage 2's target updates).
     """
-    from tqdm import tqdm
+    fit = DECFit(model, dd, cfg_dec, cfg_system, rows=rows, labeled_rows=labeled_rows,
+                 zero_policy=zero_policy, hooks=hooks)
+    runner = fit.stage1(stage1)
+    assign, center_init = fit.start_centres()
+    steps = runner.counts()
+    del runner  # frees stage 1's graphs
+    end = fit.stage2(assign)
+    final = dec_forward_all(model, dd, fit.all_idx, amp=fit.amp)
+    fire(hooks, Event("stage_end", cfg_dec.stage2_epochs, model, end["optimizer"], {"stage": 2}))
+    return {
+        "history": fit.history,
+        "z": final["z"].cpu().numpy(),
+        "q": final["q"].cpu().numpy(),
+        "assign": final["q"].argmax(1).cpu().numpy(),
+        "stopped_early": end["stopped_early"],
+        "stage2_stop": end["stop"],
+        "center_init": center_init,
+        "rows": np.asarray(rows),
+        "steps": graphs.merge_counts(steps, end["steps"]),
+        "target_forwards": end["target_forwards"],
+    }
 
-    device, amp, progress = dd.device, cfg_system.amp, cfg_system.progress
-    all_idx = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=device)
-    # per-row label for the supervised term: class index, or -1 where hidden / unusable
-    y = torch.full((dd.n,), -1, dtype=torch.long, device=device)
-    lab = torch.as_tensor(np.asarray(labeled_rows), dtype=torch.long, device=device)
-    pos, keep = metrics.binary_target(dd.scores.index_select(0, lab), zero_policy)
-    y[lab[keep]] = pos[keep].long()
-    gen = torch.Generator().manual_seed(cfg_system.seed)
-    history: list[dict[str, Any]] = []
-    use_graphs = cfg_system.cuda_graphs and graphs.supported(device)
-    # the terms' running sums stay on the device (one host sync per epoch, not per batch) and
-    # P in one tensor; both changed in place only, so that a captured step reads them
-    sums_dtype = torch.float64 if device.type != "mps" else torch.float32
-    sums = torch.zeros(len(_DEC_TERMS), dtype=sums_dtype, device=device)
-    p_all = torch.zeros(len(all_idx), cfg_dec.n_clusters, device=device)
 
-    def adam(params, lr: float) -> torch.optim.Adam:
-        return torch.optim.Adam(params, lr=lr, capturable=graphs.capturable(use_graphs, device))
+class DECFit:
+    """The state of one DEC fit and its named steps (``fit_dec`` runs them in order).
 
-    def stage_runner(stage: int, opt, weights: dict) -> graphs.StepRunner:
+    On the device: the rows, each row's label for the supervised term, the terms' running sums
+    and P (changed in place only, so that a captured step reads them); the shuffling
+    generator; the history so far.
+    """
+
+    def __init__(self, model: nn.Module, dd: DeviceData, cfg_dec: DECConfig,
+                 cfg_system: SystemConfig, *, rows: np.ndarray, labeled_rows: np.ndarray,
+                 zero_policy: str, hooks: list[Hook] | None):
+        self.model, self.dd, self.cfg, self.hooks = model, dd, cfg_dec, hooks
+        self.device, self.amp, self.progress = dd.device, cfg_system.amp, cfg_system.progress
+        self.seed = cfg_system.seed
+        device = self.device
+        self.all_idx = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=device)
+        # per-row label for the supervised term: class index, or -1 where hidden / unusable
+        self.y = torch.full((dd.n,), -1, dtype=torch.long, device=device)
+        lab = torch.as_tensor(np.asarray(labeled_rows), dtype=torch.long, device=device)
+        pos, keep = metrics.binary_target(dd.scores.index_select(0, lab), zero_policy)
+        self.y[lab[keep]] = pos[keep].long()
+        self.gen = torch.Generator().manual_seed(cfg_system.seed)
+        self.history: list[dict[str, Any]] = []
+        self.use_graphs = cfg_system.cuda_graphs and graphs.supported(device)
+        # the terms' running sums stay on the device (one host sync per epoch, not per batch)
+        # and P in one tensor; both changed in place only, so that a captured step reads them
+        sums_dtype = torch.float64 if device.type != "mps" else torch.float32
+        self.sums = torch.zeros(len(_DEC_TERMS), dtype=sums_dtype, device=device)
+        self.p_all = torch.zeros(len(self.all_idx), cfg_dec.n_clusters, device=device)
+
+    def adam(self, params, lr: float) -> torch.optim.Adam:
+        """Adam for a stage (``capturable`` under CUDA graphs)."""
+        return torch.optim.Adam(params, lr=lr,
+                                capturable=graphs.capturable(self.use_graphs, self.device))
+
+    def runner(self, stage: int, opt: torch.optim.Optimizer, weights: dict) -> graphs.StepRunner:
+        """A stage's step: ``zero_grad``, forward, DEC objective, ``backward``, ``step``.
+
+        Run eagerly, or replayed as a CUDA graph (``graphs.StepRunner``).
+        """
+        model, dd, device, amp = self.model, self.dd, self.device, self.amp
+        all_idx, y, p_all, sums = self.all_idx, self.y, self.p_all, self.sums
+        use_graphs = self.use_graphs
+
         def step(bidx: torch.Tensor) -> None:
             opt.zero_grad(set_to_none=True)
             ridx = all_idx.index_select(0, bidx)
@@ -263,13 +310,15 @@ def fit_dec(
 
         return graphs.StepRunner(step, optimizer=opt, device=device, enabled=use_graphs)
 
-    def run_epoch(stage: int, epoch: int, runner: graphs.StepRunner):
+    def epoch(self, stage: int, epoch: int, runner: graphs.StepRunner) -> dict[str, Any]:
+        """One epoch of a stage over every row; its history row (appended)."""
         t0 = time.perf_counter()
         # stage 2 in eval mode: the batch Q is computed as P's Q was (no dropout, BatchNorm
         # running statistics), so KL(P || Q) compares like with like
-        model.train(stage == 1 or cfg_dec.stage2_mode == "train")
-        batches = minibatches(torch.arange(len(all_idx), device=device), cfg_dec.batch_size, gen)
-        n, values = train_epoch(runner, batches, sums=sums)
+        self.model.train(stage == 1 or self.cfg.stage2_mode == "train")
+        batches = minibatches(torch.arange(len(self.all_idx), device=self.device),
+                              self.cfg.batch_size, self.gen)
+        n, values = train_epoch(runner, batches, sums=self.sums)
         row = {
             "stage": stage,
             "epoch": epoch,
@@ -277,108 +326,121 @@ def fit_dec(
             "lr": runner.optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - t0,
         }
-        history.append(row)
+        self.history.append(row)
         return row
 
-    # -- stage 1: autoencoder only. The centres are not trained and get no gradient: a gradient
-    # outside the optimizer is never cleared by zero_grad, and under CUDA graphs
-    # (system.compile_mode=reduce-overhead) accumulating into it reads a graph output that a
-    # later replay overwrote.
-    params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
-    opt1 = adam(params1, cfg_dec.stage1_lr)
-    runner = stage_runner(1, opt1, losses.dec_stage_weights(cfg_dec, 1))
-    if stage1 is None:
-        bar = tqdm(range(1, cfg_dec.stage1_epochs + 1), desc="DEC stage 1", disable=not progress,
-                   leave=False)
-        model.cluster_centers.requires_grad_(False)
-        try:
-            for epoch in bar:
-                row = run_epoch(1, epoch, runner)
-                bar.set_postfix(recon=f"{row['recon']:.4f}")
-                fire(hooks, Event("epoch_end", epoch, model, opt1, row))
-        finally:
-            model.cluster_centers.requires_grad_(True)
-        bar.close()
-    else:
-        model.load_state_dict(stage1["model_state"])
-        loop.set_rng_states(stage1["rng"], gen, device)
-        for row in stage1["history"]:
-            history.append(dict(row))
-            fire(hooks, Event("epoch_end", int(row["epoch"]), model, opt1, dict(row)))
-    fire(hooks, Event("stage_end", cfg_dec.stage1_epochs, model, opt1,
-                      {"stage": 1, "rng": loop.rng_states(gen, device),
-                       "history": [dict(h) for h in history if h["stage"] == 1]}))
+    def stage1(self, shared: dict[str, Any] | None) -> graphs.StepRunner:
+        """Stage 1, the autoencoder alone; returns the stage's runner (its counts).
 
-    # -- stage 2: k-means init, then KL + reconstruction + supervision
-    first = dec_forward_all(model, dd, all_idx, amp=amp)
-    labeled_pos = y.index_select(0, all_idx)
-    assign_prev, center_init = init_centers(
-        model,
-        first["z"],
-        n_clusters=cfg_dec.n_clusters,
-        n_init=cfg_dec.kmeans_n_init,
-        seed=cfg_system.seed,
-        labeled_pos=labeled_pos,
-        min_share=cfg_dec.min_cluster_share,
-        remedy=cfg_dec.degenerate_remedy,
-    )
-    steps = runner.counts()
-    del runner  # frees stage 1's graphs
-    opt2 = adam(model.parameters(), cfg_dec.stage2_lr)
-    runner = stage_runner(2, opt2, losses.dec_stage_weights(cfg_dec, 2))
-    # the target update's forward over the same rows every time: under cuda_graphs a graph
-    q_forward = graphs.ForwardRunner(
-        lambda: dec_forward_all(model, dd, all_idx, amp=amp, cache=not use_graphs)["q"],
-        device=device,
-        enabled=use_graphs,
-        what="target update's forward",
-    )
-    stopped_early, delta = False, float("nan")
-    stop = {
-        "reason": "budget" if cfg_dec.stage2_epochs else "no stage 2",
-        "epoch": cfg_dec.stage2_epochs,
-    }
-    sizes = np.bincount(assign_prev, minlength=cfg_dec.n_clusters)
-    bar = tqdm(
-        range(1, cfg_dec.stage2_epochs + 1), desc="DEC stage 2", disable=not progress, leave=False
-    )
-    for epoch in bar:
-        if (epoch - 1) % cfg_dec.update_interval == 0:
-            q_all = q_forward()  # consumed before the next call (a graph's static output)
-            p_all.copy_(losses.target_distribution(q_all))
-            assign = q_all.argmax(1).cpu().numpy()
-            delta = float((assign != assign_prev).mean())
-            sizes = np.bincount(assign, minlength=cfg_dec.n_clusters)
-            if sizes.min() < 0.02 * len(assign):
-                warnings.warn(
-                    f"DEC stage 2 epoch {epoch}: cluster collapse, sizes {sizes.tolist()}",
-                    stacklevel=2,
-                )
-            update = {"delta_label": delta, "sizes": sizes.tolist()}
-            fire(hooks, Event("target_update", epoch, model, opt2, update))
-            if epoch > 1 and delta < cfg_dec.tol:
-                stopped_early = True
-                stop = {"reason": "tol", "epoch": epoch - 1}
-                break
-            assign_prev = assign
-        row = run_epoch(2, epoch, runner)
-        row["delta_label"] = delta
-        row.update({f"size_{j}": int(c) for j, c in enumerate(sizes)})
-        bar.set_postfix(loss=f"{row['loss']:.4f}", delta=f"{delta:.4f}")
-        fire(hooks, Event("epoch_end", epoch, model, opt2, row))
-    bar.close()
-    final = dec_forward_all(model, dd, all_idx, amp=amp)
-    fire(hooks, Event("stage_end", cfg_dec.stage2_epochs, model, opt2, {"stage": 2}))
-    steps = graphs.merge_counts(steps, runner.counts())
-    return {
-        "history": history,
-        "z": final["z"].cpu().numpy(),
-        "q": final["q"].cpu().numpy(),
-        "assign": final["q"].argmax(1).cpu().numpy(),
-        "stopped_early": stopped_early,
-        "stage2_stop": {**stop, "delta_label": delta},  # the last target update's share
-        "center_init": center_init,
-        "rows": np.asarray(rows),
-        "steps": steps,
-        "target_forwards": q_forward.counts(),
-    }
+        Trained here, or ``shared`` (a finished stage 1) taken over; ends with the
+        ``stage_end`` event.
+        The centres are not trained and get no gradient: a gradient outside the optimizer is
+        never cleared by ``zero_grad``, and under CUDA graphs
+        (``system.compile_mode=reduce-overhead``) accumulating into it reads a graph output
+        that a later replay overwrote.
+        """
+        from tqdm import tqdm
+
+        model, cfg, hooks = self.model, self.cfg, self.hooks
+        params1 = [p for n_, p in model.named_parameters() if n_ != "cluster_centers"]
+        opt1 = self.adam(params1, cfg.stage1_lr)
+        runner = self.runner(1, opt1, losses.dec_stage_weights(cfg, 1))
+        if shared is None:
+            bar = tqdm(range(1, cfg.stage1_epochs + 1), desc="DEC stage 1",
+                       disable=not self.progress, leave=False)
+            model.cluster_centers.requires_grad_(False)
+            try:
+                for epoch in bar:
+                    row = self.epoch(1, epoch, runner)
+                    bar.set_postfix(recon=f"{row['recon']:.4f}")
+                    fire(hooks, Event("epoch_end", epoch, model, opt1, row))
+            finally:
+                model.cluster_centers.requires_grad_(True)
+            bar.close()
+        else:
+            model.load_state_dict(shared["model_state"])
+            loop.set_rng_states(shared["rng"], self.gen, self.device)
+            for row in shared["history"]:
+                self.history.append(dict(row))
+                fire(hooks, Event("epoch_end", int(row["epoch"]), model, opt1, dict(row)))
+        fire(hooks, Event("stage_end", cfg.stage1_epochs, model, opt1,
+                          {"stage": 1, "rng": loop.rng_states(self.gen, self.device),
+                           "history": [dict(h) for h in self.history if h["stage"] == 1]}))
+        return runner
+
+    def start_centres(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """The centres' start: ``init_centers`` on ``z`` of every row after stage 1."""
+        first = dec_forward_all(self.model, self.dd, self.all_idx, amp=self.amp)
+        return init_centers(
+            self.model,
+            first["z"],
+            n_clusters=self.cfg.n_clusters,
+            n_init=self.cfg.kmeans_n_init,
+            seed=self.seed,
+            labeled_pos=self.y.index_select(0, self.all_idx),
+            min_share=self.cfg.min_cluster_share,
+            remedy=self.cfg.degenerate_remedy,
+        )
+
+    def stage2(self, assign_prev: np.ndarray) -> dict[str, Any]:
+        """Stage 2: KL(P || Q) + reconstruction + supervision, until settled or out of budget.
+
+        P is refreshed every ``dec.update_interval`` epochs; training stops when fewer than
+        ``dec.tol`` of the assignments changed between two updates, or after
+        ``dec.stage2_epochs``.
+
+        Returns:
+            ``optimizer``, ``stopped_early``, ``stop`` (``reason``, ``epoch``,
+            ``delta_label``), ``steps`` and ``target_forwards`` (how they ran).
+        """
+        from tqdm import tqdm
+
+        model, cfg, hooks = self.model, self.cfg, self.hooks
+        opt2 = self.adam(model.parameters(), cfg.stage2_lr)
+        runner = self.runner(2, opt2, losses.dec_stage_weights(cfg, 2))
+        # the target update's forward over the same rows every time: under cuda_graphs a graph
+        q_forward = graphs.ForwardRunner(
+            lambda: dec_forward_all(model, self.dd, self.all_idx, amp=self.amp,
+                                    cache=not self.use_graphs)["q"],
+            device=self.device,
+            enabled=self.use_graphs,
+            what="target update's forward",
+        )
+        stopped_early, delta = False, float("nan")
+        stop = {
+            "reason": "budget" if cfg.stage2_epochs else "no stage 2",
+            "epoch": cfg.stage2_epochs,
+        }
+        sizes = np.bincount(assign_prev, minlength=cfg.n_clusters)
+        bar = tqdm(
+            range(1, cfg.stage2_epochs + 1), desc="DEC stage 2", disable=not self.progress,
+            leave=False
+        )
+        for epoch in bar:
+            if (epoch - 1) % cfg.update_interval == 0:
+                q_all = q_forward()  # consumed before the next call (a graph's static output)
+                self.p_all.copy_(losses.target_distribution(q_all))
+                assign = q_all.argmax(1).cpu().numpy()
+                delta = float((assign != assign_prev).mean())
+                sizes = np.bincount(assign, minlength=cfg.n_clusters)
+                if sizes.min() < 0.02 * len(assign):
+                    warnings.warn(
+                        f"DEC stage 2 epoch {epoch}: cluster collapse, sizes {sizes.tolist()}",
+                        stacklevel=3,
+                    )
+                update = {"delta_label": delta, "sizes": sizes.tolist()}
+                fire(hooks, Event("target_update", epoch, model, opt2, update))
+                if epoch > 1 and delta < cfg.tol:
+                    stopped_early = True
+                    stop = {"reason": "tol", "epoch": epoch - 1}
+                    break
+                assign_prev = assign
+            row = self.epoch(2, epoch, runner)
+            row["delta_label"] = delta
+            row.update({f"size_{j}": int(c) for j, c in enumerate(sizes)})
+            bar.set_postfix(loss=f"{row['loss']:.4f}", delta=f"{delta:.4f}")
+            fire(hooks, Event("epoch_end", epoch, model, opt2, row))
+        bar.close()
+        return {"optimizer": opt2, "stopped_early": stopped_early,
+                "stop": {**stop, "delta_label": delta},  # the last target update's share
+                "steps": runner.counts(), "target_forwards": q_forward.counts()}
