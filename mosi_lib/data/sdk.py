@@ -27,6 +27,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -418,25 +419,8 @@ def read_csd_dataset(
             is non-finite or outside [-3, 3]; word and token counts differ; nothing is left.
     """
     mods = check_modalities(modalities)
-    if visual_features not in VISUAL_FEATURES:
-        raise ValueError(
-            f"visual_features={visual_features!r}: expected one of {list(VISUAL_FEATURES)}"
-        )
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"{data_dir}: folder of CMU-MOSI .csd files not found")
-    paths = {"labels": CSD_FILES["labels"], "text": CSD_FILES["text"]}
-    if "audio" in mods:
-        paths["audio"] = CSD_FILES["audio"]
-    if "visual" in mods:
-        paths["visual"] = CSD_FILES[visual_features]
-    paths = {key: data_dir / name for key, name in paths.items()}
-    for key, path in paths.items():
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: {key} computational sequence not found")
-    if (data_dir / CSD_FILES["words"]).exists():
-        paths["words"] = data_dir / CSD_FILES["words"]
-
+    paths = _csd_paths(data_dir, mods, visual_features)
     label_seq, labels = read_csd_labels(paths.pop("labels"))
     synthetic = synthetic or is_synthetic_csd(data_dir, label_seq.metadata)
     seqs = {key: read_csd(path) for key, path in paths.items()}
@@ -445,88 +429,22 @@ def read_csd_dataset(
             _check_feature_file(seqs[key])
     for key, seq in seqs.items():
         check_csd_identity(seq, visual_features if key == "visual" else key)
-
-    report = {
-        "segments_in_labels": sum(len(scores) for scores, _ in labels.values()),
-        "pause_tokens_dropped": 0,
-        "words_read": 0,
-        "words_outside_segments": 0,
-        "words_in_several_segments": 0,
-        "segments_dropped_no_words": 0,
-    }
-    report.update({f"values_read_{m}": 0 for m in mods})
-    report.update({f"nonfinite_replaced_{m}": 0 for m in mods})
-    report.update({f"words_without_frames_{m}": 0 for m in mods if m != "text"})
-    for key, seq in seqs.items():
-        missing = [v for v in labels if v not in seq.data]
-        report[f"segments_dropped_missing_{key}"] = sum(len(labels[v][0]) for v in missing)
-        if missing:
-            warnings.warn(
-                f"{seq.path}: {len(missing)} labelled video(s) missing (e.g. {missing[:3]}); "
-                f"their {report[f'segments_dropped_missing_{key}']} segments are dropped",
-                DataQualityWarning,
-                stacklevel=2,
-            )
-    videos = [v for v in labels if all(v in seq.data for seq in seqs.values())]
-    if not videos:
-        raise ValueError(f"{data_dir}: no labelled video is present in every file read")
-
+    report = _new_report(labels, mods)
+    videos = _videos_in_every_file(seqs, labels, report, data_dir)
     ids, video, y = [], [], []
     features: dict[str, list[np.ndarray]] = {m: [] for m in mods}
     for vid in videos:
-        vectors, w_ivals = seqs["text"].data[vid]
-        where = f"{seqs['text'].path}: video {vid!r}"
-        if "words" in seqs:
-            tokens = seqs["words"].data[vid][0]
-            if len(tokens) != len(vectors):
-                raise ValueError(
-                    f"{seqs['words'].path}: video {vid!r} has {len(tokens)} words "
-                    f"but {where} has {len(vectors)} word vectors"
-                )
-            pause = _pause_mask(tokens)
-        else:
-            pause = ~np.any(vectors != 0, axis=1)
-        report["pause_tokens_dropped"] += int(pause.sum())
-        report["words_read"] += int(np.count_nonzero(~pause))
-        w_ivals = w_ivals[~pause]
-        check_intervals(w_ivals, where)
-        mid = w_ivals.mean(axis=1)
-        order = np.argsort(mid, kind="stable")  # words by midpoint: a segment is a slice
-        mid, w_ivals = mid[order], w_ivals[order]
-        per_word = {}
-        for m in mods:
-            if m == "text":
-                x, n_bad = zero_nonfinite(vectors[~pause][order])
-                report["values_read_text"] += int(x.size)
-            else:
-                frames, f_ivals = seqs[m].data[vid]
-                x, n_bad = zero_nonfinite(frames)
-                report[f"values_read_{m}"] += int(x.size)
-                try:
-                    x, n_empty = align_to_words(w_ivals, f_ivals, x)
-                except ValueError as err:
-                    raise ValueError(f"{seqs[m].path}: video {vid!r}: {err}") from err
-                report[f"words_without_frames_{m}"] += n_empty
-            report[f"nonfinite_replaced_{m}"] += n_bad
-            per_word[m] = x
+        mid, per_word = _words_of(seqs, vid, mods, report)
         scores, s_ivals = labels[vid]
-        lo = np.searchsorted(mid, s_ivals[:, 0], side="left")  # first word with mid >= start
-        hi = np.searchsorted(mid, s_ivals[:, 1], side="left")  # first word with mid >= end
-        cover = np.zeros(len(mid) + 1, dtype=np.int64)  # segments holding each word
-        np.add.at(cover, lo, 1)
-        np.add.at(cover, hi, -1)
-        cover = np.cumsum(cover[:-1])
-        report["words_outside_segments"] += int(np.count_nonzero(cover == 0))
-        report["words_in_several_segments"] += int(np.count_nonzero(cover > 1))
-        for i in range(len(scores)):
-            if hi[i] <= lo[i]:
+        for i, (lo, hi) in enumerate(_segment_slices(mid, s_ivals, report)):
+            if hi <= lo:
                 report["segments_dropped_no_words"] += 1
                 continue
             ids.append(f"{vid}_{i + 1}")
             video.append(vid)
             y.append(scores[i])
             for m in mods:
-                features[m].append(per_word[m][lo[i] : hi[i]])
+                features[m].append(per_word[m][lo:hi])
     if not ids:
         raise ValueError(f"{data_dir}: no segment holds a word; nothing to read")
     ids_arr = np.array(ids)
@@ -541,3 +459,133 @@ def read_csd_dataset(
         files=[label_seq.path] + [seq.path for seq in seqs.values()],
         report=report,
     )
+
+
+def _csd_paths(data_dir: Path, mods: list[str], visual_features: str) -> dict[str, Path]:
+    """The files ``read_csd_dataset`` reads: labels, text, the modalities' and the words'.
+
+    Raises:
+        FileNotFoundError: ``data_dir`` or a needed file is missing (names the file).
+        ValueError: an unknown ``visual_features``.
+    """
+    if visual_features not in VISUAL_FEATURES:
+        raise ValueError(
+            f"visual_features={visual_features!r}: expected one of {list(VISUAL_FEATURES)}"
+        )
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: folder of CMU-MOSI .csd files not found")
+    names = {"labels": CSD_FILES["labels"], "text": CSD_FILES["text"]}
+    if "audio" in mods:
+        names["audio"] = CSD_FILES["audio"]
+    if "visual" in mods:
+        names["visual"] = CSD_FILES[visual_features]
+    paths = {key: data_dir / name for key, name in names.items()}
+    for key, path in paths.items():
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: {key} computational sequence not found")
+    if (data_dir / CSD_FILES["words"]).exists():
+        paths["words"] = data_dir / CSD_FILES["words"]
+    return paths
+
+
+def _new_report(labels: dict[str, Any], mods: list[str]) -> dict[str, int]:
+    """``read_csd_dataset``'s counts, all zero but the labelled segments."""
+    report = {
+        "segments_in_labels": sum(len(scores) for scores, _ in labels.values()),
+        "pause_tokens_dropped": 0,
+        "words_read": 0,
+        "words_outside_segments": 0,
+        "words_in_several_segments": 0,
+        "segments_dropped_no_words": 0,
+    }
+    report.update({f"values_read_{m}": 0 for m in mods})
+    report.update({f"nonfinite_replaced_{m}": 0 for m in mods})
+    report.update({f"words_without_frames_{m}": 0 for m in mods if m != "text"})
+    return report
+
+
+def _videos_in_every_file(seqs: dict[str, Any], labels: dict[str, Any], report: dict[str, int],
+                          data_dir: Path) -> list[str]:
+    """The labelled videos every file holds; the others' segments counted and warned about.
+
+    Raises:
+        ValueError: no labelled video is in every file.
+    """
+    for key, seq in seqs.items():
+        missing = [v for v in labels if v not in seq.data]
+        report[f"segments_dropped_missing_{key}"] = sum(len(labels[v][0]) for v in missing)
+        if missing:
+            warnings.warn(
+                f"{seq.path}: {len(missing)} labelled video(s) missing (e.g. {missing[:3]}); "
+                f"their {report[f'segments_dropped_missing_{key}']} segments are dropped",
+                DataQualityWarning,
+                stacklevel=3,
+            )
+    videos = [v for v in labels if all(v in seq.data for seq in seqs.values())]
+    if not videos:
+        raise ValueError(f"{data_dir}: no labelled video is present in every file read")
+    return videos
+
+
+def _words_of(seqs: dict[str, Any], vid: str, mods: list[str],
+              report: dict[str, int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A video's words without pauses, ordered by midpoint, and their rows per modality.
+
+    Returns:
+        The midpoints (W,) and, per modality, one (W, D_m) row per word (audio and visual
+        averaged over the word's interval, ``align_to_words``).
+    """
+    vectors, w_ivals = seqs["text"].data[vid]
+    where = f"{seqs['text'].path}: video {vid!r}"
+    if "words" in seqs:
+        tokens = seqs["words"].data[vid][0]
+        if len(tokens) != len(vectors):
+            raise ValueError(
+                f"{seqs['words'].path}: video {vid!r} has {len(tokens)} words "
+                f"but {where} has {len(vectors)} word vectors"
+            )
+        pause = _pause_mask(tokens)
+    else:
+        pause = ~np.any(vectors != 0, axis=1)
+    report["pause_tokens_dropped"] += int(pause.sum())
+    report["words_read"] += int(np.count_nonzero(~pause))
+    w_ivals = w_ivals[~pause]
+    check_intervals(w_ivals, where)
+    mid = w_ivals.mean(axis=1)
+    order = np.argsort(mid, kind="stable")  # words by midpoint: a segment is a slice
+    mid, w_ivals = mid[order], w_ivals[order]
+    per_word = {}
+    for m in mods:
+        if m == "text":
+            x, n_bad = zero_nonfinite(vectors[~pause][order])
+            report["values_read_text"] += int(x.size)
+        else:
+            frames, f_ivals = seqs[m].data[vid]
+            x, n_bad = zero_nonfinite(frames)
+            report[f"values_read_{m}"] += int(x.size)
+            try:
+                x, n_empty = align_to_words(w_ivals, f_ivals, x)
+            except ValueError as err:
+                raise ValueError(f"{seqs[m].path}: video {vid!r}: {err}") from err
+            report[f"words_without_frames_{m}"] += n_empty
+        report[f"nonfinite_replaced_{m}"] += n_bad
+        per_word[m] = x
+    return mid, per_word
+
+
+def _segment_slices(mid: np.ndarray, s_ivals: np.ndarray,
+                    report: dict[str, int]) -> list[tuple[int, int]]:
+    """Each labelled segment's words as a slice ``[lo, hi)`` of the midpoint-ordered words.
+
+    A word belongs to each segment whose ``[start, end)`` holds its midpoint; the words in no
+    segment and in several are counted in ``report``.
+    """
+    lo = np.searchsorted(mid, s_ivals[:, 0], side="left")  # first word with mid >= start
+    hi = np.searchsorted(mid, s_ivals[:, 1], side="left")  # first word with mid >= end
+    cover = np.zeros(len(mid) + 1, dtype=np.int64)  # segments holding each word
+    np.add.at(cover, lo, 1)
+    np.add.at(cover, hi, -1)
+    cover = np.cumsum(cover[:-1])
+    report["words_outside_segments"] += int(np.count_nonzero(cover == 0))
+    report["words_in_several_segments"] += int(np.count_nonzero(cover > 1))
+    return list(zip(lo.tolist(), hi.tolist(), strict=True))
