@@ -63,8 +63,8 @@ smoke: $(STAMP) ## the whole chain with tiny epochs
 bench: $(STAMP) ## speed tables: text-input extraction; device-resident loop vs DataLoader; 5 seeds one by one and in 5 processes
 	$(PY) -m mosi_lib.bench
 
-lint: $(STAMP) ## ruff check
-	$(PY) -m ruff check mosi_lib tests tools
+lint: $(STAMP) ## ruff check of the library, tests, tools and notebooks
+	$(PY) -m ruff check mosi_lib tests tools notebooks
 
 clean: ## remove caches (keeps runs/ and figures/)
 	rm -rf data/processed .pytest_cache .ruff_cache
