@@ -510,6 +510,8 @@ _RANGES = {
     "data.synthetic_seed": ">= 0",
     "data.max_len": ">= 1",
     "data.max_drop_fraction": "[0, 1]",
+    "data.labeled_fraction": "(0, 1]",
+    "data.val_fraction": "(0, 1)",
     "data.clip": "> 0",
     "model.d_model": ">= 1",
     "model.n_layers": ">= 1",
@@ -519,6 +521,7 @@ _RANGES = {
     "model.head_dims": ">= 1",  # each width
     "model.enc_dropout": "[0, 1)",
     "model.dropout": "[0, 1)",
+    "dec.n_clusters": ">= 2",
     "dec.alpha": "> 0",
     "dec.kmeans_n_init": ">= 1",
     "dec.update_interval": ">= 1",
@@ -541,6 +544,7 @@ _RANGES = {
     "train.weight_decay": ">= 0",
     "system.seed": _SEED_RANGE,
     "system.num_threads": ">= 0",
+    "system.seed_workers": ">= 0",
     "system.checkpoint_every_s": ">= 0",
     "report.tsne_perplexity": "> 0",
     "report.tsne_seed": _SEED_RANGE,
@@ -550,6 +554,7 @@ _RANGES = {
 """Allowed numeric ranges: ``>= a``, ``> a`` or an interval (``[a, b)`` etc.); None passes."""
 _ONE_ROW = " (train.batches.minibatches skips a batch of one row: BatchNorm cannot train on it)"
 _WHY = {"dec.batch_size": _ONE_ROW, "train.batch_size": _ONE_ROW,
+        "system.seed_workers": " (0 = auto)",
         "semi.cmc_batch_size": " (the other rows of a batch are the negatives)"}
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 """What ``system.device`` may name (``system.select_device`` refuses one this machine lacks)."""
@@ -570,7 +575,14 @@ def _in_range(value: float, rule: str) -> bool:
 
 
 def validate(cfg: Config) -> Config:
-    """Check option values; raise ``ValueError`` naming the field and what was expected."""
+    """Check option values, then ``resolve`` the derived ones; the one check of a config.
+
+    Choices and ranges come from the tables ``_CHOICES`` and ``_RANGES``; the checks below them
+    relate fields to each other. Library code below trusts a validated config.
+
+    Raises:
+        ValueError: naming the field and what was expected.
+    """
     flat = _flatten(cfg.to_dict())
     for key, choices in _CHOICES.items():
         if flat[key] not in choices:
@@ -592,12 +604,6 @@ def validate(cfg: Config) -> Config:
         raise ValueError(
             f"config data.modalities={mods!r}: expected a non-empty subset of {list(MODALITIES)}"
         )
-    # keep canonical T, A, V order so array dicts and model weights line up
-    cfg.data.modalities = [m for m in MODALITIES if m in mods]
-    if not 0.0 < cfg.data.labeled_fraction <= 1.0:
-        raise ValueError(f"config data.labeled_fraction={cfg.data.labeled_fraction}: need (0, 1]")
-    if not 0.0 < cfg.data.val_fraction < 1.0:
-        raise ValueError(f"config data.val_fraction={cfg.data.val_fraction}: need (0, 1)")
     have = SOURCE_MODALITIES.get(cfg.data.source, MODALITIES)
     if any(m not in have for m in cfg.data.modalities):
         raise ValueError(
@@ -611,16 +617,22 @@ def validate(cfg: Config) -> Config:
             f"config model.d_model={cfg.model.d_model} must be divisible by "
             f"model.n_heads={cfg.model.n_heads}"
         )
-    if cfg.system.seed_workers < 0:
-        raise ValueError(f"config system.seed_workers={cfg.system.seed_workers}: need >= 0 "
-                         "(0 = auto)")
-    if cfg.dec.n_clusters < 2:
-        raise ValueError(f"config dec.n_clusters={cfg.dec.n_clusters}: need >= 2")
-    if cfg.data.draw == "seed":
-        cfg.data.split_seed = cfg.system.seed
     if cfg.system.cuda_graphs and cfg.system.compile:
         raise ValueError("config system.cuda_graphs=true with system.compile=true: choose one "
                          "(both replace kernel launches; graphs of compiled code are untested)")
+    return resolve(cfg)
+
+
+def resolve(cfg: Config) -> Config:
+    """Set the values derived from others, in place (the one place; ``validate`` ends with it).
+
+    * ``data.modalities`` in the canonical T, A, V order, so that array dicts and model weights
+      line up;
+    * ``data.split_seed`` = ``system.seed`` under ``data.draw=seed`` (each seed its own draw).
+    """
+    cfg.data.modalities = [m for m in MODALITIES if m in cfg.data.modalities]
+    if cfg.data.draw == "seed":
+        cfg.data.split_seed = cfg.system.seed
     return cfg
 
 
