@@ -1,17 +1,5 @@
 """Command line: ``python -m mosi_lib reproduce|study|figures|download|install-encoder|docs``.
 
-What each command of the CLI does: ``reproduce`` (01..05), ``study`` (06, 07), ``figures``.
-
-``python -m mosi_lib`` parses its arguments and calls one of ``run_reproduce``, ``run_study`` or
-``run_figures``. Each checks its input (``preflight``) before any folder, locks the study
-folders it writes (``studies.HeldStudies``), records how it ran them (``studies.open_study``) and
-executes the notebooks (``pipeline.run_notebooks``); ``reproduce`` and ``study`` end by printing
-their tables in compact form and where the files are (``print_results``). Refusals are one
-line: ``BadInput`` and ``studies.StudyLocked`` concern the command's input, ``StudyRefused`` the
-study it names.
-
-Command line: ``python -m mosi_lib reproduce|study|figures|download|install-encoder|docs``.
-
 ``reproduce`` executes notebooks 01..05 headless with papermill into
 ``runs/<run_id>/notebooks/`` (executed copies with outputs); 05 writes ``figures/``. 02 and 03
 do not depend on each other and run at the same time (``STAGES``).
@@ -57,7 +45,15 @@ from mosi_lib.study.studies import (
 )
 
 # =============================================================================
-# What each command of the CLI does: ``reproduce`` (01..05), ``study`` (06, 07), ``figures``.
+# What each command does: ``reproduce`` (01..05), ``study`` (06, 07), ``figures``.
+#
+# ``python -m mosi_lib`` parses its arguments (``main``, below) and calls one of
+# ``run_reproduce``, ``run_study`` or ``run_figures``. Each checks its input (``preflight``)
+# before any folder, locks the study folders it writes (``studies.HeldStudies``), records how it
+# ran them (``studies.open_study``) and executes the notebooks (``pipeline.run_notebooks``);
+# ``reproduce`` and ``study`` end by printing their tables in compact form and where the files
+# are (``print_results``). Refusals are one line: ``BadInput`` and ``studies.StudyLocked``
+# concern the command's input, ``StudyRefused`` the study it names.
 
 PROFILES = {"quick": "quick.yaml", "paper": "paper.yaml"}
 """``--profile`` -> its config file under ``configs/``."""
@@ -358,7 +354,7 @@ def run_study(
 
 
 # =============================================================================
-# Command line: ``python -m mosi_lib reproduce|study|figures|download|install-encoder|docs``.
+# The argument parser and ``main``.
 
 def data_overrides(source: str | None, data_dir: str | None) -> dict:
     """Overrides that select the data (``None``, ``None``: the embedded real text + audio).
