@@ -23,7 +23,7 @@ import pandas as pd
 from mosi_lib import runs
 from mosi_lib.config import Config
 from mosi_lib.data.preprocess import Processed, prepare_data
-from mosi_lib.report import collect, tables
+from mosi_lib.report import collect, tables  # the one reporting call: best_pretrain
 from mosi_lib.study.classifier_runs import init_name, logistic_references, train_classifiers
 from mosi_lib.study.execution import (
     RunFn,

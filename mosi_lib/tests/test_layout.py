@@ -79,6 +79,12 @@ def test_no_two_packages_import_each_other():
     arrows = {(a, b) for a, b in arrows if a and b and a != b}
     both = sorted({tuple(sorted(pair)) for pair in arrows if pair[::-1] in arrows})
     assert not both, f"packages importing each other: {both} (arrows go one way)"
+    # report reads run records (mosi_lib.runs) and never a study module; study -> report only
+    # through grids.best_pretrain (the ablation's ranking)
+    assert ("report", "study") not in arrows
+    into_report = sorted({a for a in MODULES for b in edges(a)
+                          if package_of(a) == "study" and package_of(b) == "report"})
+    assert into_report == ["mosi_lib.study.grids"], into_report
 
 
 def test_no_import_circle():
