@@ -120,7 +120,7 @@ def test_label_sweep_refuses_a_bad_grid_before_training(tiny_config, tmp_path):
     with pytest.raises(ValueError, match=r"seeds \[0, 1, 0\]: each seed once"):
         grids.label_sweep(tiny_config, fractions=[0.5], seeds=[0, 1, 0], **sweep)
     for bad in (1.5, 0.0, -0.1):
-        with pytest.raises(ValueError, match=rf"labeled_fraction={bad}: need \(0, 1\]"):
+        with pytest.raises(ValueError, match=rf"labeled_fraction={bad}: need a value in \(0, 1\]"):
             grids.label_sweep(tiny_config, fractions=[0.5, bad], seeds=[0], **sweep)
     tiny_config.data.draw = "seed"  # every seed its own draw: each one is checked
     with pytest.raises(ValueError, match="labeled_fraction=0.001: the labeled training rows"):
