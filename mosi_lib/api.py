@@ -1,13 +1,5 @@
 """The Python entries: ``mosi_lib.run`` trains one arm, ``setup`` opens every notebook.
 
-What every notebook does first: config, study folder, data, and a one-line header.
-
-The notebooks under ``notebooks/`` are the source (edit them in JupyterLab; papermill runs
-copies with their outputs into ``runs/<study>/notebooks/``). Each one calls ``setup`` right
-after its ``parameters`` cell, so the loading rules live here, once. Nothing is chosen
-silently: the header names the study and why it is that one (new, named, or the latest of this
-very config), and an explicit override beats ``smoke``'s tiny defaults, said on the page.
-
 The documented Python entry: ``mosi_lib.run(config, arm=..., seed=...)`` runs one arm.
 
 One call trains one arm of the study for one seed, as notebooks 02-04 do, and returns its run
@@ -23,6 +15,14 @@ default) or every training label. A finished run of the same recipe, seed and da
 is returned instead of training again (``reuse``), and said. Like MMSA's
 ``MMSA_run(model, dataset, config)``, but the config is this project's (a profile YAML or a
 ``Config``) and the result is a run folder with its ``metrics.json``, history and checkpoints.
+
+What every notebook does first: config, study folder, data, and a one-line header.
+
+The notebooks under ``notebooks/`` are the source (edit them in JupyterLab; papermill runs
+copies with their outputs into ``runs/<study>/notebooks/``). Each one calls ``setup`` right
+after its ``parameters`` cell, so the loading rules live here, once. Nothing is chosen
+silently: the header names the study and why it is that one (new, named, or the latest of this
+very config), and an explicit override beats ``smoke``'s tiny defaults, said on the page.
 """
 
 from __future__ import annotations

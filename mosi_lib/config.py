@@ -1,5 +1,22 @@
 """One typed, nested configuration for the whole study: defaults, overrides, validation.
 
+One typed, nested configuration for the whole study.
+
+Defaults live here and nowhere else (style guide section 3). ``configs/<name>.yaml`` files hold
+only changes from these defaults, and notebooks pass further changes as a dict of dotted keys
+(``{"train.epochs": 50}``, applied by ``mosi_lib.config``). Unknown keys, type changes and
+values out of range are errors (``validate``). Which fields identify a result is
+``mosi_lib.runs``.
+
+Sections:
+
+* ``data``: which raw files, the preprocessing recipe and the split protocol (paper section 4.1).
+* ``model``: the per-modality transformer classifier (paper section 3.2).
+* ``dec``: the multimodal semi-supervised DEC pretraining (paper sections 3.3 and 4.3).
+* ``train``: the classifier training recipe (paper section 4.2).
+* ``semi``: the semi-supervised arms beyond DEC (``mosi_lib.config``, issue 34).
+* ``system``: device, precision, seeds and progress bars.
+
 Dotted-key changes to a nested dataclass config, each value checked against its field's type.
 
 ``apply_overrides(cfg, {"train.lr": 1e-4})`` is how a YAML file, a notebook's dict and the
@@ -30,23 +47,6 @@ the ``cmc_*`` fields, DEC runs none (``PRETRAIN_PREFIX``).
 
 The values are literature defaults, not yet chosen on this data: each comment says where it comes
 from; those marked "to be chosen on validation" are the open choices of issue 34.
-
-One typed, nested configuration for the whole study.
-
-Defaults live here and nowhere else (style guide section 3). ``configs/<name>.yaml`` files hold
-only changes from these defaults, and notebooks pass further changes as a dict of dotted keys
-(``{"train.epochs": 50}``, applied by ``mosi_lib.config``). Unknown keys, type changes and
-values out of range are errors (``validate``). Which fields identify a result is
-``mosi_lib.runs``.
-
-Sections:
-
-* ``data``: which raw files, the preprocessing recipe and the split protocol (paper section 4.1).
-* ``model``: the per-modality transformer classifier (paper section 3.2).
-* ``dec``: the multimodal semi-supervised DEC pretraining (paper sections 3.3 and 4.3).
-* ``train``: the classifier training recipe (paper section 4.2).
-* ``semi``: the semi-supervised arms beyond DEC (``mosi_lib.config``, issue 34).
-* ``system``: device, precision, seeds and progress bars.
 """
 
 from __future__ import annotations

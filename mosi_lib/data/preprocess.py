@@ -1,12 +1,5 @@
 """Raw segments -> padded, scaled, split arrays, cached to HDF5 (paper section 4.1).
 
-Split protocols: which rows train, select and report, and which labels are visible.
-
-``make_splits`` assigns each segment a split (``train``/``valid``/``test``) and a pool
-(``labeled``/``unlabeled``/``eval``) under ``data.protocol`` (``paper``, ``paper_strict``,
-``standard``); the protocols and their label budgets are described in
-``mosi_lib.data.preprocess`` (module docstring) and docs/method.md.
-
 Raw segments -> padded, scaled, split arrays, cached to HDF5 (paper section 4.1).
 
 Recipe, every choice a ``DataConfig`` field:
@@ -53,6 +46,13 @@ Recipe, every choice a ``DataConfig`` field:
   version and each source file's name and content (sha256). A hit skips loading; a changed input
   or option gives a new key. The file carries a checksum of its own content: a file changed after
   it was written (same size and time or not) is named in a warning and rebuilt.
+
+Split protocols: which rows train, select and report, and which labels are visible.
+
+``make_splits`` assigns each segment a split (``train``/``valid``/``test``) and a pool
+(``labeled``/``unlabeled``/``eval``) under ``data.protocol`` (``paper``, ``paper_strict``,
+``standard``); the protocols and their label budgets are described in
+``mosi_lib.data.preprocess`` (module docstring) and docs/method.md.
 """
 
 from __future__ import annotations

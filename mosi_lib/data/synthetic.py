@@ -1,5 +1,32 @@
 """The synthetic demo data set: a seed -> a folder of MOSI-shaped ``.csd`` files, generated once.
 
+The synthetic demo data set on disk: a folder of ``.csd`` files generated once from a seed.
+
+The default run of the study needs no download: ``ensure_synthetic`` generates the MOSI-shaped
+data set (``mosi_lib.data.synthetic``, whose docstring documents the design) into a folder as
+the six computational sequences of CMU-MOSI (Zadeh et al., 2016), written with
+``mosi_lib.data.sdk.write_csd``, and it is read back through the real loader
+(``mosi_lib.data.sdk.read_csd_dataset``), so the synthetic path exercises exactly the code that
+reads the real files. ``SYNTHETIC.json`` marks the folder and records the seed, version and
+design; generation never writes into a folder of other files (``check_target``).
+
+What a good model should reach: ``python -m mosi_lib.data.synthetic --seed S`` prints the
+accuracy of ``probe_accuracy`` (logistic regression on features mean-pooled over each segment's
+words, read back through ``read_csd_dataset``; binary y >= 0; 5-fold speaker-independent CV;
+about 20 s).
+Measured (generator version 2):
+
+=====  ========  =====  =====  ======  =====
+seed   majority  text   audio  visual  all
+=====  ========  =====  =====  ======  =====
+0      0.567     0.758  0.666  0.675   0.796
+1      0.510     0.754  0.613  0.626   0.784
+=====  ========  =====  =====  ======  =====
+
+The label noise puts a ceiling near 0.90 on any model (the features' sign disagrees with the
+label in about 10% of segments), so a good multimodal model lands near 0.78-0.85 and a
+text-only one near 0.75; well below 100%, with text the strongest modality as in MOSI.
+
 Words of the synthetic data set: invented vocabulary, token draws, one video's timeline.
 
 ``vocabulary`` invents the tokens and their GloVe-like 300-d vectors (function, general, topic
@@ -75,33 +102,6 @@ Signal design (what carries the sentiment):
 The folder on disk (``SYNTHETIC.json``, reuse, refusal of foreign folders), the difficulty
 probe and the command line are ``mosi_lib.data.synthetic``; the words and their timeline are
 ``mosi_lib.data.synthetic``.
-
-The synthetic demo data set on disk: a folder of ``.csd`` files generated once from a seed.
-
-The default run of the study needs no download: ``ensure_synthetic`` generates the MOSI-shaped
-data set (``mosi_lib.data.synthetic``, whose docstring documents the design) into a folder as
-the six computational sequences of CMU-MOSI (Zadeh et al., 2016), written with
-``mosi_lib.data.sdk.write_csd``, and it is read back through the real loader
-(``mosi_lib.data.sdk.read_csd_dataset``), so the synthetic path exercises exactly the code that
-reads the real files. ``SYNTHETIC.json`` marks the folder and records the seed, version and
-design; generation never writes into a folder of other files (``check_target``).
-
-What a good model should reach: ``python -m mosi_lib.data.synthetic --seed S`` prints the
-accuracy of ``probe_accuracy`` (logistic regression on features mean-pooled over each segment's
-words, read back through ``read_csd_dataset``; binary y >= 0; 5-fold speaker-independent CV;
-about 20 s).
-Measured (generator version 2):
-
-=====  ========  =====  =====  ======  =====
-seed   majority  text   audio  visual  all
-=====  ========  =====  =====  ======  =====
-0      0.567     0.758  0.666  0.675   0.796
-1      0.510     0.754  0.613  0.626   0.784
-=====  ========  =====  =====  ======  =====
-
-The label noise puts a ceiling near 0.90 on any model (the features' sign disagrees with the
-label in about 10% of segments), so a good multimodal model lands near 0.78-0.85 and a
-text-only one near 0.75; well below 100%, with text the strongest modality as in MOSI.
 """
 
 from __future__ import annotations

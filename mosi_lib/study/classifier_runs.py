@@ -1,5 +1,18 @@
 """Classifier runs: the transformer (supervised or semi-supervised) and the linear references.
 
+Classifier runs: train the transformer classifier (one seed or several), resume one.
+
+Each call trains from scratch or from a DEC run's encoder and writes one run folder per seed,
+binding ``train.classifier.fit_classifier`` to the folder with hooks (``classifier_hooks``):
+
+* ``train_classifier``: on the labeled pool (``labels="labeled"``, e.g. 40%) or on every
+  training label (``labels="all"``); ``train_classifiers``: the same for several seeds;
+* ``finetune_runs``: notebook 04's three runs (from DEC on the labeled pool and on all labels,
+  from scratch on all labels);
+* ``resume_classifier``: continue an interrupted run from ``checkpoints/last.pt``.
+
+Several runs go through the worker pool (``execution.in_workers``).
+
 Linear references: logistic regressions a reader compares the transformer with (scikit-learn).
 
 Every comparison table carries these rows, so that a reader sees at a glance what a linear model
@@ -52,19 +65,6 @@ Linear reference runs: logistic regression (and TF-IDF) fits written as classifi
 ``logistic_reference`` fits one reference (``runs.REFERENCES``) and writes its run;
 ``logistic_references`` makes each reference a study carries (``reference_inits``) once per data
 set and tag.
-
-Classifier runs: train the transformer classifier (one seed or several), resume one.
-
-Each call trains from scratch or from a DEC run's encoder and writes one run folder per seed,
-binding ``train.classifier.fit_classifier`` to the folder with hooks (``classifier_hooks``):
-
-* ``train_classifier``: on the labeled pool (``labels="labeled"``, e.g. 40%) or on every
-  training label (``labels="all"``); ``train_classifiers``: the same for several seeds;
-* ``finetune_runs``: notebook 04's three runs (from DEC on the labeled pool and on all labels,
-  from scratch on all labels);
-* ``resume_classifier``: continue an interrupted run from ``checkpoints/last.pt``.
-
-Several runs go through the worker pool (``execution.in_workers``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,11 @@
 """What a study runs: its grids' contents, the checks before it starts, its notebooks headless.
 
+Executing notebooks headless with papermill: one after the other, or a group at the same time.
+
+``run_notebooks`` writes each executed copy (with its outputs) into the study's ``notebooks/``
+folder; a notebook that fails is one line naming the cell and the copy with its traceback.
+``STAGES`` is the order of notebooks 01..05 (``study.commands.reproduce``).
+
 What the study grids may hold: the grid files, the pretraining variants, the modality sets.
 
 The grids of notebooks 06/07 and ``make study`` are defined in ``configs/experiments/*.yaml``
@@ -14,12 +20,6 @@ Checks before any study folder or notebook: the config, device, data, folders an
 on hours later: an invalid config for any seed, labeled fraction or protocol the study sets, a
 device this machine lacks, missing data files, folders that cannot be written, a labeled draw
 without enough labels of each class, unknown modality sets or pretraining variants.
-
-Executing notebooks headless with papermill: one after the other, or a group at the same time.
-
-``run_notebooks`` writes each executed copy (with its outputs) into the study's ``notebooks/``
-folder; a notebook that fails is one line naming the cell and the copy with its traceback.
-``STAGES`` is the order of notebooks 01..05 (``study.commands.reproduce``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
 """Pretraining runs (DEC, contrastive) and the self-describing checkpoints classifiers start from.
 
-Self-describing checkpoints: what a run's checkpoint holds, reading it, rebuilding its model.
-
-A checkpoint alone is enough to rebuild the model (``kind`` and ``model_kwargs``) and to resume
-the run (its config and the training state the fit hands to its hooks).
-
 DEC runs: pretrain both DEC stages and write a run folder with latents and cluster metrics.
 
 ``pretrain_dec`` binds ``train.dec.fit_dec`` to a run folder: ``history.csv`` every epoch, a
@@ -17,6 +12,11 @@ stage 2 from that run's ``stage1.pt`` and says so (``metrics.json`` ``stage1_fro
 is the one training stage 1 again would give (the random states are restored too; a test
 checks it bit for bit), so this is how a run is computed, not what it computes: not part of
 the recipe (``system.share_stage1``).
+
+Self-describing checkpoints: what a run's checkpoint holds, reading it, rebuilding its model.
+
+A checkpoint alone is enough to rebuild the model (``kind`` and ``model_kwargs``) and to resume
+the run (its config and the training state the fit hands to its hooks).
 
 Contrastive (CMC) pretraining runs: one run folder per seed, and those of a grid point.
 

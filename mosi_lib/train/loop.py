@@ -1,5 +1,15 @@
 """Around every training step: data on the device, the epoch loop, evaluation, device and seeds.
 
+The epoch loop every fit shares, and the events it reports to hooks.
+
+``train_epoch`` runs one training step per mini-batch and reads the epoch's running sums once
+at the end (one host synchronisation per epoch). The classifier, both DEC stages and the
+benchmark train through it; what a step computes is theirs.
+
+The fits know nothing of run folders or plotting: they report through hooks (callables called
+with an ``Event``) and return their history. ``mosi_lib.study.classifier_runs`` and
+``pretrain_runs`` attach the hooks that write ``runs/<run_id>/``.
+
 Where and how a run computes (the config's ``system`` section): device, seeds, precision.
 
 * ``select_device``: ``system.device`` (``auto``: cuda, then mps, then cpu), refused when this
@@ -18,16 +28,6 @@ Data on the device: a data set moved once as tensors, and its shuffled mini-batc
 The whole data set lives on the device and a mini-batch is a LongTensor of row numbers,
 gathered with ``index_select`` inside the training step (no ``DataLoader``, no per-batch host
 copies; ``mosi_lib.bench`` compares the two).
-
-The epoch loop every fit shares, and the events it reports to hooks.
-
-``train_epoch`` runs one training step per mini-batch and reads the epoch's running sums once
-at the end (one host synchronisation per epoch). The classifier, both DEC stages and the
-benchmark train through it; what a step computes is theirs.
-
-The fits know nothing of run folders or plotting: they report through hooks (callables called
-with an ``Event``) and return their history. ``mosi_lib.study.classifier_runs`` and
-``dec_runs`` attach the hooks that write ``runs/<run_id>/``.
 
 Forward passes in eval mode over chosen rows: classifier logits and metrics, DEC's z and q.
 
