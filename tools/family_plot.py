@@ -80,8 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         family = pd.read_csv(args.family)
         side = json.loads(args.family.with_suffix(".json").read_text())
-        source = (f"{args.family.name}: {side.get('data', '')}; {side.get('command', '')}, "
-                  f"commit {side.get('commit')}, {side.get('machine')}")
+        cmd = side.get("command", "")
+        made = (f"{len(cmd)} batches of runs (their commands in the sidecar)"
+                if isinstance(cmd, list) else cmd)
+        commits = side.get("commit")
+        commits = ", ".join(dict.fromkeys(commits)) if isinstance(commits, list) else commits
+        source = (f"{args.family.name}: {side.get('data', '')}; {made}, commit {commits}, "
+                  f"{side.get('machine')}")
         fig = plot(family, title=args.title, source="\n".join(textwrap.wrap(source, 150)[:2]))
     except (OSError, ValueError) as err:
         print(f"family_plot: error: {err}", file=sys.stderr)

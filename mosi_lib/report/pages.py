@@ -338,9 +338,15 @@ def render(block: Block, root: Path, page: Path) -> str:
             raise ValueError(f"{page}: block of {block.path}: no row's first column contains "
                              f"any of {block.rows}")
     link = Path(os.path.relpath(csv, page.parent)).as_posix()
-    made = [f"`{info['command']}`" if info["command"] else "command not recorded",
-            f"commit {info['commit']}" if info["commit"] else "commit not recorded",
-            info["machine"] or "machine not recorded", info["date"] or "date not recorded"]
+    def each(v: Any, fmt=str, sep: str = ", ") -> str:
+        """A sidecar value, or a list of them (one per batch of records), as one phrase."""
+        return sep.join(fmt(x) for x in dict.fromkeys(v)) if isinstance(v, list) else fmt(v)
+
+    made = [each(info["command"], lambda c: f"`{c}`", "; ") if info["command"]
+            else "command not recorded",
+            f"commit {each(info['commit'])}" if info["commit"] else "commit not recorded",
+            each(info["machine"]) if info["machine"] else "machine not recorded",
+            each(info["date"]) if info["date"] else "date not recorded"]
     if info.get("transcribed"):
         made.append("transcribed from an earlier README")
     source = f"<sub>Generated from [{csv.name}]({link}) ({info['data']}): {', '.join(made)}.</sub>"

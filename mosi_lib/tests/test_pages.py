@@ -212,3 +212,13 @@ def test_an_answer_block_is_filled_from_the_family_rows(root):
     text = p.read_text(encoding="utf-8")
     assert "- **The autoencoder − scratch, 40% of the labels** (20 paired seeds): +1.50" in text
     assert "DEC" not in text and pages.check(root) == []
+
+
+def test_a_summary_of_several_batches_names_each_command_commit_and_date(root):
+    side = {**SIDECAR, "command": ["python a --seeds 0", "python a --seeds 1"],
+            "commit": ["abc1234", "abc1234"], "date": ["2026-12-07", "2026-12-08"]}
+    (root / "docs" / "results" / "demo.json").write_text(json.dumps(side))
+    page(root)
+    pages.write_all(root)
+    assert ("`python a --seeds 0`; `python a --seeds 1`, commit abc1234, 2-core CPU, "
+            "2026-12-07, 2026-12-08.</sub>") in (root / "README.md").read_text(encoding="utf-8")
