@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurements of the README ("On a GPU runtime"), as run on a lent GPU machine that has
+# The GPU measurements of docs/gpu.md, as run on a lent GPU machine that has
 # PyTorch but no package index: the notebook stack travels as wheels in .dev/whl and GloVe 6B 50d
 # as the transcripts' vocabulary cut from it (.dev/glove.6B.50d.mosi-vocab.txt, written and
 # checked identical by tools/glove_subset.py --check). Prepare here, from the repo root:

@@ -581,7 +581,7 @@ def _fit_and_report(cfg, data, dd, model, run, *, train_idx, init, labels, trans
     """Fit the classifier as ``semi.method`` says, with the run's hooks; then its record."""
     val_idx = data.rows("valid")
     t0 = time.perf_counter()
-    # semi.method none: fit_classifier; self_training, mean_teacher: semi_runs.fit_for_method
+    # semi.method none: fit_classifier; self_training, mean_teacher: fit_for_method
     fit = fit_classifier if cfg.semi.method == "none" else partial(fit_for_method, cfg, data)
     res = fit(
         maybe_compile(model, cfg),

@@ -1,11 +1,9 @@
 """The grids beyond the paper (notebooks 06/07, ``make study``): label sweep and ablations.
 
-The grids beyond the paper (notebooks 06/07, ``make study``): label sweep and ablations.
-
-Each function runs one grid of single-run recipes (``classifier_runs``, ``dec_runs``,
-``reference_runs``) into one study folder; ``label_sweep`` and ``ablations`` are what notebooks
+Each function runs one grid of single-run recipes (``classifier_runs``, ``pretrain_runs``)
+into one study folder; ``label_sweep`` and ``ablations`` are what notebooks
 06 and 07 call, and refuse a bad grid (``check_grid``) before any training. What a grid may
-hold is in ``grid_specs``.
+hold is in ``pipeline`` (``PRETRAIN_VARIANTS``, ``SEMI_ARMS``).
 
 Every grid tags its runs and skips a grid point whose finished run already exists (so an
 interrupted grid continues where it stopped, and a second call adds only new seeds or points)

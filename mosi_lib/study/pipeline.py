@@ -99,7 +99,7 @@ trains (``semi.method``). The modality ablation's ``best`` chooses among the DEC
 The recipe values are ``config.SemiConfig``'s."""
 
 CMC_ARMS = ("cmc", "cmc_train_rows")
-"""Arms whose classifier starts from a contrastive pretraining run (``contrastive_runs``)."""
+"""Arms whose classifier starts from a contrastive pretraining run (``pretrain_contrastive``)."""
 
 PRETRAIN_DESCRIPTIONS.update({
     "self_training": "self-training: pseudo-labels of the unlabeled training rows' confident "
