@@ -386,7 +386,7 @@ def answer_sentence(row: dict[str, str]) -> str:
     d, lo, hi = (float(row[k]) for k in ("mean_diff", "boot_low", "boot_high"))
     p, n = float(row["p_holm"]), int(row["n"])
     def signed(x: float) -> str:
-        return f"{x:+.2f}".replace("-", "−")
+        return f"{round(x, 2) + 0.0:+.2f}".replace("-", "−")  # + 0.0: no "−0.00"
 
     head = (f"**{name[0].upper() + name[1:]}, {100 * float(row['labeled_fraction']):.0f}% of "
             f"the labels** ({n} paired seeds): {signed(d)} points, 95% interval over seeds and "

@@ -222,3 +222,8 @@ def test_a_summary_of_several_batches_names_each_command_commit_and_date(root):
     pages.write_all(root)
     assert ("`python a --seeds 0`; `python a --seeds 1`, commit abc1234, 2-core CPU, "
             "2026-12-07, 2026-12-08.</sub>") in (root / "README.md").read_text(encoding="utf-8")
+
+
+def test_an_answer_sentence_writes_a_zero_difference_without_a_minus():
+    text = pages.answer_sentence(_family_row(mean_diff="-2.368476e-15", p_holm="1"))
+    assert ": +0.00 points," in text
