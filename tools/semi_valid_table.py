@@ -148,7 +148,7 @@ def main() -> None:
     summary.to_csv(short, index=False)
     sidecar = {"files": [args.out.name, short.name],
                "command": "tools/semi_valid.sh (the studies); python tools/semi_valid_table.py "
-                          f"{args.runs} --out {args.out.relative_to(ROOT)}",
+                          f"{args.runs} --out {args.out}",
                "commit": results_summary.head_commit(), "machine": results_summary.machine(),
                "date": date.today().isoformat(),
                "data": "real CMU-MOSI, the default input; validation fold only (229 segments)",
