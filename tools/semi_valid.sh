@@ -17,8 +17,8 @@ one() {  # run-id variant key=value...
 one sv-st-1.0 self_training semi.pseudo_rounds=2 semi.pseudo_min_score=1.0
 one sv-mt-1 mean_teacher semi.mt_consistency_weight=1
 one sv-cmc-0.07 cmc_train_rows semi.cmc_temperature=0.07
-one sv-st-0.5 self_training semi.pseudo_rounds=2 semi.pseudo_min_score=0.5
-one sv-st-1.5 self_training semi.pseudo_rounds=2 semi.pseudo_min_score=1.5
 one sv-mt-10 mean_teacher semi.mt_consistency_weight=10
 one sv-cmc-0.2 cmc_train_rows semi.cmc_temperature=0.2
+one sv-st-0.5 self_training semi.pseudo_rounds=2 semi.pseudo_min_score=0.5
 one sv-mt-100 mean_teacher semi.mt_consistency_weight=100
+one sv-st-1.5 self_training semi.pseudo_rounds=2 semi.pseudo_min_score=1.5
