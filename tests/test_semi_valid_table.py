@@ -37,3 +37,19 @@ def test_highest_mean_wins_a_tie_goes_to_the_default_round_0_never_chosen():
     # the incomplete setting is listed with its seeds, never chosen
     row = s[(s["value"] == 1.5)].iloc[0]
     assert row["seeds"] == "1" and not row["chosen"]
+
+
+def test_a_tie_goes_to_the_default_of_the_rows_own_setting():
+    df = pd.DataFrame(
+        _rows("cmc_train_rows", "semi.cmc_temperature", 0.2, "epochs=100", [83, 83, 83])
+        + _rows("cmc_train_rows", "semi.cmc_epochs", 2.0, "epochs=2", [83.2, 83.2, 83.2])
+        + _rows("cmc_train_rows", "semi.cmc_temperature", 0.07, "epochs=100", [82, 82, 82]))
+    chosen = svt.summarise(df).query("chosen")
+    # 0.2 and 2 epochs are tied (0.2 points apart); neither is its setting's default, so the
+    # higher mean wins
+    assert (chosen["setting"].item(), chosen["value"].item()) == ("semi.cmc_epochs", 2.0)
+    df = pd.DataFrame(
+        _rows("cmc_train_rows", "semi.cmc_temperature", 0.07, "epochs=100", [83, 83, 83])
+        + _rows("cmc_train_rows", "semi.cmc_epochs", 2.0, "epochs=2", [83.3, 83.3, 83.3]))
+    chosen = svt.summarise(df).query("chosen")
+    assert (chosen["setting"].item(), chosen["value"].item()) == ("semi.cmc_temperature", 0.07)

@@ -6,7 +6,7 @@
 Each setting is a study of its own, ``<runs>/sv-<arm>-<value>-ablations`` (``arm``: ``st``
 self-training, its ``semi.pseudo_min_score``; ``mt`` mean teacher, its
 ``semi.mt_consistency_weight``; ``cmc`` contrastive pretraining on the training rows, its
-``semi.cmc_temperature``). Read from each study's runs, validation numbers only:
+``semi.cmc_temperature``; ``cmcep`` the same, its ``semi.cmc_epochs``). Read from each study's runs, validation numbers only:
 
 * self-training: the validation accuracy (Acc-2 has0) of every round's selected model: a run
   of two rounds gives the budgets 0 (the labeled rows only), 1 and 2; per round the
@@ -44,7 +44,8 @@ from tools import results_summary  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = {"st": ("self_training", "semi.pseudo_min_score", 1.0),
         "mt": ("mean_teacher", "semi.mt_consistency_weight", 1.0),
-        "cmc": ("cmc_train_rows", "semi.cmc_temperature", 0.07)}
+        "cmc": ("cmc_train_rows", "semi.cmc_temperature", 0.07),
+        "cmcep": ("cmc_train_rows", "semi.cmc_epochs", 100)}
 """Study prefix: (the study's variant, the setting it varies, its literature default)."""
 
 TIE = 0.5
@@ -98,7 +99,9 @@ def rows_for(prefix: str, value: float, runs: list[dict], scratch: pd.Series) ->
                 for e in range(20, int(hist["epoch"].max()) + 1, 20):
                     row[f"heldout_loss@{e}"] = round(float(
                         hist.loc[hist["epoch"] == e, "val_loss"].iloc[0]), 4)
-                row["heldout_loss_best_epoch"] = int(hist.loc[hist["val_loss"].idxmin(), "epoch"])
+                best = hist.loc[hist["val_loss"].idxmin()]
+                row["heldout_loss_best_epoch"] = int(best["epoch"])
+                row["heldout_loss_best"] = round(float(best["val_loss"]), 4)
                 row["chance_loss"] = round(pre[seed]["chance_loss"], 4)
             rows.append(row)
     for r in rows:
@@ -113,14 +116,14 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
               n_seeds=("seed", "nunique"), valid_acc=("valid_acc", "mean"), minus_scratch=("minus_scratch", "mean"))
          .round(2).reset_index())
     g["chosen"] = False
-    for arm, a in g.groupby("arm"):
-        default = next(d for v, _, d in ARMS.values() if v == arm)
+    defaults = {key: d for _, key, d in ARMS.values()}
+    for _, a in g.groupby("arm"):
         # only settings with every seed compete, and self-training's round 0 (the labeled rows
         # only: the scratch recipe) is shown, not chosen
         full = a[(a["n_seeds"] == a["n_seeds"].max()) & (a["budget"] != "rounds=0")]
         best = full["valid_acc"].max()
         tied = full[full["valid_acc"] >= best - TIE]
-        pick = tied[tied["value"] == default]
+        pick = tied[[v == defaults[k] for k, v in zip(tied["setting"], tied["value"], strict=True)]]
         # a tie goes to the default, and among its budgets to the smallest (the first listed)
         g.loc[(pick if len(pick) else tied.loc[[tied["valid_acc"].idxmax()]]).index[0],
               "chosen"] = True
