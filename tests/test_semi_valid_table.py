@@ -27,7 +27,7 @@ def test_highest_mean_wins_a_tie_goes_to_the_default_round_0_never_chosen():
         + _rows("self_training", st, 1.5, "rounds=2", [95, 95])[1:]    # seed 0 missing
         + _rows("mean_teacher", "semi.mt_consistency_weight", 1.0, "", [80, 80, 80])
         + _rows("mean_teacher", "semi.mt_consistency_weight", 10.0, "", [82, 81, 83]))
-    s = svt.summarise(df)
+    s = svt.summarise(df, planned=None)
     chosen = s[s["chosen"]].set_index("arm")
     assert (chosen.loc["self_training", "value"], chosen.loc["self_training", "budget"]) == (
         1.0, "rounds=1")
@@ -44,12 +44,22 @@ def test_a_tie_goes_to_the_default_of_the_rows_own_setting():
         _rows("cmc_train_rows", "semi.cmc_temperature", 0.2, "epochs=100", [83, 83, 83])
         + _rows("cmc_train_rows", "semi.cmc_epochs", 2.0, "epochs=2", [83.2, 83.2, 83.2])
         + _rows("cmc_train_rows", "semi.cmc_temperature", 0.07, "epochs=100", [82, 82, 82]))
-    chosen = svt.summarise(df).query("chosen")
+    chosen = svt.summarise(df, planned=None).query("chosen")
     # 0.2 and 2 epochs are tied (0.2 points apart); neither is its setting's default, so the
     # higher mean wins
     assert (chosen["setting"].item(), chosen["value"].item()) == ("semi.cmc_epochs", 2.0)
     df = pd.DataFrame(
         _rows("cmc_train_rows", "semi.cmc_temperature", 0.07, "epochs=100", [83, 83, 83])
         + _rows("cmc_train_rows", "semi.cmc_epochs", 2.0, "epochs=2", [83.3, 83.3, 83.3]))
-    chosen = svt.summarise(df).query("chosen")
+    chosen = svt.summarise(df, planned=None).query("chosen")
     assert (chosen["setting"].item(), chosen["value"].item()) == ("semi.cmc_temperature", 0.07)
+
+
+def test_an_arm_with_a_planned_setting_not_yet_run_has_no_choice():
+    mt = "semi.mt_consistency_weight"
+    df = pd.DataFrame(_rows("mean_teacher", mt, 1.0, "", [80, 80, 80])
+                      + _rows("mean_teacher", mt, 10.0, "", [82, 82, 82]))
+    s = svt.summarise(df, planned={mt: (1, 10, 100)})
+    assert not s["chosen"].any() and not s["complete"].any()
+    s = svt.summarise(df, planned={mt: (1, 10)})
+    assert s["complete"].all() and s.query("chosen")["value"].item() == 10.0

@@ -48,6 +48,10 @@ ARMS = {"st": ("self_training", "semi.pseudo_min_score", 1.0),
         "cmcep": ("cmc_train_rows", "semi.cmc_epochs", 100)}
 """Study prefix: (the study's variant, the setting it varies, its literature default)."""
 
+PLANNED = {"semi.pseudo_min_score": (0.5, 1.0, 1.5), "semi.mt_consistency_weight": (1, 10, 100),
+           "semi.cmc_temperature": (0.07, 0.2), "semi.cmc_epochs": (2,)}
+"""The settings ``tools/semi_valid.sh`` runs: an arm is chosen for only when all of its have."""
+
 TIE = 0.5
 """Points of mean validation accuracy below which two settings count as tied."""
 
@@ -109,15 +113,27 @@ def rows_for(prefix: str, value: float, runs: list[dict], scratch: pd.Series) ->
     return rows
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Per arm, setting and budget: seeds, mean validation accuracy, mean minus scratch; chosen."""
+def summarise(df: pd.DataFrame, planned: dict | None = PLANNED) -> pd.DataFrame:
+    """Per arm, setting and budget: seeds, mean validation accuracy, mean minus scratch; chosen.
+
+    ``complete`` says whether every ``planned`` setting of the arm ran on every seed; an arm
+    that is not complete has no ``chosen`` row yet (``planned=None``: what ran is complete).
+    """
     g = (df.groupby(["arm", "setting", "value", "budget"], dropna=False)
          .agg(seeds=("seed", lambda s: " ".join(map(str, sorted(s)))),
               n_seeds=("seed", "nunique"), valid_acc=("valid_acc", "mean"), minus_scratch=("minus_scratch", "mean"))
          .round(2).reset_index())
     g["chosen"] = False
+    g["complete"] = True
     defaults = {key: d for _, key, d in ARMS.values()}
-    for _, a in g.groupby("arm"):
+    for arm, a in g.groupby("arm"):
+        done = {(k, float(v)) for k, v, n in zip(a["setting"], a["value"], a["n_seeds"],
+                                                 strict=True) if n == a["n_seeds"].max()}
+        keys = {key for variant, key, _ in ARMS.values() if variant == arm}
+        if planned and any((k, float(v)) not in done for k in keys
+                           for v in planned.get(k, ())):
+            g.loc[a.index, "complete"] = False
+            continue
         # only settings with every seed compete, and self-training's round 0 (the labeled rows
         # only: the scratch recipe) is shown, not chosen
         full = a[(a["n_seeds"] == a["n_seeds"].max()) & (a["budget"] != "rounds=0")]
